@@ -1,0 +1,55 @@
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+
+from apps.accounts.models import Theme
+
+
+class SignUpForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail", widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    display_name = forms.CharField(label="Name (optional)", max_length=80, required=False)
+    password = forms.CharField(
+        label="Password",
+        min_length=10,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters; not a common or all-numeric password.",
+    )
+    password_again = forms.CharField(
+        label="Password again", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password") and cleaned.get("password") != cleaned.get("password_again"):
+            self.add_error("password_again", "The two passwords differ.")
+        return cleaned
+
+
+class SignInForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"})
+    )
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That e-mail and password do not match an account.",
+        "unverified": "Verify your e-mail address first: open the link we sent to %(email)s, "
+        "or ask for a new one below.",
+    }
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if not user.is_verified:
+            raise forms.ValidationError(
+                self.error_messages["unverified"], code="unverified", params={"email": user.email}
+            )
+
+
+class ResendVerificationForm(forms.Form):
+    email = forms.EmailField(label="E-mail")
+
+
+class ProfileForm(forms.Form):
+    display_name = forms.CharField(label="Name", max_length=80, required=False)
+    theme = forms.ChoiceField(label="Theme", choices=Theme.choices, required=False)

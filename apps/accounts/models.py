@@ -1,0 +1,78 @@
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+
+
+class Role(models.TextChoices):
+    USER = "user", "User"
+    ADMIN = "admin", "Admin"
+
+
+class Theme(models.TextChoices):
+    SYSTEM = "", "Follow the system"
+    LIGHT = "light", "Light"
+    DARK = "dark", "Dark"
+
+
+class EmailUserManager(UserManager):
+    """Users sign in with their e-mail address; there is no username."""
+
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", True)
+        extra_fields.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    """A person using the platform. The profile fields live here rather than in a separate
+    Profile table: every page needs them, and one row means no join and nothing to keep in sync.
+    The role is derived from `is_staff` (admin ⇔ staff), so the two can never disagree."""
+
+    username = None
+    first_name = None
+    last_name = None
+    email = models.EmailField("e-mail address", unique=True)
+    display_name = models.CharField(max_length=80, blank=True)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    theme = models.CharField(max_length=8, choices=Theme.choices, blank=True, default="")
+    mainnet_allowed = models.BooleanField(
+        default=False, help_text="Set by an admin: the user may trade on mainnet."
+    )
+    attested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the user attested to lawful use."
+    )
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = EmailUserManager()
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def role(self) -> str:
+        return Role.ADMIN if self.is_staff else Role.USER
+
+    @property
+    def is_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def may_trade_mainnet(self) -> bool:
+        return self.mainnet_allowed and self.attested_at is not None

@@ -1,0 +1,127 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.accounts.models import Role, Theme, User
+from apps.core.errors import DomainError, ValidationFailed
+from apps.core.services import audit_log
+
+VERIFY_SALT = "accounts.verify-email"
+
+
+def user_signup(
+    *, email: str, password: str, display_name: str = "", ip: str | None = None
+) -> User:
+    """Create an unverified account and e-mail it a verification link."""
+    email = User.objects.normalize_email(email.strip()).lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationFailed(
+            "An account with this e-mail address already exists.",
+            fields={"email": ["An account with this e-mail address already exists."]},
+        )
+    try:
+        password_validation.validate_password(password, User(email=email))
+    except ValidationError as error:
+        raise ValidationFailed(
+            " ".join(error.messages), fields={"password": error.messages}
+        ) from error
+    with transaction.atomic():
+        user = User.objects.create_user(email=email, password=password, display_name=display_name)
+        audit_log(actor=user, action="account.signup", entity="user", entity_id=user.pk, ip=ip)
+        # After commit: the link must not reach an inbox for an account that was rolled back.
+        transaction.on_commit(lambda: email_verification_send(user=user))
+    return user
+
+
+def verification_token(*, user: User) -> str:
+    return signing.dumps({"user": user.pk, "email": user.email}, salt=VERIFY_SALT)
+
+
+def email_verification_send(*, user: User) -> None:
+    link = settings.SITE_URL.rstrip("/") + reverse(
+        "accounts:verify", kwargs={"token": verification_token(user=user)}
+    )
+    context = {"user": user, "link": link}
+    send_mail(
+        subject="Verify your e-mail address for volumebot",
+        message=render_to_string("accounts/email/verify.txt", context),
+        html_message=render_to_string("accounts/email/verify.html", context),
+        from_email=None,
+        recipient_list=[user.email],
+    )
+
+
+def user_verify_email(*, token: str) -> User:
+    """Mark the account in the signed link verified. Verifying twice is a no-op."""
+    try:
+        data = signing.loads(token, salt=VERIFY_SALT, max_age=settings.EMAIL_VERIFICATION_MAX_AGE)
+    except signing.SignatureExpired as error:
+        raise DomainError(
+            "This verification link has expired. Sign in to get a new one.", code="link_expired"
+        ) from error
+    except signing.BadSignature as error:
+        raise DomainError("This verification link is not valid.", code="link_invalid") from error
+    with transaction.atomic():
+        # Lock: two clicks on the same link must write one audit row.
+        user = User.objects.select_for_update().filter(pk=data["user"], email=data["email"]).first()
+        if user is None:
+            raise DomainError("This verification link is not valid.", code="link_invalid")
+        if user.email_verified_at is None:
+            user.email_verified_at = timezone.now()
+            user.save(update_fields=["email_verified_at"])
+            audit_log(actor=user, action="account.verify_email", entity="user", entity_id=user.pk)
+    return user
+
+
+def signin_identifier(request, credentials: dict | None) -> str:
+    """The identifier django-axes counts failures against: the e-mail, however it was posted
+    (the sign-in form calls it `username`, the JWT endpoint `email`)."""
+    source = credentials or getattr(request, "POST", {}) or {}
+    return str(source.get("email") or source.get("username") or "").strip().lower()
+
+
+def user_set_role(*, user_id: int, role: str, actor: User) -> User:
+    """Make a user an admin (staff) or a plain user."""
+    if role not in Role.values:
+        raise ValidationFailed(
+            f"Unknown role {role!r}.", fields={"role": ["Choose user or admin."]}
+        )
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user_id)
+        is_staff = role == Role.ADMIN
+        if user.is_staff != is_staff:
+            user.is_staff = is_staff
+            user.save(update_fields=["is_staff"])
+            audit_log(
+                actor=actor, action="account.set_role", entity="user", entity_id=user.pk,
+                metadata={"role": role},
+            )  # fmt: skip
+    return user
+
+
+def user_update_profile(*, user: User, display_name: str, theme: str) -> User:
+    if theme not in Theme.values:
+        raise ValidationFailed(
+            "Unknown theme.", fields={"theme": ["Choose light, dark or system."]}
+        )
+    user.display_name = display_name.strip()
+    user.theme = theme
+    user.save(update_fields=["display_name", "theme"])
+    return user
+
+
+def unverified_signups_purge(*, older_than: timedelta) -> int:
+    """Delete accounts whose e-mail was never verified, so the address can sign up again."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = User.objects.filter(
+        email_verified_at__isnull=True, date_joined__lt=cutoff, is_staff=False
+    ).delete()
+    return deleted

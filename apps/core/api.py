@@ -1,0 +1,66 @@
+"""The API's one error shape: `{"error": {"code", "message", "fields"}}` for every 4xx."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core.errors import DomainError
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def flatten_errors(detail) -> dict[str, list[str]]:
+    """DRF nests errors (lists, dicts of lists); clients want `field -> [messages]`."""
+    fields: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), item)
+        elif isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+            for index, item in enumerate(value):
+                walk(f"{prefix}.{index}" if prefix else str(index), item)
+        else:
+            items = value if isinstance(value, list) else [value]
+            fields.setdefault(prefix or "non_field_errors", []).extend(str(i) for i in items)
+
+    walk("", detail)
+    return fields
+
+
+def _validation_message(fields: dict[str, list[str]]) -> str:
+    if list(fields) == ["non_field_errors"]:
+        return " ".join(fields["non_field_errors"])
+    names = sorted(name for name in fields if name != "non_field_errors")
+    return "Some fields are invalid: " + ", ".join(names) + "."
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # not an API error: a 500, reported to Sentry
+    if isinstance(exc, exceptions.ValidationError):
+        fields = flatten_errors(exc.detail)
+        response.data = error_body("validation_error", _validation_message(fields), fields)
+        return response
+    detail = exc.detail
+    if isinstance(detail, dict):  # simplejwt nests its own message and code
+        message, code = str(detail.get("detail", "")), str(detail.get("code", exc.default_code))
+    else:
+        message, code = str(detail), getattr(detail, "code", None) or exc.default_code
+    response.data = error_body(code, message)
+    return response
+
+
+def json_not_found(request, exception=None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", "Not found."), status=404)

@@ -1,0 +1,27 @@
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from apps.core.realtime import NOTICES_GROUP, user_group
+
+# Close code for "policy violation" (RFC 6455): the client is not allowed to subscribe.
+CLOSE_POLICY = 4403
+
+
+class NoticesConsumer(AsyncJsonWebsocketConsumer):
+    """System notices (e.g. pause-all) and per-user notices, pushed to every open page."""
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_POLICY)
+            return
+        self.groups_joined = [NOTICES_GROUP, user_group(user.pk)]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def notice(self, event):
+        await self.send_json({"type": "notice", "level": event["level"], "text": event["text"]})

@@ -1,0 +1,40 @@
+import json
+
+from django.contrib import messages
+
+from apps.core.logging import bound
+
+
+def htmx_messages_middleware(get_response):
+    """Deliver Django messages to HTMX requests as an `HX-Trigger` event, so a partial swap still
+    shows its toast (the full-page path renders them in the base template)."""
+
+    def middleware(request):
+        response = get_response(request)
+        if not getattr(request, "htmx", False) or 300 <= response.status_code < 400:
+            return response
+        pending = [
+            {"level": message.level_tag, "text": str(message)}
+            for message in messages.get_messages(request)
+        ]
+        if pending:
+            trigger = response.headers.get("HX-Trigger")
+            events = json.loads(trigger) if trigger and trigger.startswith("{") else {}
+            if trigger and not events:
+                events = {trigger: None}
+            events["messages"] = pending
+            response.headers["HX-Trigger"] = json.dumps(events)
+        return response
+
+    return middleware
+
+
+def log_context_middleware(get_response):
+    """Bind the signed-in user's id to every log line of the request."""
+
+    def middleware(request):
+        user = getattr(request, "user", None)
+        with bound(user_id=user.pk if user is not None and user.is_authenticated else None):
+            return get_response(request)
+
+    return middleware

@@ -1,0 +1,21 @@
+"""Every periodic job of the platform, declared here and installed into django-celery-beat by
+`python manage.py setup_periodic_tasks` (run by `make run` and at deploy)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    task: str
+    every_seconds: int
+    queue: str = "default"
+
+
+PERIODIC_TASKS: tuple[Periodic, ...] = (
+    Periodic(
+        name="Purge unverified sign-ups",
+        task="accounts.purge_unverified_signups",
+        every_seconds=3600,
+    ),
+)

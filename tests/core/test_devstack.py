@@ -1,0 +1,98 @@
+"""`make run` end to end: the embedded stack comes up, serves pages, and Ctrl-C leaves nothing."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+from django.conf import settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def wait_until_served(url: str, process: subprocess.Popen, seconds: float) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "make run exited early"
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return response
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{url} was not served within {seconds} s")
+
+
+def test_it_serves_the_platform_and_ctrl_c_leaves_no_process(tmp_path):
+    web_port, localnet_port = free_port(), free_port()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+        and not key.startswith(("REDIS_DB_", "CELERY_", "CACHE_", "CHANNELS_"))
+    }
+    environment.update(
+        DEVSTACK_DIR=str(tmp_path / "devstack"),
+        WEB_PORT=str(web_port),
+        LOCALNET_PORT=str(localnet_port),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "volumebot.devstack", "run"],
+        cwd=settings.BASE_DIR,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        started = time.monotonic()
+        signin = wait_until_served(f"http://127.0.0.1:{web_port}/accounts/signin/", process, 90)
+        docs = wait_until_served(f"http://127.0.0.1:{web_port}/api/docs/", process, 10)
+        print(f"make run served the sign-in page after {time.monotonic() - started:.1f} s")
+        assert b"Sign in" in signin.content
+        assert b"swagger-ui" in docs.content
+        credentials = (tmp_path / "devstack" / "demo-credentials.txt").read_text()
+        assert "demo@volumebot.local" in credentials
+        assert "admin@volumebot.local" in credentials
+        children = descendants(process.pid)
+        names = " ".join(" ".join(child.cmdline()) for child in children)
+        for expected in ("uvicorn", "celery", "beat", "localnet", "redis-server"):
+            assert expected in names
+
+        # Ctrl-C in the terminal: SIGINT to the foreground process group.
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+
+        still_alive = [child for child in children if child.is_running()]
+        assert still_alive == []
+        postgres = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and str(tmp_path) in " ".join(p.info["cmdline"])
+        ]
+        deadline = time.monotonic() + 10
+        while postgres and time.monotonic() < deadline:
+            postgres = [p for p in postgres if p.is_running()]
+            time.sleep(0.2)
+        assert postgres == []
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        print(process.stdout.read().decode(errors="replace")[-3000:])

@@ -1,0 +1,145 @@
+import contextlib
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+from email import message_from_bytes
+
+import pytest
+from django.conf import settings
+from django.contrib import messages
+from django.core.mail import send_mail
+from django.http import HttpResponse
+from django.test import RequestFactory, override_settings
+from pythonjsonlogger.json import JsonFormatter
+
+from apps.core.middleware import htmx_messages_middleware
+
+BASE_ENV = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "volumebot.settings.base"}
+
+
+def start_django(**variables) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={**BASE_ENV, **variables},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_it_refuses_to_start_without_production_secrets_when_debug_is_off(tmp_path):
+    result = start_django(DEBUG="0", HOME=str(tmp_path))
+
+    assert result.returncode != 0
+    assert (
+        "DEBUG is off, so these settings must be set in the environment: "
+        "SECRET_KEY, ALLOWED_HOSTS, WALLET_MASTER_KEY" in result.stderr
+    )
+
+
+def test_it_names_only_what_is_missing(tmp_path):
+    key_file = tmp_path / "master.key"
+    key_file.write_text("dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmchISE=\n")
+
+    result = start_django(DEBUG="0", SECRET_KEY="s" * 50, WALLET_MASTER_KEY_FILE=str(key_file))
+
+    assert result.returncode != 0
+    assert "must be set in the environment: ALLOWED_HOSTS\n" in result.stderr
+
+
+def test_it_starts_when_everything_is_set(tmp_path):
+    result = start_django(
+        DEBUG="0",
+        SECRET_KEY="s" * 50,
+        ALLOWED_HOSTS="example.com",
+        WALLET_MASTER_KEY="dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxvbmchISE=",
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
+@contextlib.contextmanager
+def captured_log_lines():
+    """The JSON lines the configured console handler writes, parsed."""
+    (handler,) = [h for h in logging.getLogger().handlers if isinstance(h.formatter, JsonFormatter)]
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    lines: list[dict] = []
+    try:
+        yield lines
+    finally:
+        handler.setStream(previous)
+        lines.extend(json.loads(line) for line in buffer.getvalue().splitlines())
+
+
+@pytest.mark.django_db
+def test_it_stamps_every_line_of_a_request_with_its_id(client):
+    from django.urls import path
+
+    def noisy(request):
+        logging.getLogger("volumebot.view").info("inside the view")
+        return HttpResponse("ok")
+
+    with (
+        captured_log_lines() as lines,
+        override_settings(ROOT_URLCONF=type("urls", (), {"urlpatterns": [path("n", noisy)]})),
+    ):
+        client.get("/n", HTTP_X_REQUEST_ID="fedcba9876543210fedcba9876543210")
+
+    inside = next(line for line in lines if line["message"] == "inside the view")
+    assert inside["request_id"] == "fedcba9876543210fedcba9876543210"
+    assert inside["level"] == "INFO"
+    assert inside["name"] == "volumebot.view"
+
+
+def test_it_sends_messages_to_htmx_requests_as_a_trigger_event():
+    def view(request):
+        messages.success(request, "Saved.")
+        return HttpResponse("partial")
+
+    request = RequestFactory().post("/x", HTTP_HX_REQUEST="true")
+    request.htmx = True
+    request.session = {}
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    request._messages = FallbackStorage(request)
+
+    response = htmx_messages_middleware(view)(request)
+
+    assert json.loads(response.headers["HX-Trigger"]) == {
+        "messages": [{"level": "success", "text": "Saved."}]
+    }
+
+
+def test_it_leaves_messages_for_the_next_full_page_without_htmx():
+    def view(request):
+        messages.info(request, "Later.")
+        return HttpResponse("page")
+
+    request = RequestFactory().post("/x")
+    request.htmx = False
+    request.session = {}
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    request._messages = FallbackStorage(request)
+
+    response = htmx_messages_middleware(view)(request)
+
+    assert "HX-Trigger" not in response.headers
+    assert [str(m) for m in request._messages] == ["Later."]
+
+
+def test_it_writes_development_mail_to_the_mail_folder(tmp_path, settings):
+    settings.MAIL_DIR = tmp_path
+    settings.EMAIL_BACKEND = "apps.core.mail.DevEmailBackend"
+
+    send_mail("Hello", "Body text", None, ["dave@example.com"])
+
+    (written,) = tmp_path.glob("*.eml")
+    message = message_from_bytes(written.read_bytes())
+    assert message["To"] == "dave@example.com"
+    assert message["Subject"] == "Hello"

