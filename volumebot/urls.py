@@ -4,11 +4,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 api_urlpatterns = [
     path("", include("apps.accounts.api.urls")),
+    path("", include("apps.tokens.api.urls")),
+    path("", include("apps.wallets.api.urls")),
+    path("", include("apps.campaigns.api.urls")),
 ]
 
 urlpatterns = [
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
+    path("tokens/", include("apps.tokens.urls")),
+    path("wallets/", include("apps.wallets.urls")),
     path("admin/", admin.site.urls),
     path("v1/", include((api_urlpatterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -2,8 +2,8 @@ from django.apps import AppConfig
 
 
 class ChainConfig(AppConfig):
-    """The Solana layer. A plain package with no models; an app only so that its management
-    command (`localnet`) is found."""
+    """Registered only so `manage.py localnet` is discoverable; the chain layer has no models."""
 
     name = "apps.chain"
     label = "chain"
+    verbose_name = "Chain"

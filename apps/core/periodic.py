@@ -18,4 +18,11 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         task="accounts.purge_unverified_signups",
         every_seconds=3600,
     ),
+    Periodic(
+        # Starts due scheduled campaigns and stops runs past their window end; the tick is
+        # how late a scheduled start or window end may be.
+        name="Start and stop scheduled campaigns",
+        task="campaigns.schedule_tick",
+        every_seconds=10,
+    ),
 )

@@ -22,8 +22,11 @@ CHROMIUM_ARGS = [
 
 
 def pytest_collection_modifyitems(items):
+    # This hook sees every collected item of the session, not only this folder's.
+    here = Path(__file__).parent
     for item in items:
-        item.add_marker(pytest.mark.browser)
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session", autouse=True)

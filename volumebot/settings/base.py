@@ -31,6 +31,9 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env_or_file("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 WALLET_MASTER_KEY = env_or_file("WALLET_MASTER_KEY")
+# Only while rotating the master key: the old key, so running processes can still unwrap the
+# data keys that `rotate_master_key` has not re-wrapped yet (see apps/wallets/keystore.py).
+WALLET_MASTER_KEY_PREVIOUS = env_or_file("WALLET_MASTER_KEY_PREVIOUS")
 
 if not DEBUG:
     missing = [
@@ -308,6 +311,10 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "django_guid": {"level": "WARNING"},
+        "pgserver": {"level": "WARNING"},
+        # One line per RPC request is noise; failures surface through the RPC pool.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
     },
 }
 
@@ -330,8 +337,26 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Solana: the network the platform trades on by default, and the RPC endpoints per network.
 SOLANA_DEFAULT_NETWORK = env.str("SOLANA_DEFAULT_NETWORK", default="localnet")
+# How long pool discovery results are cached (the refresh button bypasses the cache).
+POOL_CACHE_SECONDS = env.int("POOL_CACHE_SECONDS", default=30)
 SOLANA_RPC_URLS = {
     "localnet": env.list("SOLANA_LOCALNET_RPC_URLS", default=["http://127.0.0.1:8899"]),
     "devnet": env.list("SOLANA_DEVNET_RPC_URLS", default=[]),
     "mainnet-beta": env.list("SOLANA_MAINNET_RPC_URLS", default=[]),
 }
+# Wallet balances read from the chain are cached this long (seconds).
+WALLET_BALANCE_CACHE_SECONDS = env.int("WALLET_BALANCE_CACHE_SECONDS", default=15)
+
+# Campaign guardrails, enforced on create, update and start (amounts in integer lamports;
+# 1 SOL = 1_000_000_000). Slippage above the warning threshold is allowed with a warning,
+# above the maximum it is refused.
+CAMPAIGN_MAX_SLIPPAGE_BPS = env.int("CAMPAIGN_MAX_SLIPPAGE_BPS", default=1_000)
+CAMPAIGN_WARN_SLIPPAGE_BPS = env.int("CAMPAIGN_WARN_SLIPPAGE_BPS", default=300)
+CAMPAIGN_MIN_TRADE_LAMPORTS = env.int("CAMPAIGN_MIN_TRADE_LAMPORTS", default=1_000_000)
+CAMPAIGN_MAX_TRADE_LAMPORTS = env.int("CAMPAIGN_MAX_TRADE_LAMPORTS", default=100_000_000_000)
+CAMPAIGN_MIN_MAKERS = env.int("CAMPAIGN_MIN_MAKERS", default=1)
+CAMPAIGN_MAX_MAKERS = env.int("CAMPAIGN_MAX_MAKERS", default=100)
+# Most SOL volume one user's campaigns may trade per UTC day, all campaigns together.
+CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS = env.int(
+    "CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS", default=10_000_000_000_000
+)

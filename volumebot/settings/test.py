@@ -21,11 +21,14 @@ os.environ.setdefault("WALLET_MASTER_KEY", "dGVzdC1tYXN0ZXIta2V5LTMyLWJ5dGVzLWxv
 os.environ.setdefault("REDIS_DB_BROKER", "10")
 os.environ.setdefault("REDIS_DB_CACHE", "11")
 os.environ.setdefault("REDIS_DB_CHANNELS", "12")
-os.environ.setdefault("CELERY_KEY_PREFIX", "vbtest:")
-os.environ.setdefault("CACHE_KEY_PREFIX", "vbtest")
-os.environ.setdefault("CHANNELS_PREFIX", "vbtest")
+# Per test run (inherited by the worker processes a test starts), so concurrent runs on one
+# Redis neither clear each other's cache nor consume each other's tasks.
+_run = f"vbtest{os.getpid()}"
+os.environ.setdefault("CELERY_KEY_PREFIX", f"{_run}:")
+os.environ.setdefault("CACHE_KEY_PREFIX", _run)
+os.environ.setdefault("CHANNELS_PREFIX", _run)
 
-from volumebot.settings.base import *  # noqa: F403
+from volumebot.settings.base import *  # noqa: E402, F403
 
 # Fast hashing: Argon2 is exercised by its own test.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]  # noqa: F405
@@ -35,3 +38,5 @@ SECURE_HSTS_SECONDS = 0
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Several test runs may share one embedded Postgres (e.g. two developers' sessions on a machine).
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_volumebot")}  # noqa: F405

@@ -1,0 +1,202 @@
+"""Input and output shapes of the campaigns API. The params schema itself lives in
+`apps.campaigns.params` (one schema for API, pages and services); here it is only referenced."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from apps.campaigns.models import Campaign, CampaignRun, CampaignStatus
+from apps.campaigns.params import CampaignParamsSerializer, params_to_input
+from apps.campaigns.selectors import campaign_warnings
+from apps.execution.models import Execution
+
+
+@extend_schema_field(CampaignParamsSerializer)
+class ParamsInputField(serializers.JSONField):
+    """The params object, passed as sent to the service, which validates it with the params
+    schema (so the API, the pages and the services report the same messages)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Send the parameters as a JSON object.")
+        return data
+
+
+class CampaignCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=80)
+    token_id = serializers.IntegerField()
+    pool_id = serializers.IntegerField(help_text="One of your selected pools of the token.")
+    funding_wallet_id = serializers.IntegerField(help_text="One of your custodial wallets.")
+    start_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Start later (beat starts it); empty: on start."
+    )
+    end_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="Window end (or give params.duration_seconds)."
+    )
+    params = ParamsInputField()
+
+
+class CampaignUpdateSerializer(CampaignCreateSerializer):
+    """Every field optional; `params` holds only the parameters to change."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["partial"] = True
+        super().__init__(*args, **kwargs)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=280, required=False, default="", allow_blank=True)
+
+
+class EstimateRequestSerializer(serializers.Serializer):
+    params = ParamsInputField(
+        required=False, help_text="Changes to estimate without saving them (merged like PATCH)."
+    )
+
+
+class WarningSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class RunSerializer(serializers.ModelSerializer):
+    spent_lamports = serializers.IntegerField(read_only=True)
+    success_rate_bps = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = CampaignRun
+        fields = [
+            "id", "status", "status_reason", "seed", "started_at", "ended_at", "ends_at",
+            "volume_lamports", "trades_total", "trades_succeeded", "trades_failed",
+            "success_rate_bps", "fees_lamports", "tips_lamports", "price_impact_lamports",
+            "spent_lamports", "funded_lamports", "gathered_lamports",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    token = serializers.SerializerMethodField()
+    pool = serializers.SerializerMethodField()
+    funding_wallet = serializers.SerializerMethodField()
+    params = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
+    run = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id", "name", "status", "status_reason", "network", "token", "pool",
+            "funding_wallet", "start_at", "end_at", "params", "warnings", "run",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"id": {"type": "integer"}, "mint": {"type": "string"},
+                                          "symbol": {"type": "string"}}}
+    )  # fmt: skip
+    def get_token(self, campaign):
+        token = campaign.token
+        return {"id": token.pk, "mint": token.mint, "symbol": token.symbol}
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"id": {"type": "integer"}, "dex": {"type": "string"},
+                                          "address": {"type": "string"}}}
+    )  # fmt: skip
+    def get_pool(self, campaign):
+        return {"id": campaign.pool_id, "dex": campaign.pool.dex, "address": campaign.pool.address}
+
+    @extend_schema_field(
+        {"type": "object", "properties": {"id": {"type": "integer"},
+                                          "address": {"type": "string"},
+                                          "label": {"type": "string"}}}
+    )  # fmt: skip
+    def get_funding_wallet(self, campaign):
+        wallet = campaign.funding_wallet
+        return {"id": wallet.pk, "address": wallet.address, "label": wallet.label}
+
+    @extend_schema_field(CampaignParamsSerializer)
+    def get_params(self, campaign):
+        return params_to_input(campaign.params)
+
+    @extend_schema_field(WarningSerializer(many=True))
+    def get_warnings(self, campaign):
+        return WarningSerializer(campaign_warnings(campaign=campaign), many=True).data
+
+    @extend_schema_field(RunSerializer(allow_null=True))
+    def get_run(self, campaign):
+        runs = sorted(campaign.runs.all(), key=lambda run: (run.started_at, run.pk))
+        return RunSerializer(runs[-1]).data if runs else None
+
+
+class CampaignListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=CampaignStatus.choices, required=False)
+
+
+class StatusSerializer(serializers.Serializer):
+    campaign_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=CampaignStatus.choices)
+    status_reason = serializers.CharField()
+    target_volume_lamports = serializers.IntegerField(allow_null=True)
+    budget_cap_lamports = serializers.IntegerField(allow_null=True)
+    run = serializers.DictField(
+        allow_null=True,
+        help_text="The latest run's counters (lamports), volume_progress_bps, budget_used_bps.",
+    )
+    jobs = serializers.DictField(child=serializers.IntegerField(), help_text="Jobs by status.")
+
+
+class EstimateSerializer(serializers.Serializer):
+    mean_trade_lamports = serializers.IntegerField()
+    trades = serializers.IntegerField(allow_null=True)
+    volume_lamports = serializers.IntegerField(allow_null=True)
+    fee_per_trade_lamports = serializers.IntegerField()
+    tip_per_trade_lamports = serializers.IntegerField()
+    round_trip_cost_lamports = serializers.IntegerField(
+        help_text="Venue fees + price impact of one buy of the mean size sold straight back."
+    )
+    network_fees_lamports = serializers.IntegerField()
+    priority_fees_lamports = serializers.IntegerField()
+    tips_lamports = serializers.IntegerField()
+    price_impact_lamports = serializers.IntegerField()
+    setup_fees_lamports = serializers.IntegerField(help_text="Distribution and gather fees.")
+    total_cost_lamports = serializers.IntegerField()
+    maker_funding_lamports = serializers.IntegerField()
+    sol_needed_upfront_lamports = serializers.IntegerField()
+    trades_within_budget = serializers.IntegerField(allow_null=True)
+    warnings = WarningSerializer(many=True)
+    pool = serializers.DictField(help_text="The reserves and fee the estimate used.")
+
+
+class LogQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Execution.Status.choices, required=False)
+    side = serializers.ChoiceField(choices=Execution.Side.choices, required=False)
+    wallet = serializers.CharField(required=False, max_length=44, help_text="Wallet address.")
+    since = serializers.DateTimeField(required=False, help_text="Created at or after.")
+    until = serializers.DateTimeField(required=False, help_text="Created before.")
+
+
+class LogPageQuerySerializer(LogQuerySerializer):
+    cursor = serializers.CharField(required=False, help_text="`next_cursor` of the last page.")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    wallet = serializers.CharField(source="wallet.address")
+    job_id = serializers.IntegerField()
+    job_type = serializers.CharField(source="job.type")
+    token_in_raw = serializers.CharField(help_text="Raw units (integer as a string).")
+    token_out_raw = serializers.CharField(help_text="Raw units (integer as a string).")
+
+    class Meta:
+        model = Execution
+        fields = [
+            "id", "created_at", "run_id", "job_id", "job_type", "attempt", "side", "status",
+            "signature", "wallet", "slot", "fee_lamports", "tip_lamports", "sol_in_lamports",
+            "sol_out_lamports", "token_in_raw", "token_out_raw", "latency_ms", "error",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ExecutionPageSerializer(serializers.Serializer):
+    results = ExecutionSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)

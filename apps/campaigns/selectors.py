@@ -1,0 +1,251 @@
+"""Campaign reads: owner-scoped lookups, warnings, live status, estimate inputs, logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.utils import timezone
+from solders.pubkey import Pubkey
+
+from apps.accounts.models import User
+from apps.campaigns.domain import (
+    BPS,
+    Estimate,
+    GuardrailWarning,
+    Limits,
+    Params,
+    PoolReserves,
+    cursor_decode,
+    cursor_encode,
+    estimate,
+    guardrail_check,
+)
+from apps.campaigns.models import Campaign, CampaignRun
+from apps.campaigns.params import params_from_input, params_to_input
+from apps.chain.dex import pumpfun as pf
+from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
+from apps.core.chain import ChainUnavailable, chain_run
+from apps.core.errors import DomainError, NotFound, ValidationFailed
+from apps.execution.models import Execution, Job
+from apps.tokens.models import Dex, Pool
+from apps.wallets import balances as chain_balances
+from apps.wallets.models import Wallet
+
+LOGS_PAGE_DEFAULT = 50
+LOGS_PAGE_MAX = 200
+
+
+def campaign_limits() -> Limits:
+    """The platform limits, read from settings at call time (tests and operators change them)."""
+    return Limits(
+        max_slippage_bps=settings.CAMPAIGN_MAX_SLIPPAGE_BPS,
+        warn_slippage_bps=settings.CAMPAIGN_WARN_SLIPPAGE_BPS,
+        min_trade_lamports=settings.CAMPAIGN_MIN_TRADE_LAMPORTS,
+        max_trade_lamports=settings.CAMPAIGN_MAX_TRADE_LAMPORTS,
+        min_makers=settings.CAMPAIGN_MIN_MAKERS,
+        max_makers=settings.CAMPAIGN_MAX_MAKERS,
+        user_daily_volume_cap_lamports=settings.CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS,
+    )
+
+
+def campaign_list(*, owner: User, status: str | None = None) -> QuerySet[Campaign]:
+    campaigns = Campaign.objects.filter(owner=owner).select_related(
+        "token", "pool", "funding_wallet"
+    )
+    if status:
+        campaigns = campaigns.filter(status=status)
+    return campaigns.order_by("-created_at", "-id")
+
+
+def campaign_get(*, owner: User, campaign_id: int) -> Campaign:
+    """The owner's campaign; another user's is NotFound, exactly like a missing one."""
+    campaign = campaign_list(owner=owner).filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound("No such campaign.")
+    return campaign
+
+
+def campaign_warnings(*, campaign: Campaign) -> list[GuardrailWarning]:
+    """Guardrail warnings of the stored params under today's platform limits."""
+    params = Params.from_json(campaign.params)
+    _, warnings = guardrail_check(params=params, limits=campaign_limits())
+    return warnings
+
+
+def run_latest(*, campaign: Campaign) -> CampaignRun | None:
+    return campaign.runs.order_by("-started_at", "-id").first()
+
+
+def campaign_status(*, campaign: Campaign) -> dict:
+    """The live summary the status endpoint and the dashboard show: the campaign's state, its
+    latest run's counters and progress towards target and budget, and job counts by state."""
+    params = Params.from_json(campaign.params)
+    run = run_latest(campaign=campaign)
+    body: dict = {
+        "campaign_id": campaign.pk,
+        "status": campaign.status,
+        "status_reason": campaign.status_reason,
+        "target_volume_lamports": params.target_volume_lamports,
+        "budget_cap_lamports": params.budget_cap_lamports,
+        "run": None,
+        "jobs": {},
+    }
+    if run is None:
+        return body
+    spent = run.spent_lamports
+    body["run"] = {
+        "id": run.pk,
+        "status": run.status,
+        "status_reason": run.status_reason,
+        "seed": run.seed,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "ends_at": run.ends_at,
+        "volume_lamports": run.volume_lamports,
+        "trades_total": run.trades_total,
+        "trades_succeeded": run.trades_succeeded,
+        "trades_failed": run.trades_failed,
+        "success_rate_bps": run.success_rate_bps,
+        "fees_lamports": run.fees_lamports,
+        "tips_lamports": run.tips_lamports,
+        "price_impact_lamports": run.price_impact_lamports,
+        "spent_lamports": spent,
+        "funded_lamports": run.funded_lamports,
+        "gathered_lamports": run.gathered_lamports,
+        "volume_progress_bps": _progress(run.volume_lamports, params.target_volume_lamports),
+        "budget_used_bps": _progress(spent, params.budget_cap_lamports),
+        "summary": run.summary,
+    }
+    counts = Job.objects.filter(run=run).values("status").annotate(n=Count("id"))
+    body["jobs"] = {row["status"]: row["n"] for row in counts}
+    return body
+
+
+def _progress(value: int, goal: int | None) -> int | None:
+    return None if not goal else min(value * BPS // goal, BPS)
+
+
+def user_volume_since_lamports(*, owner: User, since: datetime) -> int:
+    """SOL volume of the owner's landed trades since `since` (both legs: SOL paid on buys,
+    SOL received on sells)."""
+    total = Execution.objects.filter(
+        run__campaign__owner=owner,
+        status=Execution.Status.LANDED,
+        side__in=[Execution.Side.BUY, Execution.Side.SELL],
+        created_at__gte=since,
+    ).aggregate(volume=Sum(F("sol_in_lamports") + F("sol_out_lamports")))["volume"]
+    return total or 0
+
+
+def utc_day_start(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def wallet_lamports(*, wallet: Wallet, network: str) -> int:
+    """The wallet's SOL balance read from chain now (uncached: it decides whether money may
+    move). An unreachable chain is a ChainUnavailable (503), never a guess."""
+    try:
+        return chain_balances.reader_for_network(network).get_balance(wallet.address)
+    except chain_balances.BalanceUnavailable as error:
+        raise ChainUnavailable(str(error)) from error
+
+
+def pool_reserves(*, pool: Pool) -> PoolReserves:
+    """The pool's pricing reserves and fee read from chain now, for the estimate: Raydium's
+    vault reserves and swap fee; a pump.fun curve's virtual reserves and fee."""
+    address = Pubkey.from_string(pool.address)
+    if pool.dex == Dex.RAYDIUM_AMM_V4:
+        state = chain_run(
+            pool.network, lambda rpc: RaydiumAmmV4().load_state(rpc=rpc, address=address)
+        )
+        sol, tokens = (
+            (state.coin_reserve, state.pc_reserve)
+            if state.sol_is_coin
+            else (state.pc_reserve, state.coin_reserve)
+        )
+        fee_bps = state.amm.swap_fee_numerator * BPS // state.amm.swap_fee_denominator
+        return PoolReserves(sol_reserve_lamports=sol, token_reserve_raw=tokens, fee_bps=fee_bps)
+    if pool.dex == Dex.PUMPFUN:
+        mint = Pubkey.from_string(pool.token.mint)
+        state = chain_run(
+            pool.network, lambda rpc: pf.PumpFun().load_state(rpc=rpc, address=address, mint=mint)
+        )
+        return PoolReserves(
+            sol_reserve_lamports=state.curve.virtual_sol_reserves,
+            token_reserve_raw=state.curve.virtual_token_reserves,
+            fee_bps=state.global_state.fee_basis_points,
+        )
+    raise DomainError(f"Estimates are not available for {pool.get_dex_display()} pools yet.")
+
+
+def campaign_estimate(
+    *, campaign: Campaign, params_patch: dict | None = None, now: datetime | None = None
+) -> tuple[Estimate, PoolReserves]:
+    """The cost estimate of the campaign's params (with `params_patch` merged in, unsaved) on
+    its pool as it is on chain now; also returns the reserves it used."""
+    params = campaign.params
+    if params_patch:
+        params = params_from_input({**params_to_input(params), **params_patch})
+    window = None
+    if campaign.end_at is not None:
+        begin = campaign.start_at or now or timezone.now()
+        window = max(int((campaign.end_at - begin).total_seconds()), 0)
+    reserves = pool_reserves(pool=campaign.pool)
+    return estimate(params=Params.from_json(params), pool=reserves, window_seconds=window), reserves
+
+
+# ---------------------------------------------------------------------------------------------
+# Logs
+
+
+@dataclass(frozen=True)
+class LogFilters:
+    status: str | None = None
+    side: str | None = None
+    wallet: str | None = None  # address
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def executions_filtered(*, campaign: Campaign, filters: LogFilters) -> QuerySet[Execution]:
+    """The campaign's executions (every run), newest first, filtered."""
+    rows = Execution.objects.filter(run__campaign=campaign).select_related("wallet", "job")
+    if filters.status:
+        rows = rows.filter(status=filters.status)
+    if filters.side:
+        rows = rows.filter(side=filters.side)
+    if filters.wallet:
+        rows = rows.filter(wallet__address=filters.wallet)
+    if filters.since:
+        rows = rows.filter(created_at__gte=filters.since)
+    if filters.until:
+        rows = rows.filter(created_at__lt=filters.until)
+    return rows.order_by("-created_at", "-id")
+
+
+def execution_page(
+    *, campaign: Campaign, filters: LogFilters, cursor: str | None = None, limit: int = 50
+) -> tuple[list[Execution], str | None]:
+    """One page of the logs, keyset-paginated on (created_at, id) descending: stable while new
+    trades land, and as fast on page 1000 as on page 1. Returns (rows, next cursor or None)."""
+    rows = executions_filtered(campaign=campaign, filters=filters)
+    if cursor:
+        try:
+            created_at, pk = cursor_decode(cursor)
+        except ValueError as error:
+            raise ValidationFailed(str(error), fields={"cursor": [str(error)]}) from error
+        rows = rows.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
+    page = list(rows[: limit + 1])
+    if len(page) <= limit:
+        return page, None
+    page = page[:limit]
+    return page, cursor_encode(page[-1].created_at, page[-1].pk)
+
+
+def executions_export(*, campaign: Campaign, filters: LogFilters) -> Iterator[Execution]:
+    """Every matching execution, streamed from a server-side cursor (no page in memory)."""
+    return executions_filtered(campaign=campaign, filters=filters).iterator(chunk_size=500)

@@ -1,0 +1,658 @@
+"""Campaign writes: create, update, delete, and every state transition.
+
+Each transition is one atomic unit (STYLE rule 3): lock the campaign row, re-read and check its
+state against the transition table (`domain.TRANSITIONS`), write the campaign and its run, write
+the audit row, and publish `run_status_changed` on commit. Repeating a transition is a no-op;
+a forbidden one raises Conflict (409) and changes nothing.
+
+Lock order: campaign row, then its run row. Checks that read the chain (the funding wallet's
+balance) happen before the lock, so no row lock is ever held across a network call; the state
+is re-checked under the lock, which turns a lost race into a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.campaigns import realtime
+from apps.campaigns.domain import (
+    RUN_STATUS_FOR,
+    Action,
+    Params,
+    TransitionRefused,
+    format_sol,
+    guardrail_check,
+    required_to_start,
+    setup_fees,
+    transition_target,
+)
+from apps.campaigns.models import (
+    CAMPAIGN_LIVE,
+    RUN_LIVE,
+    Campaign,
+    CampaignRun,
+    CampaignStatus,
+    RunStatus,
+)
+from apps.campaigns.params import params_from_input, params_to_input, validation_failed
+from apps.campaigns.selectors import (
+    campaign_limits,
+    user_volume_since_lamports,
+    utc_day_start,
+    wallet_lamports,
+)
+from apps.core.errors import Conflict, DomainError, NotFound
+from apps.core.models import SystemSwitch
+from apps.core.selectors import switch_enabled
+from apps.core.services import audit_log
+from apps.tokens.models import Network, Pool, PoolSelection, Token
+from apps.tokens.selectors import mint_rule_refusal
+from apps.wallets.models import Wallet
+
+# Editable fields, and the params a paused run depends on (its makers exist and are funded).
+EDITABLE_STATES = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
+FROZEN_WHILE_RUNNING = ("token_id", "pool_id", "funding_wallet_id")
+FROZEN_PARAMS_WHILE_RUNNING = ("mode", "maker_count", "maker_funding_sol", "seed")
+
+
+class InsufficientFunds(Conflict):
+    code = "insufficient_funds"
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation shared by create, update and start
+
+
+def _resolve(
+    *, owner: User, token_id: Any, pool_id: Any, funding_wallet_id: Any, errors: dict
+) -> tuple[Token | None, Pool | None, Wallet | None]:
+    """The token, selected pool and custodial wallet the ids name, if they are the owner's;
+    errors by field otherwise (an id of another user's object reads as "no such")."""
+
+    def fail(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    token = Token.objects.filter(pk=_int(token_id), links__owner=owner).first()
+    if token is None:
+        fail("token_id", "Choose one of your registered tokens.")
+    selection = (
+        PoolSelection.objects.filter(owner=owner, pool_id=_int(pool_id))
+        .select_related("pool")
+        .first()
+    )
+    pool = selection.pool if selection else None
+    if pool is None:
+        fail("pool_id", "Choose one of your selected pools.")
+    elif token is not None and pool.token_id != token.pk:
+        fail("pool_id", "This pool trades another token: choose a selected pool of this token.")
+        pool = None
+    wallet = Wallet.objects.filter(owner=owner, pk=_int(funding_wallet_id)).first()
+    if wallet is None or wallet.kind != Wallet.Kind.CUSTODIAL:
+        fail("funding_wallet_id", "Choose one of your custodial wallets (one with a key here).")
+        wallet = None
+    elif not wallet.active:
+        fail("funding_wallet_id", "This wallet is inactive: activate it or choose another.")
+    if token is not None:
+        refusal = mint_rule_refusal(mint=token.mint)
+        if refusal:
+            fail("token_id", refusal)
+        if token.network == Network.MAINNET and not owner.may_trade_mainnet:
+            fail(
+                "token_id",
+                "Mainnet campaigns need an administrator's approval and your attestation of "
+                "lawful use (see your profile).",
+            )
+    return token, pool, wallet
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_schedule(
+    *,
+    params: Params,
+    start_at: datetime | None,
+    end_at: datetime | None,
+    now: datetime,
+    errors: dict,
+) -> None:
+    def fail(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    if end_at is not None:
+        if end_at <= (start_at or now):
+            fail("end_at", "Must be after the start time (and in the future).")
+        if params.duration_seconds is not None:
+            fail("params.duration_seconds", "Give either an end time or a duration, not both.")
+    ends_on_its_own = (
+        params.mode == "sell_only"
+        or params.target_volume_lamports is not None
+        or params.budget_cap_lamports is not None
+        or params.duration_seconds is not None
+        or end_at is not None
+    )
+    if not ends_on_its_own:
+        fail(
+            "params.target_volume_sol",
+            "Set a target volume, a budget cap, an end time or a duration: otherwise the "
+            "campaign never ends on its own.",
+        )
+
+
+def _validate(
+    *,
+    owner: User,
+    token_id: Any,
+    pool_id: Any,
+    funding_wallet_id: Any,
+    params: dict,
+    start_at: datetime | None,
+    end_at: datetime | None,
+    now: datetime,
+) -> tuple[Token, Pool, Wallet]:
+    """Every rule a campaign's configuration must meet (refs, guardrails, schedule), all
+    reported at once by field. `params` is canonical (already through the schema)."""
+    errors: dict[str, list[str]] = {}
+    token, pool, wallet = _resolve(
+        owner=owner, token_id=token_id, pool_id=pool_id,
+        funding_wallet_id=funding_wallet_id, errors=errors,
+    )  # fmt: skip
+    typed = Params.from_json(params)
+    refusals, _ = guardrail_check(params=typed, limits=campaign_limits())
+    for name, messages in refusals.items():
+        errors.setdefault(name, []).extend(messages)
+    _check_schedule(params=typed, start_at=start_at, end_at=end_at, now=now, errors=errors)
+    if errors:
+        raise validation_failed(errors)
+    return token, pool, wallet
+
+
+# ---------------------------------------------------------------------------------------------
+# Create, update, delete
+
+
+def campaign_create(
+    *,
+    owner: User,
+    name: str,
+    token_id: int,
+    pool_id: int,
+    funding_wallet_id: int,
+    params: dict,
+    start_at: datetime | None = None,
+    end_at: datetime | None = None,
+    ip: str | None = None,
+) -> Campaign:
+    """Create a draft campaign. `params` is in the API shape (SOL as decimal strings); it is
+    validated by the params schema and the platform guardrails, then stored canonical."""
+    canonical = params_from_input(params)
+    now = timezone.now()
+    token, pool, wallet = _validate(
+        owner=owner, token_id=token_id, pool_id=pool_id, funding_wallet_id=funding_wallet_id,
+        params=canonical, start_at=start_at, end_at=end_at, now=now,
+    )  # fmt: skip
+    name = (name or "").strip()
+    if not name:
+        raise validation_failed({"name": ["Give the campaign a name."]})
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            owner=owner, name=name[:80], token=token, pool=pool, funding_wallet=wallet,
+            network=token.network, params=canonical, start_at=start_at, end_at=end_at,
+        )  # fmt: skip
+        audit_log(
+            actor=owner, action="campaign.create", entity="campaign", entity_id=campaign.pk,
+            metadata={"token": token.mint, "pool": pool.address, "network": token.network},
+            ip=ip,
+        )  # fmt: skip
+    return campaign
+
+
+def _locked(*, campaign_id: int, owner: User | None) -> Campaign:
+    campaigns = Campaign.objects.select_for_update()
+    if owner is not None:
+        campaigns = campaigns.filter(owner=owner)
+    campaign = campaigns.filter(pk=campaign_id).first()
+    if campaign is None:
+        raise NotFound("No such campaign.")
+    return campaign
+
+
+def campaign_update(
+    *, owner: User, campaign_id: int, changes: dict, ip: str | None = None
+) -> Campaign:
+    """Change a draft, scheduled or paused campaign. `changes` may hold name, token_id, pool_id,
+    funding_wallet_id, start_at, end_at and `params` (a partial dict in the API shape, merged
+    into the current params). A paused campaign keeps what its run depends on."""
+    with transaction.atomic():
+        # Lock: a concurrent start must see either the old or the new configuration.
+        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        if campaign.status not in EDITABLE_STATES:
+            raise Conflict(
+                f"A {campaign.get_status_display().lower()} campaign cannot be changed: "
+                "pause it (or wait until it has ended) first.",
+                code="not_editable",
+            )
+        patch_params = changes.get("params") or {}
+        if campaign.status == CampaignStatus.PAUSED:
+            frozen = [name for name in FROZEN_WHILE_RUNNING if name in changes] + [
+                f"params.{name}" for name in FROZEN_PARAMS_WHILE_RUNNING if name in patch_params
+            ]
+            if frozen:
+                message = "Cannot change while a run is in progress: stop the campaign first."
+                raise validation_failed({name: [message] for name in frozen})
+        current = params_to_input(campaign.params)
+        if not isinstance(patch_params, dict):
+            raise validation_failed({"params": ["Send the parameters as a JSON object."]})
+        merged = {**current, **patch_params}
+        canonical = params_from_input(merged)
+        start_at = changes.get("start_at", campaign.start_at)
+        end_at = changes.get("end_at", campaign.end_at)
+        if campaign.status == CampaignStatus.SCHEDULED and start_at is None:
+            raise validation_failed(
+                {"start_at": ["A scheduled campaign needs a start time: stop it to cancel."]}
+            )
+        token, pool, wallet = _validate(
+            owner=owner,
+            token_id=changes.get("token_id", campaign.token_id),
+            pool_id=changes.get("pool_id", campaign.pool_id),
+            funding_wallet_id=changes.get("funding_wallet_id", campaign.funding_wallet_id),
+            params=canonical, start_at=start_at, end_at=end_at, now=timezone.now(),
+        )  # fmt: skip
+        before = _snapshot(campaign)
+        if "name" in changes:
+            name = (changes["name"] or "").strip()
+            if not name:
+                raise validation_failed({"name": ["Give the campaign a name."]})
+            campaign.name = name[:80]
+        campaign.token, campaign.pool, campaign.funding_wallet = token, pool, wallet
+        campaign.network = token.network
+        campaign.params, campaign.start_at, campaign.end_at = canonical, start_at, end_at
+        after = _snapshot(campaign)
+        changed = sorted(key for key in after if after[key] != before[key])
+        if not changed:
+            return campaign
+        campaign.save()
+        audit_log(
+            actor=owner, action="campaign.update", entity="campaign", entity_id=campaign.pk,
+            metadata={"changed": changed}, ip=ip,
+        )  # fmt: skip
+    return campaign
+
+
+def _snapshot(campaign: Campaign) -> dict:
+    return {
+        "name": campaign.name,
+        "token": campaign.token_id,
+        "pool": campaign.pool_id,
+        "funding_wallet": campaign.funding_wallet_id,
+        "start_at": campaign.start_at,
+        "end_at": campaign.end_at,
+        "params": campaign.params,
+    }
+
+
+def campaign_delete(*, owner: User, campaign_id: int, ip: str | None = None) -> None:
+    """Delete a campaign with its runs, jobs, executions and ledger, unless it is running:
+    a live run has funds in maker wallets that must be gathered first."""
+    with transaction.atomic():
+        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        if campaign.status in CAMPAIGN_LIVE:
+            raise Conflict(
+                f"The campaign is {campaign.get_status_display().lower()}: stop it and wait "
+                "until its funds are gathered before deleting it.",
+                code="campaign_running",
+            )
+        audit_log(
+            actor=owner, action="campaign.delete", entity="campaign", entity_id=campaign.pk,
+            metadata={"name": campaign.name, "status": campaign.status}, ip=ip,
+        )  # fmt: skip
+        campaign.delete()
+
+
+# ---------------------------------------------------------------------------------------------
+# Transitions
+
+
+def _conflict(error: TransitionRefused) -> Conflict:
+    return Conflict(error.message, code="invalid_transition")
+
+
+def _apply(
+    *,
+    campaign: Campaign,
+    target: str,
+    action: Action,
+    actor: User | None,
+    reason: str,
+    now: datetime,
+    run: CampaignRun | None,
+    ip: str | None,
+) -> Campaign:
+    """Write a checked move (the row is locked by the caller): campaign, run, audit, event."""
+    source = campaign.status
+    campaign.status, campaign.status_reason = target, reason[:280]
+    campaign.save(update_fields=["status", "status_reason", "updated_at"])
+    if run is not None and target in RUN_STATUS_FOR:
+        run.status, run.status_reason = RUN_STATUS_FOR[target], reason[:280]
+        if run.status in (RunStatus.STOPPED, RunStatus.COMPLETED, RunStatus.FAILED):
+            run.ended_at = now
+        run.save(update_fields=["status", "status_reason", "ended_at", "updated_at"])
+    audit_log(
+        actor=actor, action=f"campaign.{action.value}", entity="campaign", entity_id=campaign.pk,
+        metadata={"from": source, "to": target, "run_id": run.pk if run else None,
+                  "reason": reason},
+        ip=ip,
+    )  # fmt: skip
+    realtime.run_status_publish(campaign=campaign, run=run)
+    return campaign
+
+
+def _transition(
+    *,
+    campaign_id: int,
+    action: Action,
+    actor: User | None,
+    owner: User | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+    ip: str | None = None,
+) -> Campaign:
+    """The transitions that need nothing but the table: lock, check, write, audit, publish."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        try:
+            target = transition_target(current=campaign.status, action=action)
+        except TransitionRefused as error:
+            raise _conflict(error) from None
+        if target is None:
+            return campaign
+        if action == Action.RESUME:
+            _refuse_if_paused_by_operator()
+        run = _live_run_locked(campaign)
+        return _apply(
+            campaign=campaign, target=target, action=action, actor=actor, reason=reason,
+            now=now, run=run, ip=ip,
+        )  # fmt: skip
+
+
+def _live_run_locked(campaign: Campaign) -> CampaignRun | None:
+    # After the campaign row: the one lock order every transition uses.
+    return (
+        CampaignRun.objects.select_for_update()
+        .filter(campaign=campaign, status__in=RUN_LIVE)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+
+
+def _refuse_if_paused_by_operator() -> None:
+    if switch_enabled(name=SystemSwitch.Name.PAUSE_ALL):
+        switch = SystemSwitch.objects.filter(name=SystemSwitch.Name.PAUSE_ALL).first()
+        detail = f" ({switch.message})" if switch and switch.message else ""
+        raise Conflict(
+            f"An operator paused all campaigns{detail}: nothing can start or resume until "
+            "they lift the pause.",
+            code="paused_by_operator",
+        )
+
+
+def _precheck(*, campaign: Campaign, action: Action) -> str | None:
+    """The table's answer from an unlocked read, so no-ops and refusals answer at once (no
+    chain read); re-checked under the lock before anything is written."""
+    try:
+        return transition_target(current=campaign.status, action=action)
+    except TransitionRefused as error:
+        raise _conflict(error) from None
+
+
+def _start_checks(*, campaign: Campaign, now: datetime, check_funds: bool) -> None:
+    """Everything a start requires besides the state: current guardrails (limits may have
+    changed since the campaign was saved), the operator switch, today's volume cap and the
+    funding wallet's balance."""
+    _validate(
+        owner=campaign.owner, token_id=campaign.token_id, pool_id=campaign.pool_id,
+        funding_wallet_id=campaign.funding_wallet_id, params=campaign.params,
+        start_at=None, end_at=campaign.end_at, now=now,
+    )  # fmt: skip
+    if not check_funds:
+        return
+    _refuse_if_paused_by_operator()
+    params = Params.from_json(campaign.params)
+    limits = campaign_limits()
+    traded = user_volume_since_lamports(owner=campaign.owner, since=utc_day_start(now))
+    if traded >= limits.user_daily_volume_cap_lamports:
+        raise Conflict(
+            f"Your campaigns traded {format_sol(traded)} SOL today, the daily cap of "
+            f"{format_sol(limits.user_daily_volume_cap_lamports)} SOL: start again tomorrow "
+            "(UTC).",
+            code="daily_cap_reached",
+        )
+    required = required_to_start(params)
+    if required == 0:
+        return
+    held = wallet_lamports(wallet=campaign.funding_wallet, network=campaign.network)
+    if held < required:
+        fees = sum(setup_fees(params))
+        how = (
+            f"{params.maker_count} makers at {format_sol(params.maker_funding_lamports)} SOL each "
+            f"plus {format_sol(fees)} SOL of fees"
+            if params.mode == "live"
+            else f"{format_sol(fees)} SOL of gather fees"
+        )
+        message = (
+            f"The funding wallet holds {format_sol(held)} SOL but this campaign needs "
+            f"{format_sol(required)} SOL to start ({how}): it is "
+            f"{format_sol(required - held)} SOL short."
+        )
+        raise InsufficientFunds(message, fields={"funding_wallet_id": [message]})
+
+
+def campaign_schedule(
+    *,
+    campaign_id: int,
+    actor: User | None,
+    owner: User | None = None,
+    now: datetime | None = None,
+    ip: str | None = None,
+) -> Campaign:
+    """Arm a campaign to be started by beat at its `start_at` (which must be in the future).
+    The balance is checked when beat starts it, not now: funds may still arrive."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        try:
+            target = transition_target(current=campaign.status, action=Action.SCHEDULE)
+        except TransitionRefused as error:
+            raise _conflict(error) from None
+        if target is None:
+            return campaign
+        if campaign.start_at is None or campaign.start_at <= now:
+            raise validation_failed({"start_at": ["Set a start time in the future to schedule."]})
+        _start_checks(campaign=campaign, now=now, check_funds=False)
+        return _apply(
+            campaign=campaign, target=target, action=Action.SCHEDULE, actor=actor,
+            reason=f"Starts at {campaign.start_at.isoformat()}.", now=now, run=None, ip=ip,
+        )  # fmt: skip
+
+
+def campaign_start(
+    *,
+    campaign_id: int,
+    actor: User | None,
+    owner: User | None = None,
+    now: datetime | None = None,
+    ip: str | None = None,
+) -> Campaign:
+    """Start a campaign: a new CampaignRun (running) and the campaign active. A campaign whose
+    start time is still ahead is scheduled instead (beat starts it then). Refused (nothing
+    written) when a guardrail fails, an operator paused everything, today's cap is reached, or
+    the funding wallet cannot cover the makers' funding and fees (the message says how much is
+    missing). Concurrent starts create one run: the loser finds it active, a no-op."""
+    now = now or timezone.now()
+    campaign = Campaign.objects.select_related("owner", "funding_wallet").filter(pk=campaign_id)
+    if owner is not None:
+        campaign = campaign.filter(owner=owner)
+    campaign = campaign.first()
+    if campaign is None:
+        raise NotFound("No such campaign.")
+    if campaign.start_at is not None and campaign.start_at > now:
+        return campaign_schedule(campaign_id=campaign_id, actor=actor, owner=owner, now=now, ip=ip)
+    if _precheck(campaign=campaign, action=Action.START) is None:
+        return campaign
+    _start_checks(campaign=campaign, now=now, check_funds=True)
+    with transaction.atomic():
+        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        try:
+            target = transition_target(current=campaign.status, action=Action.START)
+        except TransitionRefused as error:
+            raise _conflict(error) from None
+        if target is None:
+            return campaign  # a concurrent start won the lock: nothing more to do
+        params = Params.from_json(campaign.params)
+        ends_at = campaign.end_at or (
+            now + timedelta(seconds=params.duration_seconds) if params.duration_seconds else None
+        )
+        try:
+            # Savepoint: the one-live-run constraint is the last line of defence; its
+            # violation must read as a conflict, not a 500.
+            with transaction.atomic():
+                run = CampaignRun.objects.create(
+                    campaign=campaign, status=RunStatus.RUNNING, seed=params.seed,
+                    started_at=now, ends_at=ends_at,
+                    summary={"mode": params.mode, "maker_count": params.maker_count},
+                )  # fmt: skip
+        except IntegrityError:
+            raise Conflict(
+                "This campaign already has a run in progress.", code="run_in_progress"
+            ) from None
+        _apply(
+            campaign=campaign, target=target, action=Action.START, actor=actor, reason="",
+            now=now, run=run, ip=ip,
+        )  # fmt: skip
+        # RUN ENGINE HOOK (issue 7): enqueue the run's `distribute` job here, after commit, e.g.
+        #   transaction.on_commit(lambda: run_engine_start(run_id=run.pk))
+        # with run_engine_start in apps.execution.services. Deliberately absent until it exists.
+    return campaign
+
+
+def campaign_pause(
+    *,
+    campaign_id: int,
+    actor: User | None,
+    owner: User | None = None,
+    reason: str = "",
+    ip: str | None = None,
+) -> Campaign:
+    """active → paused (the run too). The engine's planner stops scheduling new trades at its
+    next window; trades already in flight finish. Also used by the circuit breaker (reason)."""
+    return _transition(
+        campaign_id=campaign_id, action=Action.PAUSE, actor=actor, owner=owner, reason=reason,
+        ip=ip,
+    )  # fmt: skip
+
+
+def campaign_resume(
+    *, campaign_id: int, actor: User | None, owner: User | None = None, ip: str | None = None
+) -> Campaign:
+    """paused → active with the same run and makers. Refused while an operator paused all."""
+    return _transition(
+        campaign_id=campaign_id, action=Action.RESUME, actor=actor, owner=owner, ip=ip
+    )
+
+
+def campaign_stop(
+    *,
+    campaign_id: int,
+    actor: User | None,
+    owner: User | None = None,
+    reason: str = "",
+    now: datetime | None = None,
+    ip: str | None = None,
+) -> Campaign:
+    """active/paused → stopping: the engine sells what the makers hold and sweeps everything
+    back, then calls campaign_finish (or campaign_complete). A scheduled campaign just stops."""
+    campaign = _transition(
+        campaign_id=campaign_id, action=Action.STOP, actor=actor, owner=owner, reason=reason,
+        now=now, ip=ip,
+    )  # fmt: skip
+    # RUN ENGINE HOOK (issue 7): when this call moved the run to `stopping`, enqueue its
+    # `funds.gather` job on commit (inside _transition's transaction, for Action.STOP).
+    return campaign
+
+
+def campaign_finish(*, campaign_id: int, reason: str = "", now: datetime | None = None) -> Campaign:
+    """stopping → stopped, once the engine gathered every maker wallet (engine only)."""
+    return _transition(
+        campaign_id=campaign_id, action=Action.FINISH, actor=None, reason=reason, now=now
+    )
+
+
+def campaign_complete(
+    *, campaign_id: int, reason: str = "", now: datetime | None = None
+) -> Campaign:
+    """→ completed: the run reached its target (engine only; call it after the gather)."""
+    return _transition(
+        campaign_id=campaign_id, action=Action.COMPLETE, actor=None, reason=reason, now=now
+    )
+
+
+def campaign_fail(*, campaign_id: int, reason: str, now: datetime | None = None) -> Campaign:
+    """→ failed with the reason shown to the user (engine, or beat failing a scheduled start)."""
+    return _transition(
+        campaign_id=campaign_id, action=Action.FAIL, actor=None, reason=reason, now=now
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Scheduling (beat)
+
+
+def campaigns_schedule_tick(*, now: datetime) -> dict[str, list[int]]:
+    """Start scheduled campaigns whose start time has come, and stop runs whose window ended.
+    A start that an operator's pause-all refuses stays scheduled (tried again next tick); one
+    refused for any other reason fails with that reason, so the user sees why."""
+    started, stopped, failed = [], [], []
+    due = Campaign.objects.filter(status=CampaignStatus.SCHEDULED, start_at__lte=now)
+    for campaign_id, end_at in due.order_by("start_at", "id").values_list("id", "end_at"):
+        if end_at is not None and end_at <= now:
+            campaign_stop(
+                campaign_id=campaign_id, actor=None, now=now,
+                reason="The schedule window ended before the campaign could start.",
+            )  # fmt: skip
+            stopped.append(campaign_id)
+            continue
+        try:
+            campaign_start(campaign_id=campaign_id, actor=None, now=now)
+        except NotFound:
+            continue  # deleted since the query
+        except Conflict as error:
+            if error.code == "paused_by_operator":
+                continue
+            campaign_fail(campaign_id=campaign_id, reason=error.message, now=now)
+            failed.append(campaign_id)
+        except DomainError as error:
+            if error.status_code >= 500:  # the chain did not answer: try again next tick
+                continue
+            campaign_fail(campaign_id=campaign_id, reason=error.message, now=now)
+            failed.append(campaign_id)
+        else:
+            started.append(campaign_id)
+    ending = CampaignRun.objects.filter(
+        status__in=[RunStatus.RUNNING, RunStatus.PAUSED], ends_at__lte=now
+    )
+    for campaign_id in ending.order_by("ends_at", "id").values_list("campaign_id", flat=True):
+        campaign_stop(
+            campaign_id=campaign_id, actor=None, now=now, reason="The schedule window ended."
+        )
+        stopped.append(campaign_id)
+    return {"started": started, "stopped": stopped, "failed": failed}

@@ -1,0 +1,1 @@
+"""DEX adapters: one module per venue behind the `DexAdapter` interface (see `registry`)."""

@@ -1,0 +1,132 @@
+"""Pool discovery for a mint across every venue, summarised for people choosing a pool.
+
+Reads only the chain (no third-party API). Unlike `registry.find_pools`, discovery also reports
+pump.fun curves that completed (migrated), so a user sees why that venue no longer applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+from solders.pubkey import Pubkey
+
+from apps.chain.constants import LAMPORTS_PER_SOL, WSOL_MINT
+from apps.chain.dex import pumpfun as pf
+from apps.chain.dex.base import BPS
+from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4, RaydiumPoolState
+from apps.chain.token_info import decode_mint
+
+
+@dataclass(frozen=True)
+class PoolSummary:
+    """One pool as the tokens pages and API show it. Amounts are raw integers; `price_sol`
+    (SOL per whole token) is a display string, never used for value."""
+
+    dex: str
+    venue: str
+    address: str
+    base_mint: str
+    quote_mint: str
+    base_reserve_raw: int
+    quote_reserve_lamports: int
+    price_sol: str
+    liquidity_lamports: int
+    fee_bps: int
+    migrated: bool
+    progress_bps: int | None
+
+
+def _price(*, lamports: int, raw_tokens: int, decimals: int) -> str:
+    if raw_tokens <= 0:
+        return "0"
+    with localcontext() as context:
+        context.prec = 12  # display precision
+        price = (Decimal(lamports) / LAMPORTS_PER_SOL) / (Decimal(raw_tokens) / 10**decimals)
+    return format(price.normalize(), "f")
+
+
+def _raydium(state: RaydiumPoolState, *, decimals: int) -> PoolSummary:
+    sol, tokens = (
+        (state.coin_reserve, state.pc_reserve)
+        if state.sol_is_coin
+        else (state.pc_reserve, state.coin_reserve)
+    )
+    return PoolSummary(
+        dex=RaydiumAmmV4.name,
+        venue="Raydium AMM v4",
+        address=str(state.address),
+        base_mint=str(state.token_mint),
+        quote_mint=str(WSOL_MINT),
+        base_reserve_raw=tokens,
+        quote_reserve_lamports=sol,
+        price_sol=_price(lamports=sol, raw_tokens=tokens, decimals=decimals),
+        # Both sides of a constant-product pool hold equal value: twice the SOL side.
+        liquidity_lamports=2 * sol,
+        fee_bps=state.amm.swap_fee_numerator * BPS // state.amm.swap_fee_denominator,
+        migrated=False,
+        progress_bps=None,
+    )
+
+
+def _pumpfun(
+    *, address: Pubkey, mint: Pubkey, curve: pf.BondingCurve, global_state: pf.Global, decimals: int
+) -> PoolSummary:
+    initial = global_state.initial_real_token_reserves
+    sold = max(0, initial - curve.real_token_reserves)
+    progress = BPS if curve.complete else (sold * BPS // initial if initial else 0)
+    return PoolSummary(
+        dex=pf.PumpFun.name,
+        venue="pump.fun bonding curve",
+        address=str(address),
+        base_mint=str(mint),
+        quote_mint=str(WSOL_MINT),
+        base_reserve_raw=curve.real_token_reserves,
+        quote_reserve_lamports=curve.real_sol_reserves,
+        # The curve prices on its virtual reserves.
+        price_sol=_price(
+            lamports=curve.virtual_sol_reserves,
+            raw_tokens=curve.virtual_token_reserves,
+            decimals=decimals,
+        ),
+        liquidity_lamports=curve.real_sol_reserves,
+        fee_bps=global_state.fee_basis_points,
+        migrated=curve.complete,
+        progress_bps=progress,
+    )
+
+
+async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
+    """Every SOL pool of `mint`: Raydium AMM v4 pools and its pump.fun curve (live or migrated).
+    A mint with no account has no pools."""
+    curve_address = pf.bonding_curve_address(mint)
+    accounts = await rpc.call(
+        "getMultipleAccounts",
+        lambda c: c.get_multiple_accounts([mint, curve_address, pf.global_address()]),
+    )
+    mint_account, curve_account, global_account = accounts.value
+    if mint_account is None:
+        return []
+    decimals = decode_mint(
+        address=mint, owner=mint_account.owner, data=bytes(mint_account.data)
+    ).decimals
+    summaries = []
+    raydium = RaydiumAmmV4()
+    for ref in await raydium.find_pools(rpc=rpc, mint=mint):
+        state = await raydium.load_state(rpc=rpc, address=ref.address)
+        summaries.append(_raydium(state, decimals=decimals))
+    if (
+        curve_account is not None
+        and curve_account.owner == pf.PROGRAM_ID
+        and global_account is not None
+    ):
+        summaries.append(
+            _pumpfun(
+                address=curve_address,
+                mint=mint,
+                curve=pf.BondingCurve.decode(bytes(curve_account.data)),
+                global_state=pf.Global.decode(bytes(global_account.data)),
+                decimals=decimals,
+            )
+        )
+    return summaries

@@ -1,0 +1,471 @@
+"""DEX programs emulated by rewriting their instructions into real SPL/System transfers.
+
+No Raydium or pump.fun binary can run here, so a transaction naming one of them is rewritten
+before LiteSVM executes it (see `apps.chain.localnet` for the whole picture):
+
+- The venue's checks (account list, pool/curve state, PDAs, signer, fee recipient) and its
+  maths (fee rate, constant product, rounding) are done here, in Python, at the real program
+  ids and instruction layouts. A failed check replaces the instruction with one that always
+  fails; the localnet then reports the venue's own error code for it.
+- The movement of funds runs for real: the trader → pool leg is a real token (or System)
+  transfer signed by the trader; the pool → trader token leg is a real `TransferChecked`
+  signed by the trader as *delegate* of the pool vault (the delegate is set just before
+  execution); SOL leaving a program-owned curve is parked in throw-away token accounts owned
+  by the trader and released by a real `CloseAccount`. Same signers, so the same fee, and a
+  later failing instruction rolls the swap back with the rest of the transaction.
+- Pool state written by the program (curve reserves, `complete`) is written before execution
+  and restored by the cluster if the transaction fails.
+
+Only top-level instructions are rewritten (no CPI into the venues).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from solders.account import Account
+from solders.compute_budget import set_compute_unit_limit
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.token.state import TokenAccount, TokenAccountState
+
+from apps.chain.constants import (
+    BUILTIN_PROGRAM_IDS,
+    COMPUTE_BUDGET_PROGRAM_ID,
+    DEFAULT_BUILTIN_INSTRUCTION_CU,
+    DEFAULT_INSTRUCTION_CU,
+    MAX_COMPUTE_UNIT_LIMIT,
+    TOKEN_2022_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+)
+from apps.chain.dex import pumpfun as pf
+from apps.chain.dex import raydium_amm_v4 as ray
+from apps.chain.spl import (
+    TOKEN_ACCOUNT_LEN,
+    ata_address,
+    close_account,
+    decode_mint,
+    decode_token_account,
+    sol_transfer,
+    transfer_checked,
+)
+
+MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
+# Lamports nobody can hold: a transfer of this much always fails, charging only the fee.
+_IMPOSSIBLE_LAMPORTS = 2**64 - 1
+_SINK = Pubkey.from_bytes(hashlib.sha256(b"volumebot-localnet-sink").digest())
+_SET_CU_LIMIT = 2
+_SET_CU_PRICE = 3
+
+
+class AccountView(Protocol):
+    def get_account(self, address: Pubkey) -> Account | None: ...
+
+
+class VenueFailure(Exception):
+    """The emulated program rejects the instruction with its own error `code`."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class Rewrite:
+    """The transaction LiteSVM runs instead of the client's, and how to map its outcome back."""
+
+    instructions: list[Instruction]
+    index_map: list[int]
+    writes: dict[Pubkey, Account]
+    forced: tuple[int, int, Pubkey] | None = None  # (rewritten index, error code, program)
+    translations: dict[int, dict[int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class _Step:
+    instructions: list[Instruction]
+    translate: dict[int, dict[int, int]] = field(default_factory=dict)
+
+
+class _Overlay:
+    """The emulator's view: pending writes over the cluster, plus virtual vault deltas."""
+
+    def __init__(self, view: AccountView):
+        self._view = view
+        self.writes: dict[Pubkey, Account] = {}
+        self._deltas: dict[Pubkey, int] = {}
+
+    def get(self, address: Pubkey) -> Account | None:
+        if address in self.writes:
+            return self.writes[address]
+        acc = self._view.get_account(address)
+        return acc if acc is not None and acc.lamports > 0 else None
+
+    def token_amount(self, address: Pubkey) -> int:
+        acc = self.get(address)
+        if acc is None:
+            raise VenueFailure(ray.ERR_EXPECTED_ACCOUNT)
+        return decode_token_account(bytes(acc.data)).amount + self._deltas.get(address, 0)
+
+    def move(self, address: Pubkey, delta: int) -> None:
+        self._deltas[address] = self._deltas.get(address, 0) + delta
+
+    def delegate(self, vault: Pubkey, *, to: Pubkey, amount: int) -> None:
+        acc = self.get(vault)
+        if acc is None:
+            raise VenueFailure(ray.ERR_EXPECTED_ACCOUNT)
+        data = bytes(acc.data)
+        state = decode_token_account(data)
+        already = state.delegated_amount if state.delegate == to else 0
+        updated = TokenAccount(
+            mint=state.mint,
+            owner=state.owner,
+            amount=state.amount,
+            delegate=to,
+            state=state.state,
+            is_native=state.is_native,
+            delegated_amount=already + amount,
+            close_authority=state.close_authority,
+        )
+        new_data = bytes(updated) + data[TOKEN_ACCOUNT_LEN:]
+        self.writes[vault] = Account(
+            acc.lamports, new_data, acc.owner, acc.executable, acc.rent_epoch
+        )
+
+    def put(self, address: Pubkey, account: Account) -> None:
+        self.writes[address] = account
+
+    def decimals(self, mint: Pubkey) -> int:
+        acc = self.get(mint)
+        if acc is None:
+            raise VenueFailure(ray.ERR_EXPECTED_ACCOUNT)
+        return decode_mint(bytes(acc.data)).decimals
+
+
+def writable_flags(message) -> list[bool]:
+    header = message.header
+    n = len(message.account_keys)
+    signed = header.num_required_signatures
+    return [
+        i < signed - header.num_readonly_signed_accounts
+        or signed <= i < n - header.num_readonly_unsigned_accounts
+        for i in range(n)
+    ]
+
+
+def decompile(message) -> list[Instruction]:
+    """The message's instructions with the message-level signer/writable flags."""
+    keys = message.account_keys
+    signed = message.header.num_required_signatures
+    writable = writable_flags(message)
+    return [
+        Instruction(
+            keys[ci.program_id_index],
+            bytes(ci.data),
+            [AccountMeta(keys[a], a < signed, writable[a]) for a in ci.accounts],
+        )
+        for ci in message.instructions
+    ]
+
+
+def default_compute_unit_limit(instructions: list[Instruction]) -> int:
+    """The limit the runtime assumes when a transaction sets none (measured on LiteSVM)."""
+    total = sum(
+        DEFAULT_BUILTIN_INSTRUCTION_CU
+        if ix.program_id in BUILTIN_PROGRAM_IDS
+        else DEFAULT_INSTRUCTION_CU
+        for ix in instructions
+    )
+    return min(total, MAX_COMPUTE_UNIT_LIMIT)
+
+
+def compute_budget(instructions: list[Instruction]) -> tuple[int | None, int]:
+    """(explicit compute-unit limit or None, compute-unit price in micro-lamports)."""
+    limit, price = None, 0
+    for ix in instructions:
+        if ix.program_id != COMPUTE_BUDGET_PROGRAM_ID or not ix.data:
+            continue
+        data = bytes(ix.data)
+        if data[0] == _SET_CU_LIMIT:
+            (limit,) = struct.unpack_from("<I", data, 1)
+        elif data[0] == _SET_CU_PRICE:
+            (price,) = struct.unpack_from("<Q", data, 1)
+    return limit, price
+
+
+def _first_signer(ix: Instruction, payer: Pubkey) -> Pubkey:
+    return next((m.pubkey for m in ix.accounts if m.is_signer), payer)
+
+
+def _always_fails(signer: Pubkey) -> Instruction:
+    return sol_transfer(source=signer, destination=_SINK, lamports=_IMPOSSIBLE_LAMPORTS)
+
+
+def _keeps_signer(signer: Pubkey) -> Instruction:
+    # A signed memo keeps a skipped instruction's signer in the message, so the fee is unchanged.
+    return Instruction(MEMO_PROGRAM_ID, b"", [AccountMeta(signer, True, False)])
+
+
+def _token_mint(ov: _Overlay, address: Pubkey, owner: Pubkey, candidates: tuple[Pubkey, ...]):
+    acc = ov.get(address)
+    if acc is not None and len(acc.data) >= TOKEN_ACCOUNT_LEN:
+        return decode_token_account(bytes(acc.data)).mint
+    # Not created yet (an earlier instruction of the same transaction creates it): an ATA's
+    # address names its mint.
+    for mint in candidates:
+        for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+            if ata_address(owner=owner, mint=mint, token_program=program) == address:
+                return mint
+    return None
+
+
+def _raydium_swap(ix: Instruction, ov: _Overlay) -> _Step:
+    data = bytes(ix.data)
+    if len(data) < 17 or data[0] != ray.SWAP_BASE_IN_TAG:
+        raise VenueFailure(ray.ERR_INVALID_INSTRUCTION)
+    amount_in, min_out = struct.unpack_from("<QQ", data, 1)
+    metas = ix.accounts
+    if len(metas) not in (17, 18):
+        raise VenueFailure(ray.ERR_WRONG_ACCOUNTS_NUMBER)
+    off = len(metas) - 17
+    amm_acc = ov.get(metas[1].pubkey)
+    if amm_acc is None or amm_acc.owner != ray.PROGRAM_ID:
+        raise VenueFailure(ray.ERR_INVALID_AMM_ACCOUNT_OWNER)
+    if len(amm_acc.data) != ray.AMM_INFO_LEN:
+        raise VenueFailure(ray.ERR_EXPECTED_ACCOUNT)
+    amm = ray.AmmInfo.decode(bytes(amm_acc.data))
+    checks = (
+        (amm.status in ray.SWAPPABLE_STATUSES, ray.ERR_INVALID_STATUS),
+        (metas[2].pubkey == ray.authority_address(amm.nonce), ray.ERR_INVALID_PROGRAM_ADDRESS),
+        (metas[3].pubkey == amm.open_orders, ray.ERR_INVALID_OPEN_ORDERS),
+        (metas[4 + off].pubkey == amm.coin_vault, ray.ERR_INVALID_COIN_VAULT),
+        (metas[5 + off].pubkey == amm.pc_vault, ray.ERR_INVALID_PC_VAULT),
+        (metas[7 + off].pubkey == amm.market, ray.ERR_INVALID_MARKET),
+        (metas[16 + off].is_signer, ray.ERR_INVALID_SIGN_ACCOUNT),
+    )
+    for ok, code in checks:
+        if not ok:
+            raise VenueFailure(code)
+    source, destination, owner = (
+        metas[14 + off].pubkey,
+        metas[15 + off].pubkey,
+        metas[16 + off].pubkey,
+    )
+    mints = (amm.coin_mint, amm.pc_mint)
+    route = (_token_mint(ov, source, owner, mints), _token_mint(ov, destination, owner, mints))
+    coin = ov.token_amount(amm.coin_vault) - amm.need_take_pnl_coin
+    pc = ov.token_amount(amm.pc_vault) - amm.need_take_pnl_pc
+    if route == (amm.coin_mint, amm.pc_mint):
+        vault_in, vault_out, reserve_in, reserve_out = amm.coin_vault, amm.pc_vault, coin, pc
+    elif route == (amm.pc_mint, amm.coin_mint):
+        vault_in, vault_out, reserve_in, reserve_out = amm.pc_vault, amm.coin_vault, pc, coin
+    else:
+        raise VenueFailure(ray.ERR_INVALID_USER_TOKEN)
+    fee = ray.swap_fee(
+        amount_in=amount_in, numerator=amm.swap_fee_numerator, denominator=amm.swap_fee_denominator
+    )
+    out = ray.swap_amount_out(
+        amount_in_after_fee=amount_in - fee, reserve_in=reserve_in, reserve_out=reserve_out
+    )
+    if out >= reserve_out:
+        raise VenueFailure(ray.ERR_INSUFFICIENT_FUNDS)
+    if out < min_out:
+        raise VenueFailure(ray.ERR_EXCEEDED_SLIPPAGE)
+    if out == 0 or amount_in == 0:
+        raise VenueFailure(ray.ERR_INVALID_INPUT)
+    mint_in, mint_out = route
+    ov.delegate(vault_out, to=owner, amount=out)
+    ov.move(vault_in, amount_in)
+    ov.move(vault_out, -out)
+    program_in, program_out = ov.get(vault_in).owner, ov.get(vault_out).owner
+    return _Step(
+        [
+            transfer_checked(
+                source=source,
+                mint=mint_in,
+                destination=vault_in,
+                authority=owner,
+                amount=amount_in,
+                decimals=ov.decimals(mint_in),
+                token_program=program_in,
+            ),
+            transfer_checked(
+                source=vault_out,
+                mint=mint_out,
+                destination=destination,
+                authority=owner,
+                amount=out,
+                decimals=ov.decimals(mint_out),
+                token_program=program_out,
+            ),
+        ],
+        # The token program's InsufficientFunds (1) is what Raydium reports as its own (40).
+        translate={0: {1: ray.ERR_INSUFFICIENT_FUNDS}},
+    )
+
+
+def _pump_accounts(ix: Instruction, ov: _Overlay, token_program_index: int):
+    if len(ix.accounts) < 12:
+        raise VenueFailure(pf.ANCHOR_ACCOUNT_NOT_ENOUGH_KEYS)
+    keys = [m.pubkey for m in ix.accounts]
+    global_key, fee_recipient, mint, curve_key, curve_ata, user_ata = keys[:6]
+    user, token_program = ix.accounts[6], keys[token_program_index]
+    if global_key != pf.global_address():
+        raise VenueFailure(pf.ANCHOR_CONSTRAINT_SEEDS)
+    global_acc = ov.get(global_key)
+    if global_acc is None or global_acc.owner != pf.PROGRAM_ID:
+        raise VenueFailure(pf.ANCHOR_ACCOUNT_OWNED_BY_WRONG_PROGRAM)
+    glob = pf.Global.decode(bytes(global_acc.data))
+    if not glob.initialized:
+        raise VenueFailure(pf.ERR_NOT_INITIALIZED)
+    if fee_recipient != glob.fee_recipient:
+        raise VenueFailure(pf.ERR_NOT_AUTHORIZED)
+    if curve_key != pf.bonding_curve_address(mint):
+        raise VenueFailure(pf.ANCHOR_CONSTRAINT_SEEDS)
+    curve_acc = ov.get(curve_key)
+    if curve_acc is None or curve_acc.owner != pf.PROGRAM_ID:
+        raise VenueFailure(pf.ANCHOR_ACCOUNT_OWNED_BY_WRONG_PROGRAM)
+    if curve_ata != ata_address(owner=curve_key, mint=mint, token_program=token_program):
+        raise VenueFailure(pf.ANCHOR_CONSTRAINT_SEEDS)
+    if not user.is_signer:
+        raise VenueFailure(pf.ANCHOR_ACCOUNT_NOT_SIGNER)
+    curve = pf.BondingCurve.decode(bytes(curve_acc.data))
+    if curve.complete:
+        raise VenueFailure(pf.ERR_BONDING_CURVE_COMPLETE)
+    return glob, curve, curve_acc, mint, curve_key, curve_ata, user_ata, user.pubkey, token_program
+
+
+def _pump(ix: Instruction, ov: _Overlay) -> _Step:
+    data = bytes(ix.data)
+    if data[:8] == pf.BUY_DISCRIMINATOR and len(data) >= 24:
+        return _pump_buy(ix, ov, *struct.unpack_from("<QQ", data, 8))
+    if data[:8] == pf.SELL_DISCRIMINATOR and len(data) >= 24:
+        return _pump_sell(ix, ov, *struct.unpack_from("<QQ", data, 8))
+    raise VenueFailure(pf.ANCHOR_INSTRUCTION_FALLBACK_NOT_FOUND)
+
+
+def _pump_buy(ix: Instruction, ov: _Overlay, amount: int, max_sol_cost: int) -> _Step:
+    glob, curve, curve_acc, mint, curve_key, curve_ata, user_ata, user, program = _pump_accounts(
+        ix, ov, 8
+    )
+    # Like the program, a buy larger than what is left takes the rest and completes the curve.
+    amount = min(amount, curve.real_token_reserves)
+    cost = pf.buy_sol_cost(curve=curve, amount=amount)
+    fee = pf.trade_fee(lamports=cost, fee_basis_points=glob.fee_basis_points)
+    if cost + fee > max_sol_cost:
+        raise VenueFailure(pf.ERR_TOO_MUCH_SOL_REQUIRED)
+    after = curve.after_buy(amount=amount, sol_cost=cost)
+    ov.put(curve_key, Account(curve_acc.lamports, after.encode(), pf.PROGRAM_ID))
+    ov.delegate(curve_ata, to=user, amount=amount)
+    ixs = [sol_transfer(source=user, destination=curve_key, lamports=cost)]
+    if fee:
+        ixs.append(sol_transfer(source=user, destination=glob.fee_recipient, lamports=fee))
+    ixs.append(
+        transfer_checked(
+            source=curve_ata,
+            mint=mint,
+            destination=user_ata,
+            authority=user,
+            amount=amount,
+            decimals=ov.decimals(mint),
+            token_program=program,
+        )
+    )
+    return _Step(ixs)
+
+
+def _escrow(ov: _Overlay, *, mint: Pubkey, owner: Pubkey, lamports: int) -> Pubkey:
+    address = Keypair().pubkey()
+    state = TokenAccount(
+        mint=mint,
+        owner=owner,
+        amount=0,
+        delegate=None,
+        state=TokenAccountState.Initialized,
+        is_native=None,
+        delegated_amount=0,
+    )
+    ov.put(address, Account(lamports, bytes(state), TOKEN_PROGRAM_ID))
+    return address
+
+
+def _pump_sell(ix: Instruction, ov: _Overlay, amount: int, min_sol_output: int) -> _Step:
+    glob, curve, curve_acc, mint, curve_key, curve_ata, user_ata, user, program = _pump_accounts(
+        ix, ov, 9
+    )
+    gross = pf.sell_sol_output(curve=curve, amount=amount)
+    fee = pf.trade_fee(lamports=gross, fee_basis_points=glob.fee_basis_points)
+    if gross - fee < min_sol_output:
+        raise VenueFailure(pf.ERR_TOO_LITTLE_SOL_RECEIVED)
+    after = curve.after_sell(amount=amount, sol_out=gross)
+    ov.put(curve_key, Account(curve_acc.lamports - gross, after.encode(), pf.PROGRAM_ID))
+    ixs = [
+        transfer_checked(
+            source=user_ata,
+            mint=mint,
+            destination=curve_ata,
+            authority=user,
+            amount=amount,
+            decimals=ov.decimals(mint),
+            token_program=program,
+        )
+    ]
+    for lamports, destination in ((gross - fee, user), (fee, glob.fee_recipient)):
+        if lamports:
+            escrow = _escrow(ov, mint=mint, owner=user, lamports=lamports)
+            ixs.append(close_account(account=escrow, destination=destination, owner=user))
+    return _Step(ixs)
+
+
+EMULATED: dict[Pubkey, Callable[[Instruction, _Overlay], _Step]] = {
+    ray.PROGRAM_ID: _raydium_swap,
+    pf.PROGRAM_ID: _pump,
+}
+
+
+def rewrite(view: AccountView, message) -> Rewrite | None:
+    """Plan the rewritten transaction, or None when no instruction names an emulated program."""
+    instructions = decompile(message)
+    if not any(ix.program_id in EMULATED for ix in instructions):
+        return None
+    payer = message.account_keys[0]
+    ov = _Overlay(view)
+    out: list[Instruction] = []
+    index_map: list[int] = []
+    forced: tuple[int, int, Pubkey] | None = None
+    translations: dict[int, dict[int, int]] = {}
+    limit, price = compute_budget(instructions)
+    if price and limit is None:
+        # The rewrite changes the instruction count and so the default limit (and the
+        # priority fee); pin the limit the original transaction would have had.
+        out.append(set_compute_unit_limit(default_compute_unit_limit(instructions)))
+        index_map.append(0)
+    for index, ix in enumerate(instructions):
+        emulate = EMULATED.get(ix.program_id)
+        if emulate is None:
+            out.append(ix)
+            index_map.append(index)
+            continue
+        signer = _first_signer(ix, payer)
+        if forced is not None:
+            out.append(_keeps_signer(signer))
+            index_map.append(index)
+            continue
+        try:
+            step = emulate(ix, ov)
+        except VenueFailure as failure:
+            forced = (len(out), failure.code, ix.program_id)
+            out.append(_always_fails(signer))
+            index_map.append(index)
+            continue
+        for k, new_ix in enumerate(step.instructions):
+            if k in step.translate:
+                translations[len(out)] = step.translate[k]
+            out.append(new_ix)
+            index_map.append(index)
+    return Rewrite(out, index_map, ov.writes, forced, translations)

@@ -1,0 +1,395 @@
+"""Seed a cluster: a token with Metaplex metadata, a Raydium v4 pool and a pump.fun curve for it
+in the venues' real layouts, funded wallets; also migrated curves and Token-2022 mints.
+
+Keys are random unless a `key_seed` is given (the demo uses a fixed seed so the platform's
+demo wallet survives restarts). Seeded keys are localnet-only and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+from solders.account import Account
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.token.state import Mint, TokenAccount, TokenAccountState
+
+from apps.chain.constants import (
+    LAMPORTS_PER_SOL,
+    METAPLEX_METADATA_PROGRAM_ID,
+    OPENBOOK_PROGRAM_ID,
+    SYSTEM_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+    WSOL_MINT,
+)
+from apps.chain.dex import pumpfun as pf
+from apps.chain.dex import raydium_amm_v4 as ray
+from apps.chain.localnet.cluster import Cluster
+from apps.chain.metaplex import TokenMetadata, metadata_address
+from apps.chain.spl import MINT_LEN, TOKEN_ACCOUNT_LEN, ata_address
+
+# pump.fun's launch parameters (Global account on mainnet).
+PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES = 1_073_000_000_000_000
+PUMP_INITIAL_VIRTUAL_SOL_RESERVES = 30_000_000_000
+PUMP_INITIAL_REAL_TOKEN_RESERVES = 793_100_000_000_000
+PUMP_TOKEN_TOTAL_SUPPLY = 1_000_000_000_000_000
+PUMP_FEE_BASIS_POINTS = 100
+PUMP_FEE_RECIPIENT = Pubkey.from_string("CebN5WGQ4jvEPvsVU4EoHEpgzq1VV7AbicfhtW4xC9iM")
+DEMO_KEY_SEED = b"volumebot-localnet-demo-v1"
+
+
+@dataclass(frozen=True)
+class RaydiumSeed:
+    amm: Pubkey
+    authority: Pubkey
+    coin_vault: Pubkey
+    pc_vault: Pubkey
+    lp_mint: Pubkey
+    open_orders: Pubkey
+    target_orders: Pubkey
+    market: Pubkey
+
+
+@dataclass(frozen=True)
+class PumpSeed:
+    curve: Pubkey
+    associated_curve: Pubkey
+    global_account: Pubkey
+    fee_recipient: Pubkey
+
+
+@dataclass(frozen=True)
+class SeededToken:
+    """What `seed_token` created (mint authority and wallets are keypairs for tests/demo)."""
+
+    mint: Pubkey
+    decimals: int
+    token_program: Pubkey
+    metadata: Pubkey
+    mint_authority: Keypair
+    raydium: RaydiumSeed | None
+    pumpfun: PumpSeed | None
+    wallets: tuple[Keypair, ...]
+
+
+class _Keys:
+    def __init__(self, seed: bytes | None):
+        self._seed = seed
+
+    def keypair(self, label: str) -> Keypair:
+        if self._seed is None:
+            return Keypair()
+        return Keypair.from_seed(hashlib.sha256(self._seed + label.encode()).digest())
+
+    def address(self, label: str) -> Pubkey:
+        return self.keypair(label).pubkey()
+
+
+def _rent(cluster: Cluster, size: int) -> int:
+    return cluster.minimum_balance_for_rent_exemption(size)
+
+
+def fund(cluster: Cluster, *, address: Pubkey, lamports: int) -> None:
+    """Make `address` a system account holding exactly `lamports`."""
+    cluster.set_account(address, Account(lamports, b"", SYSTEM_PROGRAM_ID))
+
+
+def create_mint(
+    cluster: Cluster,
+    *,
+    address: Pubkey,
+    decimals: int,
+    authority: Pubkey | None,
+    supply: int = 0,
+    token_program: Pubkey = TOKEN_PROGRAM_ID,
+) -> Pubkey:
+    state = Mint(mint_authority=authority, supply=supply, decimals=decimals, is_initialized=True)
+    cluster.set_account(address, Account(_rent(cluster, MINT_LEN), bytes(state), token_program))
+    return address
+
+
+def create_token_account(
+    cluster: Cluster,
+    *,
+    address: Pubkey,
+    mint: Pubkey,
+    owner: Pubkey,
+    amount: int,
+    token_program: Pubkey = TOKEN_PROGRAM_ID,
+) -> Pubkey:
+    rent = _rent(cluster, TOKEN_ACCOUNT_LEN)
+    native = mint == WSOL_MINT
+    state = TokenAccount(
+        mint=mint,
+        owner=owner,
+        amount=amount,
+        delegate=None,
+        state=TokenAccountState.Initialized,
+        is_native=rent if native else None,
+        delegated_amount=0,
+    )
+    lamports = rent + amount if native else rent
+    cluster.set_account(address, Account(lamports, bytes(state), token_program))
+    return address
+
+
+def seed_metadata(
+    cluster: Cluster, *, mint: Pubkey, name: str, symbol: str, uri: str, update_authority: Pubkey
+) -> Pubkey:
+    address = metadata_address(mint)
+    data = TokenMetadata(update_authority, mint, name, symbol, uri).encode()
+    cluster.set_account(
+        address, Account(_rent(cluster, len(data)), data, METAPLEX_METADATA_PROGRAM_ID)
+    )
+    return address
+
+
+def seed_pumpfun_global(
+    cluster: Cluster,
+    *,
+    fee_recipient: Pubkey = PUMP_FEE_RECIPIENT,
+    fee_basis_points: int = PUMP_FEE_BASIS_POINTS,
+) -> Pubkey:
+    """Create (or overwrite) pump.fun's Global; the fee recipient gets a rent-exempt balance."""
+    address = pf.global_address()
+    state = pf.Global(
+        initialized=True,
+        authority=fee_recipient,
+        fee_recipient=fee_recipient,
+        initial_virtual_token_reserves=PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES,
+        initial_virtual_sol_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES,
+        initial_real_token_reserves=PUMP_INITIAL_REAL_TOKEN_RESERVES,
+        token_total_supply=PUMP_TOKEN_TOTAL_SUPPLY,
+        fee_basis_points=fee_basis_points,
+    )
+    data = state.encode()
+    cluster.set_account(address, Account(_rent(cluster, len(data)), data, pf.PROGRAM_ID))
+    if cluster.get_account(fee_recipient) is None:
+        fund(cluster, address=fee_recipient, lamports=_rent(cluster, 0))
+    return address
+
+
+def seed_pumpfun_curve(
+    cluster: Cluster,
+    *,
+    mint: Pubkey,
+    curve: pf.BondingCurve | None = None,
+    token_program: Pubkey = TOKEN_PROGRAM_ID,
+) -> PumpSeed:
+    """A bonding curve for `mint` (pump.fun's launch state unless `curve` is given); its token
+    account holds the real reserves plus the supply kept back for migration."""
+    global_account = (
+        seed_pumpfun_global(cluster)
+        if cluster.get_account(pf.global_address()) is None
+        else pf.global_address()
+    )
+    glob = pf.Global.decode(bytes(cluster.get_account(global_account).data))
+    curve = curve or pf.BondingCurve(
+        virtual_token_reserves=PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES,
+        virtual_sol_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES,
+        real_token_reserves=PUMP_INITIAL_REAL_TOKEN_RESERVES,
+        real_sol_reserves=0,
+        token_total_supply=PUMP_TOKEN_TOTAL_SUPPLY,
+        complete=False,
+    )
+    address = pf.bonding_curve_address(mint)
+    data = curve.encode()
+    cluster.set_account(
+        address, Account(_rent(cluster, len(data)) + curve.real_sol_reserves, data, pf.PROGRAM_ID)
+    )
+    held = curve.real_token_reserves + (curve.token_total_supply - PUMP_INITIAL_REAL_TOKEN_RESERVES)
+    associated = ata_address(owner=address, mint=mint, token_program=token_program)
+    create_token_account(
+        cluster,
+        address=associated,
+        mint=mint,
+        owner=address,
+        amount=max(held, 0),
+        token_program=token_program,
+    )
+    return PumpSeed(address, associated, global_account, glob.fee_recipient)
+
+
+def migrated_curve() -> pf.BondingCurve:
+    """A curve whose real token reserves ran out: `complete`, liquidity moved to an AMM."""
+    return pf.BondingCurve(
+        virtual_token_reserves=PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES
+        - PUMP_INITIAL_REAL_TOKEN_RESERVES,
+        virtual_sol_reserves=115_005_359_056,
+        real_token_reserves=0,
+        real_sol_reserves=0,
+        token_total_supply=PUMP_TOKEN_TOTAL_SUPPLY,
+        complete=True,
+    )
+
+
+def _is_program_address(seeds: list[bytes], program: Pubkey) -> bool:
+    digest = hashlib.sha256(b"".join(seeds) + bytes(program) + b"ProgramDerivedAddress").digest()
+    return not Pubkey.from_bytes(digest).is_on_curve()
+
+
+def _market(cluster: Cluster, keys: _Keys, *, mint: Pubkey, label: str) -> Pubkey:
+    address = keys.address(f"{label}/market")
+    for nonce in range(256):
+        state = ray.MarketState(
+            address=address,
+            vault_signer_nonce=nonce,
+            base_mint=mint,
+            quote_mint=WSOL_MINT,
+            base_vault=keys.address(f"{label}/market-base-vault"),
+            quote_vault=keys.address(f"{label}/market-quote-vault"),
+            event_queue=keys.address(f"{label}/event-queue"),
+            bids=keys.address(f"{label}/bids"),
+            asks=keys.address(f"{label}/asks"),
+            request_queue=keys.address(f"{label}/request-queue"),
+        )
+        if not _is_program_address(
+            [bytes(address), nonce.to_bytes(8, "little")], OPENBOOK_PROGRAM_ID
+        ):
+            continue  # an on-curve result is no PDA; OpenBook also moves on to the next nonce
+        data = state.encode()
+        cluster.set_account(address, Account(_rent(cluster, len(data)), data, OPENBOOK_PROGRAM_ID))
+        return address
+    raise RuntimeError("no valid vault-signer nonce for the market")
+
+
+def seed_raydium_pool(
+    cluster: Cluster,
+    *,
+    mint: Pubkey,
+    decimals: int,
+    token_reserve: int,
+    sol_reserve: int,
+    token_program: Pubkey = TOKEN_PROGRAM_ID,
+    key_seed: bytes | None = None,
+) -> RaydiumSeed:
+    """A SwapOnly AMM v4 pool (coin = token, pc = WSOL) with vaults owned by the authority PDA."""
+    keys = _Keys(key_seed)
+    label = f"raydium/{mint}"
+    amm = keys.address(f"{label}/amm")
+    nonce = Pubkey.find_program_address([ray.AUTHORITY_SEED], ray.PROGRAM_ID)[1]
+    authority = ray.authority_address(nonce)
+    coin_vault = create_token_account(
+        cluster,
+        address=keys.address(f"{label}/coin-vault"),
+        mint=mint,
+        owner=authority,
+        amount=token_reserve,
+        token_program=token_program,
+    )
+    pc_vault = create_token_account(
+        cluster,
+        address=keys.address(f"{label}/pc-vault"),
+        mint=WSOL_MINT,
+        owner=authority,
+        amount=sol_reserve,
+    )
+    lp_amount = math.isqrt(token_reserve * sol_reserve)
+    lp_mint = create_mint(
+        cluster,
+        address=keys.address(f"{label}/lp-mint"),
+        decimals=decimals,
+        authority=authority,
+        supply=lp_amount,
+    )
+    market = _market(cluster, keys, mint=mint, label=label)
+    info = ray.AmmInfo(
+        status=ray.STATUS_SWAP_ONLY,
+        nonce=nonce,
+        coin_decimals=decimals,
+        pc_decimals=9,
+        coin_vault=coin_vault,
+        pc_vault=pc_vault,
+        coin_mint=mint,
+        pc_mint=WSOL_MINT,
+        lp_mint=lp_mint,
+        open_orders=keys.address(f"{label}/open-orders"),
+        market=market,
+        market_program=OPENBOOK_PROGRAM_ID,
+        target_orders=keys.address(f"{label}/target-orders"),
+        amm_owner=keys.address(f"{label}/owner"),
+        lp_amount=lp_amount,
+    )
+    cluster.set_account(
+        amm, Account(_rent(cluster, ray.AMM_INFO_LEN), info.encode(), ray.PROGRAM_ID)
+    )
+    return RaydiumSeed(
+        amm, authority, coin_vault, pc_vault, lp_mint, info.open_orders, info.target_orders, market
+    )
+
+
+def seed_token(
+    cluster: Cluster,
+    *,
+    name: str = "Localnet Token",
+    symbol: str = "LOCAL",
+    uri: str = "",
+    decimals: int = 6,
+    token_program: Pubkey = TOKEN_PROGRAM_ID,
+    raydium_reserves: tuple[int, int] | None = (500_000_000_000_000, 200 * LAMPORTS_PER_SOL),
+    pumpfun: bool = True,
+    pumpfun_curve: pf.BondingCurve | None = None,
+    wallets: int = 2,
+    wallet_lamports: int = 100 * LAMPORTS_PER_SOL,
+    key_seed: bytes | None = None,
+) -> SeededToken:
+    """A mint with metadata, optionally a Raydium pool (token raw, lamports) and a pump.fun
+    curve (`pumpfun_curve`, e.g. `migrated_curve()`), plus funded wallets."""
+    keys = _Keys(key_seed)
+    mint_authority = keys.keypair("mint-authority")
+    fund(cluster, address=mint_authority.pubkey(), lamports=LAMPORTS_PER_SOL)
+    mint = keys.address("mint")
+    supply = 0
+    raydium = pump = None
+    if raydium_reserves is not None:
+        raydium = seed_raydium_pool(
+            cluster,
+            mint=mint,
+            decimals=decimals,
+            token_reserve=raydium_reserves[0],
+            sol_reserve=raydium_reserves[1],
+            token_program=token_program,
+            key_seed=key_seed,
+        )
+        supply += raydium_reserves[0]
+    if pumpfun:
+        pump = seed_pumpfun_curve(
+            cluster, mint=mint, curve=pumpfun_curve, token_program=token_program
+        )
+        acc = cluster.get_account(pump.associated_curve)
+        supply += TokenAccount.from_bytes(bytes(acc.data)[:TOKEN_ACCOUNT_LEN]).amount
+    create_mint(
+        cluster,
+        address=mint,
+        decimals=decimals,
+        authority=mint_authority.pubkey(),
+        supply=supply,
+        token_program=token_program,
+    )
+    metadata = seed_metadata(
+        cluster,
+        mint=mint,
+        name=name,
+        symbol=symbol,
+        uri=uri,
+        update_authority=mint_authority.pubkey(),
+    )
+    funded = tuple(keys.keypair(f"wallet/{i}") for i in range(wallets))
+    for wallet in funded:
+        fund(cluster, address=wallet.pubkey(), lamports=wallet_lamports)
+    return SeededToken(
+        mint, decimals, token_program, metadata, mint_authority, raydium, pump, funded
+    )
+
+
+def seed_demo(cluster: Cluster) -> SeededToken:
+    """The demo token and pools `make run` shows (fixed keys, so they survive restarts)."""
+    return seed_token(
+        cluster,
+        name="Volumebot Demo",
+        symbol="VBDEMO",
+        uri="https://localnet.invalid/demo.json",
+        key_seed=DEMO_KEY_SEED,
+    )

@@ -1,0 +1,52 @@
+"""`manage.py localnet`: serve the local Solana cluster (JSON-RPC + Jito) over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand
+
+from apps.chain.localnet.seed import seed_demo
+from apps.chain.localnet.server import load_or_create, serve_forever
+
+
+class Command(BaseCommand):
+    help = "Run the localnet (JSON-RPC at /, Jito block engine at /api/v1/bundles)."
+    # The localnet needs neither the database nor the URLconf; checks would only slow it down.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8899)
+        parser.add_argument(
+            "--slot-ms", type=int, default=400, help="slot duration (0: manual clock)"
+        )
+        parser.add_argument(
+            "--state-dir",
+            default=None,
+            help="keep accounts and slot here across restarts (e.g. .devstack/localnet)",
+        )
+        parser.add_argument(
+            "--seed", action="store_true", help="seed the demo token and pools on a fresh state"
+        )
+
+    def handle(
+        self,
+        *args,
+        host: str,
+        port: int,
+        slot_ms: int,
+        state_dir: str | None,
+        seed: bool,
+        **options,
+    ):
+        directory = Path(state_dir) if state_dir else None
+        cluster, restored = load_or_create(state_dir=directory, slot_ms=slot_ms)
+        if seed and not restored:
+            demo = seed_demo(cluster)
+            self.stdout.write(f"seeded demo token {demo.mint}")
+        self.stdout.write(
+            f"localnet on http://{host}:{port} (state {'restored' if restored else 'new'})"
+        )
+        self.stdout.flush()
+        serve_forever(cluster=cluster, host=host, port=port, state_dir=directory)

@@ -1,0 +1,373 @@
+"""RPC pool: several endpoints with priority, rate limits, timeouts, cool-down and failover.
+
+Usage (async)::
+
+    pool = RpcPool(endpoints=[EndpointConfig(name="main", url="https://…", rate_per_s=20)])
+    balance = await pool.call("getBalance", lambda c: c.get_balance(pubkey))
+
+`fn` receives a solana-py `AsyncClient` bound to the endpoint and to the running event loop
+(clients are created per loop, since one reused across loops breaks). Transient failures
+(timeouts, 429, 5xx, connection errors, node behind) put the endpoint in cool-down and the
+call moves on to the next endpoint by priority; permanent ones are raised at once.
+
+Celery workers are sync: `pool.call_sync(...)` (or `run_sync(coro)`) runs the coroutine on an
+event loop owned by the calling thread, so clients and their connections are reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx2
+from solana.exceptions import SolanaRpcException
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Commitment, Confirmed
+from solana.rpc.core import RPCException
+from solders.rpc import errors as rpc_errors
+
+from apps.chain.errors import PermanentRpcError, TransactionRejected, TransientRpcError
+
+T = TypeVar("T")
+
+OnCall = Callable[[str, str, str, float], None]
+"""Metrics hook: (endpoint name, method, outcome `ok|transient|permanent`, seconds)."""
+
+_TRANSIENT_NODE_ERRORS = (
+    rpc_errors.NodeUnhealthyMessage,
+    rpc_errors.BlockNotAvailableMessage,
+    rpc_errors.SlotSkippedMessage,
+    rpc_errors.MinContextSlotNotReachedMessage,
+    rpc_errors.BlockStatusNotAvailableYetMessage,
+    rpc_errors.InternalErrorMessage,
+)
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """One RPC endpoint. Lower `priority` is preferred.
+
+    `asgi_app` serves requests in-process (the localnet) instead of over HTTP; `url` is then
+    only a label. `rate_per_s`/`burst` bound the request rate (None: unbounded).
+    """
+
+    name: str
+    url: str
+    priority: int = 0
+    timeout_s: float = 10.0
+    rate_per_s: float | None = None
+    burst: int = 1
+    cooldown_s: float = 5.0
+    max_slot_lag: int = 50
+    headers: Mapping[str, str] = field(default_factory=dict)
+    asgi_app: Any = None
+
+
+@dataclass(frozen=True)
+class EndpointHealth:
+    name: str
+    url: str
+    available: bool
+    slot: int | None
+    latency_ms: int | None
+    cooling_for_s: float
+    last_error: str | None
+
+
+class TokenBucket:
+    """`rate` tokens per second, at most `burst` saved up; safe across threads and loops."""
+
+    def __init__(self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def _reserve(self) -> float:
+        """Take a token; return how long the caller must wait for it to be earned."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    async def acquire(self) -> None:
+        wait = self._reserve()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+class _InProcessTransport(httpx2.ASGITransport):
+    """ASGI transport that fails to connect while the localnet endpoint is marked down."""
+
+    def __init__(self, app: Any):
+        super().__init__(app=app)
+        self._app = app
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        faults = getattr(getattr(self._app, "state", None), "faults", None)
+        if faults is not None and faults.down:
+            raise httpx2.ConnectError("localnet endpoint is down", request=request)
+        return await super().handle_async_request(request)
+
+
+def in_process_http_client(app: Any, *, timeout_s: float, headers: Mapping[str, str] | None = None):
+    """An httpx2 client that talks to an ASGI app without a socket."""
+    return httpx2.AsyncClient(
+        transport=_InProcessTransport(app),
+        timeout=httpx2.Timeout(timeout_s),
+        headers=dict(headers or {}),
+    )
+
+
+def make_client(config: EndpointConfig, *, commitment: Commitment) -> AsyncClient:
+    """A solana-py client for the endpoint; call inside the event loop that will use it."""
+    client = AsyncClient(
+        config.url,
+        commitment=commitment,
+        timeout=config.timeout_s,
+        extra_headers=dict(config.headers) or None,
+        http2=False,
+        max_transport_retries=0,
+    )
+    if config.asgi_app is not None:
+        # solana-py has no transport option; swap its HTTP session for an in-process one.
+        client._provider.session = in_process_http_client(
+            config.asgi_app, timeout_s=config.timeout_s
+        )
+    return client
+
+
+class _Endpoint:
+    def __init__(self, config: EndpointConfig, clock: Callable[[], float]):
+        self.config = config
+        self.bucket = (
+            TokenBucket(rate=config.rate_per_s, burst=config.burst, clock=clock)
+            if config.rate_per_s
+            else None
+        )
+        self.cooling_until = 0.0
+        self.behind = False
+        self.slot: int | None = None
+        self.latency_ms: int | None = None
+        self.last_error: str | None = None
+
+
+def classify(exc: BaseException, *, endpoint: str) -> PermanentRpcError | TransientRpcError | None:
+    """Map an exception from a solana-py call to transient/permanent (None: not an RPC error)."""
+    if isinstance(exc, TimeoutError):
+        return TransientRpcError("timeout", endpoint=endpoint)
+    cause = exc.__cause__ if isinstance(exc, SolanaRpcException) else exc
+    if isinstance(cause, httpx2.HTTPStatusError):
+        status = cause.response.status_code
+        if status == 429:
+            retry_after = cause.response.headers.get("Retry-After")
+            return TransientRpcError(
+                "rate limited (429)",
+                endpoint=endpoint,
+                retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            )
+        if status >= 500:
+            return TransientRpcError(f"server error {status}", endpoint=endpoint)
+        return PermanentRpcError(f"HTTP {status}", endpoint=endpoint, code=status)
+    if isinstance(cause, httpx2.HTTPError | OSError):
+        return TransientRpcError(f"{type(cause).__name__}: {cause}", endpoint=endpoint)
+    if isinstance(exc, RPCException):
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, rpc_errors.SendTransactionPreflightFailureMessage):
+            return TransactionRejected(
+                error.message,
+                err=error.data.err,
+                logs=list(error.data.logs or []),
+                endpoint=endpoint,
+            )
+        if isinstance(error, _TRANSIENT_NODE_ERRORS):
+            return TransientRpcError(
+                f"node error: {getattr(error, 'message', error)}", endpoint=endpoint
+            )
+        return PermanentRpcError(f"{getattr(error, 'message', error)}", endpoint=endpoint)
+    if isinstance(exc, SolanaRpcException):
+        return TransientRpcError(str(exc), endpoint=endpoint)
+    return None
+
+
+class RpcPool:
+    """Failover pool over several endpoints; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        endpoints: Sequence[EndpointConfig],
+        commitment: Commitment = Confirmed,
+        on_call: OnCall | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if not endpoints:
+            raise ValueError("an RPC pool needs at least one endpoint")
+        self.commitment = commitment
+        self._on_call = on_call
+        self._clock = clock
+        self._endpoints = sorted(
+            (_Endpoint(c, clock) for c in endpoints), key=lambda e: e.config.priority
+        )
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, AsyncClient]
+        ] = weakref.WeakKeyDictionary()
+        self._clients_lock = threading.Lock()
+
+    @property
+    def endpoint_names(self) -> list[str]:
+        return [e.config.name for e in self._endpoints]
+
+    def _client(self, endpoint: _Endpoint) -> AsyncClient:
+        loop = asyncio.get_running_loop()
+        with self._clients_lock:
+            clients = self._clients.setdefault(loop, {})
+            client = clients.get(endpoint.config.name)
+            if client is None:
+                client = clients[endpoint.config.name] = make_client(
+                    endpoint.config, commitment=self.commitment
+                )
+            return client
+
+    def _available(self) -> list[_Endpoint]:
+        now = self._clock()
+        return [e for e in self._endpoints if e.cooling_until <= now and not e.behind]
+
+    def _record(self, endpoint: _Endpoint, method: str, outcome: str, seconds: float) -> None:
+        if self._on_call is not None:
+            self._on_call(endpoint.config.name, method, outcome, seconds)
+
+    async def call(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
+        """Run `fn(client)` on the best available endpoint, failing over on transient errors.
+
+        Raises `PermanentRpcError` (or `TransactionRejected`) at once; `TransientRpcError`
+        when every available endpoint failed or none is available.
+        """
+        candidates = self._available()
+        if not candidates:
+            raise TransientRpcError("no RPC endpoint available (all cooling down or behind)")
+        last: TransientRpcError | None = None
+        for endpoint in candidates:
+            if endpoint.bucket is not None:
+                await endpoint.bucket.acquire()
+            started = self._clock()
+            try:
+                result = await asyncio.wait_for(
+                    fn(self._client(endpoint)), endpoint.config.timeout_s
+                )
+            except Exception as exc:
+                classified = classify(exc, endpoint=endpoint.config.name)
+                if classified is None:
+                    raise
+                elapsed = self._clock() - started
+                if isinstance(classified, PermanentRpcError):
+                    self._record(endpoint, method, "permanent", elapsed)
+                    raise classified from exc
+                self._record(endpoint, method, "transient", elapsed)
+                endpoint.last_error = str(classified)
+                endpoint.cooling_until = self._clock() + (
+                    classified.retry_after_s or endpoint.config.cooldown_s
+                )
+                last = classified
+                continue
+            self._record(endpoint, method, "ok", self._clock() - started)
+            endpoint.last_error = None
+            return result
+        assert last is not None
+        raise last
+
+    def call_sync(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
+        """`call` for sync code (Celery tasks): runs on this thread's own event loop."""
+        return run_sync(self.call(method, fn))
+
+    async def probe(self) -> list[EndpointHealth]:
+        """Ask every endpoint for its slot; a failure cools it down, a lag marks it behind."""
+
+        async def one(endpoint: _Endpoint) -> None:
+            started = self._clock()
+            try:
+                resp = await asyncio.wait_for(
+                    self._client(endpoint).get_slot(), endpoint.config.timeout_s
+                )
+            except Exception as exc:
+                classified = classify(exc, endpoint=endpoint.config.name)
+                if classified is None:
+                    raise
+                endpoint.slot = None
+                endpoint.last_error = str(classified)
+                endpoint.cooling_until = self._clock() + endpoint.config.cooldown_s
+                self._record(endpoint, "getSlot", "transient", self._clock() - started)
+                return
+            endpoint.slot = resp.value
+            endpoint.latency_ms = int((self._clock() - started) * 1000)
+            endpoint.cooling_until = 0.0
+            endpoint.last_error = None
+            self._record(endpoint, "getSlot", "ok", self._clock() - started)
+
+        await asyncio.gather(*(one(e) for e in self._endpoints))
+        best = max((e.slot for e in self._endpoints if e.slot is not None), default=None)
+        for endpoint in self._endpoints:
+            endpoint.behind = (
+                best is not None
+                and endpoint.slot is not None
+                and best - endpoint.slot > endpoint.config.max_slot_lag
+            )
+            if endpoint.behind:
+                endpoint.last_error = f"behind by {best - endpoint.slot} slots"
+        return self.health()
+
+    def health(self) -> list[EndpointHealth]:
+        """Current view of every endpoint (no network)."""
+        now = self._clock()
+        return [
+            EndpointHealth(
+                name=e.config.name,
+                url=e.config.url,
+                available=e.cooling_until <= now and not e.behind,
+                slot=e.slot,
+                latency_ms=e.latency_ms,
+                cooling_for_s=max(0.0, e.cooling_until - now),
+                last_error=e.last_error,
+            )
+            for e in self._endpoints
+        ]
+
+    async def aclose(self) -> None:
+        """Close the clients of the running loop."""
+        with self._clients_lock:
+            clients = self._clients.pop(asyncio.get_running_loop(), {})
+        for client in clients.values():
+            await client.close()
+
+
+_thread_state = threading.local()
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on an event loop owned by the calling thread.
+
+    The loop lives as long as the thread, so per-loop RPC clients keep their connections.
+    Must not be called from inside a running event loop.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        coro.close()
+        raise RuntimeError(
+            "run_sync() called from a running event loop; await the coroutine instead"
+        )
+    loop = getattr(_thread_state, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _thread_state.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(coro)

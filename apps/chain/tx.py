@@ -1,0 +1,290 @@
+"""Build, send and confirm transactions (v0 messages) through an `RpcPool`.
+
+- The compute-unit limit comes from a simulation of the final instructions, plus a margin.
+- The compute-unit price comes from a `FeePolicy`: fixed, or a percentile of
+  `getRecentPrioritizationFees` for the written accounts, capped.
+- The blockhash and its `last_valid_block_height` are kept from the build; confirmation
+  never fetches a new one. `confirm_transaction` polls signature statuses until the
+  transaction landed (`landed`, or `failed` when its `meta.err` is set) or the block height
+  passed `last_valid_block_height` without it (`expired`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from solana.rpc.commitment import Confirmed
+from solana.rpc.models import TxOpts
+from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import MessageV0
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+from solders.transaction_status import TransactionConfirmationStatus
+
+from apps.chain.constants import MAX_COMPUTE_UNIT_LIMIT
+from apps.chain.errors import TransactionRejected
+from apps.chain.rpc import RpcPool
+
+DEFAULT_CU_MARGIN_BPS = 1_000  # +10 %
+_MIN_CU_MARGIN = 1_000
+
+
+@dataclass(frozen=True)
+class FixedFee:
+    """Always the same compute-unit price (micro-lamports per CU)."""
+
+    micro_lamports: int
+
+    async def price(self, *, rpc: RpcPool, accounts: Sequence[Pubkey]) -> int:
+        return self.micro_lamports
+
+
+@dataclass(frozen=True)
+class PercentileFee:
+    """The `percentile` of recent prioritization fees on the written accounts, within
+    [floor, cap] micro-lamports per CU."""
+
+    percentile: int = 75
+    cap_micro_lamports: int = 1_000_000
+    floor_micro_lamports: int = 0
+
+    async def price(self, *, rpc: RpcPool, accounts: Sequence[Pubkey]) -> int:
+        resp = await rpc.call(
+            "getRecentPrioritizationFees",
+            lambda c: c.get_recent_prioritization_fees(list(accounts)),
+        )
+        fees = sorted(f.prioritization_fee for f in resp.value)
+        if not fees:
+            return self.floor_micro_lamports
+        index = min(len(fees) - 1, (len(fees) * self.percentile + 99) // 100 - 1)
+        chosen = fees[max(index, 0)]
+        return max(self.floor_micro_lamports, min(chosen, self.cap_micro_lamports))
+
+
+FeePolicy = FixedFee | PercentileFee
+
+
+class ConfirmStatus(enum.StrEnum):
+    LANDED = "landed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class BuiltTransaction:
+    """A signed transaction and what confirmation needs later."""
+
+    transaction: VersionedTransaction
+    blockhash: Hash
+    last_valid_block_height: int
+    compute_unit_limit: int
+    compute_unit_price: int
+
+    @property
+    def signature(self) -> Signature:
+        return self.transaction.signatures[0]
+
+    @property
+    def raw(self) -> bytes:
+        return bytes(self.transaction)
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    status: ConfirmStatus
+    signature: Signature
+    slot: int | None = None
+    fee: int | None = None
+    err: Any = None
+    logs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    err: Any
+    logs: tuple[str, ...]
+    units_consumed: int
+
+
+async def latest_blockhash(*, rpc: RpcPool) -> tuple[Hash, int]:
+    resp = await rpc.call("getLatestBlockhash", lambda c: c.get_latest_blockhash(Confirmed))
+    return resp.value.blockhash, resp.value.last_valid_block_height
+
+
+def _writable_accounts(instructions: Sequence[Instruction]) -> list[Pubkey]:
+    seen: dict[Pubkey, None] = {}
+    for ix in instructions:
+        for meta in ix.accounts:
+            if meta.is_writable:
+                seen[meta.pubkey] = None
+    return list(seen)
+
+
+def _sign(
+    *,
+    payer: Keypair,
+    signers: Sequence[Keypair],
+    instructions: Sequence[Instruction],
+    blockhash: Hash,
+) -> VersionedTransaction:
+    message = MessageV0.try_compile(payer.pubkey(), list(instructions), [], blockhash)
+    unique = {payer.pubkey(): payer}
+    for signer in signers:
+        unique.setdefault(signer.pubkey(), signer)
+    return VersionedTransaction(message, list(unique.values()))
+
+
+async def simulate(*, rpc: RpcPool, transaction: VersionedTransaction) -> SimulationResult:
+    """Simulate without signature checks; the result carries the err and logs."""
+    resp = await rpc.call(
+        "simulateTransaction",
+        lambda c: c.simulate_transaction(transaction, sig_verify=False, commitment=Confirmed),
+    )
+    value = resp.value
+    return SimulationResult(
+        err=value.err, logs=tuple(value.logs or ()), units_consumed=value.units_consumed or 0
+    )
+
+
+async def build_transaction(
+    *,
+    rpc: RpcPool,
+    payer: Keypair,
+    instructions: Sequence[Instruction],
+    signers: Sequence[Keypair] = (),
+    fee_policy: FeePolicy = FixedFee(0),
+    compute_unit_limit: int | None = None,
+    cu_margin_bps: int = DEFAULT_CU_MARGIN_BPS,
+) -> BuiltTransaction:
+    """A signed v0 transaction with compute-budget instructions in front.
+
+    Without `compute_unit_limit` the transaction is simulated first; a failing simulation
+    raises `TransactionRejected` (with the simulation's err and logs) and nothing is sent.
+    """
+    blockhash, last_valid = await latest_blockhash(rpc=rpc)
+    price = await fee_policy.price(rpc=rpc, accounts=_writable_accounts(instructions))
+    if compute_unit_limit is None:
+        probe = _sign(
+            payer=payer,
+            signers=signers,
+            instructions=[
+                set_compute_unit_limit(MAX_COMPUTE_UNIT_LIMIT),
+                set_compute_unit_price(price),
+                *instructions,
+            ],
+            blockhash=blockhash,
+        )
+        sim = await simulate(rpc=rpc, transaction=probe)
+        if sim.err is not None:
+            raise TransactionRejected(
+                f"simulation failed: {sim.err}", err=sim.err, logs=list(sim.logs), code=None
+            )
+        margin = max(sim.units_consumed * cu_margin_bps // 10_000, _MIN_CU_MARGIN)
+        compute_unit_limit = min(sim.units_consumed + margin, MAX_COMPUTE_UNIT_LIMIT)
+    tx = _sign(
+        payer=payer,
+        signers=signers,
+        instructions=[
+            set_compute_unit_limit(compute_unit_limit),
+            set_compute_unit_price(price),
+            *instructions,
+        ],
+        blockhash=blockhash,
+    )
+    return BuiltTransaction(tx, blockhash, last_valid, compute_unit_limit, price)
+
+
+async def send_transaction(
+    *, rpc: RpcPool, built: BuiltTransaction, skip_preflight: bool = False
+) -> Signature:
+    """Send the signed bytes (resending the same bytes is harmless: same signature)."""
+    opts = TxOpts(skip_preflight=skip_preflight, preflight_commitment=Confirmed, max_retries=0)
+    resp = await rpc.call("sendTransaction", lambda c: c.send_raw_transaction(built.raw, opts=opts))
+    return resp.value
+
+
+async def transaction_details(
+    *, rpc: RpcPool, signature: Signature
+) -> tuple[int | None, Any, tuple[str, ...]]:
+    """(fee, meta.err, logs) of a landed transaction, from getTransaction."""
+    resp = await rpc.call(
+        "getTransaction",
+        lambda c: c.get_transaction(
+            signature, encoding="base64", commitment=Confirmed, max_supported_transaction_version=0
+        ),
+    )
+    if resp.value is None or resp.value.transaction.meta is None:
+        return None, None, ()
+    meta = resp.value.transaction.meta
+    return meta.fee, meta.err, tuple(meta.log_messages or ())
+
+
+async def confirm_transaction(
+    *,
+    rpc: RpcPool,
+    signature: Signature,
+    last_valid_block_height: int,
+    poll_interval_s: float = 0.4,
+) -> ConfirmResult:
+    """Poll until the transaction landed, or the block height passed `last_valid_block_height`.
+
+    `expired` is only reported once the cluster's block height is beyond the window and the
+    signature is still unknown (checked again after reading the height, so a transaction
+    landing in between is not missed).
+    """
+    landed_levels = (
+        TransactionConfirmationStatus.Confirmed,
+        TransactionConfirmationStatus.Finalized,
+    )
+    while True:
+        status = await _status(rpc=rpc, signature=signature)
+        if status is None:
+            height = await rpc.call("getBlockHeight", lambda c: c.get_block_height(Confirmed))
+            if height.value > last_valid_block_height:
+                status = await _status(rpc=rpc, signature=signature)
+                if status is None:
+                    return ConfirmResult(ConfirmStatus.EXPIRED, signature)
+        if status is not None and status.confirmation_status in landed_levels:
+            fee, meta_err, logs = await transaction_details(rpc=rpc, signature=signature)
+            err = status.err if status.err is not None else meta_err
+            return ConfirmResult(
+                ConfirmStatus.FAILED if err is not None else ConfirmStatus.LANDED,
+                signature,
+                slot=status.slot,
+                fee=fee,
+                err=err,
+                logs=logs,
+            )
+        await asyncio.sleep(poll_interval_s)
+
+
+async def _status(*, rpc: RpcPool, signature: Signature):
+    resp = await rpc.call(
+        "getSignatureStatuses",
+        lambda c: c.get_signature_statuses([signature], search_transaction_history=True),
+    )
+    return resp.value[0]
+
+
+async def send_and_confirm(
+    *,
+    rpc: RpcPool,
+    built: BuiltTransaction,
+    skip_preflight: bool = False,
+    poll_interval_s: float = 0.4,
+) -> ConfirmResult:
+    await send_transaction(rpc=rpc, built=built, skip_preflight=skip_preflight)
+    return await confirm_transaction(
+        rpc=rpc,
+        signature=built.signature,
+        last_valid_block_height=built.last_valid_block_height,
+        poll_interval_s=poll_interval_s,
+    )

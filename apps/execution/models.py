@@ -1,0 +1,188 @@
+"""The run engine's data: jobs (one per Celery task of a run), executions (one per signed
+transaction of a job) and the ledger (every lamport and raw token unit that moves).
+
+Only the models live here so far; the engine that writes them is issue 7. Deletes cascade
+campaign → runs → jobs → executions (and run → ledger). Wallet references are RESTRICT: a
+wallet with history cannot be deleted on its own, only together with its owner's data.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        DEAD = "dead", "Dead (attempts exhausted)"
+
+    class Type(models.TextChoices):
+        DISTRIBUTE = "distribute", "Distribute"
+        GATHER = "gather", "Pre-flight"
+        TRADE_BUY = "trade_buy", "Buy"
+        TRADE_SELL = "trade_sell", "Sell"
+        STATUS = "status", "Status"
+        FUNDS_GATHER = "funds_gather", "Gather funds"
+
+    LIVE = (Status.QUEUED, Status.PROCESSING)
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.DEAD)
+
+    run = models.ForeignKey("campaigns.CampaignRun", on_delete=models.CASCADE, related_name="jobs")
+    queue = models.CharField(max_length=32)
+    type = models.CharField(max_length=32, choices=Type.choices)
+    # Ids and amounts only: never a key or anything secret (tasks and the admin show it).
+    payload = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.JSONField(null=True, blank=True)
+    # run + type + sequence: enqueueing the same planned step twice hits the unique constraint.
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["run", "type"], name="job_run_type"),
+            # Workers and the stuck-job detector only ever look at live jobs.
+            models.Index(
+                fields=["status", "scheduled_for"],
+                name="job_live_status",
+                condition=Q(status__in=["queued", "processing"]),
+            ),
+            models.Index(
+                fields=["run", "status"],
+                name="job_run_dead",
+                condition=Q(status="dead"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} job {self.pk} ({self.status})"
+
+
+class Execution(models.Model):
+    """One transaction of a job's attempt. The row (with signature and last_valid_block_height)
+    is committed before the transaction is sent, so a crash can always resolve it by signature."""
+
+    class Status(models.TextChoices):
+        SIGNED = "signed", "Signed"
+        SENT = "sent", "Sent"
+        LANDED = "landed", "Landed"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+        SIMULATED = "simulated", "Simulated (dry run)"
+
+    class Side(models.TextChoices):
+        BUY = "buy", "Buy"
+        SELL = "sell", "Sell"
+        TRANSFER = "transfer", "Transfer"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="executions")
+    # Denormalised from job.run so a campaign's logs page is one indexed range scan.
+    run = models.ForeignKey(
+        "campaigns.CampaignRun", on_delete=models.CASCADE, related_name="executions"
+    )
+    attempt = models.PositiveIntegerField()
+    signature = models.CharField(max_length=88, unique=True, null=True, blank=True)
+    blockhash = models.CharField(max_length=44, blank=True)
+    last_valid_block_height = models.BigIntegerField(null=True, blank=True)
+    bundle_id = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    side = models.CharField(max_length=16, choices=Side.choices)
+    wallet = models.ForeignKey(
+        "wallets.Wallet", on_delete=models.RESTRICT, related_name="executions"
+    )
+    slot = models.BigIntegerField(null=True, blank=True)
+    fee_lamports = models.BigIntegerField(default=0)
+    tip_lamports = models.BigIntegerField(default=0)
+    # Buy: SOL paid in / tokens received out. Sell: tokens paid in / SOL received out.
+    sol_in_lamports = models.BigIntegerField(default=0)
+    sol_out_lamports = models.BigIntegerField(default=0)
+    # Raw token units are u64 on chain: more than a signed bigint holds.
+    token_in_raw = models.DecimalField(max_digits=20, decimal_places=0, default=0)
+    token_out_raw = models.DecimalField(max_digits=20, decimal_places=0, default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "attempt"], name="execution_job_attempt"),
+        ]
+        indexes = [
+            models.Index(fields=["run", "-created_at", "-id"], name="execution_run_created"),
+            models.Index(fields=["wallet", "-created_at"], name="execution_wallet_created"),
+            # Signatures still waiting for an answer, for the confirmer.
+            models.Index(
+                fields=["created_at"],
+                name="execution_in_flight",
+                condition=Q(status__in=["signed", "sent"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.signature or '(unsigned)'} ({self.status})"
+
+    @property
+    def volume_lamports(self) -> int:
+        return self.sol_in_lamports + self.sol_out_lamports if self.side != "transfer" else 0
+
+
+class LedgerEntry(models.Model):
+    """Every lamport and raw token unit that moves for a run, per wallet, signed (+ in, - out).
+    Written from a landed transaction's real pre/post balances; balances are sums of rows."""
+
+    class Kind(models.TextChoices):
+        FUND = "fund", "Funding"
+        TRADE = "trade", "Trade"
+        FEE = "fee", "Network fee"
+        TIP = "tip", "Jito tip"
+        GATHER = "gather", "Gather"
+        ADJUST = "adjust", "Adjustment"
+
+    run = models.ForeignKey(
+        "campaigns.CampaignRun", on_delete=models.CASCADE, related_name="ledger_entries"
+    )
+    wallet = models.ForeignKey(
+        "wallets.Wallet", on_delete=models.RESTRICT, related_name="ledger_entries"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    lamports_delta = models.BigIntegerField(default=0)
+    mint = models.CharField(max_length=44, blank=True, help_text="Token of token_delta_raw.")
+    token_delta_raw = models.DecimalField(max_digits=20, decimal_places=0, default=0)
+    execution = models.ForeignKey(
+        Execution,
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="ledger_entries",
+    )
+    memo = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # A retried ledger write for the same landed transaction cannot double-count.
+            models.UniqueConstraint(
+                fields=["execution", "wallet", "kind"],
+                name="ledger_once_per_execution",
+                condition=Q(execution__isnull=False),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["run", "wallet"], name="ledger_run_wallet"),
+            models.Index(fields=["wallet", "created_at"], name="ledger_wallet_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.lamports_delta:+d} lamports → wallet {self.wallet_id}"

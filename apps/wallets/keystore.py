@@ -1,0 +1,389 @@
+"""Envelope encryption of wallet secrets (AES-256-GCM, `cryptography`).
+
+    master key (KEK, from the environment) ──wraps──▶ per-user data key (DEK, UserKey row)
+    DEK ──encrypts──▶ each wallet's 32-byte ed25519 seed (Wallet.encrypted_secret)
+
+Every ciphertext is `version byte ‖ 12-byte nonce ‖ AES-GCM(ciphertext ‖ tag)`, and its
+associated data binds it to where it lives: a wrapped DEK to its owner, a wallet secret to its
+owner *and* address. A ciphertext copied to another row therefore fails authentication instead
+of decrypting into the wrong wallet.
+
+Plaintext keys exist only inside `wallet_signer()` (and the one export the owner asks for): the
+rest of the platform handles a `WalletSigner`, never key bytes. Nothing here puts key material
+into an exception message, a repr or a log line.
+
+The master key is looked up by fingerprint (an HMAC of a constant under the key, which reveals
+nothing about it) from `WALLET_MASTER_KEY` and, during a rotation, `WALLET_MASTER_KEY_PREVIOUS`.
+`master_key_check()` runs as a system check and when a Celery worker starts, so a wrong master key
+stops the process at start-up instead of failing at signing time.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
+from solders.keypair import Keypair
+from solders.message import Message, MessageV0
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+if TYPE_CHECKING:
+    from apps.accounts.models import User
+    from apps.wallets.models import UserKey, Wallet
+
+FORMAT_V1 = 1
+_NONCE_BYTES = 12
+_DEK_AAD = b"volumebot/user-dek/v1\x00"
+_SECRET_AAD = b"volumebot/wallet-secret/v1\x00"
+_FINGERPRINT_INPUT = b"volumebot/kek-fingerprint/v1"
+
+
+class KeystoreError(Exception):
+    """A key could not be unwrapped or decrypted. The message names the row, never a key."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Master keys (KEK)
+
+
+class MasterKey:
+    """A 32-byte master key. Its repr shows only the fingerprint."""
+
+    __slots__ = ("_key", "fingerprint")
+
+    def __init__(self, key: bytes):
+        if len(key) != 32:
+            raise ValueError("a master key is 32 bytes")
+        self._key = key
+        self.fingerprint = hmac.new(key, _FINGERPRINT_INPUT, hashlib.sha256).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"<MasterKey {self.fingerprint}>"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_base64(cls, value: str, *, name: str) -> MasterKey:
+        try:
+            raw = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            # The value itself is never echoed: a near-miss is still most of a secret.
+            raise ImproperlyConfigured(
+                f"{name} must be 32 random bytes, base64-encoded (e.g. the output of "
+                "`python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'`)."
+            )
+        return cls(raw)
+
+    def wrap(self, dek: bytes, *, owner_id: int) -> bytes:
+        return _seal(self._key, dek, _DEK_AAD + str(owner_id).encode())
+
+    def unwrap(self, wrapped: bytes, *, owner_id: int) -> bytes:
+        return _open(self._key, wrapped, _DEK_AAD + str(owner_id).encode())
+
+
+def current_master_key() -> MasterKey:
+    """The master key new data keys are wrapped with (`WALLET_MASTER_KEY`)."""
+    value = settings.WALLET_MASTER_KEY
+    if not value:
+        raise ImproperlyConfigured("WALLET_MASTER_KEY is not set: wallet keys cannot be used.")
+    return MasterKey.from_base64(value, name="WALLET_MASTER_KEY")
+
+
+def master_keyring() -> dict[str, MasterKey]:
+    """Every master key this process holds, by fingerprint: the current one, and during a
+    rotation the previous one, so workers keep signing while rows move to the new key."""
+    current = current_master_key()
+    keyring = {current.fingerprint: current}
+    previous = getattr(settings, "WALLET_MASTER_KEY_PREVIOUS", "")
+    if previous:
+        old = MasterKey.from_base64(previous, name="WALLET_MASTER_KEY_PREVIOUS")
+        keyring.setdefault(old.fingerprint, old)
+    return keyring
+
+
+def master_key_from_environment(*, env: str | None = None, file: str | None = None) -> MasterKey:
+    """A master key named by an environment variable or a file (for rotate_master_key); never
+    from the command line, where `ps` would show it."""
+    if bool(env) == bool(file):
+        raise ImproperlyConfigured("Give exactly one of an environment variable or a file.")
+    if env:
+        value = os.environ.get(env, "")
+        if not value:
+            raise ImproperlyConfigured(f"The environment variable {env} is empty or not set.")
+        return MasterKey.from_base64(value, name=env)
+    try:
+        value = Path(file).read_text()
+    except OSError as error:
+        raise ImproperlyConfigured(f"Cannot read {file}: {error.strerror}.") from None
+    return MasterKey.from_base64(value, name=file)
+
+
+# ---------------------------------------------------------------------------------------------
+# AES-GCM envelope
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(_NONCE_BYTES)
+    return bytes([FORMAT_V1]) + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+@sensitive_variables()
+def _open(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    blob = bytes(blob)
+    if len(blob) < 1 + _NONCE_BYTES + 16 or blob[0] != FORMAT_V1:
+        raise KeystoreError("Unknown ciphertext format.")
+    nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+    try:
+        return AESGCM(key).decrypt(nonce, body, aad)
+    except InvalidTag:
+        raise KeystoreError("Decryption failed: wrong key, or the ciphertext was moved.") from None
+
+
+def _secret_aad(*, owner_id: int, address: str) -> bytes:
+    return _SECRET_AAD + str(owner_id).encode() + b"\x00" + address.encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Data keys (DEK)
+
+
+def user_key_create(*, owner: User) -> UserKey:
+    """Return the owner's UserKey, creating it (a fresh DEK under the current master key) if
+    needed. Call inside the transaction that stores the first secret it protects."""
+    from apps.wallets.models import UserKey
+
+    existing = UserKey.objects.filter(owner=owner).first()
+    if existing is not None:
+        return existing
+    master = current_master_key()
+    # get_or_create: two first imports racing for the same user end with one DEK (the loser's
+    # insert hits the unique owner index and re-reads the winner's row).
+    user_key, _ = UserKey.objects.get_or_create(
+        owner=owner,
+        defaults={
+            "wrapped_dek": master.wrap(AESGCM.generate_key(bit_length=256), owner_id=owner.pk),
+            "kek_fingerprint": master.fingerprint,
+            "version": FORMAT_V1,
+        },
+    )
+    return user_key
+
+
+@sensitive_variables()
+def _dek(user_key: UserKey) -> bytes:
+    master = master_keyring().get(user_key.kek_fingerprint)
+    if master is None:
+        raise KeystoreError(
+            f"The data key of user {user_key.owner_id} is wrapped by master key "
+            f"{user_key.kek_fingerprint}, which this process does not have."
+        )
+    return master.unwrap(bytes(user_key.wrapped_dek), owner_id=user_key.owner_id)
+
+
+@sensitive_variables()
+def encrypt_seed(*, user_key: UserKey, address: str, seed: bytes) -> bytes:
+    """Encrypt a wallet's 32-byte seed under its owner's DEK, bound to (owner, address)."""
+    aad = _secret_aad(owner_id=user_key.owner_id, address=address)
+    return _seal(_dek(user_key), seed, aad)
+
+
+@sensitive_variables()
+def _keypair(wallet: Wallet) -> Keypair:
+    from apps.wallets.models import UserKey
+
+    if wallet.encrypted_secret is None:
+        raise KeystoreError(f"Wallet {wallet.pk} is watch-only: it has no key.")
+    user_key = UserKey.objects.filter(owner_id=wallet.owner_id).first()
+    if user_key is None:
+        raise KeystoreError(f"The owner of wallet {wallet.pk} has no data key.")
+    aad = _secret_aad(owner_id=wallet.owner_id, address=wallet.address)
+    try:
+        seed = _open(_dek(user_key), bytes(wallet.encrypted_secret), aad)
+    except KeystoreError as error:
+        raise KeystoreError(f"The key of wallet {wallet.pk} cannot be decrypted: {error}") from None
+    keypair = Keypair.from_seed(seed)
+    if str(keypair.pubkey()) != wallet.address:  # cannot happen while the AAD holds; be sure
+        raise KeystoreError(f"The key of wallet {wallet.pk} does not match its address.")
+    return keypair
+
+
+def rewrap(*, wrapped: bytes, owner_id: int, old: MasterKey, new: MasterKey) -> bytes:
+    """The same DEK, wrapped by `new` instead of `old` (rotate_master_key)."""
+    return new.wrap(_rewrap_open(wrapped, owner_id, old), owner_id=owner_id)
+
+
+@sensitive_variables()
+def _rewrap_open(wrapped: bytes, owner_id: int, old: MasterKey) -> bytes:
+    return old.unwrap(bytes(wrapped), owner_id=owner_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Signing
+
+
+class WalletSigner:
+    """Signs for one wallet inside a `wallet_signer()` block, and refuses afterwards.
+
+    `keypair` is for building transactions with several signers
+    (`VersionedTransaction(message, [a.keypair, b.keypair])`); use it inside the block and do
+    not keep it. repr/str show the address only."""
+
+    __slots__ = ("_keypair", "address")
+
+    def __init__(self, address: str, keypair: Keypair):
+        self.address = address
+        self._keypair: Keypair | None = keypair
+
+    def __repr__(self) -> str:
+        state = "open" if self._keypair is not None else "closed"
+        return f"<WalletSigner {self.address} {state}>"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        # Never into a task payload, a cache or a pickle of any kind.
+        raise TypeError("A WalletSigner cannot be serialized.")
+
+    def _close(self) -> None:
+        self._keypair = None
+
+    @property
+    def keypair(self) -> Keypair:
+        if self._keypair is None:
+            raise KeystoreError("This signer was used outside its `wallet_signer()` block.")
+        return self._keypair
+
+    def pubkey(self) -> Pubkey:
+        return self.keypair.pubkey()
+
+    def sign_message(self, message: bytes) -> Signature:
+        return self.keypair.sign_message(message)
+
+    def sign_transaction(self, message: Message | MessageV0) -> VersionedTransaction:
+        """A transaction with this wallet as its only signer."""
+        return VersionedTransaction(message, [self.keypair])
+
+
+@contextlib.contextmanager
+def wallet_signer(wallet: Wallet) -> Iterator[WalletSigner]:
+    """Decrypt `wallet`'s key for the duration of the block:
+
+    with wallet_signer(wallet) as signer:
+        tx = signer.sign_transaction(message)
+    """
+    signer = WalletSigner(wallet.address, _keypair(wallet))
+    try:
+        yield signer
+    finally:
+        signer._close()
+
+
+def sign_with(
+    wallet: Wallet, payload: bytes | Message | MessageV0
+) -> Signature | VersionedTransaction:
+    """Sign raw message bytes (→ Signature) or a transaction message (→ VersionedTransaction)."""
+    with wallet_signer(wallet) as signer:
+        if isinstance(payload, bytes | bytearray):
+            return signer.sign_message(bytes(payload))
+        return signer.sign_transaction(payload)
+
+
+class ExportedKey:
+    """A wallet's secret key in the two usual formats, for the owner's one explicit export."""
+
+    __slots__ = ("address", "base58", "json_array")
+
+    def __init__(self, address: str, keypair: Keypair):
+        self.address = address
+        self.base58 = str(keypair)  # solders: base58 of the 64-byte secret ‖ public key
+        self.json_array = list(bytes(keypair))
+
+    def __repr__(self) -> str:
+        return f"<ExportedKey {self.address}>"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError("An exported key cannot be serialized.")
+
+
+def export_key(wallet: Wallet) -> ExportedKey:
+    """Decrypt the key for export. Only `services.wallet_export` calls this (password, throttle
+    and audit happen there)."""
+    with wallet_signer(wallet) as signer:
+        return ExportedKey(wallet.address, signer.keypair)
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up check
+
+
+def master_key_problems() -> tuple[list[str], list[str]]:
+    """(errors, warnings) about the configured master key(s) against the stored data keys.
+
+    Errors: the key is missing or malformed; some data key is wrapped by a master key this
+    process does not hold; or a held key fails to unwrap its own rows (checked on one row per
+    key, which is enough to catch a wrong or corrupted key without reading every row)."""
+    from django.db import DatabaseError
+    from django.db.models import Count
+
+    from apps.wallets.models import UserKey
+
+    try:
+        keyring = master_keyring()
+    except ImproperlyConfigured as error:
+        return [str(error)], []
+    try:
+        counts = dict(
+            UserKey.objects.order_by().values_list("kek_fingerprint").annotate(n=Count("id"))
+        )
+        samples = [
+            UserKey.objects.filter(kek_fingerprint=fingerprint).order_by("pk").first()
+            for fingerprint in counts
+            if fingerprint in keyring
+        ]
+    except DatabaseError:
+        # No database yet, or not migrated: then no data key exists for the key to miss.
+        return [], []
+    errors, warnings = [], []
+    unknown = {fp: n for fp, n in counts.items() if fp not in keyring}
+    if unknown:
+        total = sum(unknown.values())
+        errors.append(
+            f"WALLET_MASTER_KEY is not the master key that wrapped {total} stored wallet data "
+            f"key(s) (master key fingerprint(s) {', '.join(sorted(unknown))}; this process holds "
+            f"{', '.join(sorted(keyring))}). Signing would fail: set the right key, or during a "
+            "rotation the old one as WALLET_MASTER_KEY_PREVIOUS."
+        )
+    for sample in samples:
+        try:
+            _dek(sample)
+        except KeystoreError:
+            errors.append(
+                f"The master key {sample.kek_fingerprint} does not unwrap the data key of user "
+                f"{sample.owner_id}: the key or the row is corrupted."
+            )
+    current = current_master_key().fingerprint
+    behind = sum(n for fp, n in counts.items() if fp in keyring and fp != current)
+    if behind:
+        warnings.append(
+            f"{behind} wallet data key(s) are still wrapped by WALLET_MASTER_KEY_PREVIOUS: "
+            "run `python manage.py rotate_master_key`, then unset it."
+        )
+    return errors, warnings

@@ -1,0 +1,176 @@
+"""Wallet reads: scoped lookups, balances (cached), activity, usage by campaigns."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.debug import sensitive_variables
+
+from apps.accounts.models import User
+from apps.campaigns.models import RUN_LIVE, Campaign, CampaignRun
+from apps.core.errors import NotFound, ValidationFailed
+from apps.wallets import balances as chain_balances
+from apps.wallets.domain import (
+    Challenge,
+    format_amount,
+    format_sol,
+    parse_address,
+    parse_secret_key,
+)
+from apps.wallets.models import Wallet
+
+
+def wallet_list(*, owner: User, kind: str | None = None) -> QuerySet[Wallet]:
+    """The owner's wallets, oldest first. Maker wallets (many per run) only when asked for."""
+    wallets = Wallet.objects.filter(owner=owner)
+    if kind:
+        return wallets.filter(kind=kind)
+    return wallets.exclude(kind=Wallet.Kind.MAKER)
+
+
+def wallet_get(*, owner: User, wallet_id: int, for_update: bool = False) -> Wallet:
+    """The owner's wallet; another user's wallet is NotFound, exactly like a missing one."""
+    wallets = Wallet.objects.filter(owner=owner)
+    if for_update:
+        wallets = wallets.select_for_update()
+    wallet = wallets.filter(pk=wallet_id).first()
+    if wallet is None:
+        raise NotFound("No such wallet.")
+    return wallet
+
+
+@sensitive_variables("secret_key")
+def wallet_address_preview(
+    *, owner: User, mode: str, secret_key: str = "", address: str = ""
+) -> tuple[str, bool]:
+    """The address an import or watch would add, and whether the owner already has it.
+    Nothing is saved; the same validation as the real thing, so errors show up early."""
+    if mode == "import":
+        derived = str(parse_secret_key(secret_key).pubkey())
+    elif mode == "watch":
+        derived = str(parse_address(address))
+    else:
+        raise ValidationFailed(
+            "Only an import or a watch-only address can be previewed.",
+            fields={"mode": ["Preview works for import and watch."]},
+        )
+    return derived, Wallet.objects.filter(owner=owner, address=derived).exists()
+
+
+def wallet_in_use(*, wallet: Wallet) -> bool:
+    """Whether a campaign depends on the wallet: it is some campaign's funding wallet, a maker
+    of a run that has not ended, or it has executions or ledger rows (money history, kept)."""
+    if (
+        wallet.run_id is not None
+        and CampaignRun.objects.filter(pk=wallet.run_id, status__in=RUN_LIVE).exists()
+    ):
+        return True
+    return (
+        Campaign.objects.filter(funding_wallet=wallet).exists()
+        or wallet.executions.exists()
+        or wallet.ledger_entries.exists()
+    )
+
+
+def wallet_activity(*, wallet: Wallet) -> list:
+    """Funding, trades, fees and sweeps of the wallet, newest first. Comes from the ledger and
+    executions (the run-engine issue); empty until those exist."""
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Ownership proof
+
+
+def verification_cache_key(wallet: Wallet) -> str:
+    return f"wallets:verify:{wallet.owner_id}:{wallet.pk}"
+
+
+def wallet_verification_pending(*, wallet: Wallet) -> Challenge | None:
+    pending = cache.get(verification_cache_key(wallet))
+    if pending is None:
+        return None
+    return Challenge(message=pending["message"], expires_at=parse_datetime(pending["expires_at"]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Balances
+
+
+@dataclass(frozen=True)
+class TokenBalance:
+    mint: str
+    program: str  # "spl" | "token2022"
+    amount_raw: int
+    decimals: int
+
+    @property
+    def display(self) -> str:
+        return format_amount(self.amount_raw, self.decimals)
+
+
+@dataclass(frozen=True)
+class Balances:
+    address: str
+    network: str
+    lamports: int | None = None
+    tokens: list[TokenBalance] = field(default_factory=list)
+    fetched_at: datetime | None = None
+    error: str = ""
+
+    @property
+    def sol(self) -> str:
+        return "" if self.lamports is None else format_sol(self.lamports)
+
+
+def _balances_cache_key(network: str, address: str) -> str:
+    return f"wallets:balances:{network}:{address}"
+
+
+def _read_balances(*, address: str, network: str) -> Balances:
+    reader = chain_balances.reader_for_network(network)
+    lamports = reader.get_balance(address)
+    totals: dict[tuple[str, str], list[int]] = {}
+    for program_id, program in chain_balances.TOKEN_PROGRAMS.items():
+        for account in reader.get_token_accounts_by_owner(address, program_id=program_id):
+            # Several accounts of one mint (an ATA and others) add up to one balance.
+            entry = totals.setdefault((account.mint, program), [0, account.decimals])
+            entry[0] += account.amount_raw
+    tokens = [
+        TokenBalance(mint=mint, program=program, amount_raw=amount, decimals=decimals)
+        for (mint, program), (amount, decimals) in sorted(totals.items())
+    ]
+    return Balances(
+        address=address, network=network, lamports=lamports, tokens=tokens,
+        fetched_at=timezone.now(),
+    )  # fmt: skip
+
+
+def wallet_balances(*, wallet: Wallet, network: str | None = None) -> Balances:
+    """SOL and SPL / Token-2022 balances of the wallet, cached for WALLET_BALANCE_CACHE_SECONDS.
+    A failed read is not cached and comes back with `error` set instead of raising: a page
+    with a stale-or-missing balance is better than no page."""
+    network = network or settings.SOLANA_DEFAULT_NETWORK
+    key = _balances_cache_key(network, wallet.address)
+    cached = cache.get(key)
+    if cached is not None:
+        return Balances(
+            **{**cached, "tokens": [TokenBalance(**token) for token in cached["tokens"]]}
+        )
+    try:
+        result = _read_balances(address=wallet.address, network=network)
+    except chain_balances.BalanceUnavailable as error:
+        return Balances(address=wallet.address, network=network, error=str(error))
+    cache.set(key, asdict(result), timeout=settings.WALLET_BALANCE_CACHE_SECONDS)
+    return result
+
+
+def wallets_with_balances(*, wallets: list[Wallet], network: str | None = None) -> list:
+    """[(wallet, Balances)] for a list page."""
+    return [(wallet, wallet_balances(wallet=wallet, network=network)) for wallet in wallets]

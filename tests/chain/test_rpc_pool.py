@@ -1,0 +1,204 @@
+"""The RPC pool: failover, 429 cool-down, timeouts, rate limit, probes, classification, sync use."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from solana.rpc.core import RPCException
+from solders.keypair import Keypair
+from solders.rpc.errors import NodeUnhealthy, NodeUnhealthyMessage
+
+from apps.chain.errors import PermanentRpcError, TransientRpcError
+from apps.chain.localnet import Cluster, Faults, create_app
+from apps.chain.rpc import EndpointConfig, RpcPool, TokenBucket, classify, run_sync
+
+
+class Calls:
+    def __init__(self):
+        self.seen: list[tuple[str, str, str]] = []
+
+    def __call__(self, endpoint, method, outcome, seconds):
+        assert seconds >= 0
+        self.seen.append((endpoint, method, outcome))
+
+
+@pytest.fixture
+def second_faults() -> Faults:
+    return Faults()
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
+
+
+@pytest.fixture
+def pair(cluster, app, second_faults, calls) -> RpcPool:
+    """Two endpoints of the same cluster; `primary` is preferred."""
+    second = create_app(cluster, faults=second_faults)
+    return RpcPool(
+        endpoints=[
+            EndpointConfig(
+                name="secondary", url="http://b/", priority=1, asgi_app=second, timeout_s=2
+            ),
+            EndpointConfig(
+                name="primary",
+                url="http://a/",
+                priority=0,
+                asgi_app=app,
+                timeout_s=2,
+                cooldown_s=30,
+            ),
+        ],
+        on_call=calls,
+    )
+
+
+def slot_of(client):
+    return client.get_slot()
+
+
+async def test_it_uses_the_primary_endpoint_first(pair, cluster, calls):
+    assert (await pair.call("getSlot", slot_of)).value == cluster.slot
+    assert calls.seen == [("primary", "getSlot", "ok")]
+
+
+async def test_it_fails_over_when_the_primary_is_down_and_cools_it_down(
+    pair, cluster, faults, calls
+):
+    faults.down = True
+
+    first = await pair.call("getSlot", slot_of)
+    second = await pair.call("getSlot", slot_of)
+
+    assert first.value == second.value == cluster.slot
+    assert calls.seen == [
+        ("primary", "getSlot", "transient"),
+        ("secondary", "getSlot", "ok"),
+        ("secondary", "getSlot", "ok"),  # the primary is cooling down: not tried again
+    ]
+    health = {h.name: h for h in pair.health()}
+    assert not health["primary"].available
+    assert health["primary"].cooling_for_s > 25
+    assert health["secondary"].available
+
+
+async def test_it_fails_over_on_429_and_honours_retry_after(pair, faults, calls):
+    faults.rate_limited = True
+    faults.retry_after_s = 3
+
+    await pair.call("getSlot", slot_of)
+
+    assert calls.seen == [("primary", "getSlot", "transient"), ("secondary", "getSlot", "ok")]
+    health = {h.name: h for h in pair.health()}
+    assert 2 < health["primary"].cooling_for_s <= 3
+
+
+async def test_it_fails_over_when_the_primary_times_out(cluster, calls):
+    slow = create_app(cluster, faults=Faults(latency_s=1.0))
+    pool = RpcPool(
+        endpoints=[
+            EndpointConfig(name="slow", url="http://a/", asgi_app=slow, timeout_s=0.05),
+            EndpointConfig(name="fast", url="http://b/", priority=1, asgi_app=create_app(cluster)),
+        ],
+        on_call=calls,
+    )
+
+    await pool.call("getSlot", slot_of)
+
+    assert calls.seen == [("slow", "getSlot", "transient"), ("fast", "getSlot", "ok")]
+
+
+async def test_it_raises_transient_when_every_endpoint_is_down(pair, faults, second_faults):
+    faults.down = second_faults.down = True
+
+    with pytest.raises(TransientRpcError):
+        await pair.call("getSlot", slot_of)
+    with pytest.raises(TransientRpcError, match="no RPC endpoint available"):
+        await pair.call("getSlot", slot_of)
+
+
+async def test_it_raises_permanent_errors_without_failing_over(pair, calls):
+    not_a_token_account = Keypair().pubkey()
+
+    with pytest.raises(PermanentRpcError, match="not a Token account"):
+        await pair.call(
+            "getTokenAccountBalance", lambda c: c.get_token_account_balance(not_a_token_account)
+        )
+
+    assert calls.seen == [("primary", "getTokenAccountBalance", "permanent")]
+
+
+async def test_it_honours_the_endpoint_rate_limit(app):
+    pool = RpcPool(
+        endpoints=[
+            EndpointConfig(name="limited", url="http://a/", asgi_app=app, rate_per_s=20, burst=1)
+        ]
+    )
+    started = time.monotonic()
+
+    for _ in range(11):
+        await pool.call("getSlot", slot_of)
+
+    # One request free, then one every 50 ms.
+    assert time.monotonic() - started >= 0.45
+
+
+def test_it_refills_the_token_bucket_at_the_configured_rate():
+    now = [0.0]
+    bucket = TokenBucket(rate=10, burst=2, clock=lambda: now[0])
+
+    waits = [bucket._reserve() for _ in range(4)]
+    now[0] += 1.0
+    refilled = bucket._reserve()
+
+    assert waits == [0.0, 0.0, pytest.approx(0.1), pytest.approx(0.2)]
+    assert refilled == 0.0
+
+
+async def test_it_marks_an_endpoint_behind_after_a_probe(app, cluster):
+    cluster.advance_slots(100)
+    lagging = Cluster(slot_ms=0)
+    pool = RpcPool(
+        endpoints=[
+            EndpointConfig(
+                name="lagging", url="http://a/", asgi_app=create_app(lagging), max_slot_lag=50
+            ),
+            EndpointConfig(name="current", url="http://b/", priority=1, asgi_app=app),
+        ]
+    )
+
+    health = {h.name: h for h in await pool.probe()}
+
+    assert not health["lagging"].available
+    assert health["lagging"].last_error == "behind by 100 slots"
+    assert health["current"].available and health["current"].slot == cluster.slot
+    assert (await pool.call("getSlot", slot_of)).value == cluster.slot
+
+
+def test_it_classifies_node_errors():
+    behind = RPCException(NodeUnhealthyMessage("Node is behind by 42 slots", NodeUnhealthy(42)))
+
+    assert isinstance(classify(behind, endpoint="x"), TransientRpcError)
+    assert isinstance(classify(TimeoutError(), endpoint="x"), TransientRpcError)
+    assert classify(KeyError("bug"), endpoint="x") is None
+
+
+def test_it_offers_a_sync_facade_on_per_thread_loops(app, cluster):
+    pool = RpcPool(endpoints=[EndpointConfig(name="localnet", url="http://a/", asgi_app=app)])
+    results: list[int] = []
+
+    def worker():
+        for _ in range(3):
+            results.append(pool.call_sync("getSlot", slot_of).value)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert results == [cluster.slot] * 9
+    assert run_sync(pool.call("getSlot", slot_of)).value == cluster.slot

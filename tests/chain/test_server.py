@@ -1,0 +1,123 @@
+"""The localnet served over HTTP: background server, manage.py localnet, state across restarts."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from solders.keypair import Keypair
+
+from apps.chain.constants import LAMPORTS_PER_SOL
+from apps.chain.jito import JitoClient
+from apps.chain.localnet import Cluster, start_server
+from apps.chain.localnet.seed import fund
+from apps.chain.localnet.server import STATE_FILE, free_port, load_or_create
+from apps.chain.rpc import EndpointConfig, RpcPool
+from apps.chain.spl import sol_transfer
+from apps.chain.tx import ConfirmStatus, FixedFee, build_transaction, send_and_confirm
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def server():
+    running = start_server(cluster=Cluster(slot_ms=20))
+    yield running
+    running.stop()
+
+
+async def test_it_serves_json_rpc_and_jito_over_http(server):
+    payer = Keypair()
+    fund(server.cluster, address=payer.pubkey(), lamports=LAMPORTS_PER_SOL)
+    rpc = RpcPool(endpoints=[EndpointConfig(name="http", url=server.url)])
+    to = Keypair().pubkey()
+
+    built = await build_transaction(
+        rpc=rpc,
+        payer=payer,
+        instructions=[sol_transfer(source=payer.pubkey(), destination=to, lamports=1_000_000)],
+        fee_policy=FixedFee(0),
+    )
+    result = await send_and_confirm(rpc=rpc, built=built, poll_interval_s=0.02)
+
+    assert result.status == ConfirmStatus.LANDED
+    assert server.cluster.get_balance(to) == 1_000_000
+    assert len(await JitoClient(base_url=server.url).get_tip_accounts()) == 8
+    await rpc.aclose()
+
+
+def test_it_keeps_accounts_and_slot_across_restarts(tmp_path):
+    cluster, restored = load_or_create(state_dir=tmp_path, slot_ms=0)
+    holder = Keypair().pubkey()
+    fund(cluster, address=holder, lamports=123_456_789)
+    cluster.advance_slots(500)
+    cluster.save(tmp_path / STATE_FILE)
+
+    again, restored_again = load_or_create(state_dir=tmp_path, slot_ms=0)
+
+    assert (restored, restored_again) == (False, True)
+    assert again.get_balance(holder) == 123_456_789
+    assert again.slot > cluster.slot
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("volumebot.settings") is None,
+    reason="needs the project's Django settings",
+)
+def test_manage_py_localnet_serves_on_the_given_port(tmp_path):
+    port = free_port()
+    # Development settings (DEBUG=1) need no services; the localnet command needs none either.
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "volumebot.settings.base",
+        "DEBUG": "1",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "localnet",
+            "--port",
+            str(port),
+            "--seed",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                slot = httpx.post(
+                    f"http://127.0.0.1:{port}/",
+                    json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"},
+                )
+                tips = httpx.post(
+                    f"http://127.0.0.1:{port}/api/v1/bundles",
+                    json={"jsonrpc": "2.0", "id": 1, "method": "getTipAccounts"},
+                )
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    process.kill()
+                    pytest.fail(
+                        f"localnet did not serve: {process.communicate()[0].decode()[-2000:]}"
+                    )
+                time.sleep(0.2)
+        assert slot.json()["result"] >= 1
+        assert len(tips.json()["result"]) == 8
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert (tmp_path / STATE_FILE).exists()  # saved on the way out

@@ -1,0 +1,185 @@
+"""Registration and discovery against the real localnet (seeded mints, pools and curves)."""
+
+import pytest
+from prometheus_client import REGISTRY
+from solders.keypair import Keypair
+
+from apps.chain.constants import LAMPORTS_PER_SOL
+from apps.chain.localnet.seed import migrated_curve, seed_token
+from apps.core.errors import Conflict, ValidationFailed
+from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
+from apps.tokens.services import pool_select, token_register
+
+pytestmark = pytest.mark.django_db
+
+RAYDIUM_TOKENS, RAYDIUM_SOL = 400_000_000_000_000, 150 * LAMPORTS_PER_SOL
+
+
+@pytest.fixture
+def seeded(localnet):
+    return seed_token(
+        localnet.cluster,
+        name="Seeded Coin",
+        symbol="SEED",
+        uri="https://localnet.invalid/seed.json",
+        decimals=6,
+        raydium_reserves=(RAYDIUM_TOKENS, RAYDIUM_SOL),
+    )
+
+
+def rpc_calls() -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "volumebot_rpc_calls"
+        for sample in metric.samples
+        if sample.name == "volumebot_rpc_calls_total"
+    )
+
+
+def test_it_registers_the_seeded_mint_with_its_metadata(alice, seeded):
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+
+    assert (token.name, token.symbol, token.uri) == (
+        "Seeded Coin",
+        "SEED",
+        "https://localnet.invalid/seed.json",
+    )
+    assert token.decimals == 6
+    assert token.program == "spl"
+    assert token.mint_authority == str(seeded.mint_authority.pubkey())
+    assert token.freeze_authority == ""
+    assert TokenLink.objects.filter(owner=alice, token=token).count() == 1
+
+
+def test_it_registers_a_mint_once_and_links_every_user(alice, bob, seeded):
+    first = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+    second = token_register(owner=bob, network="localnet", mint=str(seeded.mint))
+    again = token_register(owner=bob, network="localnet", mint=str(seeded.mint))
+
+    assert first.pk == second.pk == again.pk
+    assert Token.objects.count() == 1
+    assert TokenLink.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("what", "message"),
+    [
+        ("wallet", "This address is a wallet, not a token mint."),
+        ("token_account", "This address is a token account, not a mint: use the mint it holds."),
+        ("unknown", "Not found on localnet: no account exists at this address."),
+    ],
+)
+def test_it_says_what_an_address_is_when_it_is_not_a_mint(
+    alice, seeded, alice_api, what, message
+):
+    address = {
+        "wallet": str(seeded.wallets[0].pubkey()),
+        "token_account": str(seeded.raydium.coin_vault),
+        "unknown": str(Keypair().pubkey()),
+    }[what]
+
+    response = alice_api.post("/v1/tokens", {"mint": address, "network": "localnet"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"mint": [message]}
+    assert not Token.objects.exists()
+
+
+def test_it_discovers_both_venues_with_exact_reserves_and_caches(alice_api, seeded):
+    before = rpc_calls()
+    pools = alice_api.get(f"/v1/pools?mint={seeded.mint}&network=localnet").json()
+    after_first = rpc_calls()
+    cached = alice_api.get(f"/v1/pools?mint={seeded.mint}&network=localnet").json()
+    after_cached = rpc_calls()
+    refreshed = alice_api.get(f"/v1/pools?mint={seeded.mint}&network=localnet&refresh=true").json()
+    after_refresh = rpc_calls()
+
+    by_dex = {pool["dex"]: pool for pool in pools}
+    raydium, pump = by_dex["raydium_amm_v4"], by_dex["pumpfun"]
+    assert raydium["address"] == str(seeded.raydium.amm)
+    assert (raydium["base_reserve_raw"], raydium["quote_reserve_lamports"]) == (
+        RAYDIUM_TOKENS,
+        RAYDIUM_SOL,
+    )
+    assert raydium["liquidity_lamports"] == 2 * RAYDIUM_SOL
+    assert raydium["fee_bps"] == 25
+    assert raydium["price_sol"] == "0.000000375"  # 150 SOL / 400,000,000 whole tokens
+    assert pump["address"] == str(seeded.pumpfun.curve)
+    assert pump["migrated"] is False
+    assert pump["fee_bps"] == 100
+    assert pump["progress_bps"] == 0
+    assert after_first > before
+    assert after_cached == after_first  # served from the cache: no RPC call
+    assert after_refresh > after_cached
+    assert cached == pools == refreshed
+
+
+def test_it_shows_a_migrated_curve_and_refuses_to_select_it(alice, localnet):
+    seeded = seed_token(localnet.cluster, raydium_reserves=None, pumpfun_curve=migrated_curve())
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+
+    with pytest.raises(Conflict, match="the token migrated"):
+        pool_select(owner=alice, token_id=token.pk, address=str(seeded.pumpfun.curve))
+
+    assert not Pool.objects.exists()
+    assert not PoolSelection.objects.exists()
+
+
+def test_it_selects_a_discovered_pool_once(alice, seeded):
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+
+    first = pool_select(owner=alice, token_id=token.pk, address=str(seeded.raydium.amm))
+    again = pool_select(owner=alice, token_id=token.pk, address=str(seeded.raydium.amm))
+
+    assert first.pk == again.pk
+    pool = Pool.objects.get()
+    assert (pool.dex, pool.token) == ("raydium_amm_v4", token)
+    assert pool.address == str(seeded.raydium.amm)
+    assert pool.metadata["quote_reserve_lamports"] == RAYDIUM_SOL
+
+
+def test_it_refuses_to_select_an_address_that_is_not_a_pool_of_the_token(alice, seeded):
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+
+    with pytest.raises(ValidationFailed, match="not a pool of this token"):
+        pool_select(owner=alice, token_id=token.pk, address=str(seeded.wallets[0].pubkey()))
+    assert not PoolSelection.objects.exists()
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_it_renders_the_pool_table_with_and_without_htmx(client, alice, seeded, htmx):
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+    client.force_login(alice)
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+
+    page = client.get(f"/tokens/{token.pk}/", **headers)
+    selected = client.post(
+        f"/tokens/{token.pk}/pools/select/", {"address": str(seeded.raydium.amm)}, **headers
+    )
+
+    assert page.status_code == 200
+    assert b'id="pool-candidates"' in page.content
+    assert str(seeded.raydium.amm).encode() in page.content
+    assert (b"<html" in page.content) is not htmx
+    assert PoolSelection.objects.filter(owner=alice).count() == 1
+    if htmx:
+        assert b"selected</span>" in selected.content
+    else:
+        assert selected.status_code == 302
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_it_previews_metadata_before_saving(client, alice, seeded, htmx):
+    client.force_login(alice)
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+
+    response = client.post(
+        "/tokens/register/",
+        {"mint": str(seeded.mint), "network": "localnet", "preview": "1"},
+        **headers,
+    )
+
+    assert b"Seeded Coin" in response.content
+    assert b"SEED" in response.content
+    assert not Token.objects.exists()

@@ -1,0 +1,59 @@
+import pytest
+from django.db import transaction
+
+from apps.core.errors import ValidationFailed
+from apps.core.models import AuditEvent
+from apps.wallets import keystore
+from apps.wallets.models import UserKey, Wallet
+from apps.wallets.selectors import wallet_list
+from apps.wallets.services import wallets_create_makers
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_creates_maker_wallets_with_their_keys_in_one_go(alice, django_assert_max_num_queries):
+    with django_assert_max_num_queries(10):
+        makers = wallets_create_makers(owner=alice, run_id=42, count=25)
+
+    assert len(makers) == 25 and all(m.pk for m in makers)
+    stored = Wallet.objects.filter(owner=alice, kind=Wallet.Kind.MAKER, run_id=42)
+    assert stored.count() == 25 and len({m.address for m in stored}) == 25
+    assert all(m.verified_at is not None and m.encrypted_secret for m in stored)
+    maker = stored.first()
+    assert keystore.sign_with(maker, b"fund me") is not None
+    assert UserKey.objects.filter(owner=alice).count() == 1
+    (event,) = AuditEvent.objects.filter(action="wallet.create_makers")
+    assert (event.entity, event.entity_id, event.metadata) == ("run", "42", {"count": 25})
+    # Makers stay out of the user's own wallet list unless asked for.
+    assert list(wallet_list(owner=alice)) == []
+    assert wallet_list(owner=alice, kind="maker").count() == 25
+
+
+def test_it_creates_no_maker_when_the_transaction_fails(alice):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        wallets_create_makers(owner=alice, run_id=7, count=3)
+        raise RuntimeError("the run engine failed before committing")
+
+    assert not Wallet.objects.exists()
+    assert not UserKey.objects.exists()
+
+
+@pytest.mark.parametrize("count", [0, -1, 1001])
+def test_it_refuses_a_silly_count(alice, count):
+    with pytest.raises(ValidationFailed, match="between 1 and 1000"):
+        wallets_create_makers(owner=alice, run_id=1, count=count)
+
+    assert not Wallet.objects.exists()
+
+
+def test_it_builds_wallets_with_the_shared_factory(alice, keypair):
+    from tests.factories import WalletFactory
+
+    custodial = WalletFactory(owner=alice, keypair=keypair, label="F")
+    watch = WalletFactory(owner=alice, kind="watch")
+
+    assert (custodial.address, custodial.kind, custodial.label) == (
+        str(keypair.pubkey()), "custodial", "F",
+    )  # fmt: skip
+    assert keystore.sign_with(custodial, b"m") == keypair.sign_message(b"m")
+    assert (watch.kind, watch.encrypted_secret, watch.verified_at) == ("watch", None, None)
