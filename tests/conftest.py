@@ -30,7 +30,9 @@ def bob(db):
 
 @pytest.fixture
 def carol(db):
-    return UserFactory(email="carol@example.com", display_name="Carol", is_staff=True)
+    return UserFactory(
+        email="carol@example.com", display_name="Carol", is_staff=True, is_superuser=True
+    )
 
 
 @pytest.fixture(autouse=True)

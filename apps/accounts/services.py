@@ -89,17 +89,18 @@ def signin_identifier(request, credentials: dict | None) -> str:
 
 
 def user_set_role(*, user_id: int, role: str, actor: User) -> User:
-    """Make a user an admin (staff) or a plain user."""
+    """Make a user an admin or a plain user. An admin is an operator of the whole platform:
+    staff with every permission in the admin (the console has no finer roles)."""
     if role not in Role.values:
         raise ValidationFailed(
             f"Unknown role {role!r}.", fields={"role": ["Choose user or admin."]}
         )
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user_id)
-        is_staff = role == Role.ADMIN
-        if user.is_staff != is_staff:
-            user.is_staff = is_staff
-            user.save(update_fields=["is_staff"])
+        is_admin = role == Role.ADMIN
+        if (user.is_staff, user.is_superuser) != (is_admin, is_admin):
+            user.is_staff = user.is_superuser = is_admin
+            user.save(update_fields=["is_staff", "is_superuser"])
             audit_log(
                 actor=actor, action="account.set_role", entity="user", entity_id=user.pk,
                 metadata={"role": role},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -25,11 +25,12 @@ from apps.campaigns.domain import (
     guardrail_check,
 )
 from apps.campaigns.models import Campaign, CampaignRun
-from apps.campaigns.params import params_from_input, params_to_input
+from apps.campaigns.params import params_from_input, params_to_input, validation_failed
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
+from apps.chain.errors import DexError
 from apps.core.chain import ChainUnavailable, chain_run
-from apps.core.errors import DomainError, NotFound, ValidationFailed
+from apps.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from apps.execution.models import Execution, Job
 from apps.tokens.models import Dex, Pool
 from apps.wallets import balances as chain_balances
@@ -156,46 +157,65 @@ def wallet_lamports(*, wallet: Wallet, network: str) -> int:
 
 def pool_reserves(*, pool: Pool) -> PoolReserves:
     """The pool's pricing reserves and fee read from chain now, for the estimate: Raydium's
-    vault reserves and swap fee; a pump.fun curve's virtual reserves and fee."""
+    vault reserves and swap fee; a pump.fun curve's virtual reserves and fee. A pool that is
+    gone or no longer trades (e.g. a migrated curve) is a Conflict that says so."""
     address = Pubkey.from_string(pool.address)
-    if pool.dex == Dex.RAYDIUM_AMM_V4:
-        state = chain_run(
-            pool.network, lambda rpc: RaydiumAmmV4().load_state(rpc=rpc, address=address)
-        )
-        sol, tokens = (
-            (state.coin_reserve, state.pc_reserve)
-            if state.sol_is_coin
-            else (state.pc_reserve, state.coin_reserve)
-        )
-        fee_bps = state.amm.swap_fee_numerator * BPS // state.amm.swap_fee_denominator
-        return PoolReserves(sol_reserve_lamports=sol, token_reserve_raw=tokens, fee_bps=fee_bps)
-    if pool.dex == Dex.PUMPFUN:
-        mint = Pubkey.from_string(pool.token.mint)
-        state = chain_run(
-            pool.network, lambda rpc: pf.PumpFun().load_state(rpc=rpc, address=address, mint=mint)
-        )
-        return PoolReserves(
-            sol_reserve_lamports=state.curve.virtual_sol_reserves,
-            token_reserve_raw=state.curve.virtual_token_reserves,
-            fee_bps=state.global_state.fee_basis_points,
-        )
+    try:
+        if pool.dex == Dex.RAYDIUM_AMM_V4:
+            state = chain_run(
+                pool.network, lambda rpc: RaydiumAmmV4().load_state(rpc=rpc, address=address)
+            )
+            sol, tokens = (
+                (state.coin_reserve, state.pc_reserve)
+                if state.sol_is_coin
+                else (state.pc_reserve, state.coin_reserve)
+            )
+            fee_bps = state.amm.swap_fee_numerator * BPS // state.amm.swap_fee_denominator
+            return PoolReserves(sol_reserve_lamports=sol, token_reserve_raw=tokens, fee_bps=fee_bps)
+        if pool.dex == Dex.PUMPFUN:
+            mint = Pubkey.from_string(pool.token.mint)
+            state = chain_run(
+                pool.network,
+                lambda rpc: pf.PumpFun().load_state(rpc=rpc, address=address, mint=mint),
+            )
+            return PoolReserves(
+                sol_reserve_lamports=state.curve.virtual_sol_reserves,
+                token_reserve_raw=state.curve.virtual_token_reserves,
+                fee_bps=state.global_state.fee_basis_points,
+            )
+    except DexError as error:
+        raise Conflict(f"The pool cannot be priced: {error}.", code="pool_unavailable") from error
     raise DomainError(f"Estimates are not available for {pool.get_dex_display()} pools yet.")
+
+
+def params_check(*, params: object) -> tuple[dict, list[GuardrailWarning]]:
+    """Validate API-shaped params against the schema and today's platform limits without
+    saving anything: (canonical params, warnings), or ValidationFailed with every refusal.
+    For the wizard's as-you-type checks and for estimates of unsaved changes."""
+    canonical = params_from_input(params)
+    refusals, warnings = guardrail_check(
+        params=Params.from_json(canonical), limits=campaign_limits()
+    )
+    if refusals:
+        raise validation_failed(refusals)
+    return canonical, warnings
 
 
 def campaign_estimate(
     *, campaign: Campaign, params_patch: dict | None = None, now: datetime | None = None
 ) -> tuple[Estimate, PoolReserves]:
     """The cost estimate of the campaign's params (with `params_patch` merged in, unsaved) on
-    its pool as it is on chain now; also returns the reserves it used."""
-    params = campaign.params
-    if params_patch:
-        params = params_from_input({**params_to_input(params), **params_patch})
+    its pool as it is on chain now, its warnings preceded by the guardrail warnings; also
+    returns the reserves it used."""
+    merged = {**params_to_input(campaign.params), **(params_patch or {})}
+    params, warnings = params_check(params=merged)
     window = None
     if campaign.end_at is not None:
         begin = campaign.start_at or now or timezone.now()
         window = max(int((campaign.end_at - begin).total_seconds()), 0)
     reserves = pool_reserves(pool=campaign.pool)
-    return estimate(params=Params.from_json(params), pool=reserves, window_seconds=window), reserves
+    result = estimate(params=Params.from_json(params), pool=reserves, window_seconds=window)
+    return replace(result, warnings=[*warnings, *result.warnings]), reserves
 
 
 # ---------------------------------------------------------------------------------------------

@@ -379,10 +379,14 @@ def _transition(
         if action == Action.RESUME:
             _refuse_if_paused_by_operator()
         run = _live_run_locked(campaign)
-        return _apply(
+        _apply(
             campaign=campaign, target=target, action=action, actor=actor, reason=reason,
             now=now, run=run, ip=ip,
         )  # fmt: skip
+        # RUN ENGINE HOOK (issue 7): when a STOP moved a run to `stopping`, enqueue its
+        # `funds.gather` job here with transaction.on_commit (pause and resume need nothing:
+        # the planner reads the run's status at every window).
+    return campaign
 
 
 def _live_run_locked(campaign: Campaign) -> CampaignRun | None:
@@ -581,13 +585,10 @@ def campaign_stop(
 ) -> Campaign:
     """active/paused → stopping: the engine sells what the makers hold and sweeps everything
     back, then calls campaign_finish (or campaign_complete). A scheduled campaign just stops."""
-    campaign = _transition(
+    return _transition(
         campaign_id=campaign_id, action=Action.STOP, actor=actor, owner=owner, reason=reason,
         now=now, ip=ip,
     )  # fmt: skip
-    # RUN ENGINE HOOK (issue 7): when this call moved the run to `stopping`, enqueue its
-    # `funds.gather` job on commit (inside _transition's transaction, for Action.STOP).
-    return campaign
 
 
 def campaign_finish(*, campaign_id: int, reason: str = "", now: datetime | None = None) -> Campaign:

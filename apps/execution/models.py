@@ -26,6 +26,7 @@ class Job(models.Model):
         TRADE_SELL = "trade_sell", "Sell"
         STATUS = "status", "Status"
         FUNDS_GATHER = "funds_gather", "Gather funds"
+        PLAN = "plan", "Planner window"
 
     LIVE = (Status.QUEUED, Status.PROCESSING)
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.DEAD)
@@ -38,6 +39,8 @@ class Job(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     error = models.JSONField(null=True, blank=True)
+    # What a finished job did (e.g. "skipped: nothing to sell"), for the logs and the admin.
+    result = models.JSONField(null=True, blank=True)
     # run + type + sequence: enqueueing the same planned step twice hits the unique constraint.
     idempotency_key = models.CharField(max_length=200, unique=True)
     scheduled_for = models.DateTimeField(null=True, blank=True)
@@ -94,6 +97,10 @@ class Execution(models.Model):
     blockhash = models.CharField(max_length=44, blank=True)
     last_valid_block_height = models.BigIntegerField(null=True, blank=True)
     bundle_id = models.CharField(max_length=100, blank=True)
+    # The signed bytes, committed with the row: a crash between commit and send is recovered by
+    # re-sending the same bytes (same signature, so still at most one landing transaction)
+    # instead of waiting for the blockhash to expire. A signed transaction holds no secret.
+    raw_transaction = models.BinaryField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=16, choices=Status.choices)
     side = models.CharField(max_length=16, choices=Side.choices)
     wallet = models.ForeignKey(

@@ -28,7 +28,7 @@ def test_it_changes_a_role_once_and_audits_it(alice, carol):
     user_set_role(user_id=alice.pk, role=Role.ADMIN, actor=carol)
 
     alice.refresh_from_db()
-    assert alice.is_staff
+    assert (alice.is_staff, alice.is_superuser) == (True, True)
     assert alice.role == Role.ADMIN
     assert AuditEvent.objects.filter(action="account.set_role").count() == 1
 

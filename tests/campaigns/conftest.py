@@ -15,7 +15,7 @@ from tests.factories import WalletFactory
 WSOL = "So11111111111111111111111111111111111111112"
 SOL = 1_000_000_000
 
-# A valid campaign: 3 makers × 0.5 SOL, trades 0.01–0.05 SOL, run to 10 SOL of volume.
+# A valid campaign: 3 makers at 0.5 SOL, trades of 0.01 to 0.05 SOL, run to 10 SOL of volume.
 PARAMS = {
     "maker_count": 3,
     "maker_funding_sol": "0.5",
@@ -26,7 +26,7 @@ PARAMS = {
     "target_volume_sol": "10",
     "seed": 7,
 }
-# What the funding wallet needs for PARAMS: 3 × 0.5 SOL + 1 distribute tx + 3 × 3 gather sigs.
+# What the funding wallet needs for PARAMS: 3 * 0.5 SOL + 1 distribute tx + 3 * 3 gather sigs.
 REQUIRED_LAMPORTS = 3 * SOL // 2 + 5_000 + 9 * 5_000
 
 

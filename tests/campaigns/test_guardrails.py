@@ -32,9 +32,7 @@ def assert_unchanged(campaign, *, status: str, audits: int, callbacks) -> None:
 
 
 def create(setup, **params):
-    return campaign_create(
-        owner=setup.user, name="C", params={**PARAMS, **params}, **setup.refs()
-    )
+    return campaign_create(owner=setup.user, name="C", params={**PARAMS, **params}, **setup.refs())
 
 
 @pytest.mark.parametrize(
@@ -103,7 +101,9 @@ def test_it_returns_no_warnings_under_the_soft_threshold(alice_api, alice_setup)
 )
 def test_it_applies_the_mint_allow_and_deny_lists(alice_setup, rules, message):
     for kind, this_mint in rules:
-        mint = alice_setup.token.mint if this_mint else "So11111111111111111111111111111111111111112"
+        mint = (
+            alice_setup.token.mint if this_mint else "So11111111111111111111111111111111111111112"
+        )
         MintRule.objects.create(mint=mint, kind=kind)
 
     with pytest.raises(ValidationFailed) as error:
@@ -183,7 +183,9 @@ def test_it_refuses_references_that_are_not_the_owners(
     assert not Campaign.objects.exists()
 
 
-def test_it_applies_guardrails_on_update(alice_api, alice_setup, django_capture_on_commit_callbacks):
+def test_it_applies_guardrails_on_update(
+    alice_api, alice_setup, django_capture_on_commit_callbacks
+):
     campaign = make_campaign(alice_setup)
     audits = audit_count()
 

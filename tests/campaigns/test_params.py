@@ -18,45 +18,88 @@ pytestmark = pytest.mark.django_db
 INVALID_CHOICE = '"{}" is not a valid choice.'
 MISSING = object()
 
+ONE_PER_MAKER = (
+    "A maker wallet has at most one trade in flight, so this cannot exceed the maker count."
+)
+NEVER_ENDS = (
+    "Set a target volume, a budget cap, an end time or a duration: otherwise the campaign "
+    "never ends on its own."
+)
+PER_CU = "Between 1 and 100000000 micro-lamports per compute unit."
+AS_STRING = 'Enter SOL as a decimal string, such as "0.05".'
+DELAY_REQUIRED = "Required when the cadence is a delay range."
+JITO_TIPS = {
+    "execution_mode": "jito", "jito_region": "ny",
+    "jito_tip_min_lamports": 5000, "jito_tip_max_lamports": 1000,
+}  # fmt: skip
+
 CASES = [
     ({"maker_count": MISSING}, "maker_count", "This field is required."),
     ({"maker_count": 0}, "maker_count", "Between 1 and 1000 maker wallets."),
     ({"maker_count": "three"}, "maker_count", "Enter a whole number."),
     ({"maker_funding_sol": "0"}, "maker_funding_sol", "Must be more than 0 SOL."),
-    ({"trade_size_min_sol": "0.0000000001"}, "trade_size_min_sol", "Use at most 9 decimals for SOL."),
-    ({"trade_size_min_sol": "abc"}, "trade_size_min_sol", 'Enter SOL as a decimal string, such as "0.05".'),
-    ({"trade_size_min_sol": [1]}, "trade_size_min_sol", 'Enter SOL as a decimal string, such as "0.05".'),
+    (
+        {"trade_size_min_sol": "0.0000000001"},
+        "trade_size_min_sol",
+        "Use at most 9 decimals for SOL.",
+    ),
+    ({"trade_size_min_sol": "abc"}, "trade_size_min_sol", AS_STRING),
+    ({"trade_size_min_sol": [1]}, "trade_size_min_sol", AS_STRING),
     ({"trade_size_min_sol": "-1"}, "trade_size_min_sol", "Must be more than 0 SOL."),
     ({"trade_size_min_sol": "NaN"}, "trade_size_min_sol", "Enter a finite amount of SOL."),
-    ({"trade_size_min_sol": "0.06"}, "trade_size_max_sol", "Must be at least the smallest trade size."),
-    ({"trade_size_max_sol": "0.6"}, "maker_funding_sol", "Each maker wallet needs at least the largest trade size."),
-    ({"trade_size_distribution": "normal"}, "trade_size_distribution", INVALID_CHOICE.format("normal")),
+    (
+        {"trade_size_min_sol": "0.06"},
+        "trade_size_max_sol",
+        "Must be at least the smallest trade size.",
+    ),
+    (
+        {"trade_size_max_sol": "0.6"},
+        "maker_funding_sol",
+        "Each maker wallet needs at least the largest trade size.",
+    ),
+    (
+        {"trade_size_distribution": "normal"},
+        "trade_size_distribution",
+        INVALID_CHOICE.format("normal"),
+    ),
     ({"cadence": "often"}, "cadence", INVALID_CHOICE.format("often")),
-    ({"delay_min_seconds": None}, "delay_min_seconds", "Required when the cadence is a delay range."),
-    ({"delay_max_seconds": MISSING}, "delay_max_seconds", "Required when the cadence is a delay range."),
+    ({"delay_min_seconds": None}, "delay_min_seconds", DELAY_REQUIRED),
+    ({"delay_max_seconds": MISSING}, "delay_max_seconds", DELAY_REQUIRED),
     ({"delay_min_seconds": "5"}, "delay_max_seconds", "Must be at least the minimum delay."),
     ({"delay_min_seconds": "0.0001"}, "delay_min_seconds", "Use at most 3 decimals for seconds."),
-    ({"cadence": "rate"}, "trades_per_minute", "Required when the cadence is a trades-per-minute target."),
-    ({"cadence": "rate", "trades_per_minute": 0}, "trades_per_minute", "Between 1 and 600 trades per minute."),
+    (
+        {"cadence": "rate"},
+        "trades_per_minute",
+        "Required when the cadence is a trades-per-minute target.",
+    ),
+    (
+        {"cadence": "rate", "trades_per_minute": 0},
+        "trades_per_minute",
+        "Between 1 and 600 trades per minute.",
+    ),
     ({"pattern": "zigzag"}, "pattern", INVALID_CHOICE.format("zigzag")),
     ({"buy_percent": 101}, "buy_percent", "Between 0 and 100 percent."),
-    ({"buy_percent": 0}, "buy_percent", "With no buys there is nothing to sell: use sell-only mode."),
+    (
+        {"buy_percent": 0},
+        "buy_percent",
+        "With no buys there is nothing to sell: use sell-only mode.",
+    ),
     ({"hold_min_seconds": "10"}, "hold_max_seconds", "Must be at least the minimum hold time."),
     ({"slippage_bps": 0}, "slippage_bps", "Between 1 and 10000 basis points."),
     ({"execution_mode": "fast"}, "execution_mode", INVALID_CHOICE.format("fast")),
     ({"priority_fee_policy": "auto"}, "priority_fee_policy", INVALID_CHOICE.format("auto")),
     ({"priority_fee_percentile": 0}, "priority_fee_percentile", "Between 1 and 100 (percentile)."),
-    ({"priority_fee_cap_micro_lamports": 0}, "priority_fee_cap_micro_lamports", "Between 1 and 100000000 micro-lamports per compute unit."),
-    ({"execution_mode": "jito", "jito_region": "ny", "jito_tip_min_lamports": 5000, "jito_tip_max_lamports": 1000}, "jito_tip_max_lamports", "Must be at least the minimum tip."),
+    ({"priority_fee_cap_micro_lamports": 0}, "priority_fee_cap_micro_lamports", PER_CU),
+    (JITO_TIPS, "jito_tip_max_lamports", "Must be at least the minimum tip."),
     ({"jito_region": "mars"}, "jito_region", INVALID_CHOICE.format("mars")),
     ({"jito_tip_min_lamports": 0}, "jito_tip_min_lamports", "Between 1 and 1000000000 lamports."),
-    ({"concurrency_cap": 4}, "concurrency_cap", "A maker wallet has at most one trade in flight, so this cannot exceed the maker count."),
+    ({"concurrency_cap": 4}, "concurrency_cap", ONE_PER_MAKER),
     ({"duration_seconds": 30}, "duration_seconds", "Between 60 and 2592000 seconds."),
     ({"seed": -1}, "seed", "Between 0 and 9223372036854775807 (seed)."),
     ({"mode": "paper"}, "mode", INVALID_CHOICE.format("paper")),
     ({"slipage_bps": 50}, "slipage_bps", "Unknown parameter."),
-    ({"target_volume_sol": None}, "target_volume_sol", "Set a target volume, a budget cap, an end time or a duration: otherwise the campaign never ends on its own."),
-]  # fmt: skip
+    ({"target_volume_sol": None}, "target_volume_sol", NEVER_ENDS),
+]
 
 
 def with_patch(patch: dict) -> dict:
@@ -108,7 +151,8 @@ def test_it_rejects_params_that_are_not_an_object(alice_setup):
     ("changes", "field", "message"),
     [
         ({"end_at": -1}, "end_at", "Must be after the start time (and in the future)."),
-        ({"start_at": 2, "end_at": 1}, "end_at", "Must be after the start time (and in the future)."),
+        ({"start_at": 2, "end_at": 1}, "end_at",
+         "Must be after the start time (and in the future)."),
         ({"end_at": 1, "params": {"duration_seconds": 3600}}, "params.duration_seconds",
          "Give either an end time or a duration, not both."),
     ],

@@ -1,4 +1,4 @@
-"""The transition table, exhaustively: every state × every action. Allowed moves happen once
+"""The transition table, exhaustively: every state and every action. Allowed moves happen once
 (campaign, run, one audit row, one event on commit), repeats are no-ops, forbidden moves are a
 409 that changes nothing. User actions go through the API, engine actions through services."""
 
@@ -21,16 +21,18 @@ API_ACTIONS = {"start", "pause", "resume", "stop"}
 X, NOOP = "refused", "no-op"
 
 # Written out by hand (not derived from the code under test).
+SCH, ACT, PAU, STG = "scheduled", "active", "paused", "stopping"
+STD, CMP, FLD = "stopped", "completed", "failed"
 EXPECTED = {
-    #             schedule     start     pause     resume    stop        finish     complete     fail
-    "draft":     ["scheduled", "active", X,        X,        X,          X,         X,           X],
-    "scheduled": [NOOP,        "active", X,        X,        "stopped",  X,         X,           "failed"],
-    "active":    [X,           NOOP,     "paused", NOOP,     "stopping", X,         "completed", "failed"],
-    "paused":    [X,           X,        NOOP,     "active", "stopping", X,         "completed", "failed"],
-    "stopping":  [X,           X,        X,        X,        NOOP,       "stopped", "completed", "failed"],
-    "stopped":   ["scheduled", "active", X,        X,        NOOP,       NOOP,      X,           X],
-    "completed": ["scheduled", "active", X,        X,        NOOP,       X,         NOOP,        X],
-    "failed":    ["scheduled", "active", X,        X,        NOOP,       X,         X,           NOOP],
+    #             schedule start pause resume stop finish complete fail
+    "draft":     [SCH,     ACT,  X,    X,     X,   X,     X,       X],
+    "scheduled": [NOOP,    ACT,  X,    X,     STD, X,     X,       FLD],
+    "active":    [X,       NOOP, PAU,  NOOP,  STG, X,     CMP,     FLD],
+    "paused":    [X,       X,    NOOP, ACT,   STG, X,     CMP,     FLD],
+    "stopping":  [X,       X,    X,    X,     NOOP, STD,  CMP,     FLD],
+    "stopped":   [SCH,     ACT,  X,    X,     NOOP, NOOP, X,       X],
+    "completed": [SCH,     ACT,  X,    X,     NOOP, X,    NOOP,    X],
+    "failed":    [SCH,     ACT,  X,    X,     NOOP, X,    X,       NOOP],
 }  # fmt: skip
 RUN_FOR = {
     "active": "running", "paused": "paused", "stopping": "stopping", "stopped": "stopped",
@@ -69,7 +71,9 @@ def snapshot(campaign):
     return campaign.status, runs, audits
 
 
-@pytest.mark.parametrize(("state", "action", "expected"), CASES, ids=[f"{s}-{a}" for s, a, _ in CASES])
+@pytest.mark.parametrize(
+    ("state", "action", "expected"), CASES, ids=[f"{s}-{a}" for s, a, _ in CASES]
+)
 def test_it_follows_the_transition_table(
     alice_api, alice_setup, funded, state, action, expected, django_capture_on_commit_callbacks
 ):

@@ -5,7 +5,15 @@ from prometheus_client import REGISTRY
 from solders.keypair import Keypair
 
 from apps.chain.constants import LAMPORTS_PER_SOL
-from apps.chain.localnet.seed import migrated_curve, seed_token
+from apps.chain.dex import pumpfun as pf
+from apps.chain.localnet.seed import (
+    PUMP_INITIAL_REAL_TOKEN_RESERVES,
+    PUMP_INITIAL_VIRTUAL_SOL_RESERVES,
+    PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES,
+    PUMP_TOKEN_TOTAL_SUPPLY,
+    migrated_curve,
+    seed_token,
+)
 from apps.core.errors import Conflict, ValidationFailed
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from apps.tokens.services import pool_select, token_register
@@ -183,3 +191,24 @@ def test_it_previews_metadata_before_saving(client, alice, seeded, htmx):
     assert b"Seeded Coin" in response.content
     assert b"SEED" in response.content
     assert not Token.objects.exists()
+
+
+def test_it_reports_a_partly_sold_curve_with_exact_reserves_and_progress(alice_api, localnet):
+    sold_tokens, paid_lamports = 200_000_000_000_000, 20 * LAMPORTS_PER_SOL
+    curve = pf.BondingCurve(
+        virtual_token_reserves=PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES - sold_tokens,
+        virtual_sol_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES + paid_lamports,
+        real_token_reserves=PUMP_INITIAL_REAL_TOKEN_RESERVES - sold_tokens,
+        real_sol_reserves=paid_lamports,
+        token_total_supply=PUMP_TOKEN_TOTAL_SUPPLY,
+        complete=False,
+    )
+    seeded = seed_token(localnet.cluster, raydium_reserves=None, pumpfun_curve=curve)
+
+    (pump,) = alice_api.get(f"/v1/pools?mint={seeded.mint}").json()
+
+    assert pump["base_reserve_raw"] == PUMP_INITIAL_REAL_TOKEN_RESERVES - sold_tokens
+    assert pump["quote_reserve_lamports"] == paid_lamports
+    assert pump["liquidity_lamports"] == paid_lamports
+    assert pump["progress_bps"] == sold_tokens * 10_000 // PUMP_INITIAL_REAL_TOKEN_RESERVES
+    assert pump["migrated"] is False

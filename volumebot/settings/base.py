@@ -262,6 +262,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
+    # Several models have a `status`; name each enum for its model.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "apps.campaigns.models.CampaignStatus",
+        "RunStatusEnum": "apps.campaigns.models.RunStatus",
+        "ExecutionStatusEnum": "apps.execution.models.Execution.Status",
+    },
 }
 
 # Celery: one Redis database as the broker; results are not used (jobs live in Postgres).
