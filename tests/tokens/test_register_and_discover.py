@@ -78,9 +78,7 @@ def test_it_registers_a_mint_once_and_links_every_user(alice, bob, seeded):
         ("unknown", "Not found on localnet: no account exists at this address."),
     ],
 )
-def test_it_says_what_an_address_is_when_it_is_not_a_mint(
-    alice, seeded, alice_api, what, message
-):
+def test_it_says_what_an_address_is_when_it_is_not_a_mint(alice, seeded, alice_api, what, message):
     address = {
         "wallet": str(seeded.wallets[0].pubkey()),
         "token_account": str(seeded.raydium.coin_vault),
