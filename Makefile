@@ -27,8 +27,8 @@ bench: install
 	$(BIN)/python -m volumebot.devstack bench
 
 lint: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 format: install
 	$(BIN)/ruff format .
