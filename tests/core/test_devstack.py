@@ -26,6 +26,14 @@ def descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+def alive(process: psutil.Process) -> bool:
+    """Running, and not a zombie (an exited process whose entry waits to be reaped)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def wait_until_served(url: str, process: subprocess.Popen, seconds: float) -> httpx.Response:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -79,7 +87,7 @@ def test_it_serves_the_platform_and_ctrl_c_leaves_no_process(tmp_path):
         os.killpg(process.pid, signal.SIGINT)
         process.wait(timeout=60)
 
-        still_alive = [child for child in children if child.is_running()]
+        still_alive = [child for child in children if alive(child)]
         assert still_alive == []
         postgres = [
             p
@@ -88,7 +96,7 @@ def test_it_serves_the_platform_and_ctrl_c_leaves_no_process(tmp_path):
         ]
         deadline = time.monotonic() + 10
         while postgres and time.monotonic() < deadline:
-            postgres = [p for p in postgres if p.is_running()]
+            postgres = [p for p in postgres if alive(p)]
             time.sleep(0.2)
         assert postgres == []
     finally:
