@@ -200,16 +200,21 @@ def wallet_update(
     return wallet
 
 
+def _in_use() -> Conflict:
+    return Conflict(
+        "A campaign uses this wallet or it has trading history, so it cannot be deleted. "
+        "Deactivate it instead.",
+        code="wallet_in_use",
+    )
+
+
 def wallet_delete(*, wallet_id: int, owner: User, ip: str | None = None) -> None:
     """Delete a wallet (and, for a custodial one, its encrypted key), unless a campaign uses it."""
     with transaction.atomic():
         # Lock: a campaign starting concurrently must see the wallet either here or gone.
         wallet = wallet_get(owner=owner, wallet_id=wallet_id, for_update=True)
         if wallet_in_use(wallet=wallet):
-            raise Conflict(
-                "An active campaign uses this wallet. Stop the campaign before deleting it.",
-                code="wallet_in_use",
-            )
+            raise _in_use()
         try:
             # Savepoint: a refused delete must also roll back the audit row below.
             with transaction.atomic():
@@ -220,10 +225,7 @@ def wallet_delete(*, wallet_id: int, owner: User, ip: str | None = None) -> None
                 wallet.delete()
         except (ProtectedError, RestrictedError):
             # Other apps keep history that points at the wallet (RESTRICT/PROTECT foreign keys).
-            raise Conflict(
-                "Campaigns refer to this wallet, so it cannot be deleted. Deactivate it instead.",
-                code="wallet_in_use",
-            ) from None
+            raise _in_use() from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,3 +98,18 @@ def alice_watch(alice, watch_keypair):
 def kek2_env(monkeypatch):
     monkeypatch.setitem(os.environ, "TEST_KEK2", KEK2)
     return "TEST_KEK2"
+
+
+IN_USE_MESSAGE = (
+    "A campaign uses this wallet or it has trading history, so it cannot be deleted. "
+    "Deactivate it instead."
+)
+
+
+def campaign_funded_by(wallet):
+    """An active campaign (with its run) whose funding wallet is `wallet`."""
+    from tests.campaigns.conftest import Setup, make_campaign
+
+    setup = Setup(wallet.owner)
+    setup.wallet = wallet
+    return make_campaign(setup, status="active")

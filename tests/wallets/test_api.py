@@ -12,6 +12,7 @@ from apps.wallets.balances import TokenAccount
 from apps.wallets.models import UserKey, Wallet
 from apps.wallets.services import EXPORT_LIMIT
 from tests.factories import PASSWORD
+from tests.wallets.conftest import IN_USE_MESSAGE, campaign_funded_by
 from tests.wallets.test_domain import OFF_CURVE
 
 pytestmark = pytest.mark.django_db
@@ -150,13 +151,17 @@ def test_it_lists_gets_edits_and_deletes(alice_api, alice_wallet, alice_watch):
     assert AuditEvent.objects.filter(action="wallet.delete").count() == 1
 
 
-def test_it_refuses_to_delete_a_wallet_in_use(alice_api, alice_wallet, monkeypatch):
-    monkeypatch.setattr("apps.wallets.services.wallet_in_use", lambda wallet: True)
+def test_it_refuses_to_delete_a_wallet_in_use(alice_api, alice_wallet):
+    campaign_funded_by(alice_wallet)
 
     response = alice_api.delete(url("wallet_detail", alice_wallet))
 
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "wallet_in_use"
+    assert response.json()["error"] == {
+        "code": "wallet_in_use",
+        "message": IN_USE_MESSAGE,
+        "fields": {},
+    }
     assert Wallet.objects.filter(pk=alice_wallet.pk).exists()
     assert not AuditEvent.objects.filter(action="wallet.delete").exists()
 
@@ -342,6 +347,6 @@ def test_it_refuses_to_delete_a_wallet_other_records_point_at(alice_api, alice_w
     response = alice_api.delete(url("wallet_detail", alice_wallet))
 
     assert response.status_code == 409
-    assert response.json()["error"]["message"].startswith("Campaigns refer to this wallet")
+    assert response.json()["error"]["message"] == IN_USE_MESSAGE
     assert Wallet.objects.filter(pk=alice_wallet.pk).exists()
     assert not AuditEvent.objects.filter(action="wallet.delete").exists()

@@ -6,6 +6,7 @@ from apps.core.models import AuditEvent
 from apps.wallets.models import Wallet
 from apps.wallets.selectors import wallet_verification_pending
 from tests.factories import PASSWORD
+from tests.wallets.conftest import IN_USE_MESSAGE, campaign_funded_by
 
 pytestmark = pytest.mark.django_db
 
@@ -236,16 +237,17 @@ def test_it_deletes_after_confirmation(client, alice, alice_wallet, alice_watch)
     assert not Wallet.objects.exists()
 
 
-def test_it_refuses_to_delete_a_wallet_in_use_on_the_page(client, alice, alice_wallet, monkeypatch):
-    monkeypatch.setattr("apps.wallets.services.wallet_in_use", lambda wallet: True)
+def test_it_refuses_to_delete_a_wallet_in_use_on_the_page(client, alice, alice_wallet):
+    campaign_funded_by(alice_wallet)
     client.force_login(alice)
 
     response = client.post(page("delete", alice_wallet))
     partial = client.post(page("delete", alice_wallet), **HTMX)
 
     assert response.status_code == 409
-    assert "An active campaign uses this wallet." in response.content.decode()
-    assert partial.status_code == 200 and "An active campaign" in partial.content.decode()
+    assert IN_USE_MESSAGE in response.content.decode()
+    assert partial.status_code == 200
+    assert IN_USE_MESSAGE in partial.content.decode()
     assert Wallet.objects.filter(pk=alice_wallet.pk).exists()
 
 
