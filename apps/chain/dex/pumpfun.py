@@ -194,6 +194,22 @@ def trade_fee(*, lamports: int, fee_basis_points: int) -> int:
     return lamports * fee_basis_points // BPS
 
 
+def _trader_accounts(
+    *, mint: Pubkey, user: Pubkey, fee_recipient: Pubkey, token_program: Pubkey
+) -> list[AccountMeta]:
+    """The first seven accounts, the same for `buy` and `sell` in the IDL."""
+    curve = bonding_curve_address(mint)
+    return [
+        AccountMeta(global_address(), is_signer=False, is_writable=False),
+        AccountMeta(fee_recipient, is_signer=False, is_writable=True),
+        AccountMeta(mint, is_signer=False, is_writable=False),
+        AccountMeta(curve, is_signer=False, is_writable=True),
+        AccountMeta(ata_address(owner=curve, mint=mint, token_program=token_program), False, True),
+        AccountMeta(ata_address(owner=user, mint=mint, token_program=token_program), False, True),
+        AccountMeta(user, is_signer=True, is_writable=True),
+    ]
+
+
 def buy_instruction(
     *,
     mint: Pubkey,
@@ -204,15 +220,10 @@ def buy_instruction(
     token_program: Pubkey = TOKEN_PROGRAM_ID,
 ) -> Instruction:
     """`buy`: the IDL's 12 accounts; `amount` is the number of raw tokens bought."""
-    curve = bonding_curve_address(mint)
     metas = [
-        AccountMeta(global_address(), is_signer=False, is_writable=False),
-        AccountMeta(fee_recipient, is_signer=False, is_writable=True),
-        AccountMeta(mint, is_signer=False, is_writable=False),
-        AccountMeta(curve, is_signer=False, is_writable=True),
-        AccountMeta(ata_address(owner=curve, mint=mint, token_program=token_program), False, True),
-        AccountMeta(ata_address(owner=user, mint=mint, token_program=token_program), False, True),
-        AccountMeta(user, is_signer=True, is_writable=True),
+        *_trader_accounts(
+            mint=mint, user=user, fee_recipient=fee_recipient, token_program=token_program
+        ),
         AccountMeta(SYSTEM_PROGRAM_ID, is_signer=False, is_writable=False),
         AccountMeta(token_program, is_signer=False, is_writable=False),
         AccountMeta(RENT_SYSVAR_ID, is_signer=False, is_writable=False),
@@ -234,15 +245,10 @@ def sell_instruction(
     token_program: Pubkey = TOKEN_PROGRAM_ID,
 ) -> Instruction:
     """`sell`: the IDL's 12 accounts (associated token program where `buy` has rent)."""
-    curve = bonding_curve_address(mint)
     metas = [
-        AccountMeta(global_address(), is_signer=False, is_writable=False),
-        AccountMeta(fee_recipient, is_signer=False, is_writable=True),
-        AccountMeta(mint, is_signer=False, is_writable=False),
-        AccountMeta(curve, is_signer=False, is_writable=True),
-        AccountMeta(ata_address(owner=curve, mint=mint, token_program=token_program), False, True),
-        AccountMeta(ata_address(owner=user, mint=mint, token_program=token_program), False, True),
-        AccountMeta(user, is_signer=True, is_writable=True),
+        *_trader_accounts(
+            mint=mint, user=user, fee_recipient=fee_recipient, token_program=token_program
+        ),
         AccountMeta(SYSTEM_PROGRAM_ID, is_signer=False, is_writable=False),
         AccountMeta(ASSOCIATED_TOKEN_PROGRAM_ID, is_signer=False, is_writable=False),
         AccountMeta(token_program, is_signer=False, is_writable=False),

@@ -325,6 +325,13 @@ class RaydiumPoolState:
         return self.amm.coin_mint == WSOL_MINT
 
 
+def _min_out(*, quote: Quote, slippage_bps: int, limit: int | None) -> int:
+    """The swap's minimum output: `limit` when given, else the quote less the slippage."""
+    if limit is not None:
+        return limit
+    return min_out_with_slippage(amount_out=quote.amount_out, slippage_bps=slippage_bps)
+
+
 class RaydiumAmmV4(DexAdapter):
     name = "raydium_amm_v4"
     program_id = PROGRAM_ID
@@ -440,11 +447,7 @@ class RaydiumAmmV4(DexAdapter):
         """Wrap SOL, swap WSOL → token into the owner's ATA, close the WSOL account."""
         wsol = ata_address(owner=owner, mint=WSOL_MINT)
         token_ata = ata_address(owner=owner, mint=state.token_mint)
-        min_out = (
-            limit
-            if limit is not None
-            else min_out_with_slippage(amount_out=quote.amount_out, slippage_bps=slippage_bps)
-        )
+        min_out = _min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
         keys = self.swap_keys(state=state, owner=owner, source=wsol, destination=token_ata)
         return [
             *wrap_sol(owner=owner, lamports=quote.amount_in),
@@ -467,11 +470,7 @@ class RaydiumAmmV4(DexAdapter):
         """Swap token → WSOL into a fresh WSOL ATA, then close it so the owner holds SOL."""
         wsol = ata_address(owner=owner, mint=WSOL_MINT)
         token_ata = ata_address(owner=owner, mint=state.token_mint)
-        min_out = (
-            limit
-            if limit is not None
-            else min_out_with_slippage(amount_out=quote.amount_out, slippage_bps=slippage_bps)
-        )
+        min_out = _min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
         keys = self.swap_keys(state=state, owner=owner, source=token_ata, destination=wsol)
         return [
             create_ata_idempotent(payer=owner, owner=owner, mint=WSOL_MINT),
