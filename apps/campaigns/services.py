@@ -50,6 +50,7 @@ from apps.core.errors import Conflict, DomainError, NotFound
 from apps.core.models import SystemSwitch
 from apps.core.selectors import switch_enabled
 from apps.core.services import audit_log
+from apps.execution.services import run_engine_resume, run_engine_start, run_engine_stop
 from apps.tokens.models import Network, Pool, PoolSelection, Token
 from apps.tokens.selectors import mint_rule_refusal
 from apps.wallets.models import Wallet
@@ -383,9 +384,11 @@ def _transition(
             campaign=campaign, target=target, action=action, actor=actor, reason=reason,
             now=now, run=run, ip=ip,
         )  # fmt: skip
-        # RUN ENGINE HOOK (issue 7): when a STOP moved a run to `stopping`, enqueue its
-        # `funds.gather` job here with transaction.on_commit (pause and resume need nothing:
-        # the planner reads the run's status at every window).
+        # Pause needs no engine call: planner windows and trade jobs read the run's status.
+        if run is not None and action == Action.STOP and target == CampaignStatus.STOPPING:
+            run_engine_stop(run_id=run.pk)
+        if run is not None and action == Action.RESUME:
+            run_engine_resume(run_id=run.pk)
     return campaign
 
 
@@ -543,9 +546,8 @@ def campaign_start(
             campaign=campaign, target=target, action=Action.START, actor=actor, reason="",
             now=now, run=run, ip=ip,
         )  # fmt: skip
-        # RUN ENGINE HOOK (issue 7): enqueue the run's `distribute` job here, after commit, e.g.
-        #   transaction.on_commit(lambda: run_engine_start(run_id=run.pk))
-        # with run_engine_start in apps.execution.services. Deliberately absent until it exists.
+        # Creates the distribute job in this transaction; its task is enqueued on commit.
+        run_engine_start(run_id=run.pk)
     return campaign
 
 

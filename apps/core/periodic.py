@@ -25,4 +25,18 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         task="campaigns.schedule_tick",
         every_seconds=10,
     ),
+    Periodic(
+        # Run stats to the dashboards, and re-sending the tasks of jobs whose worker died.
+        name="Run engine status",
+        task="execution.status_tick",
+        every_seconds=10,
+        queue="status",
+    ),
+    Periodic(
+        # Ledger against chain per maker wallet; a mismatch pauses the run (safety mode).
+        name="Run engine reconcile",
+        task="execution.reconcile",
+        every_seconds=60,
+        queue="status",
+    ),
 )

@@ -11,6 +11,7 @@ from apps.campaigns import services
 from apps.campaigns.models import CampaignRun
 from apps.core.errors import Conflict
 from apps.core.models import AuditEvent
+from apps.execution.models import Job
 from tests.campaigns.conftest import make_campaign
 
 pytestmark = pytest.mark.django_db
@@ -104,7 +105,13 @@ def test_it_follows_the_transition_table(
     status, runs, audits = after
     assert status == expected
     assert audits == before[2] + 1
-    assert len(callbacks) == 1  # run_status_changed, on commit
+    # run_status_changed on commit, plus the run engine's first job where the move needs one.
+    engine_job = {"start": Job.Type.DISTRIBUTE}.get(action)
+    if action == "stop" and expected == "stopping":
+        engine_job = Job.Type.FUNDS_GATHER
+    assert len(callbacks) == 1 + (engine_job is not None)
+    if engine_job is not None:
+        assert Job.objects.filter(run__campaign=campaign, type=engine_job).count() == 1
     entry = AuditEvent.objects.filter(entity_id=str(campaign.pk)).order_by("-id").first()
     assert entry.action == f"campaign.{action}"
     assert entry.metadata["from"] == state

@@ -1,0 +1,95 @@
+"""Pure engine logic (no ORM, no network): params → planner config, batching, backoff, the
+circuit breaker rule and the lamport reserves a maker keeps."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TypeVar
+
+from apps.campaigns.domain import Params
+from apps.execution.planner import Distribution, Pattern, PlanConfig
+
+T = TypeVar("T")
+
+# Several transfers per funding transaction: 10 keeps a v0 message far below 1232 bytes.
+FUND_BATCH_SIZE = 10
+# A System transfer costs 150 CUs; the two compute-budget instructions 150 each.
+TRANSFER_CU = 150
+BUDGET_CU = 300
+# What a maker keeps back from a buy: rent of its token account and of the temporary WSOL
+# account (Raydium), plus fees for the trade that sells it again. Lamports.
+TOKEN_ACCOUNT_RENT = 2_039_280
+MAKER_RESERVE_LAMPORTS = 2 * TOKEN_ACCOUNT_RENT + 200_000
+# Retry policy for transient errors: exponential from 1 s, capped at 60 s, ±50 % jitter.
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+# Circuit breaker: N consecutive failed trades, or more than X % failed of the last M.
+BREAKER_CONSECUTIVE = 5
+BREAKER_WINDOW = 20
+BREAKER_FAILURE_PERCENT = 50
+# How far ahead the planner enqueues trades.
+PLAN_WINDOW_MS = 5_000
+
+
+def plan_config(*, params: Params, seed: int, busy_ms: int | None = None) -> PlanConfig:
+    """The planner's view of a campaign's params. The planner has one hold time: the minimum
+    (a wallet never sells sooner than the user asked). `busy_ms`: how long a trade is assumed
+    in flight (the planner's default unless given)."""
+    rate = params.cadence == "rate"
+    extra = {} if busy_ms is None else {"busy_ms": busy_ms}
+    return PlanConfig(
+        seed=seed,
+        wallets=params.maker_count,
+        min_lamports=params.trade_size_min_lamports,
+        max_lamports=params.trade_size_max_lamports,
+        distribution=Distribution(params.trade_size_distribution),
+        min_delay_ms=None if rate else params.delay_min_ms,
+        max_delay_ms=None if rate else params.delay_max_ms,
+        trades_per_minute=float(params.trades_per_minute) if rate else None,
+        pattern=Pattern(params.pattern),
+        buy_percent=params.buy_percent,
+        hold_ms=params.hold_min_ms,
+        concurrency_cap=params.concurrency_cap,
+        **extra,
+    )
+
+
+def batches(items: Sequence[T], size: int = FUND_BATCH_SIZE) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def transfer_compute_units(count: int) -> int:
+    return BUDGET_CU + TRANSFER_CU * count + 1_000
+
+
+def backoff_seconds(*, attempt: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with jitter for the `attempt`-th failure (1-based)."""
+    rng = rng or random
+    base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempt - 1))
+    return base * rng.uniform(0.5, 1.5)
+
+
+def buy_amount(*, planned: int, available: int, minimum: int) -> int:
+    """What a buy may spend: the planned size, less if the maker holds less (keeping its
+    reserve); 0 when what is left is under the campaign's minimum trade."""
+    spendable = available - MAKER_RESERVE_LAMPORTS
+    amount = min(planned, spendable)
+    return amount if amount >= minimum else 0
+
+
+def breaker_tripped(outcomes: Sequence[bool]) -> str | None:
+    """Why the circuit breaker trips for the most recent trade outcomes (newest first,
+    True = succeeded), or None."""
+    recent = list(outcomes[:BREAKER_WINDOW])
+    if len(recent) >= BREAKER_CONSECUTIVE and not any(recent[:BREAKER_CONSECUTIVE]):
+        return f"Circuit breaker: the last {BREAKER_CONSECUTIVE} trades failed."
+    if len(recent) >= BREAKER_WINDOW:
+        failed = recent.count(False)
+        if failed * 100 > BREAKER_FAILURE_PERCENT * len(recent):
+            return (
+                f"Circuit breaker: {failed} of the last {len(recent)} trades failed "
+                f"(over {BREAKER_FAILURE_PERCENT} %)."
+            )
+    return None

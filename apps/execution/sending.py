@@ -1,0 +1,430 @@
+"""The idempotent send of DESIGN §5: never twice, never lost.
+
+`send_once` is called by a job handler while the job is locked (see `services.job_execute`):
+
+1. an earlier attempt with a signature is resolved first, by `getSignatureStatuses`: landed →
+   that execution is the answer (a landed transaction can have failed: `meta.err`); unknown
+   and the block height past its `last_valid_block_height` → expired; otherwise it may still
+   land, so its stored bytes are sent again (same signature) and confirmation goes on;
+2. only then a new transaction is built with a fresh blockhash and signed (keys decrypted only
+   inside `wallet_signer` blocks), and its Execution row — signature, blockhash,
+   `last_valid_block_height`, signed bytes — is **committed before the first send**;
+3. send (legacy `sendTransaction` through the RPC pool), then confirm by polling until landed
+   or expired.
+
+So a job has at most one transaction that can ever land: a new one is signed only once every
+earlier one is known to have landed (then no new one is signed) or to be expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from solana.rpc.commitment import Confirmed
+from solana.rpc.models import TxOpts
+from solders.instruction import Instruction
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+from solders.transaction_status import TransactionConfirmationStatus
+
+from apps.chain.constants import JITO_TIP_ACCOUNTS
+from apps.chain.errors import (
+    BundleRejected,
+    DexError,
+    PermanentRpcError,
+    TransactionRejected,
+    TransientRpcError,
+)
+from apps.chain.jito import JitoClient, tip_instruction
+from apps.chain.rpc import RpcPool, run_sync
+from apps.chain.tx import (
+    BuiltTransaction,
+    FeePolicy,
+    build_transaction,
+)
+from apps.core.chain import rpc_pool
+from apps.execution.models import Execution, Job
+from apps.wallets.keystore import wallet_signer
+from apps.wallets.models import Wallet
+
+LANDED_LEVELS = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
+IN_FLIGHT = (Execution.Status.SIGNED, Execution.Status.SENT)
+
+
+class NotYet(Exception):
+    """The job cannot finish now but may later (a transaction still in flight, a wallet busy);
+    the job goes back to the queue after `countdown_s` without using up an attempt."""
+
+    def __init__(self, reason: str, *, countdown_s: float = 1.0):
+        super().__init__(reason)
+        self.reason = reason
+        self.countdown_s = countdown_s
+
+
+class JobCancelled(Exception):
+    """The job no longer applies (its run paused or stopped): it ends `cancelled`."""
+
+
+class JobFailed(Exception):
+    """A permanent failure of the job (the chain refused it, the trade cannot be made);
+    `code` is machine-readable, the message is shown to the user."""
+
+    def __init__(self, message: str, *, code: str, detail: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class TxBalances:
+    """A landed transaction's real effect, from `getTransaction` meta."""
+
+    slot: int | None
+    fee: int
+    err: Any
+    payer: str
+    # address → (pre, post) lamports
+    lamports: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # token account address → (owner, mint, pre raw, post raw)
+    tokens: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
+
+    def lamports_delta(self, address: str) -> int:
+        pre, post = self.lamports.get(address, (0, 0))
+        return post - pre
+
+    def token_delta(self, *, owner: str, mint: str) -> int:
+        return sum(
+            post - pre for o, m, pre, post in self.tokens.values() if o == owner and m == mint
+        )
+
+    @property
+    def tip(self) -> int:
+        """Lamports the transaction paid to Jito tip accounts."""
+        return sum(max(0, self.lamports_delta(str(account))) for account in JITO_TIP_ACCOUNTS)
+
+    def token_accounts_lamports_delta(self, *, owner: str) -> int:
+        """Lamports that moved into (rent) or out of the owner's token accounts."""
+        return sum(
+            self.lamports_delta(address)
+            for address, (o, _mint, _pre, _post) in self.tokens.items()
+            if o == owner
+        )
+
+
+@dataclass(frozen=True)
+class TxSpec:
+    """What a job wants to send. `instructions` is called for every new attempt, so quotes
+    and amounts come from the state at that moment."""
+
+    payer: Wallet
+    signers: Sequence[Wallet]
+    wallet: Wallet  # the wallet the execution is about (the trader, or the funding wallet)
+    side: str
+    instructions: Callable[[RpcPool], Awaitable[list[Instruction]]]
+    fee_policy: FeePolicy
+    compute_unit_limit: int | None = None
+    # Amounts known before sending (a buy's planned lamports), kept on the row.
+    planned: dict = field(default_factory=dict)
+    # Jito mode: the block engine to send a bundle to, and the tip the payer pays inside the
+    # (last) transaction. None: legacy sendTransaction.
+    jito: JitoClient | None = None
+    tip_lamports: int = 0
+
+
+async def transaction_balances(*, rpc: RpcPool, signature: Signature) -> TxBalances | None:
+    resp = await rpc.call(
+        "getTransaction",
+        lambda c: c.get_transaction(
+            signature, encoding="base64", commitment=Confirmed, max_supported_transaction_version=0
+        ),
+    )
+    value = resp.value
+    if value is None or value.transaction.meta is None:
+        return None
+    meta = value.transaction.meta
+    keys = [str(key) for key in value.transaction.transaction.message.account_keys]
+    loaded = getattr(meta, "loaded_addresses", None)
+    if loaded is not None:
+        keys += [str(key) for key in loaded.writable] + [str(key) for key in loaded.readonly]
+    lamports = {
+        key: (pre, post)
+        for key, pre, post in zip(keys, meta.pre_balances, meta.post_balances, strict=False)
+    }
+    tokens: dict[str, tuple[str, str, int, int]] = {}
+    for balance in meta.pre_token_balances or []:
+        address = keys[balance.account_index]
+        tokens[address] = (
+            str(balance.owner),
+            str(balance.mint),
+            int(balance.ui_token_amount.amount),
+            0,
+        )
+    for balance in meta.post_token_balances or []:
+        address = keys[balance.account_index]
+        pre = tokens.get(address, (None, None, 0, 0))[2]
+        tokens[address] = (
+            str(balance.owner),
+            str(balance.mint),
+            pre,
+            int(balance.ui_token_amount.amount),
+        )
+    return TxBalances(
+        slot=value.slot, fee=meta.fee, err=meta.err, payer=keys[0], lamports=lamports, tokens=tokens
+    )
+
+
+def _error_detail(err: Any) -> str:
+    return str(err)[:500]
+
+
+def _signature_status(rpc: RpcPool, signature: Signature):
+    resp = run_sync(
+        rpc.call(
+            "getSignatureStatuses",
+            lambda c: c.get_signature_statuses([signature], search_transaction_history=True),
+        )
+    )
+    return resp.value[0]
+
+
+def _block_height(rpc: RpcPool) -> int:
+    return run_sync(rpc.call("getBlockHeight", lambda c: c.get_block_height(Confirmed))).value
+
+
+def _resend(rpc: RpcPool, raw: bytes, *, jito: JitoClient | None) -> None:
+    opts = TxOpts(skip_preflight=True, preflight_commitment=Confirmed, max_retries=0)
+    # Already processed, or the blockhash is gone: the status check that follows decides.
+    with contextlib.suppress(PermanentRpcError):
+        if jito is not None:
+            run_sync(jito.send_bundle([VersionedTransaction.from_bytes(raw)]))
+        else:
+            run_sync(rpc.call("sendTransaction", lambda c: c.send_raw_transaction(raw, opts=opts)))
+
+
+def _finish(*, execution: Execution, rpc: RpcPool, started: float | None = None) -> Execution:
+    """Record a transaction known to have landed (status confirmed): slot, fee, err."""
+    signature = Signature.from_string(execution.signature)
+    balances = run_sync(transaction_balances(rpc=rpc, signature=signature))
+    if balances is None:
+        raise NotYet("the landed transaction is not served by getTransaction yet", countdown_s=0.5)
+    execution.status = (
+        Execution.Status.FAILED if balances.err is not None else Execution.Status.LANDED
+    )
+    execution.slot = balances.slot
+    execution.fee_lamports = balances.fee
+    execution.error = None if balances.err is None else {"err": _error_detail(balances.err)}
+    if started is not None:
+        execution.latency_ms = int((time.monotonic() - started) * 1000)
+    execution.save(
+        update_fields=["status", "slot", "fee_lamports", "error", "latency_ms", "updated_at"]
+    )
+    execution.balances = balances  # for the ledger writer of this process (not stored)
+    return execution
+
+
+def _resolve_previous(*, job: Job, rpc: RpcPool, jito: JitoClient | None) -> Execution | None:
+    """Step 2: the execution of this job that landed, if any. Raises NotYet while one may
+    still land; marks the ones that can no longer land as expired."""
+    landed = job.executions.filter(slot__isnull=False).order_by("-attempt").first()
+    if landed is not None:
+        # Landed before a crash: read its balances again (the ledger write is idempotent).
+        return _finish(execution=landed, rpc=rpc)
+    for execution in job.executions.filter(status__in=IN_FLIGHT).order_by("attempt"):
+        signature = Signature.from_string(execution.signature)
+        status = _signature_status(rpc, signature)
+        if status is None:
+            if _block_height(rpc) > execution.last_valid_block_height:
+                # Checked again after the height: a transaction landing in between is not lost.
+                status = _signature_status(rpc, signature)
+                if status is None:
+                    Execution.objects.filter(pk=execution.pk, status__in=IN_FLIGHT).update(
+                        status=Execution.Status.EXPIRED
+                    )
+                    continue
+            else:
+                # It may never have been sent (a crash after the commit): the same bytes again.
+                if execution.raw_transaction:
+                    _resend(rpc, bytes(execution.raw_transaction), jito=jito)
+                landed = run_sync(
+                    _await_landing(
+                        rpc=rpc,
+                        signature=signature,
+                        last_valid_block_height=execution.last_valid_block_height,
+                    )
+                )
+                if not landed:
+                    Execution.objects.filter(pk=execution.pk, status__in=IN_FLIGHT).update(
+                        status=Execution.Status.EXPIRED
+                    )
+                    continue
+                return _finish(execution=execution, rpc=rpc)
+        if status.confirmation_status not in LANDED_LEVELS:
+            raise NotYet("an earlier transaction is processed but not confirmed", countdown_s=0.4)
+        return _finish(execution=execution, rpc=rpc)
+    return None
+
+
+async def _await_landing(
+    *, rpc: RpcPool, signature: Signature, last_valid_block_height: int, poll_s: float = 0.05
+) -> bool:
+    """Poll until the transaction is confirmed (True) or the block height passed its
+    `last_valid_block_height` without it (False; checked again after reading the height, so
+    one landing in between is not missed). Like `apps.chain.tx.confirm_transaction`, but
+    without its getTransaction: `_finish` reads the transaction once, with its balances."""
+
+    async def status():
+        resp = await rpc.call(
+            "getSignatureStatuses",
+            lambda c: c.get_signature_statuses([signature], search_transaction_history=True),
+        )
+        return resp.value[0]
+
+    while True:
+        found = await status()
+        if found is None:
+            height = await rpc.call("getBlockHeight", lambda c: c.get_block_height(Confirmed))
+            if height.value > last_valid_block_height:
+                found = await status()
+                if found is None:
+                    return False
+        if found is not None and found.confirmation_status in LANDED_LEVELS:
+            return True
+        await asyncio.sleep(poll_s)
+
+
+def build_signed(*, spec: TxSpec, rpc: RpcPool) -> BuiltTransaction:
+    """Build and sign `spec` (simulating it unless it names its compute-unit limit)."""
+    # Keys are decrypted only inside these blocks and dropped when they close.
+    with ExitStack() as stack:
+        payer = stack.enter_context(wallet_signer(spec.payer))
+        others = [
+            stack.enter_context(wallet_signer(w)) for w in spec.signers if w.pk != spec.payer.pk
+        ]
+
+        async def build() -> BuiltTransaction:
+            instructions = await spec.instructions(rpc)
+            if spec.jito is not None and spec.tip_lamports:
+                instructions = [
+                    *instructions,
+                    tip_instruction(
+                        payer=payer.pubkey(),
+                        tip_account=await spec.jito.pick_tip_account(),
+                        lamports=spec.tip_lamports,
+                    ),
+                ]
+            return await build_transaction(
+                rpc=rpc,
+                payer=payer.keypair,
+                instructions=instructions,
+                signers=[signer.keypair for signer in others],
+                fee_policy=spec.fee_policy,
+                compute_unit_limit=spec.compute_unit_limit,
+            )
+
+        return run_sync(build())
+
+
+def send_once(*, job: Job, network: str, spec: TxSpec, allow_new: bool = True) -> Execution:
+    """The job's one landed transaction (status `landed`, or `failed` when it landed with an
+    error), sending a new one only when no earlier one can still land. Must not run inside a
+    transaction: the Execution row has to be committed before the send.
+
+    Raises NotYet (an earlier transaction may still land, or this one expired: try again),
+    JobFailed (the chain refuses the transaction; nothing landed), TransientRpcError."""
+    assert not transaction.get_connection().in_atomic_block, "send_once commits its own rows"
+    rpc = rpc_pool(network)
+    previous = _resolve_previous(job=job, rpc=rpc, jito=spec.jito)
+    if previous is not None:
+        return previous
+    if not allow_new:
+        raise JobCancelled("no earlier transaction landed and no new one may be sent")
+    try:
+        built = build_signed(spec=spec, rpc=rpc)
+    except TransactionRejected as error:
+        raise JobFailed(
+            "The transaction would fail: " + _error_detail(error.err or error),
+            code="simulation_failed",
+            detail={"logs": error.logs[-8:]},
+        ) from None
+    except (DexError, PermanentRpcError) as error:
+        raise JobFailed(f"The trade cannot be made: {error}", code="venue") from None
+    attempt = (
+        job.executions.order_by("-attempt").values_list("attempt", flat=True).first() or 0
+    ) + 1
+    # Committed (autocommit) before the send: a crash from here on is resolved by signature.
+    execution = Execution.objects.create(
+        job=job,
+        run_id=job.run_id,
+        attempt=attempt,
+        signature=str(built.signature),
+        blockhash=str(built.blockhash),
+        last_valid_block_height=built.last_valid_block_height,
+        raw_transaction=built.raw,
+        status=Execution.Status.SIGNED,
+        side=spec.side,
+        wallet=spec.wallet,
+        tip_lamports=spec.tip_lamports if spec.jito is not None else 0,
+        sol_in_lamports=spec.planned.get("sol_in_lamports", 0),
+        token_in_raw=spec.planned.get("token_in_raw", 0),
+    )
+    started = time.monotonic()
+    # Simulated at build time when the compute-unit limit came from a simulation; otherwise
+    # the node's preflight keeps a failing transaction from landing (and costing a fee).
+    opts = TxOpts(
+        skip_preflight=spec.compute_unit_limit is None,
+        preflight_commitment=Confirmed,
+        max_retries=0,
+    )
+    try:
+        if spec.jito is not None:
+            bundle_id = run_sync(spec.jito.send_bundle([built.transaction]))
+            Execution.objects.filter(pk=execution.pk).update(bundle_id=bundle_id)
+        else:
+            run_sync(
+                rpc.call("sendTransaction", lambda c: c.send_raw_transaction(built.raw, opts=opts))
+            )
+    except BundleRejected as error:
+        Execution.objects.filter(pk=execution.pk).update(
+            status=Execution.Status.FAILED, error={"err": _error_detail(error)}
+        )
+        raise JobFailed(f"The block engine refused the bundle: {error}", code="bundle") from None
+    except TransactionRejected as error:
+        Execution.objects.filter(pk=execution.pk).update(
+            status=Execution.Status.FAILED, error={"err": _error_detail(error.err or error)}
+        )
+        raise JobFailed(
+            "The node rejected the transaction: " + _error_detail(error.err or error),
+            code="rejected",
+        ) from None
+    except TransientRpcError:
+        raise  # it may have reached the node: the next attempt resolves it by signature
+    Execution.objects.filter(pk=execution.pk, status=Execution.Status.SIGNED).update(
+        status=Execution.Status.SENT
+    )
+    execution.status = Execution.Status.SENT
+    landed = run_sync(
+        _await_landing(
+            rpc=rpc,
+            signature=built.signature,
+            last_valid_block_height=built.last_valid_block_height,
+        )
+    )
+    if not landed:
+        Execution.objects.filter(pk=execution.pk, status__in=IN_FLIGHT).update(
+            status=Execution.Status.EXPIRED
+        )
+        raise NotYet("the transaction expired without landing; a new one follows", countdown_s=0)
+    return _finish(execution=execution, rpc=rpc, started=started)
+
+
+def owner_address(wallet: Wallet) -> Pubkey:
+    return Pubkey.from_string(wallet.address)

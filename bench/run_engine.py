@@ -1,0 +1,221 @@
+"""Run-engine throughput: confirmed trades per minute for 1, 10 and 100 concurrent campaigns on
+the localnet, through the real engine (Celery worker processes, broker, Postgres), and the
+ratio to the bare send+confirm loop (`bench.baseline`) measured in the same run.
+
+    python -m bench.run_engine [--campaigns 1,10,100] [--seconds 20] [--workers 4]
+
+Prints one line per campaign count: `run-engine campaigns=<n> trades/min=<n> ratio=<x>`.
+It uses a throw-away database (`bench_run_engine`, created and dropped here) and the test
+settings' isolated broker prefix, so it never touches development data. Not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+BOOT = """
+import os
+os.environ["DJANGO_SETTINGS_MODULE"] = "volumebot.settings.test"
+from django.conf import settings
+settings.DATABASES["default"]["NAME"] = os.environ["BENCH_DB"]
+settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [os.environ["BENCH_RPC"]]}
+settings.EXECUTION_PLAN_WINDOW_MS = 1000
+settings.EXECUTION_BUSY_MS = 500
+import django
+django.setup()
+from volumebot.celery import app
+app.worker_main(["worker", "--pool=threads", "--concurrency=" + os.environ["BENCH_THREADS"],
+                 "-Q", os.environ["BENCH_QUEUES"], "--loglevel=ERROR", "--without-heartbeat",
+                 "--without-mingle", "--without-gossip"])
+"""
+
+PARAMS = {
+    "maker_count": 4,
+    "maker_funding_sol": "1",
+    "trade_size_min_sol": "0.001",
+    "trade_size_max_sol": "0.002",
+    "delay_min_seconds": "0",
+    "delay_max_seconds": "0.05",
+    "buy_percent": 60,
+    "concurrency_cap": 4,
+    "slippage_bps": 500,
+    "target_volume_sol": "100000",
+}
+
+
+def _setup_django() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "volumebot.settings.test"
+    os.environ["DEBUG"] = "0"  # no query log in memory
+    os.environ.setdefault("TEST_DATABASE_NAME", "bench_run_engine")
+    import django
+
+    django.setup()
+
+
+def _campaigns(count: int, cluster) -> list[int]:
+    """`count` campaigns, each its own user and funding wallet, on one seeded Raydium pool."""
+    from django.utils import timezone
+
+    from apps.accounts.models import User
+    from apps.campaigns.services import campaign_create
+    from apps.chain.localnet.seed import seed_token
+    from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
+    from apps.wallets.services import wallet_import
+
+    seeded = seed_token(cluster, wallets=count, raydium_reserves=(10**16, 50_000 * 10**9))
+    token = Token.objects.create(
+        network="localnet", mint=str(seeded.mint), program="spl", decimals=seeded.decimals,
+        supply_raw=10**16, symbol="BENCH", name="Bench",
+    )  # fmt: skip
+    pool = Pool.objects.create(
+        network="localnet", token=token, dex="raydium_amm_v4", address=str(seeded.raydium.amm),
+        quote_mint="So11111111111111111111111111111111111111112", fetched_at=timezone.now(),
+    )  # fmt: skip
+    ids = []
+    for index, keypair in enumerate(seeded.wallets):
+        user = User.objects.create_user(
+            f"bench{index}@example.com", "bench-password", email_verified_at=timezone.now()
+        )
+        TokenLink.objects.create(owner=user, token=token)
+        PoolSelection.objects.create(owner=user, pool=pool)
+        wallet = wallet_import(owner=user, secret_key=str(keypair), label="Funding")
+        campaign = campaign_create(
+            owner=user, name=f"Bench {index}", token_id=token.pk, pool_id=pool.pk,
+            funding_wallet_id=wallet.pk, params=PARAMS,
+        )  # fmt: skip
+        ids.append(campaign.pk)
+    return ids
+
+
+def _spawn(*, workers: int, threads: int, rpc_url: str) -> list[subprocess.Popen]:
+    from django.db import connection
+
+    from volumebot.celery import QUEUES
+
+    env = {
+        **os.environ,
+        "BENCH_DB": connection.settings_dict["NAME"],
+        "BENCH_RPC": rpc_url,
+        "BENCH_QUEUES": ",".join(QUEUES),
+        "BENCH_THREADS": str(threads),
+    }
+    # A fixed argv: this interpreter and the BOOT script above.
+    return [
+        subprocess.Popen([sys.executable, "-c", BOOT], env=env)  # noqa: S603
+        for _ in range(workers)
+    ]
+
+
+def measure(*, campaigns: int, seconds: float, workers: int, threads: int) -> float:
+    """Confirmed trades per minute of `campaigns` campaigns running at once."""
+    from django.utils import timezone
+
+    from apps.campaigns.models import CampaignRun
+    from apps.campaigns.services import campaign_start, campaign_stop
+    from apps.chain.localnet import Cluster
+    from apps.chain.localnet.server import start_server
+    from apps.execution.models import Execution
+
+    server = start_server(cluster=Cluster())
+    processes = _spawn(workers=workers, threads=threads, rpc_url=server.url)
+    try:
+        from django.conf import settings
+
+        settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [server.url]}
+        ids = _campaigns(campaigns, server.cluster)
+        for campaign_id in ids:
+            campaign_start(campaign_id=campaign_id, actor=None)
+        from apps.execution.services import run_engine_start
+
+        runs = list(CampaignRun.objects.filter(campaign_id__in=ids).values_list("pk", flat=True))
+        for run_id in runs:
+            run_engine_start(run_id=run_id)
+        trades = Execution.objects.filter(
+            run_id__in=runs, side__in=["buy", "sell"], status="landed"
+        )
+        # Warm up until every campaign traded once, then count over the window.
+        deadline = time.monotonic() + 120
+        while trades.values("run").distinct().count() < campaigns:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        before, started = trades.count(), time.monotonic()
+        window_start = timezone.now()
+        time.sleep(seconds)
+        after, elapsed = trades.count(), time.monotonic() - started
+        _breakdown(runs=runs, since=window_start)
+        for campaign_id in ids:
+            campaign_stop(campaign_id=campaign_id, actor=None, reason="Benchmark over.")
+        return (after - before) * 60 / elapsed
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        server.stop()
+
+
+def _breakdown(*, runs: list[int], since) -> None:
+    """Where a trade's time goes (stderr): queue wait past its ETA, time in the worker, and
+    within it sign-to-confirm."""
+    from django.db.models import Avg, DurationField, ExpressionWrapper, F
+
+    from apps.execution.models import Execution, Job
+
+    jobs = Job.objects.filter(
+        run_id__in=runs, type__in=["trade_buy", "trade_sell"], status="succeeded",
+        started_at__gte=since,
+    ).exclude(result__has_key="skipped")  # fmt: skip
+    duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+    wait = ExpressionWrapper(F("started_at") - F("scheduled_for"), output_field=DurationField())
+    figures = jobs.aggregate(in_worker=Avg(duration), queue_wait=Avg(wait))
+    confirm = Execution.objects.filter(job__in=jobs).aggregate(ms=Avg("latency_ms"))["ms"]
+
+    def ms(value) -> str:
+        return "-" if value is None else f"{value.total_seconds() * 1000:.0f}ms"
+
+    print(
+        f"  trades={jobs.count()} queue_wait={ms(figures['queue_wait'])} "
+        f"in_worker={ms(figures['in_worker'])} send_to_confirm={confirm or 0:.0f}ms",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--campaigns", default="1,10,100")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+    _setup_django()
+    from django.test.utils import setup_databases, teardown_databases
+
+    from apps.chain.localnet import Cluster
+    from bench.baseline import measure_transfers
+
+    bare = measure_transfers(cluster=Cluster(), count=500, over_http=True) * 60
+    print(f"baseline send+confirm over http trades/min={bare:.0f}", flush=True)
+    for count in (int(n) for n in args.campaigns.split(",")):
+        databases = setup_databases(verbosity=0, interactive=False)
+        try:
+            rate = measure(
+                campaigns=count, seconds=args.seconds, workers=args.workers, threads=args.threads
+            )
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            teardown_databases(databases, verbosity=0)
+        print(
+            f"run-engine campaigns={count} trades/min={rate:.0f} ratio={rate / bare:.2f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

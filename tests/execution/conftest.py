@@ -1,0 +1,153 @@
+"""Run-engine fixtures: a fast localnet over HTTP (20 ms slots, so a blockhash expires in 3 s),
+a seeded token with its Raydium pool and pump.fun curve registered for alice, a funded
+custodial wallet, and real Celery workers (threads, in-process) on every engine queue."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.utils import timezone
+from solders.pubkey import Pubkey
+
+from apps.campaigns.services import campaign_create
+from apps.chain.localnet import Cluster
+from apps.chain.localnet.seed import seed_token
+from apps.chain.localnet.server import start_server
+from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
+from tests.factories import WalletFactory
+from volumebot.celery import QUEUES
+from volumebot.celery import app as celery_app
+
+WSOL = "So11111111111111111111111111111111111111112"
+SOL = 1_000_000_000
+SLOT_MS = 20
+
+# 3 makers x 0.2 SOL, trades of 0.01-0.03 SOL every 0.1-0.3 s, to 0.25 SOL of volume.
+PARAMS = {
+    "maker_count": 3,
+    "maker_funding_sol": "0.2",
+    "trade_size_min_sol": "0.01",
+    "trade_size_max_sol": "0.03",
+    "delay_min_seconds": "0.1",
+    "delay_max_seconds": "0.3",
+    "buy_percent": 60,
+    "concurrency_cap": 3,
+    "target_volume_sol": "0.25",
+    "seed": 11,
+}
+
+
+@pytest.fixture(scope="session")
+def engine_localnet():
+    server = start_server(cluster=Cluster(slot_ms=SLOT_MS))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def chain(engine_localnet, settings):
+    """The fast localnet as the platform's `localnet` network, with its faults reset."""
+    settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [engine_localnet.url]}
+    # Localnet trades confirm in milliseconds: plan 1 s windows, a trade busy for 300 ms.
+    settings.EXECUTION_PLAN_WINDOW_MS = 1_000
+    settings.EXECUTION_BUSY_MS = 300
+    faults = engine_localnet.faults
+    yield engine_localnet
+    faults.drop_transactions = faults.down = faults.rate_limited = False
+    faults.latency_s = 0.0
+
+
+class Setup:
+    """alice's token (fresh mint), both pools selected, and a custodial wallet with 100 SOL."""
+
+    def __init__(self, user, cluster: Cluster):
+        self.user = user
+        self.seeded = seed_token(cluster, wallets=1)
+        mint = str(self.seeded.mint)
+        self.token = Token.objects.create(
+            network="localnet", mint=mint, program="spl", decimals=self.seeded.decimals,
+            supply_raw=10**15, symbol="TEST", name="Test",
+        )  # fmt: skip
+        TokenLink.objects.create(owner=user, token=self.token)
+        self.pools = {}
+        for dex, address in (
+            ("raydium_amm_v4", self.seeded.raydium.amm),
+            ("pumpfun", self.seeded.pumpfun.curve),
+        ):
+            pool = Pool.objects.create(
+                network="localnet", token=self.token, dex=dex, address=str(address),
+                quote_mint=WSOL, fetched_at=timezone.now(),
+            )  # fmt: skip
+            PoolSelection.objects.create(owner=user, pool=pool)
+            self.pools[dex] = pool
+        self.wallet = WalletFactory(owner=user, keypair=self.seeded.wallets[0], label="Funding")
+        self.cluster = cluster
+
+    def campaign(self, *, dex: str = "raydium_amm_v4", **params):
+        return campaign_create(
+            owner=self.user, name="Engine", token_id=self.token.pk,
+            pool_id=self.pools[dex].pk, funding_wallet_id=self.wallet.pk,
+            params={**PARAMS, **params},
+        )  # fmt: skip
+
+    def lamports(self, address: str) -> int:
+        return self.cluster.get_balance(Pubkey.from_string(address))
+
+    def token_accounts(self, address: str) -> list:
+        return self.cluster.token_accounts_of(Pubkey.from_string(address), mint=None, program=None)
+
+
+@pytest.fixture
+def setup(alice, chain):
+    return Setup(alice, chain.cluster)
+
+
+@pytest.fixture
+def workers():
+    """Real Celery workers (threads) consuming every queue through the real broker."""
+    with start_worker(
+        celery_app, pool="threads", concurrency=8, perform_ping_check=False,
+        queues=list(QUEUES), shutdown_timeout=30,
+    ):  # fmt: skip
+        yield
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 60, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+class EventListener:
+    """Joins a campaign's channel group and collects what the engine publishes."""
+
+    def __init__(self, campaign_id: int):
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        self.layer = get_channel_layer()
+        self.group = f"campaign.{campaign_id}"
+        self.channel = async_to_sync(self.layer.new_channel)()
+        async_to_sync(self.layer.group_add)(self.group, self.channel)
+
+    def drain(self) -> list[dict]:
+        import asyncio
+
+        from asgiref.sync import async_to_sync
+
+        async def receive_all() -> list[dict]:
+            events = []
+            while True:
+                try:
+                    events.append(await asyncio.wait_for(self.layer.receive(self.channel), 0.3))
+                except TimeoutError:
+                    return events
+
+        return async_to_sync(receive_all)()

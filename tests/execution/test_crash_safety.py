@@ -1,0 +1,110 @@
+"""Crash safety: worker processes are SIGKILLed again and again during a run. Afterwards no
+job has two landed transactions, every job is terminal (no planned trade lost), and the ledger
+equals the chain to the lamport.
+
+The workers are real subprocesses (`celery worker`, threads pool) on the test database; the
+test plays beat by calling `jobs_redrive_stuck`, which re-sends the tasks of jobs whose worker
+died (their advisory lock is gone with the process's connection)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from django.db import connection
+from django.db.models import Count, Q, Sum
+
+from apps.campaigns.models import Campaign, CampaignRun
+from apps.campaigns.services import campaign_start
+from apps.execution.models import Job, LedgerEntry
+from apps.execution.services import jobs_redrive_stuck, run_engine_start
+from apps.wallets.models import Wallet
+from volumebot.celery import QUEUES
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BOOT = """
+import os
+os.environ["DJANGO_SETTINGS_MODULE"] = "volumebot.settings.test"
+from django.conf import settings
+settings.DATABASES["default"]["NAME"] = os.environ["ENGINE_TEST_DB"]
+settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [os.environ["ENGINE_RPC"]]}
+settings.EXECUTION_PLAN_WINDOW_MS = 1000
+settings.EXECUTION_BUSY_MS = 300
+import django
+django.setup()
+from volumebot.celery import app
+app.worker_main(["worker", "--pool=threads", "--concurrency=4", "-Q", os.environ["ENGINE_QUEUES"],
+                 "--loglevel=ERROR", "--without-heartbeat", "--without-mingle", "--without-gossip"])
+"""
+
+
+def spawn(rpc_url: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "ENGINE_TEST_DB": connection.settings_dict["NAME"],
+        "ENGINE_RPC": rpc_url,
+        "ENGINE_QUEUES": ",".join(QUEUES),
+    }
+    return subprocess.Popen([sys.executable, "-c", BOOT], env=env, cwd=os.getcwd())
+
+
+def test_killed_workers_never_land_a_job_twice_nor_lose_one(setup, chain):
+    campaign = setup.campaign(target_volume_sol="1.2", maker_funding_sol="0.3")
+    funding_before = setup.lamports(setup.wallet.address)
+    workers = [spawn(chain.url), spawn(chain.url)]
+    kills = redriven = 0
+    try:
+        campaign_start(campaign_id=campaign.pk, actor=setup.user)
+        run = CampaignRun.objects.get(campaign=campaign)
+        run_engine_start(run_id=run.pk)
+        deadline = time.monotonic() + 100
+        next_kill = time.monotonic() + 3
+        while Campaign.objects.get(pk=campaign.pk).status not in ("completed", "failed"):
+            assert time.monotonic() < deadline, list(
+                Job.objects.filter(run=run, status__in=Job.LIVE).values("idempotency_key", "status")
+            )
+            if kills < 5 and time.monotonic() >= next_kill:
+                victim = workers.pop(0)
+                victim.send_signal(signal.SIGKILL)
+                victim.wait()
+                kills += 1
+                workers.append(spawn(chain.url))
+                next_kill = time.monotonic() + 1.5
+            redriven += jobs_redrive_stuck(older_than_s=1.5)  # what beat does every few seconds
+            time.sleep(0.5)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+
+    campaign.refresh_from_db()
+    run.refresh_from_db()
+    assert kills == 5, "the run ended before the workers were killed 5 times"
+    assert campaign.status == "completed", campaign.status_reason
+    assert redriven > 0  # the kills did lose task messages, and the engine recovered them
+    # Every job is terminal: nothing planned was lost.
+    assert not Job.objects.filter(run=run, status__in=Job.LIVE).exists()
+    assert not Job.objects.filter(run=run, status="dead").exists()
+    # No job has two landed transactions.
+    landed = Job.objects.filter(run=run).annotate(
+        landed=Count("executions", filter=Q(executions__slot__isnull=False))
+    )
+    assert max(landed.values_list("landed", flat=True)) == 1
+
+    # Ledger = chain, to the lamport, for every wallet of the run.
+    def ledger(wallet) -> int:
+        total = LedgerEntry.objects.filter(run=run, wallet=wallet).aggregate(
+            t=Sum("lamports_delta")
+        )
+        return total["t"] or 0
+
+    assert setup.lamports(setup.wallet.address) - funding_before == ledger(setup.wallet)
+    for maker in Wallet.objects.filter(run_id=run.pk):
+        assert setup.lamports(maker.address) == 0 == ledger(maker)
+        assert setup.token_accounts(maker.address) == []
+    assert funding_before - setup.lamports(setup.wallet.address) == (
+        run.fees_lamports + run.price_impact_lamports
+    )

@@ -1,0 +1,263 @@
+"""Job machinery and the idempotent send, driven synchronously (`job_execute`, as a worker
+would call it) against the real localnet: idempotency keys, dropped transactions, a crash
+between commit and send, transient errors → dead letter → re-drive."""
+
+import time
+
+import pytest
+from django.db import transaction
+from solders.pubkey import Pubkey
+
+from apps.campaigns.models import CampaignRun
+from apps.campaigns.services import campaign_start
+from apps.core.chain import rpc_pool
+from apps.execution import domain
+from apps.execution.models import Execution, Job, LedgerEntry
+from apps.execution.sending import build_signed
+from apps.execution.services import (
+    distribute_batch_spec,
+    job_create,
+    job_execute,
+    job_redrive,
+    run_engine_start,
+)
+from apps.wallets.models import Wallet
+
+pytestmark = pytest.mark.django_db(transaction=True)
+FUNDING = 200_000_000  # PARAMS: 0.2 SOL per maker
+
+
+def started_run(setup):
+    campaign = setup.campaign()
+    campaign_start(campaign_id=campaign.pk, actor=setup.user)
+    run = CampaignRun.objects.get(campaign=campaign)
+    distribute = run_engine_start(run_id=run.pk)
+    assert job_execute(job_id=distribute.pk) is None
+    return run, Job.objects.get(run=run, idempotency_key=f"run:{run.pk}:distribute:batch-0")
+
+
+def makers_lamports(setup, run) -> list[int]:
+    return [setup.lamports(w.address) for w in Wallet.objects.filter(run_id=run.pk).order_by("id")]
+
+
+def test_it_creates_a_job_once_per_run_type_and_sequence(setup):
+    run, _ = started_run(setup)
+
+    with transaction.atomic():
+        first, created = job_create(run_id=run.pk, type="trade_buy", sequence=7, payload={"a": 1})
+        again, created_again = job_create(run_id=run.pk, type="trade_buy", sequence=7)
+
+    assert (created, created_again) == (True, False)
+    assert again.pk == first.pk and again.payload == {"a": 1}
+    assert first.queue == "trade.buy"
+    assert Job.objects.filter(idempotency_key=f"run:{run.pk}:trade_buy:7").count() == 1
+
+
+def test_it_commits_every_maker_key_before_funding_them_in_one_batch(setup):
+    run, batch = started_run(setup)
+
+    makers = list(Wallet.objects.filter(run_id=run.pk, kind="maker").order_by("id"))
+    assert len(makers) == 3 and all(m.encrypted_secret for m in makers)
+    assert makers_lamports(setup, run) == [0, 0, 0]  # keys stored, nothing sent yet
+    assert batch.payload == {"wallet_ids": [m.pk for m in makers], "lamports": FUNDING}
+    funding_before = setup.lamports(setup.wallet.address)
+
+    assert job_execute(job_id=batch.pk) is None
+
+    batch.refresh_from_db()
+    assert batch.status == "succeeded" and batch.attempts == 1
+    assert makers_lamports(setup, run) == [FUNDING] * 3
+    [execution] = Execution.objects.filter(job=batch)
+    assert execution.status == "landed" and execution.fee_lamports == 5_000
+    assert setup.lamports(setup.wallet.address) == funding_before - 3 * FUNDING - 5_000
+    entries = {(e.wallet_id, e.kind): e.lamports_delta for e in LedgerEntry.objects.filter(run=run)}
+    assert entries == {
+        (setup.wallet.pk, "fund"): -3 * FUNDING,
+        (setup.wallet.pk, "fee"): -5_000,
+        **{(m.pk, "fund"): FUNDING for m in makers},
+    }
+    run.refresh_from_db()
+    assert (run.funded_lamports, run.fees_lamports) == (3 * FUNDING, 5_000)
+    # The last batch enqueued the pre-flight, once.
+    assert Job.objects.filter(run=run, type="gather").count() == 1
+
+
+def test_it_resigns_a_dropped_transaction_only_after_its_blockhash_expired(setup, chain):
+    run, batch = started_run(setup)
+    funding_before = setup.lamports(setup.wallet.address)
+    chain.faults.drop_transactions = True
+
+    countdown = job_execute(job_id=batch.pk)
+
+    assert countdown == 0  # not yet: the dropped transaction expired, a new one follows
+    [dropped] = Execution.objects.filter(job=batch)
+    assert dropped.status == "expired"
+    assert chain.cluster.block_height > dropped.last_valid_block_height
+    assert makers_lamports(setup, run) == [0, 0, 0]
+    assert setup.lamports(setup.wallet.address) == funding_before
+    assert Job.objects.get(pk=batch.pk).status == "queued"
+
+    chain.faults.drop_transactions = False
+    assert job_execute(job_id=batch.pk) is None
+
+    first, second = Execution.objects.filter(job=batch).order_by("attempt")
+    assert (first.status, second.status) == ("expired", "landed")
+    assert second.signature != first.signature and second.blockhash != first.blockhash
+    assert makers_lamports(setup, run) == [FUNDING] * 3
+    assert setup.lamports(setup.wallet.address) == funding_before - 3 * FUNDING - 5_000
+    assert LedgerEntry.objects.filter(run=run, kind="fund").count() == 4
+    assert Job.objects.get(pk=batch.pk).status == "succeeded"
+
+
+def test_it_resends_the_same_bytes_after_a_crash_between_commit_and_send(setup):
+    run, batch = started_run(setup)
+    # What a worker killed right after committing the signed transaction leaves behind.
+    built = build_signed(spec=distribute_batch_spec(batch), rpc=rpc_pool("localnet"))
+    Execution.objects.create(
+        job=batch, run=run, attempt=1, signature=str(built.signature),
+        blockhash=str(built.blockhash), last_valid_block_height=built.last_valid_block_height,
+        raw_transaction=built.raw, status="signed", side="transfer", wallet=setup.wallet,
+    )  # fmt: skip
+    Job.objects.filter(pk=batch.pk).update(status="processing", attempts=1)
+
+    assert job_execute(job_id=batch.pk) is None
+
+    [execution] = Execution.objects.filter(job=batch)
+    assert execution.signature == str(built.signature)
+    assert execution.status == "landed"
+    assert makers_lamports(setup, run) == [FUNDING] * 3
+    assert Job.objects.get(pk=batch.pk).status == "succeeded"
+
+
+def test_it_dead_letters_after_transient_errors_and_a_redrive_finishes_the_job(setup, chain):
+    run, batch = started_run(setup)
+    funding_before = setup.lamports(setup.wallet.address)
+    chain.faults.down = True
+
+    countdowns = []
+    while (countdown := job_execute(job_id=batch.pk)) is not None:
+        countdowns.append(countdown)
+
+    batch.refresh_from_db()
+    assert batch.status == "dead" and batch.attempts == domain.MAX_ATTEMPTS
+    assert batch.error["code"] == "transient_exhausted"
+    assert len(countdowns) == domain.MAX_ATTEMPTS - 1
+    # Exponential with jitter: each within [0.5, 1.5] x 2^(n-1) s, capped.
+    for n, countdown in enumerate(countdowns, start=1):
+        base = min(domain.BACKOFF_CAP_S, 2 ** (n - 1))
+        assert 0.5 * base <= countdown <= 1.5 * base
+    assert not Execution.objects.filter(job=batch).exists()
+    assert setup.lamports(setup.wallet.address) == funding_before
+
+    chain.faults.down = False
+    # The operator re-drives once the endpoint is back (its cool-down over).
+    deadline = time.monotonic() + 15
+    while any(h.cooling_for_s > 0 for h in rpc_pool("localnet").health()):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    job_redrive(job_id=batch.pk)
+    assert Job.objects.get(pk=batch.pk).status == "queued"
+    assert job_execute(job_id=batch.pk) is None
+
+    batch.refresh_from_db()
+    assert batch.status == "succeeded" and batch.error is None
+    assert makers_lamports(setup, run) == [FUNDING] * 3
+    assert Execution.objects.filter(job=batch, status="landed").count() == 1
+
+
+def test_it_does_not_run_a_job_another_worker_holds(setup):
+    from apps.execution.services import _JOB_LOCK, advisory_lock
+
+    _run, batch = started_run(setup)
+    from django.db import connections
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [(_JOB_LOCK << 48) | batch.pk])
+        assert job_execute(job_id=batch.pk) is None
+        assert Job.objects.get(pk=batch.pk).status == "queued"
+        assert not Execution.objects.filter(job=batch).exists()
+    finally:
+        other.close()
+    with advisory_lock(_JOB_LOCK, batch.pk) as held:
+        assert held  # released with the holder's session
+
+
+def test_reconcile_pauses_a_run_whose_ledger_differs_from_the_chain(setup, chain):
+    from apps.chain.localnet.seed import fund
+    from apps.core.models import AuditEvent
+    from apps.execution.services import run_reconcile, runs_status_tick
+
+    run, batch = started_run(setup)
+    job_execute(job_id=batch.pk)
+    Job.objects.filter(run=run, type="gather").update(status="cancelled")  # keep it still
+    assert run_reconcile(run_id=run.pk) == []
+    assert runs_status_tick()["runs"] == 1
+    run.refresh_from_db()
+    assert run.summary["jobs"] == {"succeeded": 2, "cancelled": 1}
+
+    maker = Wallet.objects.filter(run_id=run.pk).order_by("id").first()
+    fund(chain.cluster, address=Pubkey.from_string(maker.address), lamports=FUNDING + 1)
+
+    mismatches = run_reconcile(run_id=run.pk)
+
+    assert mismatches == [
+        {"wallet": maker.address, "ledger": [FUNDING, 0], "chain": [FUNDING + 1, 0]}
+    ]
+    run.refresh_from_db()
+    assert run.status == "paused"
+    assert run.status_reason == "Safety mode: the ledger differs from the chain for 1 wallet(s)."
+    assert run.summary["reconcile_mismatches"] == mismatches
+    assert AuditEvent.objects.filter(
+        action="run.reconcile_mismatch", entity_id=str(run.pk)
+    ).exists()
+
+
+def drain(run, *, types: tuple[str, ...]) -> None:
+    """Run every live job of these types, as workers would (ETAs ignored)."""
+    while jobs := list(Job.objects.filter(run=run, type__in=types, status="queued")):
+        for job in jobs:
+            job_execute(job_id=job.pk)
+
+
+def test_the_planner_plans_nothing_more_today_once_the_daily_cap_is_reached(setup):
+    campaign = setup.campaign(daily_volume_cap_sol="0.01", target_volume_sol="1")
+    campaign_start(campaign_id=campaign.pk, actor=setup.user)
+    run = CampaignRun.objects.get(campaign=campaign)
+    run_engine_start(run_id=run.pk)
+    drain(run, types=("distribute", "gather"))
+    [plan0] = Job.objects.filter(run=run, type="plan")
+    job_execute(job_id=plan0.pk)
+    first = Job.objects.filter(run=run, type="trade_buy").order_by("id").first()
+    job_execute(job_id=first.pk)  # one landed buy: at least 0.01 SOL traded today
+    assert Job.objects.get(pk=first.pk).status == "succeeded"
+    planned = Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"]).count()
+    plan1 = Job.objects.get(run=run, idempotency_key=f"run:{run.pk}:plan:1")
+
+    job_execute(job_id=plan1.pk)
+
+    assert Job.objects.get(pk=plan1.pk).result == {"window": 1, "daily_cap_reached": True}
+    assert Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"]).count() == planned
+    plan2 = Job.objects.get(run=run, idempotency_key=f"run:{run.pk}:plan:2")
+    assert plan2.scheduled_for.hour == 0 and plan2.scheduled_for.minute == 0
+    assert plan2.scheduled_for > plan1.created_at
+
+
+def test_a_sell_only_run_funds_nothing_and_goes_straight_to_the_gather(setup):
+    campaign = setup.campaign(mode="sell_only", buy_percent=0, target_volume_sol=None)
+    funding_before = setup.lamports(setup.wallet.address)
+    campaign_start(campaign_id=campaign.pk, actor=setup.user)
+    run = CampaignRun.objects.get(campaign=campaign)
+    run_engine_start(run_id=run.pk)
+
+    drain(run, types=("distribute", "gather", "funds_gather"))
+
+    campaign.refresh_from_db()
+    assert campaign.status == "stopped"
+    assert campaign.status_reason == (
+        "Sell-only run: selling what the makers hold; funds gathered."
+    )
+    assert not Job.objects.filter(run=run, type__in=["plan", "trade_buy", "trade_sell"]).exists()
+    assert not Execution.objects.filter(run=run).exists()
+    assert setup.lamports(setup.wallet.address) == funding_before
