@@ -1,9 +1,15 @@
 """The Celery app: queues, routing defaults and the reliability settings every task relies on."""
 
+import contextlib
+import inspect
 import os
+import time
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun, worker_ready
 from kombu import Queue
+
+from apps.core.logging import bound
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "volumebot.settings.base")
 
@@ -37,3 +43,56 @@ app.conf.update(
     task_send_sent_event=True,
 )
 app.autodiscover_tasks()
+
+
+# Ids a task's arguments may carry; each is added to every log line the task writes (the request
+# id comes from django-guid's Celery integration, configured in DJANGO_GUID).
+LOG_CONTEXT_IDS = ("user_id", "campaign_id", "run_id", "job_id")
+_log_contexts: dict[str, contextlib.ExitStack] = {}
+_started: dict[str, float] = {}
+
+
+def _task_ids(task, args, kwargs) -> dict:
+    try:
+        names = [name for name in inspect.signature(task.run).parameters if name != "self"]
+    except (TypeError, ValueError):
+        names = []
+    values = {**dict(zip(names, args or (), strict=False)), **(kwargs or {})}
+    return {name: values[name] for name in LOG_CONTEXT_IDS if name in values}
+
+
+@task_prerun.connect
+def _task_started(task_id=None, task=None, args=None, kwargs=None, **_):
+    stack = contextlib.ExitStack()
+    stack.enter_context(bound(task=task.name, task_id=task_id, **_task_ids(task, args, kwargs)))
+    _log_contexts[task_id] = stack
+    _started[task_id] = time.monotonic()
+
+
+@task_postrun.connect
+def _task_finished(task_id=None, task=None, state=None, **_):
+    # Same thread as the prerun (Celery runs both around the task), so the context resets.
+    stack = _log_contexts.pop(task_id, None)
+    if stack is not None:
+        stack.close()
+    started = _started.pop(task_id, None)
+    # Imported here: this module is imported before Django is set up.
+    from apps.core import metrics
+
+    queue = (task.request.delivery_info or {}).get("routing_key") or "default"
+    metrics.TASKS.labels(queue=queue, task=task.name, state=(state or "unknown").lower()).inc()
+    if started is not None:
+        metrics.TASK_SECONDS.labels(queue=queue, task=task.name).observe(time.monotonic() - started)
+
+
+@worker_ready.connect
+def _metrics_exporter(**_):
+    """Serve this worker host's metrics on WORKER_METRICS_PORT (unset: off). Bind it to the pod
+    or host network only; there is no token on this port."""
+    port = int(os.environ.get("WORKER_METRICS_PORT") or 0)
+    if port:
+        from prometheus_client import start_http_server
+
+        from apps.core.metrics import exposed_registry
+
+        start_http_server(port, registry=exposed_registry())

@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -212,12 +213,24 @@ def _terminate(processes: list[subprocess.Popen]) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
+def _wait_for_localnet(process: subprocess.Popen, seconds: float = 60) -> bool:
+    url = f"http://127.0.0.1:{LOCALNET_PORT}"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            answer = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "getHealth"})
+            if answer.json().get("result") == "ok":
+                return True
+        time.sleep(0.2)
+    print("The localnet did not start; see the lines above.", flush=True)
+    return False
+
+
 def run() -> int:
     environment = development_environment()
     root = devstack_dir()
     _manage(environment, "migrate", "--no-input", "-v", "0")
     _manage(environment, "setup_periodic_tasks")
-    _manage(environment, "seed_demo", "--credentials-file", str(root / "demo-credentials.txt"))
     commands = {
         "localnet": [
             PYTHON, "manage.py", "localnet",
@@ -248,11 +261,19 @@ def run() -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    for command in commands.values():
+    for name, command in commands.items():
         # Own sessions so a terminal Ctrl-C reaches only us; we stop the children in order.
         processes.append(
             subprocess.Popen(command, cwd=BASE_DIR, env=environment, start_new_session=True)
         )
+        if name == "localnet":
+            # The demo account's token and pool are read from the chain: wait for it first.
+            if not _wait_for_localnet(processes[-1]):
+                _terminate(processes)
+                return 1
+            _manage(
+                environment, "seed_demo", "--credentials-file", str(root / "demo-credentials.txt")
+            )
     print(
         f"\nvolumebot is running at http://127.0.0.1:{WEB_PORT}/ "
         f"(API docs at /api/docs/, localnet RPC at http://127.0.0.1:{LOCALNET_PORT}).\n"

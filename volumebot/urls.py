@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.admin_ops.views import metrics
+
 api_urlpatterns = [
     path("", include("apps.accounts.api.urls")),
     path("", include("apps.tokens.api.urls")),
@@ -14,7 +16,9 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("tokens/", include("apps.tokens.urls")),
     path("wallets/", include("apps.wallets.urls")),
+    path("campaigns/", include("apps.campaigns.urls")),
     path("admin/", admin.site.urls),
+    path("metrics", metrics, name="metrics"),
     path("v1/", include((api_urlpatterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -1,6 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from apps.campaigns.models import Campaign, CampaignRun
+from apps.core.errors import Conflict
+from apps.core.services import client_ip
 
 
 class CampaignRunInline(admin.TabularInline):
@@ -37,9 +39,52 @@ class CampaignAdmin(admin.ModelAdmin):
     fields = ["name", *readonly_fields]
     inlines = [CampaignRunInline]
     date_hierarchy = "created_at"
+    actions = ["pause", "resume", "stop", "force_gather"]
 
     def has_add_permission(self, request):
         return False
+
+    def _override(self, request, queryset, transition, verb: str) -> None:
+        """Apply one operator override per campaign (each audited with the operator as actor);
+        campaigns already in the target state are no-ops, refused ones are reported."""
+        changed, refused = 0, []
+        for campaign in queryset.order_by("pk"):
+            before = campaign.status
+            try:
+                after = transition(
+                    campaign_id=campaign.pk, actor=request.user, ip=client_ip(request)
+                )
+            except Conflict as error:
+                refused.append(f"{campaign.name}: {error.message}")
+                continue
+            changed += after.status != before
+        self.message_user(request, f"{changed} campaign(s) {verb}.", messages.SUCCESS)
+        for line in refused:
+            self.message_user(request, line, messages.WARNING)
+
+    @admin.action(description="Pause selected campaigns")
+    def pause(self, request, queryset):
+        from apps.campaigns.services import campaign_pause
+
+        self._override(request, queryset, campaign_pause, "paused")
+
+    @admin.action(description="Resume selected campaigns")
+    def resume(self, request, queryset):
+        from apps.campaigns.services import campaign_resume
+
+        self._override(request, queryset, campaign_resume, "resumed")
+
+    @admin.action(description="Stop selected campaigns (gathers funds)")
+    def stop(self, request, queryset):
+        from apps.campaigns.services import campaign_stop
+
+        self._override(request, queryset, campaign_stop, "stopped")
+
+    @admin.action(description="Force gather of selected campaigns")
+    def force_gather(self, request, queryset):
+        from apps.admin_ops.services import campaign_force_gather
+
+        self._override(request, queryset, campaign_force_gather, "sent to gather")
 
 
 @admin.register(CampaignRun)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from django.template.loader import render_to_string
+
+from apps.campaigns import charts, selectors
+from apps.campaigns.domain import Action, TransitionRefused, transition_target
 from apps.campaigns.models import Campaign, CampaignRun
 from apps.core.realtime import group_send_on_commit
 
@@ -24,3 +28,76 @@ def run_status_publish(*, campaign: Campaign, run: CampaignRun | None) -> None:
             "run_status": run.status if run else None,
         },
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Live partials: the campaign page's fragments, rendered for the page, an `hx-get` refresh and
+# a WebSocket push alike (STYLE rule 11). Each has a stable id; a push marks it out-of-band.
+
+DETAIL_TEMPLATE = "campaigns/detail.html"
+LIVE_PARTS = (
+    "campaign-head",
+    "run-stats",
+    "run-progress",
+    "job-counts",
+    "trade-feed",
+    "run-charts",
+)
+# What changes with each event, so a push re-renders (and queries) only that.
+PARTS_FOR_EVENT = {
+    "job_started": ("job-counts",),
+    # The charts follow each trade too (one aggregate over the run's indexed executions).
+    "trade": ("run-stats", "run-progress", "job-counts", "trade-feed", "run-charts"),
+    "job_completed": ("run-stats", "run-progress", "job-counts"),
+    "job_failed": ("run-stats", "run-progress", "job-counts"),
+    "stats": ("run-stats", "run-progress", "job-counts", "run-charts"),
+    "run_status_changed": (
+        "campaign-head",
+        "run-stats",
+        "run-progress",
+        "job-counts",
+        "run-charts",
+    ),
+}
+TRADE_JOB_TYPES = ("trade_buy", "trade_sell")
+
+
+def campaign_actions(campaign: Campaign) -> list[str]:
+    """The controls the campaign's state allows (the transition table decides)."""
+    allowed = []
+    for action in (Action.START, Action.PAUSE, Action.RESUME, Action.STOP):
+        try:
+            if transition_target(current=campaign.status, action=action) is not None:
+                allowed.append(action.value)
+        except TransitionRefused:
+            continue
+    return allowed
+
+
+def live_context(campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS) -> dict:
+    """What the live partials read; only the queries the requested parts need."""
+    context: dict = {
+        "campaign": campaign,
+        "status": selectors.campaign_status(campaign=campaign),
+        "actions": campaign_actions(campaign),
+    }
+    if "trade-feed" in parts:
+        context["feed"] = selectors.trade_feed(campaign=campaign)
+    if "run-charts" in parts:
+        minutes = selectors.trade_minutes(campaign=campaign)
+        context["volume_chart"] = charts.volume_chart(minutes)
+        context["trades_chart"] = charts.trades_chart(minutes)
+    return context
+
+
+def parts_for_event(event: dict) -> tuple[str, ...]:
+    name = event.get("event") or event.get("type")
+    if name in ("job_completed", "job_failed") and event.get("job_type") in TRADE_JOB_TYPES:
+        name = "trade"
+    return PARTS_FOR_EVENT.get(name, ())
+
+
+def render_live(campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS) -> str:
+    """The requested partials, each marked `hx-swap-oob`, concatenated for one push."""
+    context = {**live_context(campaign, parts), "oob": True}
+    return "".join(render_to_string(f"{DETAIL_TEMPLATE}#{part}", context) for part in parts)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
@@ -24,7 +25,7 @@ from apps.campaigns.domain import (
     estimate,
     guardrail_check,
 )
-from apps.campaigns.models import Campaign, CampaignRun
+from apps.campaigns.models import CAMPAIGN_LIVE, Campaign, CampaignRun
 from apps.campaigns.params import params_from_input, params_to_input, validation_failed
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
@@ -269,3 +270,101 @@ def execution_page(
 def executions_export(*, campaign: Campaign, filters: LogFilters) -> Iterator[Execution]:
     """Every matching execution, streamed from a server-side cursor (no page in memory)."""
     return executions_filtered(campaign=campaign, filters=filters).iterator(chunk_size=500)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages: dashboard, trade feed, charts
+
+TRADE_FEED_SIZE = 20
+TRADE_SIDES = (Execution.Side.BUY, Execution.Side.SELL)
+
+
+def trade_feed(*, campaign: Campaign, limit: int = TRADE_FEED_SIZE) -> list[Execution]:
+    """The latest run's trades (every state: a failed one shows too), newest first."""
+    run = run_latest(campaign=campaign)
+    if run is None:
+        return []
+    rows = Execution.objects.filter(run=run, side__in=TRADE_SIDES).select_related("wallet")
+    return list(rows.order_by("-created_at", "-id")[:limit])
+
+
+def trade_for_job(*, campaign: Campaign, job_id: int) -> Execution | None:
+    """The execution a finished trade job stands for (its last attempt), if it is this
+    campaign's: one row for the live feed."""
+    return (
+        Execution.objects.filter(job_id=job_id, run__campaign=campaign, side__in=TRADE_SIDES)
+        .select_related("wallet")
+        .order_by("-attempt")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class MinuteBucket:
+    minute: datetime
+    trades: int
+    volume_lamports: int
+
+
+def trade_minutes(*, campaign: Campaign, minutes: int = 60) -> list[MinuteBucket]:
+    """The latest run's landed trades per minute (count and SOL volume), oldest first, over its
+    last `minutes` minutes with trades; minutes without trades are absent (the chart fills)."""
+    run = run_latest(campaign=campaign)
+    if run is None:
+        return []
+    rows = (
+        Execution.objects.filter(run=run, side__in=TRADE_SIDES, status=Execution.Status.LANDED)
+        .annotate(minute=TruncMinute("created_at"))
+        .values("minute")
+        .annotate(n=Count("id"), volume=Sum(F("sol_in_lamports") + F("sol_out_lamports")))
+        .order_by("-minute")[:minutes]
+    )
+    buckets = [MinuteBucket(row["minute"], row["n"], row["volume"] or 0) for row in rows]
+    return buckets[::-1]
+
+
+@dataclass(frozen=True)
+class DashboardSummary:
+    active_campaigns: int
+    volume_24h_lamports: int
+    trades_landed_24h: int
+    trades_failed_24h: int
+    spent_24h_lamports: int
+    recent_runs: list[CampaignRun]
+
+    @property
+    def success_rate_bps(self) -> int | None:
+        finished = self.trades_landed_24h + self.trades_failed_24h
+        return None if finished == 0 else self.trades_landed_24h * BPS // finished
+
+
+def dashboard_summary(*, owner: User, now: datetime | None = None) -> DashboardSummary:
+    """The owner's last 24 hours: campaigns running (active or paused), SOL volume and success
+    rate of trades, and what they cost (network fees and tips paid by those trades)."""
+    since = (now or timezone.now()) - timedelta(hours=24)
+    trades = Execution.objects.filter(
+        run__campaign__owner=owner, side__in=TRADE_SIDES, created_at__gte=since
+    ).aggregate(
+        landed=Count("id", filter=Q(status=Execution.Status.LANDED)),
+        failed=Count(
+            "id", filter=Q(status__in=[Execution.Status.FAILED, Execution.Status.EXPIRED])
+        ),
+        volume=Sum(
+            F("sol_in_lamports") + F("sol_out_lamports"),
+            filter=Q(status=Execution.Status.LANDED),
+        ),
+        spent=Sum(F("fee_lamports") + F("tip_lamports")),
+    )
+    recent = list(
+        CampaignRun.objects.filter(campaign__owner=owner)
+        .select_related("campaign")
+        .order_by("-started_at", "-id")[:5]
+    )
+    return DashboardSummary(
+        active_campaigns=Campaign.objects.filter(owner=owner, status__in=CAMPAIGN_LIVE).count(),
+        volume_24h_lamports=trades["volume"] or 0,
+        trades_landed_24h=trades["landed"],
+        trades_failed_24h=trades["failed"],
+        spent_24h_lamports=trades["spent"] or 0,
+        recent_runs=recent,
+    )

@@ -11,7 +11,9 @@ def htmx_messages_middleware(get_response):
 
     def middleware(request):
         response = get_response(request)
-        if not getattr(request, "htmx", False) or 300 <= response.status_code < 400:
+        # A redirect (plain, or HTMX's HX-Redirect) leaves the messages for the next page.
+        redirecting = 300 <= response.status_code < 400 or "HX-Redirect" in response.headers
+        if not getattr(request, "htmx", False) or redirecting:
             return response
         pending = [
             {"level": message.level_tag, "text": str(message)}

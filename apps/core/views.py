@@ -1,3 +1,6 @@
+import asyncio
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
@@ -7,7 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from redis.exceptions import RedisError
 
+from apps.chain.errors import ChainError
+from apps.chain.rpc import run_sync
 from apps.core.api import json_not_found
+from apps.core.chain import rpc_pool
+from apps.core.errors import DomainError
+from apps.core.selectors import system_notices
 
 
 def landing(request):
@@ -18,7 +26,12 @@ def landing(request):
 
 @login_required
 def dashboard(request):
-    return render(request, "core/dashboard.html")
+    # Imported here: core is the foundation every app imports, so it loads campaign code only
+    # when this page renders.
+    from apps.campaigns.selectors import dashboard_summary
+
+    context = {"summary": dashboard_summary(owner=request.user), "notices": system_notices()}
+    return render(request, "core/dashboard.html", context)
 
 
 @never_cache
@@ -45,15 +58,39 @@ def _check_redis() -> str:
     return "ok"
 
 
+def _check_rpc() -> str:
+    """The default network's RPC pool, each endpoint asked for its slot (bounded time).
+    "degraded" when only fallback endpoints answer, "down" when none does."""
+    network = settings.SOLANA_DEFAULT_NETWORK
+    try:
+        pool = rpc_pool(network)
+        health = run_sync(
+            asyncio.wait_for(pool.probe(), getattr(settings, "READYZ_RPC_TIMEOUT_S", 2.0))
+        )
+    except DomainError:
+        return "down: no endpoint configured"
+    except (TimeoutError, ChainError):
+        health = pool.health()
+    available = [endpoint.available for endpoint in health]
+    if available and available[0]:
+        return "ok"
+    if any(available):
+        up = ", ".join(e.name for e in health if e.available)
+        return f"degraded: only fallback endpoints answer ({up})"
+    return "down: no endpoint answers"
+
+
 @never_cache
 def readyz(request):
-    """Readiness: every dependency a request needs answers; 503 (with the failing parts) if not."""
-    components = {"database": _check_database(), "redis": _check_redis()}
-    ready = all(state == "ok" for state in components.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "components": components},
-        status=200 if ready else 503,
-    )
+    """Readiness: every dependency a request needs answers; 503 (with the failing parts) if not.
+
+    The database and Redis decide readiness. The RPC pool is reported but only degrades the
+    status: pages and the API still work without the chain, and taking every web process out of
+    rotation because an RPC provider is down would turn a partial outage into a full one."""
+    components = {"database": _check_database(), "redis": _check_redis(), "rpc": _check_rpc()}
+    ready = components["database"] == "ok" and components["redis"] == "ok"
+    status = "unavailable" if not ready else "ok" if components["rpc"] == "ok" else "degraded"
+    return JsonResponse({"status": status, "components": components}, status=200 if ready else 503)
 
 
 def not_found(request, exception=None):

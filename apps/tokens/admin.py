@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.tokens.models import MintRule, Pool, PoolSelection, Token
+from apps.tokens.models import MintRule, Pool, PoolSelection, Token, TokenLink
 
 
 @admin.register(Token)
@@ -17,6 +17,19 @@ class PoolAdmin(admin.ModelAdmin):
     list_filter = ["network", "dex"]
     search_fields = ["address", "token__mint", "token__symbol"]
     readonly_fields = [f.name for f in Pool._meta.fields]
+
+
+@admin.register(TokenLink)
+class TokenLinkAdmin(admin.ModelAdmin):
+    """Which users registered which token (users add and remove their own)."""
+
+    list_display = ["token", "owner", "created_at"]
+    search_fields = ["owner__email", "token__mint", "token__symbol"]
+    list_select_related = ["owner", "token"]
+    readonly_fields = ["owner", "token", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(PoolSelection)

@@ -78,6 +78,9 @@ def test_it_serves_the_platform_and_ctrl_c_leaves_no_process(tmp_path):
         credentials = (tmp_path / "devstack" / "demo-credentials.txt").read_text()
         assert "demo@volumebot.local" in credentials
         assert "admin@volumebot.local" in credentials
+        log_text = (tmp_path / "make-run.log").read_text(errors="replace")
+        assert "Demo account: wallet " in log_text
+        assert "VBDEMO" in log_text
         children = descendants(process.pid)
         names = " ".join(" ".join(child.cmdline()) for child in children)
         for expected in ("uvicorn", "celery", "beat", "localnet", "redis-server"):

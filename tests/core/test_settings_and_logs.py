@@ -10,6 +10,7 @@ from email import message_from_bytes
 import pytest
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.messages.storage.fallback import FallbackStorage
 from django.core.mail import send_mail
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
@@ -96,17 +97,20 @@ def test_it_stamps_every_line_of_a_request_with_its_id(client):
     assert inside["name"] == "volumebot.view"
 
 
+def request_with_messages(*, htmx: bool):
+    request = RequestFactory().post("/x", **({"HTTP_HX_REQUEST": "true"} if htmx else {}))
+    request.htmx = htmx
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    return request
+
+
 def test_it_sends_messages_to_htmx_requests_as_a_trigger_event():
     def view(request):
         messages.success(request, "Saved.")
         return HttpResponse("partial")
 
-    request = RequestFactory().post("/x", HTTP_HX_REQUEST="true")
-    request.htmx = True
-    request.session = {}
-    from django.contrib.messages.storage.fallback import FallbackStorage
-
-    request._messages = FallbackStorage(request)
+    request = request_with_messages(htmx=True)
 
     response = htmx_messages_middleware(view)(request)
 
@@ -120,12 +124,7 @@ def test_it_leaves_messages_for_the_next_full_page_without_htmx():
         messages.info(request, "Later.")
         return HttpResponse("page")
 
-    request = RequestFactory().post("/x")
-    request.htmx = False
-    request.session = {}
-    from django.contrib.messages.storage.fallback import FallbackStorage
-
-    request._messages = FallbackStorage(request)
+    request = request_with_messages(htmx=False)
 
     response = htmx_messages_middleware(view)(request)
 
@@ -143,3 +142,18 @@ def test_it_writes_development_mail_to_the_mail_folder(tmp_path, settings):
     message = message_from_bytes(written.read_bytes())
     assert message["To"] == "dave@example.com"
     assert message["Subject"] == "Hello"
+
+
+def test_it_keeps_messages_for_the_page_an_htmx_redirect_opens():
+    def view(request):
+        messages.success(request, "Created.")
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = "/next/"
+        return response
+
+    request = request_with_messages(htmx=True)
+
+    response = htmx_messages_middleware(view)(request)
+
+    assert "HX-Trigger" not in response.headers
+    assert [str(m) for m in request._messages] == ["Created."]

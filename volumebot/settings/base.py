@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -55,7 +56,8 @@ if not SECRET_KEY:
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # The stock admin with the operator console's pages (control room) added to its site.
+    "apps.admin_ops.sites.OpsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -72,6 +74,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_guid",
+    "django_prometheus",
     "axes",
     "apps.core",
     "apps.accounts",
@@ -84,6 +87,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last: django-prometheus times the whole request (latency histograms per view).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -98,6 +103,7 @@ MIDDLEWARE = [
     "apps.core.middleware.log_context_middleware",
     # Last, so it sees the final response of a failed sign-in (django-axes docs).
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "volumebot.urls"
@@ -289,7 +295,9 @@ DJANGO_GUID = {
     "VALIDATE_GUID": True,
     "RETURN_HEADER": True,
     "EXPOSE_HEADER": True,
-    "INTEGRATIONS": [],
+    # The request id travels in the headers of every task a request enqueues and is set again
+    # while a worker runs it; `celery_parent_id` on a task's lines names the task that sent it.
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=True)],
     "UUID_LENGTH": 32,
 }
 LOGGING = {
@@ -298,11 +306,13 @@ LOGGING = {
     "filters": {
         "request_id": {"()": "django_guid.log_filters.CorrelationId"},
         "context": {"()": "apps.core.logging.ContextFilter"},
+        "celery_tracing": {"()": "django_guid.integrations.celery.log_filters.CeleryTracing"},
     },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s "
+            "%(celery_parent_id)s %(celery_current_id)s",
             "rename_fields": {"correlation_id": "request_id", "levelname": "level"},
         },
     },
@@ -310,7 +320,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json",
-            "filters": ["request_id", "context"],
+            "filters": ["request_id", "context", "celery_tracing"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -326,6 +336,31 @@ LOGGING = {
 
 # Sentry only when configured; secrets are scrubbed by apps.core.sentry before sending.
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    from apps.core.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )
+
+# /metrics: a scrape must carry `Authorization: Bearer <METRICS_TOKEN>` or come from one of
+# METRICS_ALLOWED_NETWORKS (CIDRs, e.g. the cluster's pod network). Neither set: closed.
+METRICS_TOKEN = env_or_file("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+
+# Operator console (apps.admin_ops): timeouts of its live reads and the abuse-flag rule.
+OPS_CONTROL_ROOM_REFRESH_S = env.int("OPS_CONTROL_ROOM_REFRESH_S", default=10)
+OPS_BROKER_TIMEOUT_S = env.float("OPS_BROKER_TIMEOUT_S", default=1.0)
+OPS_INSPECT_TIMEOUT_S = env.float("OPS_INSPECT_TIMEOUT_S", default=1.0)
+OPS_RPC_PROBE_TIMEOUT_S = env.float("OPS_RPC_PROBE_TIMEOUT_S", default=2.0)
+# A user is flagged when their runs trip breakers/guardrails or they hit rate limits this many
+# times within the window.
+OPS_ABUSE_THRESHOLD = env.int("OPS_ABUSE_THRESHOLD", default=3)
+OPS_ABUSE_WINDOW_HOURS = env.int("OPS_ABUSE_WINDOW_HOURS", default=24 * 7)
 
 # Security: production values by default; development relaxes them via DEBUG.
 SECURE_CONTENT_TYPE_NOSNIFF = True

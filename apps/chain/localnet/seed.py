@@ -384,6 +384,13 @@ def seed_token(
     )
 
 
+def demo_keys() -> tuple[Pubkey, Keypair]:
+    """The demo token's mint and its first funded wallet, known without a cluster: `make run`
+    gives the demo account this wallet and registers this mint."""
+    keys = _Keys(DEMO_KEY_SEED)
+    return keys.address("mint"), keys.keypair("wallet/0")
+
+
 def seed_demo(cluster: Cluster) -> SeededToken:
     """The demo token and pools `make run` shows (fixed keys, so they survive restarts)."""
     return seed_token(

@@ -6,13 +6,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.chain.b58 import b58encode
+from apps.chain.localnet.seed import demo_keys
+from apps.tokens.selectors import pool_candidates
+from apps.tokens.services import pool_select, token_register
+from apps.wallets.models import Wallet
+from apps.wallets.services import wallet_import
 
 DEMO_EMAIL = "demo@volumebot.local"
 ADMIN_EMAIL = "admin@volumebot.local"
 
 
 class Command(BaseCommand):
-    help = "Create the demo and admin accounts for `make run` (idempotent)."
+    help = (
+        "Create the demo and admin accounts for `make run`, and give the demo account the "
+        "localnet's funded demo wallet, the demo token and its Raydium pool (idempotent)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--credentials-file", default=None)
@@ -46,3 +55,28 @@ class Command(BaseCommand):
             self.stdout.write(f"Created accounts (also saved in {path}):\n  {listing}")
         elif path.exists():
             self.stdout.write(f"Demo accounts exist; their passwords are in {path}.")
+        demo = User.objects.get(email=DEMO_EMAIL)
+        wallet, token, pool = demo_trading_setup(demo)
+        self.stdout.write(
+            f"Demo account: wallet {wallet.address}, token {token.symbol} ({token.mint}), "
+            f"{pool.get_dex_display()} pool {pool.address}."
+        )
+
+
+def demo_trading_setup(user: User):
+    """The localnet's funded demo wallet, registered demo token and selected Raydium pool for
+    `user`. Needs the localnet running (the token and pool are read from chain)."""
+    mint, keypair = demo_keys()
+    wallet = Wallet.objects.filter(owner=user, address=str(keypair.pubkey())).first()
+    if wallet is None:
+        wallet = wallet_import(
+            owner=user, secret_key=b58encode(bytes(keypair)), label="Demo funding wallet"
+        )
+    token = token_register(owner=user, network="localnet", mint=str(mint))
+    raydium = next(
+        candidate
+        for candidate in pool_candidates(network="localnet", mint=str(mint), refresh=True)
+        if candidate["dex"] == "raydium_amm_v4"
+    )
+    selection = pool_select(owner=user, token_id=token.pk, address=raydium["address"])
+    return wallet, token, selection.pool

@@ -1,0 +1,246 @@
+"""Reads for the control room and the metrics endpoint. Every outbound read (broker, workers,
+RPC) has a short timeout and degrades to "unknown" instead of failing the page."""
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import redis
+from django.conf import settings
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from apps.admin_ops.models import Alert
+from apps.campaigns.models import CampaignRun, RunStatus
+from apps.chain.errors import ChainError
+from apps.chain.rpc import run_sync
+from apps.core.chain import RPC_CALLS, rpc_pool
+from apps.core.errors import DomainError
+from apps.execution.models import Execution, Job
+
+# kombu's Redis transport keeps messages of priority > 0 in sibling lists named
+# "<queue>\x06\x16<priority>" (its default priority steps are 0, 3, 6, 9).
+_PRIORITY_SEP = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    trades: int
+    landed: int
+    failed: int
+    volume_lamports: int
+    spent_lamports: int
+
+    @property
+    def success_rate(self) -> float | None:
+        return None if self.trades == 0 else self.landed / self.trades
+
+
+def trade_stats(*, since: datetime) -> WindowStats:
+    """Trades (buy/sell executions) created since `since`: landed, failed or expired, the SOL
+    volume of the landed ones and what was spent on fees and tips."""
+    finished = Q(status__in=[Execution.Status.LANDED, Execution.Status.FAILED,
+                             Execution.Status.EXPIRED])  # fmt: skip
+    landed = Q(status=Execution.Status.LANDED)
+    row = Execution.objects.filter(
+        created_at__gte=since, side__in=[Execution.Side.BUY, Execution.Side.SELL]
+    ).aggregate(
+        trades=Count("id", filter=finished),
+        landed=Count("id", filter=landed),
+        volume=Coalesce(Sum(F("sol_in_lamports") + F("sol_out_lamports"), filter=landed), 0),
+        spent=Coalesce(Sum(F("fee_lamports") + F("tip_lamports"), filter=finished), 0),
+    )
+    return WindowStats(
+        trades=row["trades"], landed=row["landed"], failed=row["trades"] - row["landed"],
+        volume_lamports=int(row["volume"]), spent_lamports=int(row["spent"]),
+    )  # fmt: skip
+
+
+def control_room_kpis(*, now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    runs = CampaignRun.objects.aggregate(
+        running=Count("id", filter=Q(status=RunStatus.RUNNING)),
+        paused=Count("id", filter=Q(status=RunStatus.PAUSED)),
+        stopping=Count("id", filter=Q(status=RunStatus.STOPPING)),
+    )
+    return {
+        "runs": runs,
+        "hour": trade_stats(since=now - timedelta(hours=1)),
+        "day": trade_stats(since=now - timedelta(hours=24)),
+        "dead_jobs": dead_letter_count(),
+    }
+
+
+def dead_letter_count() -> int:
+    return Job.objects.filter(status=Job.Status.DEAD).count()
+
+
+def job_counts() -> dict[tuple[str, str], int]:
+    """Live and dead-letter jobs by (queue, status); finished jobs are history, not load."""
+    rows = (
+        Job.objects.filter(status__in=[*Job.LIVE, Job.Status.DEAD])
+        .values("queue", "status")
+        .annotate(n=Count("id"))
+    )
+    return {(row["queue"], row["status"]): row["n"] for row in rows}
+
+
+def _broker_client() -> redis.Redis:
+    timeout = _setting("OPS_BROKER_TIMEOUT_S", 1.0)
+    return redis.Redis.from_url(
+        settings.CELERY_BROKER_URL, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+
+
+def queue_depths() -> dict[str, int | None]:
+    """Messages waiting in each Celery queue, read from the broker (None: broker unreachable).
+    Tasks with an ETA are held by the worker that reserved them, so they are not counted here;
+    the job counts by status show them."""
+    from volumebot.celery import QUEUES
+
+    prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")
+    keys = {
+        queue: [f"{prefix}{queue}"]
+        + [f"{prefix}{queue}{_PRIORITY_SEP}{step}" for step in _PRIORITY_STEPS]
+        for queue in QUEUES
+    }
+    client = _broker_client()
+    try:
+        pipe = client.pipeline(transaction=False)
+        for names in keys.values():
+            for name in names:
+                pipe.llen(name)
+        lengths = iter(pipe.execute())
+    except redis.RedisError:
+        return dict.fromkeys(QUEUES)
+    finally:
+        client.close()
+    return {queue: sum(next(lengths) for _ in names) for queue, names in keys.items()}
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    queues: list[str]
+
+
+def worker_heartbeats() -> list[Worker] | None:
+    """Workers that answered a broadcast within the timeout, with the queues they consume
+    (None: the broker could not be reached)."""
+    from volumebot.celery import app
+
+    timeout = _setting("OPS_INSPECT_TIMEOUT_S", 1.0)
+    try:
+        replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    except (OSError, redis.RedisError):
+        return None
+    return [
+        Worker(name=name, queues=sorted(queue["name"] for queue in queues or []))
+        for name, queues in sorted(replies.items())
+    ]
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    network: str
+    name: str
+    url: str
+    available: bool
+    latency_ms: int | None
+    slot: int | None
+    cooling_for_s: float
+    last_error: str | None
+    calls: int
+    error_rate: float | None
+
+
+def _rpc_outcomes() -> dict[str, tuple[int, int]]:
+    """(calls, failed calls) per endpoint seen by this process's RPC pools."""
+    totals: dict[str, list[int]] = {}
+    for family in RPC_CALLS.collect():
+        for sample in family.samples:
+            if not sample.name.endswith("_total"):
+                continue
+            row = totals.setdefault(sample.labels["endpoint"], [0, 0])
+            row[0] += int(sample.value)
+            if sample.labels["outcome"] != "ok":
+                row[1] += int(sample.value)
+    return {name: (calls, failed) for name, (calls, failed) in totals.items()}
+
+
+def rpc_health(*, probe: bool = True) -> list[EndpointRow]:
+    """Every configured endpoint of every network; with `probe`, each is asked for its slot
+    first (bounded by OPS_RPC_PROBE_TIMEOUT_S), otherwise the pool's last view is shown."""
+    timeout = _setting("OPS_RPC_PROBE_TIMEOUT_S", 2.0)
+    pools = {}
+    for network, urls in settings.SOLANA_RPC_URLS.items():
+        if not urls:
+            continue
+        try:
+            pools[network] = rpc_pool(network)
+        except DomainError:
+            continue
+        if probe:
+            # On a timeout the pool's own view (cool-downs, last errors) is what we show.
+            with contextlib.suppress(TimeoutError, ChainError):
+                run_sync(asyncio.wait_for(pools[network].probe(), timeout))
+    outcomes = _rpc_outcomes()
+    rows = []
+    for network, pool in pools.items():
+        for endpoint in pool.health():
+            calls, failed = outcomes.get(endpoint.name, (0, 0))
+            rows.append(
+                EndpointRow(
+                    network=network,
+                    name=endpoint.name,
+                    url=endpoint.url,
+                    available=endpoint.available,
+                    latency_ms=endpoint.latency_ms,
+                    slot=endpoint.slot,
+                    cooling_for_s=round(endpoint.cooling_for_s, 1),
+                    last_error=endpoint.last_error,
+                    calls=calls,
+                    error_rate=(failed / calls) if calls else None,
+                )
+            )
+    return rows
+
+
+def flagged_users(*, now: datetime | None = None) -> list[dict]:
+    """Users whose runs tripped circuit breakers or guardrails, or who hit rate limits, at least
+    OPS_ABUSE_THRESHOLD times within the last OPS_ABUSE_WINDOW_HOURS."""
+    now = now or timezone.now()
+    since = now - timedelta(hours=_setting("OPS_ABUSE_WINDOW_HOURS", 24 * 7))
+    rows = (
+        Alert.objects.filter(kind__in=Alert.ABUSE_KINDS, last_seen_at__gte=since)
+        .values("user_id", "user__email", "user__is_active")
+        .annotate(
+            total=Sum("count"),
+            breakers=Coalesce(Sum("count", filter=Q(kind=Alert.Kind.CIRCUIT_BREAKER)), 0),
+            guardrails=Coalesce(Sum("count", filter=Q(kind=Alert.Kind.GUARDRAIL)), 0),
+            rate_limits=Coalesce(Sum("count", filter=Q(kind=Alert.Kind.RATE_LIMIT)), 0),
+        )
+        .filter(total__gte=_setting("OPS_ABUSE_THRESHOLD", 3))
+        .order_by("-total", "user_id")
+    )
+    return list(rows)
+
+
+def alerts_open(*, limit: int = 20) -> list[Alert]:
+    return list(
+        Alert.objects.filter(resolved_at__isnull=True).select_related("user", "campaign")[:limit]
+    )
+
+
+def alerts_for_user(*, user, limit: int = 10) -> list[Alert]:
+    """A user's own open alerts, newest first (for their dashboard and notices)."""
+    return list(
+        Alert.objects.filter(user=user, resolved_at__isnull=True).select_related("campaign")[:limit]
+    )

@@ -1,0 +1,118 @@
+"""Operator actions against real runs: real Celery workers, the real broker, Postgres and the
+localnet (the run-engine fixtures of tests/execution, re-exported by this folder's conftest)."""
+
+import time
+
+import pytest
+from django.db.models import Max
+from prometheus_client.parser import text_string_to_metric_families
+
+from apps.admin_ops import services
+from apps.campaigns.models import Campaign, CampaignRun
+from apps.campaigns.services import campaign_start
+from apps.execution.models import Execution, Job
+from apps.execution.services import run_engine_resume, run_engine_start
+from tests.execution.conftest import Setup, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WINDOW_S = 1.0  # EXECUTION_PLAN_WINDOW_MS of the `chain` fixture
+TRADES = ["trade_buy", "trade_sell"]
+
+
+def start(owner: Setup, **params) -> CampaignRun:
+    campaign = owner.campaign(**params)
+    campaign_start(campaign_id=campaign.pk, actor=owner.user)
+    run = CampaignRun.objects.get(campaign=campaign)
+    run_engine_start(run_id=run.pk)  # the campaigns hook; idempotent if it is wired already
+    return run
+
+
+def landed(run: CampaignRun) -> int:
+    return Execution.objects.filter(run=run, side__in=["buy", "sell"], status="landed").count()
+
+
+def test_pause_all_stops_every_run_within_a_window_and_resume_all_restarts_them(
+    setup, chain, workers, bob, carol, client, settings
+):
+    runs = [
+        start(setup, target_volume_sol="0.35"),
+        start(Setup(bob, chain.cluster), target_volume_sol="0.35"),
+    ]
+    for run in runs:
+        wait_for(lambda run=run: landed(run) >= 2, timeout=60, what="two trades per run")
+
+    services.pause_all_set(enabled=True, actor=carol, message="incident")
+    switched_at = time.monotonic()
+    for run in runs:
+        wait_for(
+            lambda run=run: Campaign.objects.get(pk=run.campaign_id).status == "paused",
+            timeout=10, what="the planner to pause the run",
+        )  # fmt: skip
+    # Each planner paused its run at its next window (plus the time to notice).
+    assert time.monotonic() - switched_at <= 2 * WINDOW_S + 1
+    for run in runs:
+        run.refresh_from_db()
+        assert (run.status, run.status_reason) == ("paused", services.PAUSE_ALL_REASON)
+    # Trades of the window in progress may finish; after that nothing trades.
+    time.sleep(WINDOW_S + 0.5)
+    before = {run.pk: Execution.objects.filter(run=run).count() for run in runs}
+    time.sleep(2 * WINDOW_S)
+    assert {run.pk: Execution.objects.filter(run=run).count() for run in runs} == before
+    assert not Job.objects.filter(run__in=runs, type__in=TRADES, status__in=Job.LIVE).exists()
+    last_trade = Execution.objects.filter(run__in=runs).aggregate(at=Max("created_at"))["at"]
+
+    services.pause_all_set(enabled=False, actor=carol)
+    for run in runs:
+        assert Campaign.objects.get(pk=run.campaign_id).status == "active"
+        run_engine_resume(run_id=run.pk)  # the campaigns hook (campaign_resume → engine)
+    for run in runs:
+        wait_for(
+            lambda run=run: Execution.objects.filter(run=run, created_at__gt=last_trade).exists(),
+            timeout=30, what="trades after resume-all",
+        )  # fmt: skip
+
+    # The scrape after this short run has non-zero task and RPC series with their labels.
+    settings.METRICS_TOKEN = "t"
+    text = client.get("/metrics", headers={"Authorization": "Bearer t"}).content.decode()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    trade_tasks = (
+        "volumebot_tasks_total",
+        (("queue", "trade.buy"), ("state", "success"), ("task", "execution.trade")),
+    )
+    assert samples[trade_tasks] > 0
+    sends = [
+        value for (name, labels), value in samples.items()
+        if name == "volumebot_rpc_calls_total"
+        and dict(labels)["method"] in ("sendTransaction", "send_transaction")
+        and dict(labels)["outcome"] == "ok"
+    ]  # fmt: skip
+    assert sends and sum(sends) > 0, sorted({n for n, _ in samples if "rpc" in n})
+
+
+def test_a_redriven_trade_job_lands_at_most_once(setup, workers, carol):
+    run = start(setup, target_volume_sol="0.3")
+    wait_for(
+        lambda: Job.objects.filter(run=run, type__in=TRADES, status="succeeded").exists(),
+        timeout=60, what="one landed trade",
+    )  # fmt: skip
+    job = Job.objects.filter(run=run, type__in=TRADES, status="succeeded").first()
+    signatures = list(job.executions.values_list("signature", "status"))
+    # As if its worker had given up after the transaction landed (confirmation never came).
+    Job.objects.filter(pk=job.pk).update(status="dead", error={"code": "transient_exhausted"})
+
+    assert services.jobs_redrive(job_ids=[job.pk], actor=carol) == [job.pk]
+    assert services.jobs_redrive(job_ids=[job.pk], actor=carol) == []
+    wait_for(
+        lambda: Job.objects.get(pk=job.pk).status in Job.TERMINAL, timeout=30,
+        what="the re-driven job to finish",
+    )  # fmt: skip
+
+    job.refresh_from_db()
+    assert job.status in ("succeeded", "cancelled")
+    assert job.executions.filter(status="landed").count() == 1
+    assert list(job.executions.values_list("signature", "status")) == signatures

@@ -1,0 +1,191 @@
+"""The campaign WebSocket: who may subscribe, what a (re)connecting page gets first, and the
+engine's events forwarded in order as out-of-band partials."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+from django.test import Client
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.campaigns import realtime, services
+from apps.core.realtime import group_send_on_commit
+from tests.dashboard.conftest import SOL, Setup, make_campaign, make_job, make_trade
+from volumebot.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://testserver")
+LIVE_PARTS = list(realtime.LIVE_PARTS)
+
+
+def session_headers(user) -> list[tuple[bytes, bytes]]:
+    client = Client()
+    client.force_login(user)
+    return [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), ORIGIN]
+
+
+def sync(function):
+    return sync_to_async(function)
+
+
+async def connect(path: str, headers) -> WebsocketCommunicator:
+    socket = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await socket.connect(timeout=5)
+    assert connected, code
+    return socket
+
+
+def engine_event(campaign, event: str, **extra) -> None:
+    """An event exactly as apps.execution.services publishes it."""
+    group_send_on_commit(
+        f"campaign.{campaign.pk}",
+        {"type": "campaign.event", "event": event, "campaign_id": campaign.pk,
+         "run_id": campaign.current_run.pk, **extra},
+    )  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+async def _close_consumer_connections():
+    yield
+    # The consumers' database calls run in asgiref's one thread-sensitive executor thread: close
+    # its connection so the test database can be dropped at the end of the session.
+    await database_sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def active(alice):
+    return make_campaign(Setup(alice), status="active")
+
+
+async def test_it_sends_the_current_state_first_as_oob_partials(alice, active):
+    await sync(make_trade)(await sync(lambda: active.current_run)(), lamports=SOL // 4)
+    socket = await connect(f"/ws/campaigns/{active.pk}/", await sync(session_headers)(alice))
+
+    first = await socket.receive_json_from(timeout=5)
+
+    assert first["type"] == "state"
+    for part in LIVE_PARTS:
+        assert f'id="{part}" ' in first["html"] or f'id="{part}"' in first["html"]
+    assert first["html"].count('hx-swap-oob="true"') == len(LIVE_PARTS)
+    assert "0.250000000 SOL" in first["html"]
+    await socket.disconnect()
+
+
+async def test_the_owner_receives_the_engines_events_in_order(alice, active):
+    socket = await connect(f"/ws/campaigns/{active.pk}/", await sync(session_headers)(alice))
+    assert (await socket.receive_json_from(timeout=5))["type"] == "state"
+    run = await sync(lambda: active.current_run)()
+    job = await sync(make_job)(run, type="trade_buy", status="processing")
+    trade = await sync(make_trade)(run, lamports=SOL // 2)
+
+    await sync(engine_event)(active, "job_started", job_id=job.pk, job_type="trade_buy")
+    await sync(engine_event)(
+        active, "job_completed", job_id=trade.job_id, job_type="trade_buy", status="succeeded",
+        side="buy", signature=trade.signature, sol_lamports=SOL // 2, token_raw=123,
+        fee_lamports=5000,
+    )  # fmt: skip
+    await sync(engine_event)(active, "stats", volume_lamports=SOL // 2, jobs={"succeeded": 1})
+    await sync(services.campaign_pause)(campaign_id=active.pk, actor=alice, owner=alice)
+
+    received = [await socket.receive_json_from(timeout=5) for _ in range(4)]
+    assert [m["type"] for m in received] == [
+        "job_started", "job_completed", "stats", "run_status_changed",
+    ]  # fmt: skip
+    started, completed, stats, paused = received
+    assert started["html"].lstrip().startswith('<section id="job-counts"')
+    assert started["event"]["job_id"] == job.pk
+    assert f'id="trade-{trade.pk}"' in completed["html"]
+    assert completed["event"]["signature"] == trade.signature
+    assert '<section id="trade-feed"' in completed["html"]
+    assert '<section id="run-charts"' in completed["html"] and "<svg" in completed["html"]
+    assert '<section id="run-charts"' in stats["html"]
+    assert '<section id="campaign-head"' in paused["html"] and ">Resume<" in paused["html"]
+    assert paused["event"]["run_status"] == "paused"
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+
+
+async def test_a_reconnecting_page_gets_the_current_state_first(alice, active):
+    path = f"/ws/campaigns/{active.pk}/"
+    socket = await connect(path, await sync(session_headers)(alice))
+    assert "Paused" not in (await socket.receive_json_from(timeout=5))["html"]
+    await socket.disconnect()
+    # While the page is away: a trade lands and the campaign is paused.
+    trade = await sync(make_trade)(await sync(lambda: active.current_run)(), lamports=SOL)
+    await sync(services.campaign_pause)(campaign_id=active.pk, actor=alice, owner=alice)
+
+    socket = await connect(path, await sync(session_headers)(alice))
+    first = await socket.receive_json_from(timeout=5)
+
+    assert first["type"] == "state"
+    assert f'id="trade-{trade.pk}"' in first["html"]
+    assert '<span class="badge status-paused" id="campaign-status">Paused</span>' in first["html"]
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+
+
+async def test_it_refuses_another_users_campaign_with_4403(bob, active):
+    socket = WebsocketCommunicator(
+        application, f"/ws/campaigns/{active.pk}/", headers=await sync(session_headers)(bob)
+    )
+
+    connected, code = await socket.connect(timeout=5)
+
+    assert (connected, code) == (False, 4403)
+
+
+async def test_it_refuses_anonymous_and_missing_campaigns_with_4403(alice, active):
+    anonymous = WebsocketCommunicator(application, f"/ws/campaigns/{active.pk}/", [ORIGIN])
+    missing = WebsocketCommunicator(
+        application, f"/ws/campaigns/{active.pk + 1000}/", await sync(session_headers)(alice)
+    )
+
+    assert await anonymous.connect(timeout=5) == (False, 4403)
+    assert await missing.connect(timeout=5) == (False, 4403)
+
+
+async def test_an_api_client_subscribes_with_a_jwt_in_the_query(alice, bob, active):
+    token = await sync(lambda user: str(RefreshToken.for_user(user).access_token))(alice)
+    bob_token = await sync(lambda user: str(RefreshToken.for_user(user).access_token))(bob)
+    path = f"/ws/campaigns/{active.pk}/"
+
+    socket = await connect(f"{path}?token={token}", [ORIGIN])
+    assert (await socket.receive_json_from(timeout=5))["type"] == "state"
+    await sync(engine_event)(active, "stats", jobs={})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "stats"
+    await socket.disconnect()
+
+    for bad in (bob_token, "not-a-token", token[:-4] + "AAAA"):
+        refused = WebsocketCommunicator(application, f"{path}?token={bad}", [ORIGIN])
+        assert await refused.connect(timeout=5) == (False, 4403), bad
+
+
+async def test_other_campaigns_events_do_not_reach_the_socket(alice, active):
+    other = await sync(make_campaign)(await sync(Setup)(alice), status="active")
+    socket = await connect(f"/ws/campaigns/{active.pk}/", await sync(session_headers)(alice))
+    await socket.receive_json_from(timeout=5)
+
+    await sync(engine_event)(other, "stats", jobs={})
+
+    assert await socket.receive_nothing(timeout=0.5)
+    await socket.disconnect()
+
+
+async def test_it_closes_the_socket_when_the_campaign_is_deleted(alice, alice_setup_draft):
+    campaign = alice_setup_draft
+    socket = await connect(f"/ws/campaigns/{campaign.pk}/", await sync(session_headers)(alice))
+    await socket.receive_json_from(timeout=5)
+
+    await sync(services.campaign_delete)(owner=alice, campaign_id=campaign.pk)
+    await sync(group_send_on_commit)(
+        f"campaign.{campaign.pk}", {"type": "campaign.event", "event": "stats", "jobs": {}}
+    )
+
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+
+
+@pytest.fixture
+def alice_setup_draft(alice):
+    return make_campaign(Setup(alice))

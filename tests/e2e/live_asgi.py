@@ -1,0 +1,67 @@
+"""`asgi_server`: volumebot.asgi served by uvicorn in a thread (HTTP and WebSocket, like
+`make run`), for browser tests that need the campaign page's live socket. pytest-django's
+`live_server` is WSGI only. Import the fixture into the test module that uses it."""
+
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection
+
+
+@pytest.fixture
+def asgi_server(transactional_db):
+    from volumebot.asgi import application
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    server.install_signal_handlers = lambda: None  # the test's thread keeps its handlers
+    thread = threading.Thread(target=server.run, name="asgi-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    # The server's worker threads keep their database connections open; end them so the test
+    # database can be flushed and dropped (only sessions on this run's own test database).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+def publish(group: str, event: dict) -> None:
+    """group_send from another thread: Playwright's sync API runs an event loop in this one."""
+    thread = threading.Thread(
+        target=lambda: async_to_sync(get_channel_layer().group_send)(group, event)
+    )
+    thread.start()
+    thread.join(timeout=10)
+
+
+VIEWS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 812}}
+
+
+def shoot(page, folder, name: str) -> None:
+    """Full-page screenshots light and dark, desktop and 375 px wide."""
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for view, size in VIEWS.items():
+            page.set_viewport_size(size)
+            page.screenshot(path=folder / f"{name}-{scheme}-{view}.png", full_page=True)
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size(VIEWS["desktop"])
