@@ -3,22 +3,26 @@ workers trade on the localnet, and the page follows over its WebSocket without a
 trades appear, pause, resume, stop, funds gathered. Prints the time from a trade's outcome
 being committed to its row appearing in the browser.
 
-Not yet the whole issue-8 journey: sign-up, e-mail verification, wallet import and token
-registration are covered by their own browser tests; here the token, pools and funded wallet
-are seeded. Every engine step is started by the page's own buttons (the campaign services call
-the engine)."""
+The whole journey of a new user: sign up, verify the e-mail (read from the mail folder), import
+a wallet funded on the localnet, register the seeded token, select its Raydium pool, create the
+campaign in the wizard and start it. Every engine step is started by the page's own buttons."""
 
+import re
 import statistics
+from email import message_from_bytes
 
 import pytest
 
 from apps.campaigns.models import Campaign, CampaignRun
+from apps.chain.localnet.seed import seed_token
 from apps.execution.models import Job
+from apps.tokens.models import Pool, Token
+from apps.wallets.models import Wallet
 from tests.e2e.live_asgi import asgi_server, shoot
-from tests.execution.conftest import chain, engine_localnet, setup, wait_for, workers
+from tests.execution.conftest import chain, engine_localnet, wait_for, workers
 from tests.factories import PASSWORD
 
-__all__ = ["asgi_server", "chain", "engine_localnet", "setup", "workers"]  # fixtures
+__all__ = ["asgi_server", "chain", "engine_localnet", "workers"]  # fixtures
 
 # Record when each trade row first appears (Date.now(), ms since the epoch).
 OBSERVE_ROWS = """() => {
@@ -38,21 +42,61 @@ def trade_rows(page) -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_campaign_journey_trades_live_then_pauses_resumes_stops_and_gathers(
-    asgi_server, setup, workers, page, screenshots
+    asgi_server, chain, workers, page, screenshots, settings, tmp_path
 ):
-    pool = setup.pools["raydium_amm_v4"]
-    page.goto(f"{asgi_server}/accounts/signin/")
-    page.get_by_label("E-mail", exact=True).first.fill(setup.user.email)
+    settings.EMAIL_BACKEND = "apps.core.mail.DevEmailBackend"
+    settings.MAIL_DIR = tmp_path / "mail"
+    seeded = seed_token(chain.cluster, name="Journey Coin", symbol="JRNY", wallets=1)
+    funding_key = seeded.wallets[0]
+
+    # Sign up, then verify with the link from the e-mail written to the mail folder.
+    page.goto(f"{asgi_server}/accounts/signup/")
+    page.get_by_label("E-mail").fill("erin@example.com")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    (mail_file,) = (tmp_path / "mail").glob("*.eml")
+    body = message_from_bytes(mail_file.read_bytes()).get_payload(0).get_payload(decode=True)
+    link = re.search(r"/accounts/verify/\S+/", body.decode()).group(0)
+    page.goto(f"{asgi_server}{link}")
+    page.get_by_text("Your e-mail address is verified.").wait_for()
+    page.get_by_label("E-mail", exact=True).first.fill("erin@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", name="Dashboard").wait_for()
     shoot(page, screenshots, "dashboard-empty")
 
+    # Import the wallet funded on the localnet and see its balance.
+    page.get_by_role("link", name="Wallets").first.click()
+    page.get_by_role("link", name="Add a wallet").first.click()
+    page.get_by_label("Secret key").fill(str(funding_key))
+    page.get_by_label("Label").fill("Funding")
+    page.get_by_role("button", name="Import").click()
+    page.locator("#wallet-sol").get_by_text("100.000000000").wait_for()
+
+    # Register the token (metadata read from chain) and select its Raydium pool.
+    page.get_by_role("link", name="Tokens").first.click()
+    page.get_by_role("link", name="Register a token").first.click()
+    page.get_by_label("Mint address").fill(str(seeded.mint))
+    page.get_by_role("button", name="Register").click()
+    page.get_by_role("heading", name="Journey Coin").wait_for()
+    raydium_row = page.locator("#pool-candidates tr", has_text=str(seeded.raydium.amm))
+    raydium_row.get_by_role("button", name="Select").click()
+    raydium_row.get_by_text("selected").wait_for()
+
+    token = Token.objects.get(mint=str(seeded.mint))
+    pool = Pool.objects.get(address=str(seeded.raydium.amm))
+    wallet = Wallet.objects.get(address=str(funding_key.pubkey()))
+    assert wallet.owner.email == "erin@example.com"
+    assert token.links.filter(owner=wallet.owner).exists()
+    assert pool.selections.filter(owner=wallet.owner).exists()
+    page.get_by_role("link", name="Campaigns").first.click()
     page.get_by_role("link", name="New campaign").first.click()
     with page.expect_response(lambda response: "/campaigns/new/pools/" in response.url):
-        page.get_by_label("Token", exact=True).select_option(str(setup.token.pk))
+        page.get_by_label("Token", exact=True).select_option(str(token.pk))
     page.get_by_label("Pool", exact=True).select_option(str(pool.pk))
-    page.get_by_label("Funding wallet").select_option(str(setup.wallet.pk))
+    page.get_by_label("Funding wallet").select_option(str(wallet.pk))
     page.get_by_label("Campaign name").fill("Live journey")
     for label, value in (
         ("SOL per maker wallet", "0.2"), ("Smallest trade (SOL)", "0.01"),
