@@ -29,16 +29,13 @@ BACKOFF_CAP_S = 60.0
 BREAKER_CONSECUTIVE = 5
 BREAKER_WINDOW = 20
 BREAKER_FAILURE_PERCENT = 50
-# How far ahead the planner enqueues trades.
-PLAN_WINDOW_MS = 5_000
 
 
-def plan_config(*, params: Params, seed: int, busy_ms: int | None = None) -> PlanConfig:
+def plan_config(*, params: Params, seed: int, busy_ms: int) -> PlanConfig:
     """The planner's view of a campaign's params. The planner has one hold time: the minimum
     (a wallet never sells sooner than the user asked). `busy_ms`: how long a trade is assumed
-    in flight (the planner's default unless given)."""
+    in flight."""
     rate = params.cadence == "rate"
-    extra = {} if busy_ms is None else {"busy_ms": busy_ms}
     return PlanConfig(
         seed=seed,
         wallets=params.maker_count,
@@ -52,7 +49,7 @@ def plan_config(*, params: Params, seed: int, busy_ms: int | None = None) -> Pla
         buy_percent=params.buy_percent,
         hold_ms=params.hold_min_ms,
         concurrency_cap=params.concurrency_cap,
-        **extra,
+        busy_ms=busy_ms,
     )
 
 

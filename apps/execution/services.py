@@ -652,8 +652,7 @@ def _stop_reason(run: CampaignRun, params: Params) -> str | None:
 
 
 def _plan_config(*, params: Params, seed: int):
-    busy_ms = getattr(settings, "EXECUTION_BUSY_MS", None)
-    return domain.plan_config(params=params, seed=seed, busy_ms=busy_ms)
+    return domain.plan_config(params=params, seed=seed, busy_ms=settings.EXECUTION_BUSY_MS)
 
 
 def _stop_if_done(job: Job) -> None:
@@ -668,7 +667,7 @@ def _stop_if_done(job: Job) -> None:
 
 
 def plan_window_ms() -> int:
-    return int(getattr(settings, "EXECUTION_PLAN_WINDOW_MS", domain.PLAN_WINDOW_MS))
+    return settings.EXECUTION_PLAN_WINDOW_MS
 
 
 def _plan(job: Job) -> Done:

@@ -14,7 +14,9 @@ def params(**changes) -> Params:
 
 
 def test_it_maps_campaign_params_to_the_planner():
-    config = domain.plan_config(params=params(hold_min_seconds="1", hold_max_seconds="2"), seed=5)
+    config = domain.plan_config(
+        params=params(hold_min_seconds="1", hold_max_seconds="2"), seed=5, busy_ms=3_000
+    )
 
     assert (config.seed, config.wallets, config.min_lamports, config.max_lamports) == (
         5, 3, 10_000_000, 30_000_000,

@@ -401,3 +401,8 @@ CAMPAIGN_MAX_MAKERS = env.int("CAMPAIGN_MAX_MAKERS", default=100)
 CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS = env.int(
     "CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS", default=10_000_000_000_000
 )
+
+# Run engine: how far ahead each planner window plans (pause and stop take effect within one),
+# and how long a trade keeps its maker wallet busy in the plan.
+EXECUTION_PLAN_WINDOW_MS = env.int("EXECUTION_PLAN_WINDOW_MS", default=5_000)
+EXECUTION_BUSY_MS = env.int("EXECUTION_BUSY_MS", default=3_000)
