@@ -21,6 +21,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from apps.campaigns import realtime, selectors
 from apps.campaigns.models import Campaign
+from apps.core import metrics
 from apps.core.consumers import CLOSE_POLICY
 from apps.core.errors import NotFound
 
@@ -72,10 +73,12 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):
         # the snapshot (possibly repeating it), never lost.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        metrics.WEBSOCKET_CONNECTIONS.labels(consumer="campaign").inc()
         await self._push("state", realtime.LIVE_PARTS, {})
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
+            metrics.WEBSOCKET_CONNECTIONS.labels(consumer="campaign").dec()
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def _push(self, kind: str, parts: tuple[str, ...], event: dict) -> None:

@@ -1,5 +1,6 @@
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from apps.core import metrics
 from apps.core.realtime import NOTICES_GROUP, user_group
 
 # Close code for "policy violation" (RFC 6455): the client is not allowed to subscribe.
@@ -18,8 +19,11 @@ class NoticesConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        metrics.WEBSOCKET_CONNECTIONS.labels(consumer="notices").inc()
 
     async def disconnect(self, code):
+        if hasattr(self, "groups_joined"):
+            metrics.WEBSOCKET_CONNECTIONS.labels(consumer="notices").dec()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 

@@ -177,6 +177,7 @@ class LedgerEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "ledger entries"
         ordering = ["created_at", "id"]
         constraints = [
             # A retried ledger write for the same landed transaction cannot double-count.

@@ -48,6 +48,8 @@ from django.utils import timezone
 from solana.rpc.models import TokenAccountOpts
 from solders.pubkey import Pubkey
 
+from apps.admin_ops.models import Alert
+from apps.admin_ops.services import PAUSE_ALL_REASON, alert_raise
 from apps.campaigns.domain import Params
 from apps.campaigns.models import CampaignRun, RunStatus
 from apps.chain import spl
@@ -63,6 +65,7 @@ from apps.chain.errors import (
 from apps.chain.jito import JitoClient
 from apps.chain.rpc import run_sync
 from apps.chain.tx import FixedFee, PercentileFee
+from apps.core import metrics
 from apps.core.chain import ChainUnavailable, rpc_pool
 from apps.core.models import SystemSwitch
 from apps.core.realtime import group_send_on_commit
@@ -230,6 +233,21 @@ def _finish(job: Job, *, status: str, result: dict | None = None, error: dict | 
         )  # fmt: skip
         if event:
             _event(job, event, status=status, **(extra or {}))
+        # On commit: a rolled-back outcome must not be counted.
+        transaction.on_commit(lambda: _observe(job, status=status, result=result or {}))
+
+
+def _observe(job: Job, *, status: str, result: dict) -> None:
+    """Prometheus counters for a finished job (and trade)."""
+    seconds = (timezone.now() - job.started_at).total_seconds() if job.started_at else None
+    metrics.job_observe(queue=job.queue, type=job.type, outcome=status, seconds=seconds)
+    if job.type in TRADE_TYPES:
+        landed = status == Job.Status.SUCCEEDED and not result.get("simulated")
+        metrics.trade_observe(
+            side="buy" if job.type == Job.Type.TRADE_BUY else "sell",
+            outcome=status,
+            volume_lamports=int(result.get("sol_lamports") or 0) if landed else 0,
+        )
 
 
 def _requeue(job: Job, *, countdown_s: float, count_attempt: bool) -> None:
@@ -684,7 +702,7 @@ def _plan(job: Job) -> Done:
         _run_stop(run, reason=reason, completed=True)
         return Done(result={"stopped": reason})
     if switch_enabled(name=SystemSwitch.Name.PAUSE_ALL):
-        campaign_pause(campaign_id=run.campaign_id, actor=None, reason="An operator paused all.")
+        campaign_pause(campaign_id=run.campaign_id, actor=None, reason=PAUSE_ALL_REASON)
         return Done(result={"paused": "pause_all"})
     config = _plan_config(params=params, seed=run.seed)
     window = run.summary["plan_window"]
@@ -982,6 +1000,10 @@ def _circuit_breaker(job: Job) -> None:
         run = job.run
         _summary_update_outside(run.pk, breaker=reason)
         campaign_pause(campaign_id=run.campaign_id, actor=None, reason=reason)
+        campaign = run.campaign
+        alert_raise(
+            kind=Alert.Kind.CIRCUIT_BREAKER, user=campaign.owner, campaign=campaign, message=reason
+        )
 
 
 def _summary_update_outside(run_id: int, **values: Any) -> None:
@@ -1334,6 +1356,10 @@ def run_reconcile(*, run_id: int) -> list[dict]:
             audit_log(
                 actor=None, action="run.reconcile_mismatch", entity="run", entity_id=run.pk,
                 metadata={"mismatches": mismatches},
+            )  # fmt: skip
+            alert_raise(
+                kind=Alert.Kind.RECONCILE_MISMATCH, user=run.campaign.owner,
+                campaign=run.campaign, message=reason,
             )  # fmt: skip
         logger.error("reconcile mismatch", extra={"run_id": run.pk, "mismatches": mismatches})
         if run.status == RunStatus.RUNNING:
