@@ -241,12 +241,14 @@ def _observe(job: Job, *, status: str, result: dict) -> None:
     """Prometheus counters for a finished job (and trade)."""
     seconds = (timezone.now() - job.started_at).total_seconds() if job.started_at else None
     metrics.job_observe(queue=job.queue, type=job.type, outcome=status, seconds=seconds)
-    if job.type in TRADE_TYPES:
-        landed = status == Job.Status.SUCCEEDED and not result.get("simulated")
+    if job.type in TRADE_TYPES and "skipped" not in result:
+        outcome = status
+        if status == Job.Status.SUCCEEDED:
+            outcome = "simulated" if result.get("simulated") else "landed"
         metrics.trade_observe(
             side="buy" if job.type == Job.Type.TRADE_BUY else "sell",
-            outcome=status,
-            volume_lamports=int(result.get("sol_lamports") or 0) if landed else 0,
+            outcome=outcome,
+            volume_lamports=int(result.get("sol_lamports") or 0) if outcome == "landed" else 0,
         )
 
 

@@ -11,7 +11,6 @@ from apps.admin_ops import services
 from apps.campaigns.models import Campaign, CampaignRun
 from apps.campaigns.services import campaign_start
 from apps.execution.models import Execution, Job
-from apps.execution.services import run_engine_resume, run_engine_start
 from tests.execution.conftest import Setup, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,9 +22,7 @@ TRADES = ["trade_buy", "trade_sell"]
 def start(owner: Setup, **params) -> CampaignRun:
     campaign = owner.campaign(**params)
     campaign_start(campaign_id=campaign.pk, actor=owner.user)
-    run = CampaignRun.objects.get(campaign=campaign)
-    run_engine_start(run_id=run.pk)  # the campaigns hook; idempotent if it is wired already
-    return run
+    return CampaignRun.objects.get(campaign=campaign)
 
 
 def landed(run: CampaignRun) -> int:
@@ -65,14 +62,13 @@ def test_pause_all_stops_every_run_within_a_window_and_resume_all_restarts_them(
     services.pause_all_set(enabled=False, actor=carol)
     for run in runs:
         assert Campaign.objects.get(pk=run.campaign_id).status == "active"
-        run_engine_resume(run_id=run.pk)  # the campaigns hook (campaign_resume → engine)
     for run in runs:
         wait_for(
             lambda run=run: Execution.objects.filter(run=run, created_at__gt=last_trade).exists(),
             timeout=30, what="trades after resume-all",
         )  # fmt: skip
 
-    # The scrape after this short run has non-zero task and RPC series with their labels.
+    # The scrape after this short run has non-zero task, job, trade and RPC series.
     settings.METRICS_TOKEN = "t"
     text = client.get("/metrics", headers={"Authorization": "Bearer t"}).content.decode()
     samples = {
@@ -92,6 +88,10 @@ def test_pause_all_stops_every_run_within_a_window_and_resume_all_restarts_them(
         and dict(labels)["outcome"] == "ok"
     ]  # fmt: skip
     assert sends and sum(sends) > 0, sorted({n for n, _ in samples if "rpc" in n})
+    jobs = (("outcome", "succeeded"), ("queue", "trade.buy"), ("type", "trade_buy"))
+    assert samples[("volumebot_jobs_total", jobs)] > 0
+    assert samples[("volumebot_trades_total", (("outcome", "landed"), ("side", "buy")))] > 0
+    assert samples[("volumebot_trade_volume_lamports_total", (("side", "buy"),))] > 0
 
 
 def test_a_redriven_trade_job_lands_at_most_once(setup, workers, carol):
