@@ -38,7 +38,11 @@ def carol(db):
 @pytest.fixture(autouse=True)
 def _clear_cache():
     # The cache is a real Redis shared by every test: start each one empty (rate limits, locks).
-    cache.clear()
+    # Only this run's keys: `cache.clear()` would flush the database under a concurrent run too.
+    client = cache._cache.get_client(None, write=True)
+    keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
     yield
 
 
