@@ -54,6 +54,14 @@ def min_out_with_slippage(*, amount_out: int, slippage_bps: int) -> int:
     return amount_out * (BPS - slippage_bps) // BPS
 
 
+def limit_or_min_out(*, quote: Quote, slippage_bps: int, limit: int | None) -> int:
+    """A sell's (or Raydium swap's) minimum output: `limit` when given, else the quote less
+    the slippage."""
+    if limit is not None:
+        return limit
+    return min_out_with_slippage(amount_out=quote.amount_out, slippage_bps=slippage_bps)
+
+
 def max_in_with_slippage(*, amount_in: int, slippage_bps: int) -> int:
     """Highest acceptable input for a slippage tolerance (rounded down)."""
     if not 0 <= slippage_bps <= BPS:

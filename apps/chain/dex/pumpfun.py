@@ -36,8 +36,8 @@ from apps.chain.dex.base import (
     PoolRef,
     Quote,
     Side,
+    limit_or_min_out,
     max_in_with_slippage,
-    min_out_with_slippage,
 )
 from apps.chain.errors import DexError, PoolNotFound, VenueMigrated
 from apps.chain.spl import ata_address, create_ata_idempotent
@@ -391,11 +391,7 @@ class PumpFun(DexAdapter):
         slippage_bps: int,
         limit: int | None = None,
     ) -> list[Instruction]:
-        min_out = (
-            limit
-            if limit is not None
-            else min_out_with_slippage(amount_out=quote.amount_out, slippage_bps=slippage_bps)
-        )
+        min_out = limit_or_min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
         return [
             sell_instruction(
                 mint=state.mint,

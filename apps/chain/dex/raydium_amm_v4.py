@@ -23,7 +23,7 @@ from apps.chain.constants import (
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
-from apps.chain.dex.base import DexAdapter, PoolRef, Quote, Side, min_out_with_slippage
+from apps.chain.dex.base import DexAdapter, PoolRef, Quote, Side, limit_or_min_out
 from apps.chain.errors import DexError, PoolNotFound
 from apps.chain.spl import (
     ata_address,
@@ -325,13 +325,6 @@ class RaydiumPoolState:
         return self.amm.coin_mint == WSOL_MINT
 
 
-def _min_out(*, quote: Quote, slippage_bps: int, limit: int | None) -> int:
-    """The swap's minimum output: `limit` when given, else the quote less the slippage."""
-    if limit is not None:
-        return limit
-    return min_out_with_slippage(amount_out=quote.amount_out, slippage_bps=slippage_bps)
-
-
 class RaydiumAmmV4(DexAdapter):
     name = "raydium_amm_v4"
     program_id = PROGRAM_ID
@@ -447,7 +440,7 @@ class RaydiumAmmV4(DexAdapter):
         """Wrap SOL, swap WSOL → token into the owner's ATA, close the WSOL account."""
         wsol = ata_address(owner=owner, mint=WSOL_MINT)
         token_ata = ata_address(owner=owner, mint=state.token_mint)
-        min_out = _min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
+        min_out = limit_or_min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
         keys = self.swap_keys(state=state, owner=owner, source=wsol, destination=token_ata)
         return [
             *wrap_sol(owner=owner, lamports=quote.amount_in),
@@ -470,7 +463,7 @@ class RaydiumAmmV4(DexAdapter):
         """Swap token → WSOL into a fresh WSOL ATA, then close it so the owner holds SOL."""
         wsol = ata_address(owner=owner, mint=WSOL_MINT)
         token_ata = ata_address(owner=owner, mint=state.token_mint)
-        min_out = _min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
+        min_out = limit_or_min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
         keys = self.swap_keys(state=state, owner=owner, source=token_ata, destination=wsol)
         return [
             create_ata_idempotent(payer=owner, owner=owner, mint=WSOL_MINT),
