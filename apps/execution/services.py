@@ -50,8 +50,9 @@ from solders.pubkey import Pubkey
 
 from apps.admin_ops.models import Alert
 from apps.admin_ops.services import PAUSE_ALL_REASON, alert_raise
-from apps.campaigns.domain import Params
+from apps.campaigns.domain import Params, format_sol, setup_fees
 from apps.campaigns.models import CampaignRun, RunStatus
+from apps.campaigns.selectors import wallet_lamports
 from apps.chain import spl
 from apps.chain.dex.base import Side as DexSide
 from apps.chain.dex.registry import get_adapter
@@ -1288,7 +1289,28 @@ def runs_status_tick() -> dict:
                 f"campaign.{campaign_id}",
                 {"type": "campaign.event", "event": "stats", "campaign_id": campaign_id, **stats},
             )
+    for run in CampaignRun.objects.filter(status=RunStatus.RUNNING).select_related(
+        "campaign__funding_wallet", "campaign__owner"
+    ):
+        _funding_balance_check(run)
     return {"runs": len(live), "redriven": jobs_redrive_stuck()}
+
+
+def _funding_balance_check(run: CampaignRun) -> None:
+    """Alert the owner (and operators) when the funding wallet can no longer pay the gather's
+    fees: the makers could not all be swept back."""
+    campaign = run.campaign
+    needed = setup_fees(Params.from_json(campaign.params))[1]
+    try:
+        held = wallet_lamports(wallet=campaign.funding_wallet, network=campaign.network)
+    except ChainUnavailable:
+        return  # the next tick reads it again
+    if held < needed:
+        alert_raise(
+            kind=Alert.Kind.LOW_BALANCE, user=campaign.owner, campaign=campaign,
+            message=f"The funding wallet holds {format_sol(held)} SOL; sweeping the makers back "
+            f"needs {format_sol(needed)} SOL of fees. Top it up.",
+        )  # fmt: skip
 
 
 def _chain_holdings(*, network: str, addresses: list[str], mint: str) -> dict[str, tuple]:
