@@ -11,8 +11,8 @@ from datetime import timedelta
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from apps.campaigns.domain import format_sol
 from apps.campaigns.selectors import MinuteBucket
+from apps.core.amounts import format_sol_trimmed
 
 WIDTH, HEIGHT = 600, 180
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 24, 8, 10, 24
@@ -71,8 +71,8 @@ def volume_chart(buckets: list[MinuteBucket]) -> SafeString | None:
     area = f"{PAD_LEFT},{PAD_TOP + plot_h} {line} {points[-1][0]:.1f},{PAD_TOP + plot_h}"
     body = f'<polygon class="area" points="{area}"/><polyline class="line" points="{line}"/>'
     return _frame(
-        title=f"Volume over time: {format_sol(total)} SOL in {len(filled)} min",
-        top_label=f"{format_sol(top)} SOL",
+        title=f"Volume over time: {format_sol_trimmed(total)} SOL in {len(filled)} min",
+        top_label=f"{format_sol_trimmed(top)} SOL",
         first=filled[0].minute.strftime("%H:%M"),
         last=filled[-1].minute.strftime("%H:%M"),
         body=body,

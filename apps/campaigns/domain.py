@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 
 from apps.campaigns.models import CampaignStatus, RunStatus
+from apps.core.amounts import format_sol_trimmed
 
-LAMPORTS_PER_SOL = 1_000_000_000
 LAMPORTS_PER_SIGNATURE = 5_000
 BPS = 10_000
 # Compute units budgeted per swap transaction for the estimate. The engine sets the real limit
@@ -25,13 +25,6 @@ DISTRIBUTE_TRANSFERS_PER_TX = 10
 GATHER_SIGNATURES_PER_MAKER = 3
 # Rent of a 165-byte SPL token account: a maker needs it to hold the token (returned on close).
 TOKEN_ACCOUNT_RENT_LAMPORTS = 2_039_280
-
-
-def format_sol(lamports: int) -> str:
-    """Lamports as SOL for messages: exact, trailing zeros dropped (never via a float)."""
-    sign = "-" if lamports < 0 else ""
-    whole, fraction = divmod(abs(lamports), LAMPORTS_PER_SOL)
-    return sign + f"{whole}.{fraction:09d}".rstrip("0").rstrip(".")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,12 +226,12 @@ def guardrail_check(*, params: Params, limits: Limits) -> tuple[dict[str, list[s
     if params.trade_size_min_lamports < limits.min_trade_lamports:
         refuse(
             "trade_size_min_sol",
-            f"At least {format_sol(limits.min_trade_lamports)} SOL (platform limit).",
+            f"At least {format_sol_trimmed(limits.min_trade_lamports)} SOL (platform limit).",
         )
     if params.trade_size_max_lamports > limits.max_trade_lamports:
         refuse(
             "trade_size_max_sol",
-            f"At most {format_sol(limits.max_trade_lamports)} SOL (platform limit).",
+            f"At most {format_sol_trimmed(limits.max_trade_lamports)} SOL (platform limit).",
         )
     if not limits.min_makers <= params.maker_count <= limits.max_makers:
         refuse(
@@ -249,7 +242,7 @@ def guardrail_check(*, params: Params, limits: Limits) -> tuple[dict[str, list[s
     if cap is not None and cap > limits.user_daily_volume_cap_lamports:
         refuse(
             "daily_volume_cap_sol",
-            f"At most {format_sol(limits.user_daily_volume_cap_lamports)} SOL per day "
+            f"At most {format_sol_trimmed(limits.user_daily_volume_cap_lamports)} SOL per day "
             "(platform limit per user).",
         )
     return refusals, warnings
@@ -396,7 +389,7 @@ def estimate(*, params: Params, pool: PoolReserves, window_seconds: int | None =
             GuardrailWarning(
                 "params.target_volume_sol",
                 f"At this cadence the window ends after about {by_window} trades "
-                f"({format_sol(by_window * mean)} SOL), before the target volume.",
+                f"({format_sol_trimmed(by_window * mean)} SOL), before the target volume.",
             )
         )
     candidates = [n for n in (by_target, by_window) if n is not None]
@@ -420,7 +413,8 @@ def estimate(*, params: Params, pool: PoolReserves, window_seconds: int | None =
                 GuardrailWarning(
                     "params.budget_cap_sol",
                     f"The budget cap runs out after about {within_budget} trades "
-                    f"({format_sol(within_budget * mean)} SOL of volume), before the target.",
+                    f"({format_sol_trimmed(within_budget * mean)} SOL of volume), "
+                    "before the target.",
                 )
             )
     if trades is None:
@@ -435,7 +429,7 @@ def estimate(*, params: Params, pool: PoolReserves, window_seconds: int | None =
         warnings.append(
             GuardrailWarning(
                 "params.maker_funding_sol",
-                f"Each maker wallet should hold at least {format_sol(per_maker)} SOL: the "
+                f"Each maker wallet should hold at least {format_sol_trimmed(per_maker)} SOL: the "
                 "largest trade, its fees and a token account's rent (returned at the end).",
             )
         )

@@ -23,10 +23,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.chain.jito import JITO_REGIONS
+from apps.core.amounts import LAMPORTS_PER_SOL
 from apps.core.errors import ValidationFailed
 
 PARAMS_VERSION = 1
-LAMPORTS_PER_SOL = 1_000_000_000
 MAX_SEED = 2**63 - 1
 MAX_DURATION_SECONDS = 30 * 24 * 3600
 

@@ -25,7 +25,6 @@ from apps.campaigns.domain import (
     Action,
     Params,
     TransitionRefused,
-    format_sol,
     guardrail_check,
     required_to_start,
     setup_fees,
@@ -46,6 +45,7 @@ from apps.campaigns.selectors import (
     utc_day_start,
     wallet_lamports,
 )
+from apps.core.amounts import format_sol_trimmed
 from apps.core.errors import Conflict, DomainError, NotFound
 from apps.core.models import SystemSwitch
 from apps.core.selectors import switch_enabled
@@ -439,9 +439,9 @@ def _start_checks(*, campaign: Campaign, now: datetime, check_funds: bool) -> No
     traded = user_volume_since_lamports(owner=campaign.owner, since=utc_day_start(now))
     if traded >= limits.user_daily_volume_cap_lamports:
         raise Conflict(
-            f"Your campaigns traded {format_sol(traded)} SOL today, the daily cap of "
-            f"{format_sol(limits.user_daily_volume_cap_lamports)} SOL: start again tomorrow "
-            "(UTC).",
+            f"Your campaigns traded {format_sol_trimmed(traded)} SOL today, the daily cap of "
+            f"{format_sol_trimmed(limits.user_daily_volume_cap_lamports)} SOL: start again "
+            "tomorrow (UTC).",
             code="daily_cap_reached",
         )
     required = required_to_start(params)
@@ -451,15 +451,16 @@ def _start_checks(*, campaign: Campaign, now: datetime, check_funds: bool) -> No
     if held < required:
         fees = sum(setup_fees(params))
         how = (
-            f"{params.maker_count} makers at {format_sol(params.maker_funding_lamports)} SOL each "
-            f"plus {format_sol(fees)} SOL of fees"
+            f"{params.maker_count} makers at "
+            f"{format_sol_trimmed(params.maker_funding_lamports)} SOL each "
+            f"plus {format_sol_trimmed(fees)} SOL of fees"
             if params.mode == "live"
-            else f"{format_sol(fees)} SOL of gather fees"
+            else f"{format_sol_trimmed(fees)} SOL of gather fees"
         )
         message = (
-            f"The funding wallet holds {format_sol(held)} SOL but this campaign needs "
-            f"{format_sol(required)} SOL to start ({how}): it is "
-            f"{format_sol(required - held)} SOL short."
+            f"The funding wallet holds {format_sol_trimmed(held)} SOL but this campaign needs "
+            f"{format_sol_trimmed(required)} SOL to start ({how}): it is "
+            f"{format_sol_trimmed(required - held)} SOL short."
         )
         raise InsufficientFunds(message, fields={"funding_wallet_id": [message]})
 

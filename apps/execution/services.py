@@ -50,7 +50,7 @@ from solders.pubkey import Pubkey
 
 from apps.admin_ops.models import Alert
 from apps.admin_ops.services import PAUSE_ALL_REASON, alert_raise
-from apps.campaigns.domain import Params, format_sol, setup_fees
+from apps.campaigns.domain import Params, setup_fees
 from apps.campaigns.models import CampaignRun, RunStatus
 from apps.campaigns.selectors import wallet_lamports
 from apps.chain import spl
@@ -67,6 +67,7 @@ from apps.chain.jito import JitoClient
 from apps.chain.rpc import run_sync
 from apps.chain.tx import FixedFee, PercentileFee
 from apps.core import metrics
+from apps.core.amounts import format_sol_trimmed
 from apps.core.chain import ChainUnavailable, rpc_pool
 from apps.core.models import SystemSwitch
 from apps.core.realtime import group_send_on_commit
@@ -1308,8 +1309,8 @@ def _funding_balance_check(run: CampaignRun) -> None:
     if held < needed:
         alert_raise(
             kind=Alert.Kind.LOW_BALANCE, user=campaign.owner, campaign=campaign,
-            message=f"The funding wallet holds {format_sol(held)} SOL; sweeping the makers back "
-            f"needs {format_sol(needed)} SOL of fees. Top it up.",
+            message=f"The funding wallet holds {format_sol_trimmed(held)} SOL; sweeping the makers "
+            f"back needs {format_sol_trimmed(needed)} SOL of fees. Top it up.",
         )  # fmt: skip
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
@@ -22,7 +21,6 @@ ACCEPTED_IMPORT_FORMATS = (
     "a JSON array of 64 numbers (the Solana CLI keypair file), "
     "or a base58 seed of 32 bytes"
 )
-LAMPORTS_PER_SOL = 1_000_000_000
 # A base58 string of 64 bytes is at most 88 characters; anything much longer is not a key.
 _MAX_SECRET_INPUT = 1024
 
@@ -109,12 +107,3 @@ def parse_address(text: str, *, field: str = "address") -> Pubkey:
 
 def _address_error(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, code="invalid_address", fields={field: [message]})
-
-
-def format_amount(amount_raw: int, decimals: int) -> str:
-    """An integer amount in base units shown with all its decimals (no floats)."""
-    return f"{Decimal(amount_raw).scaleb(-decimals):.{decimals}f}"
-
-
-def format_sol(lamports: int) -> str:
-    return format_amount(lamports, 9)

@@ -14,12 +14,11 @@ from django.views.decorators.debug import sensitive_variables
 
 from apps.accounts.models import User
 from apps.campaigns.models import RUN_LIVE, Campaign, CampaignRun
+from apps.core.amounts import format_amount, format_sol
 from apps.core.errors import NotFound, ValidationFailed
 from apps.wallets import balances as chain_balances
 from apps.wallets.domain import (
     Challenge,
-    format_amount,
-    format_sol,
     parse_address,
     parse_secret_key,
 )

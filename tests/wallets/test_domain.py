@@ -4,10 +4,9 @@ import pytest
 from solders.keypair import Keypair
 
 from apps.chain.b58 import b58decode, b58encode
+from apps.core.amounts import format_amount, format_sol
 from apps.core.errors import ValidationFailed
 from apps.wallets.domain import (
-    format_amount,
-    format_sol,
     parse_address,
     parse_secret_key,
 )

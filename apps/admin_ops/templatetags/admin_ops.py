@@ -1,8 +1,8 @@
 from django import template
 
-register = template.Library()
+from apps.core.amounts import format_sol
 
-LAMPORTS_PER_SOL = 1_000_000_000
+register = template.Library()
 
 
 @register.filter
@@ -10,7 +10,4 @@ def lamports_sol(lamports) -> str:
     """Integer lamports as SOL with 9 decimals, no float on the way (1500000000 → 1.500000000)."""
     if lamports is None or lamports == "":
         return "-"
-    value = int(lamports)
-    sign = "-" if value < 0 else ""
-    whole, fraction = divmod(abs(value), LAMPORTS_PER_SOL)
-    return f"{sign}{whole:,}.{fraction:09d}"
+    return format_sol(int(lamports), grouped=True)

@@ -6,7 +6,7 @@ from urllib.parse import quote
 from django import template
 from django.conf import settings
 
-from apps.campaigns.domain import LAMPORTS_PER_SOL
+from apps.core.amounts import format_sol
 
 register = template.Library()
 DASH = "\u2013"  # what an unknown amount shows
@@ -17,10 +17,7 @@ def sol(lamports) -> str:
     """Lamports as SOL with 9 decimals (DESIGN §4), exact."""
     if lamports is None or lamports == "":
         return DASH
-    lamports = int(lamports)
-    sign = "-" if lamports < 0 else ""
-    whole, fraction = divmod(abs(lamports), LAMPORTS_PER_SOL)
-    return f"{sign}{whole}.{fraction:09d}"
+    return format_sol(int(lamports))
 
 
 @register.filter
