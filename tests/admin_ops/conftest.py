@@ -7,61 +7,21 @@ import asyncio
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.utils import timezone
 from solders.keypair import Keypair
 
-from apps.campaigns.models import CAMPAIGN_LIVE, Campaign, CampaignRun
-from apps.campaigns.services import campaign_create
 from apps.core.realtime import NOTICES_GROUP, user_group
 from apps.execution.models import Execution, Job
-from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
+from tests.campaigns.conftest import Setup
+from tests.campaigns.conftest import make_campaign as campaigns_make_campaign
 from tests.execution.conftest import chain, engine_localnet, setup, workers  # noqa: F401
-from tests.factories import WalletFactory
 
-WSOL = "So11111111111111111111111111111111111111112"
 SOL = 1_000_000_000
-PARAMS = {
-    "maker_count": 3,
-    "maker_funding_sol": "0.5",
-    "trade_size_min_sol": "0.01",
-    "trade_size_max_sol": "0.05",
-    "delay_min_seconds": "1",
-    "delay_max_seconds": "3",
-    "target_volume_sol": "10",
-    "seed": 7,
-}
-RUN_STATUS = {"active": "running", "paused": "paused", "stopping": "stopping",
-              "stopped": "stopped", "completed": "completed", "failed": "failed"}  # fmt: skip
 
 
 def make_campaign(user, *, status: str = "draft", reason: str = "", name: str = "Campaign"):
-    """A campaign made by the service, then put straight into `status` (set-up only), with a
-    run in the matching state when the status implies one."""
-    token = Token.objects.create(
-        network="localnet", mint=str(Keypair().pubkey()), program="spl", decimals=6,
-        supply_raw=10**15, symbol="TEST", name="Test",
-    )  # fmt: skip
-    TokenLink.objects.create(owner=user, token=token)
-    pool = Pool.objects.create(
-        network="localnet", token=token, dex="raydium_amm_v4", address=str(Keypair().pubkey()),
-        quote_mint=WSOL, fetched_at=timezone.now(),
-    )  # fmt: skip
-    PoolSelection.objects.create(owner=user, pool=pool)
-    wallet = WalletFactory(owner=user, label="Funding")
-    campaign = campaign_create(
-        owner=user, name=name, token_id=token.pk, pool_id=pool.pk,
-        funding_wallet_id=wallet.pk, params=PARAMS,
-    )  # fmt: skip
-    if status != "draft":
-        Campaign.objects.filter(pk=campaign.pk).update(status=status, status_reason=reason)
-        if status in RUN_STATUS:
-            CampaignRun.objects.create(
-                campaign=campaign, status=RUN_STATUS[status], seed=7, started_at=timezone.now(),
-                ended_at=None if status in CAMPAIGN_LIVE else timezone.now(),
-                status_reason=reason,
-            )  # fmt: skip
-        campaign.refresh_from_db()
-    return campaign
+    """A campaign of `user` on its own token, pool and funding wallet, put straight into
+    `status` (set-up only), with a run in the matching state when the status implies one."""
+    return campaigns_make_campaign(Setup(user), status=status, reason=reason, name=name)
 
 
 def make_job(run, *, status: str = "dead", type: str = "plan", sequence: int = 1) -> Job:

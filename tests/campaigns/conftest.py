@@ -95,20 +95,28 @@ RUN_STATUS = {
 }
 
 
-def make_campaign(setup: Setup, *, status: str = "draft", params: dict | None = None, **kw):
+def make_campaign(
+    setup: Setup,
+    *,
+    status: str = "draft",
+    params: dict | None = None,
+    name: str = "Campaign",
+    reason: str = "",
+    **kw,
+):
     """A campaign made by the service, then put straight into `status` (test set-up only),
-    with a run in the matching state when the status implies one."""
+    with a run in the matching state when the status implies one (both with `reason`)."""
     campaign = campaign_create(
-        owner=setup.user, name="Campaign", params={**PARAMS, **(params or {})},
+        owner=setup.user, name=name, params={**PARAMS, **(params or {})},
         **setup.refs(), **kw,
     )  # fmt: skip
     if status != CampaignStatus.DRAFT:
-        Campaign.objects.filter(pk=campaign.pk).update(status=status)
+        Campaign.objects.filter(pk=campaign.pk).update(status=status, status_reason=reason)
         if status in RUN_STATUS:
             ended = None if status in CAMPAIGN_LIVE else timezone.now()
             CampaignRun.objects.create(
                 campaign=campaign, status=RUN_STATUS[status], seed=7,
-                started_at=timezone.now(), ended_at=ended,
+                started_at=timezone.now(), ended_at=ended, status_reason=reason,
             )  # fmt: skip
         campaign.refresh_from_db()
     return campaign
