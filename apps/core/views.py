@@ -15,7 +15,6 @@ from apps.chain.rpc import run_sync
 from apps.core.api import json_not_found
 from apps.core.chain import rpc_pool
 from apps.core.errors import DomainError
-from apps.core.selectors import system_notices
 
 
 def landing(request):
@@ -30,7 +29,8 @@ def dashboard(request):
     # when this page renders.
     from apps.campaigns.selectors import dashboard_summary
 
-    context = {"summary": dashboard_summary(owner=request.user), "notices": system_notices()}
+    # The system notices come from the `site` context processor, like on every page.
+    context = {"summary": dashboard_summary(owner=request.user)}
     return render(request, "core/dashboard.html", context)
 
 

@@ -59,7 +59,7 @@ def test_it_shows_the_pause_all_notice_on_the_dashboard(alice_client):
     page = alice_client.get(reverse("core:dashboard")).content.decode()
 
     assert 'id="dashboard-notices"' in page
-    assert "Maintenance until 18:00 UTC" in page
+    assert '<div class="notice-card" role="status"><p><strong>Maintenance until 18:00 UTC' in page
 
 
 def test_it_sends_anonymous_users_to_sign_in(client, active):
