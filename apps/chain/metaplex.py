@@ -31,10 +31,14 @@ def _put_string(value: str, width: int) -> bytes:
     return struct.pack("<I", len(raw)) + raw
 
 
-def _get_string(data: bytes, offset: int) -> tuple[str, int]:
+def read_string(data: bytes, offset: int) -> tuple[str, int]:
+    """A Borsh string (u32 length, bytes) at `offset`, NUL padding dropped; and the offset after
+    it. Shared with the Token-2022 metadata extension, which stores its strings the same way."""
     (length,) = struct.unpack_from("<I", data, offset)
     start = offset + 4
-    return data[start : start + length].rstrip(b"\0").decode(), start + length
+    if start + length > len(data):
+        raise ValueError("string runs past the end of the account")
+    return data[start : start + length].rstrip(b"\0").decode("utf-8", "replace"), start + length
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,9 @@ class TokenMetadata:
             raise ValueError("not a Metaplex MetadataV1 account")
         update_authority = Pubkey.from_bytes(data[1:33])
         mint = Pubkey.from_bytes(data[33:65])
-        name, offset = _get_string(data, 65)
-        symbol, offset = _get_string(data, offset)
-        uri, offset = _get_string(data, offset)
+        name, offset = read_string(data, 65)
+        symbol, offset = read_string(data, offset)
+        uri, offset = read_string(data, offset)
         (fee_bps,) = struct.unpack_from("<H", data, offset)
         offset += 2
         if data[offset]:  # creators: Some(vec) — skip 34 bytes per creator

@@ -105,16 +105,6 @@ def decode_mint(
     )
 
 
-def _borsh_string(data: bytes, offset: int) -> tuple[str, int]:
-    (length,) = struct.unpack_from("<I", data, offset)
-    start = offset + 4
-    if start + length > len(data):
-        raise ValueError("string runs past the end of the account")
-    raw = data[start : start + length]
-    # Metaplex pads strings with NUL bytes to their maximum length.
-    return raw.rstrip(b"\x00").decode("utf-8", "replace"), start + length
-
-
 def token2022_metadata(data: bytes) -> MintMetadata | None:
     """The TokenMetadata extension of a Token-2022 mint, if it has one."""
     offset = TOKEN_ACCOUNT_LEN + 1
@@ -122,9 +112,9 @@ def token2022_metadata(data: bytes) -> MintMetadata | None:
         extension_type, length = struct.unpack_from("<HH", data, offset)
         value = data[offset + 4 : offset + 4 + length]
         if extension_type == _EXTENSION_TOKEN_METADATA:
-            name, position = _borsh_string(value, 64)
-            symbol, position = _borsh_string(value, position)
-            uri, _ = _borsh_string(value, position)
+            name, position = metaplex.read_string(value, 64)
+            symbol, position = metaplex.read_string(value, position)
+            uri, _ = metaplex.read_string(value, position)
             return MintMetadata(name=name, symbol=symbol, uri=uri, source="token2022")
         if extension_type == 0:  # uninitialized padding: no more extensions
             break
