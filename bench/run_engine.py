@@ -24,8 +24,9 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "volumebot.settings.test"
 from django.conf import settings
 settings.DATABASES["default"]["NAME"] = os.environ["BENCH_DB"]
 settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [os.environ["BENCH_RPC"]]}
-settings.EXECUTION_PLAN_WINDOW_MS = 1000
+settings.EXECUTION_PLAN_WINDOW_MS = int(os.environ.get("BENCH_PLAN_WINDOW_MS", "1000"))
 settings.EXECUTION_BUSY_MS = 500
+settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 import django
 django.setup()
 from volumebot.celery import app
@@ -103,6 +104,11 @@ def _spawn(*, workers: int, threads: int, rpc_url: str) -> list[subprocess.Popen
         "BENCH_RPC": rpc_url,
         "BENCH_QUEUES": ",".join(QUEUES),
         "BENCH_THREADS": str(threads),
+        # Workers keep their database connections (as a worker deployment should): a fresh
+        # connection per task forks a Postgres backend each time, on the same two cores.
+        "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "300"),
+        # Two INFO lines per task (received, succeeded) are 20,000 JSON lines a minute here.
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
     }
     # A fixed argv: this interpreter and the BOOT script above.
     return [

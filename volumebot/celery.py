@@ -39,8 +39,6 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
-    worker_send_task_events=True,
-    task_send_sent_event=True,
 )
 app.autodiscover_tasks()
 

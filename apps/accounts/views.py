@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from apps.accounts import forms
@@ -17,8 +18,10 @@ from apps.accounts.services import (
 from apps.core.api import error_body
 from apps.core.errors import DomainError
 from apps.core.services import client_ip
+from apps.core.throttling import rate_limit
 
 
+@rate_limit("signup")
 def signup(request):
     if request.user.is_authenticated:
         return redirect("core:dashboard")
@@ -68,6 +71,7 @@ def resend_verification(request):
     return redirect("accounts:signin")
 
 
+@method_decorator(rate_limit("signin"), name="dispatch")
 class SignInView(auth_views.LoginView):
     form_class = forms.SignInForm
     template_name = "accounts/signin.html"
@@ -117,12 +121,14 @@ def set_theme(request):
     return response
 
 
-password_reset = auth_views.PasswordResetView.as_view(
-    template_name="accounts/password_reset.html",
-    email_template_name="accounts/email/password_reset.txt",
-    html_email_template_name="accounts/email/password_reset.html",
-    subject_template_name="accounts/email/password_reset_subject.txt",
-    success_url=reverse_lazy("accounts:password_reset_done"),
+password_reset = rate_limit("password_reset")(
+    auth_views.PasswordResetView.as_view(
+        template_name="accounts/password_reset.html",
+        email_template_name="accounts/email/password_reset.txt",
+        html_email_template_name="accounts/email/password_reset.html",
+        subject_template_name="accounts/email/password_reset_subject.txt",
+        success_url=reverse_lazy("accounts:password_reset_done"),
+    )
 )
 password_reset_done = auth_views.PasswordResetDoneView.as_view(
     template_name="accounts/password_reset_done.html"

@@ -239,8 +239,10 @@ def alerts_open(*, limit: int = 20) -> list[Alert]:
     )
 
 
-def alerts_for_user(*, user, limit: int = 10) -> list[Alert]:
-    """A user's own open alerts, newest first (for their dashboard and notices)."""
-    return list(
-        Alert.objects.filter(user=user, resolved_at__isnull=True).select_related("campaign")[:limit]
-    )
+def alerts_for_user(*, user, campaign=None, limit: int = 10) -> list[Alert]:
+    """A user's own open alerts (about one campaign, if given), newest first: their dashboard
+    and the campaign's page show them until an operator resolves them."""
+    alerts = Alert.objects.filter(user=user, resolved_at__isnull=True)
+    if campaign is not None:
+        alerts = alerts.filter(campaign=campaign)
+    return list(alerts.select_related("campaign")[:limit])

@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.admin_ops.models import Alert
-from apps.campaigns.models import RUN_LIVE, Campaign, CampaignRun, CampaignStatus
-from apps.core import metrics
+from apps.campaigns.models import Campaign, CampaignStatus
+from apps.core import events, metrics
 from apps.core.errors import Conflict
 from apps.core.models import SystemSwitch
 from apps.core.realtime import notice_publish
@@ -169,34 +169,10 @@ def user_set_mainnet(*, user_id: int, allowed: bool, actor: User, ip: str | None
 
 
 def campaign_force_gather(*, campaign_id: int, actor: User, ip: str | None = None) -> Campaign:
-    """Get a campaign's funds back now. A running or paused campaign is stopped (which gathers);
-    a stopping one gets its gather job (re)queued: created if missing, re-driven if it died."""
-    from apps.campaigns.services import campaign_stop
-    from apps.execution.models import Job
-    from apps.execution.services import job_redrive, run_engine_stop
+    """Get a campaign's funds back now (the owner's gather control, with an operator as actor)."""
+    from apps.campaigns.services import campaign_gather
 
-    campaign = Campaign.objects.get(pk=campaign_id)
-    if campaign.status in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
-        return campaign_stop(
-            campaign_id=campaign_id, actor=actor, reason="Gather forced by an operator.", ip=ip
-        )
-    if campaign.status != CampaignStatus.STOPPING:
-        return campaign
-    run = (
-        CampaignRun.objects.filter(campaign_id=campaign_id, status__in=RUN_LIVE)
-        .order_by("-started_at", "-id")
-        .first()
-    )
-    if run is None:
-        return campaign
-    job = run_engine_stop(run_id=run.pk)
-    if job.status in (Job.Status.DEAD, Job.Status.FAILED):
-        job = job_redrive(job_id=job.pk)
-        audit_log(
-            actor=actor, action="job.redrive", entity="job", entity_id=job.pk,
-            metadata={"run_id": run.pk, "type": job.type, "via": "force_gather"}, ip=ip,
-        )  # fmt: skip
-    return campaign
+    return campaign_gather(campaign_id=campaign_id, actor=actor, ip=ip)
 
 
 def jobs_redrive(*, job_ids: list[int], actor: User, ip: str | None = None) -> list[int]:
@@ -229,6 +205,15 @@ def jobs_redrive(*, job_ids: list[int], actor: User, ip: str | None = None) -> l
 # Alerts
 
 
+# The alerts a user's subscribers hear about (rate-limit hits are for the operators only).
+ALERT_EVENTS = {
+    Alert.Kind.LOW_BALANCE: "wallet.low_balance",
+    Alert.Kind.CIRCUIT_BREAKER: "guardrail.tripped",
+    Alert.Kind.GUARDRAIL: "guardrail.tripped",
+    Alert.Kind.RECONCILE_MISMATCH: "guardrail.tripped",
+}
+
+
 def alert_raise(*, kind: str, user: User, campaign: Campaign | None = None, message: str) -> Alert:
     """Raise an alert for `user` (and the operators). An open alert of the same kind about the
     same campaign is bumped instead of duplicated. The owner sees a notice on their open pages;
@@ -259,6 +244,12 @@ def alert_raise(*, kind: str, user: User, campaign: Campaign | None = None, mess
             notice_publish(
                 text=f"{label} ({user.email}): {message}", level="warning", user_id=operator_id
             )
+        if kind in ALERT_EVENTS:
+            events.emit(
+                event_type=ALERT_EVENTS[kind], user_id=user.pk,
+                data={"alert_id": alert.pk, "kind": kind, "message": message, "count": alert.count,
+                      "campaign_id": campaign.pk if campaign else None},
+            )  # fmt: skip
     metrics.ALERTS.labels(kind=kind).inc()
     return alert
 

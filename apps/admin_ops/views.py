@@ -1,7 +1,6 @@
 """The control room (inside the admin) and the Prometheus endpoint. Thin: parse, call one
 selector or service, render."""
 
-import ipaddress
 import secrets
 
 from django.conf import settings
@@ -16,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from apps.admin_ops import selectors, services
 from apps.core.metrics import exposed_registry
 from apps.core.models import SystemSwitch
-from apps.core.services import client_ip
+from apps.core.services import client_ip, ip_in_networks
 
 
 def _control_room_context(request) -> dict:
@@ -62,15 +61,7 @@ def _metrics_allowed(request) -> bool:
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer "):
         return secrets.compare_digest(header.removeprefix("Bearer ").encode(), token.encode())
-    networks = getattr(settings, "METRICS_ALLOWED_NETWORKS", [])
-    address = client_ip(request)
-    if not networks or address is None:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(network, strict=False) for network in networks)
+    return ip_in_networks(client_ip(request), getattr(settings, "METRICS_ALLOWED_NETWORKS", []))
 
 
 @never_cache

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 
+from apps.admin_ops.selectors import alerts_for_user
 from apps.campaigns import charts, selectors
 from apps.campaigns.domain import Action, TransitionRefused, transition_target
-from apps.campaigns.models import Campaign, CampaignRun
+from apps.campaigns.models import Campaign, CampaignRun, CampaignStatus
 from apps.core.realtime import group_send_on_commit
 
 
@@ -71,7 +72,18 @@ def campaign_actions(campaign: Campaign) -> list[str]:
                 allowed.append(action.value)
         except TransitionRefused:
             continue
+    if campaign.status == CampaignStatus.STOPPING:
+        # The gather runs on its own; the control re-queues it when it died or left funds.
+        allowed.append("gather")
     return allowed
+
+
+def run_controls(campaign: Campaign) -> list[str]:
+    """The controls that depend on the live run (the campaign page only: one query)."""
+    if campaign.status not in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
+        return []
+    run = campaign.current_run
+    return [] if run is None or run.summary.get("sell_only") else ["sell-only"]
 
 
 def live_context(campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS) -> dict:
@@ -79,8 +91,10 @@ def live_context(campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS) -> dic
     context: dict = {
         "campaign": campaign,
         "status": selectors.campaign_status(campaign=campaign),
-        "actions": campaign_actions(campaign),
+        "actions": campaign_actions(campaign) + run_controls(campaign),
     }
+    if "campaign-head" in parts:
+        context["alerts"] = alerts_for_user(user=campaign.owner, campaign=campaign)
     if "trade-feed" in parts:
         context["feed"] = selectors.trade_feed(campaign=campaign)
     if "run-charts" in parts:

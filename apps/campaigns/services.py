@@ -15,10 +15,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.admin_ops.models import Alert
+from apps.admin_ops.services import alert_raise
 from apps.campaigns import realtime
 from apps.campaigns.domain import (
     RUN_STATUS_FOR,
@@ -45,12 +48,19 @@ from apps.campaigns.selectors import (
     utc_day_start,
     wallet_lamports,
 )
+from apps.core import events
 from apps.core.amounts import format_sol_trimmed
-from apps.core.errors import Conflict, DomainError, NotFound
+from apps.core.errors import Conflict, DomainError, Forbidden, NotFound
 from apps.core.models import SystemSwitch
 from apps.core.selectors import switch_enabled
-from apps.core.services import audit_log
-from apps.execution.services import run_engine_resume, run_engine_start, run_engine_stop
+from apps.core.services import audit_log, ip_in_networks
+from apps.execution.models import Job
+from apps.execution.services import (
+    job_redrive,
+    run_engine_resume,
+    run_engine_start,
+    run_engine_stop,
+)
 from apps.tokens.models import Network, Pool, PoolSelection, Token
 from apps.tokens.selectors import mint_rule_refusal
 from apps.wallets.models import Wallet
@@ -217,14 +227,25 @@ def campaign_create(
     return campaign
 
 
-def _locked(*, campaign_id: int, owner: User | None) -> Campaign:
-    campaigns = Campaign.objects.select_for_update()
+def _owned(campaigns, *, campaign_id: int, owner: User | None) -> Campaign:
+    """The campaign from `campaigns` (the owner's, when given); NotFound otherwise."""
     if owner is not None:
         campaigns = campaigns.filter(owner=owner)
     campaign = campaigns.filter(pk=campaign_id).first()
     if campaign is None:
         raise NotFound("No such campaign.")
     return campaign
+
+
+def _campaign(*, campaign_id: int, owner: User | None) -> Campaign:
+    """The campaign, unlocked: for checks before a transition."""
+    campaigns = Campaign.objects.select_related("owner", "funding_wallet")
+    return _owned(campaigns, campaign_id=campaign_id, owner=owner)
+
+
+def _locked(*, campaign_id: int, owner: User | None) -> Campaign:
+    """The campaign under a row lock: for a transition."""
+    return _owned(Campaign.objects.select_for_update(), campaign_id=campaign_id, owner=owner)
 
 
 def campaign_update(
@@ -354,7 +375,32 @@ def _apply(
         ip=ip,
     )  # fmt: skip
     realtime.run_status_publish(campaign=campaign, run=run)
+    if event_type := STATUS_EVENTS.get((action, target)) or STATUS_EVENTS.get((None, target)):
+        events.emit(
+            event_type=event_type, user_id=campaign.owner_id,
+            data={"campaign_id": campaign.pk, "name": campaign.name, "status": target,
+                  "run_id": run.pk if run else None, "reason": reason[:280],
+                  "by": _by(actor, campaign)},
+        )  # fmt: skip
     return campaign
+
+
+# (action, target) → the subscribers' event; (None, target) whatever the action was.
+STATUS_EVENTS = {
+    (Action.START, CampaignStatus.ACTIVE): "campaign.started",
+    (Action.RESUME, CampaignStatus.ACTIVE): "campaign.resumed",
+    (None, CampaignStatus.PAUSED): "campaign.paused",
+    (None, CampaignStatus.STOPPED): "campaign.stopped",
+    (None, CampaignStatus.COMPLETED): "campaign.completed",
+    (None, CampaignStatus.FAILED): "campaign.failed",
+}
+
+
+def _by(actor: User | None, campaign: Campaign) -> str:
+    """Who made the move: the owner, an operator, or the engine/beat (no actor)."""
+    if actor is None:
+        return "engine"
+    return "owner" if actor.pk == campaign.owner_id else "operator"
 
 
 def _transition(
@@ -422,6 +468,20 @@ def _precheck(*, campaign: Campaign, action: Action) -> str | None:
         raise _conflict(error) from None
 
 
+def _guardrail_alert(*, campaign: Campaign, refusal: DomainError) -> None:
+    """A start refused by a platform limit (a guardrail or the daily cap) is an alert: the
+    owner sees it and the operators count it as an abuse signal. Other refusals (no funds,
+    pause-all) are not the user's doing against a limit."""
+    tripped = refusal.code == "daily_cap_reached" or any(
+        name.startswith("params.") for name in refusal.fields
+    )
+    if tripped:
+        alert_raise(
+            kind=Alert.Kind.GUARDRAIL, user=campaign.owner, campaign=campaign,
+            message=f"Start of “{campaign.name}” refused: {refusal.message}",
+        )  # fmt: skip
+
+
 def _start_checks(*, campaign: Campaign, now: datetime, check_funds: bool) -> None:
     """Everything a start requires besides the state: current guardrails (limits may have
     changed since the campaign was saved), the operator switch, today's volume cap and the
@@ -465,6 +525,24 @@ def _start_checks(*, campaign: Campaign, now: datetime, check_funds: bool) -> No
         raise InsufficientFunds(message, fields={"funding_wallet_id": [message]})
 
 
+def _mainnet_start_check(*, campaign: Campaign, actor: User | None, ip: str | None) -> None:
+    """With MAINNET_START_ALLOWED_NETWORKS set, a person may start (or schedule) a mainnet
+    campaign only from those networks; beat's own scheduled start (no actor) was checked when
+    the campaign was scheduled. A refusal is audited: it may be a stolen session."""
+    networks = settings.MAINNET_START_ALLOWED_NETWORKS
+    if not networks or actor is None or campaign.network != Network.MAINNET:
+        return
+    if ip_in_networks(ip, networks):
+        return
+    audit_log(
+        actor=actor, action="campaign.start_refused", entity="campaign", entity_id=campaign.pk,
+        metadata={"reason": "ip_not_allowed", "network": campaign.network}, ip=ip,
+    )  # fmt: skip
+    raise Forbidden(
+        "Mainnet campaigns can only be started from the allowed networks.", code="ip_not_allowed"
+    )
+
+
 def campaign_schedule(
     *,
     campaign_id: int,
@@ -476,6 +554,9 @@ def campaign_schedule(
     """Arm a campaign to be started by beat at its `start_at` (which must be in the future).
     The balance is checked when beat starts it, not now: funds may still arrive."""
     now = now or timezone.now()
+    _mainnet_start_check(
+        campaign=_campaign(campaign_id=campaign_id, owner=owner), actor=actor, ip=ip
+    )
     with transaction.atomic():
         campaign = _locked(campaign_id=campaign_id, owner=owner)
         try:
@@ -507,17 +588,17 @@ def campaign_start(
     the funding wallet cannot cover the makers' funding and fees (the message says how much is
     missing). Concurrent starts create one run: the loser finds it active, a no-op."""
     now = now or timezone.now()
-    campaign = Campaign.objects.select_related("owner", "funding_wallet").filter(pk=campaign_id)
-    if owner is not None:
-        campaign = campaign.filter(owner=owner)
-    campaign = campaign.first()
-    if campaign is None:
-        raise NotFound("No such campaign.")
+    campaign = _campaign(campaign_id=campaign_id, owner=owner)
+    _mainnet_start_check(campaign=campaign, actor=actor, ip=ip)
     if campaign.start_at is not None and campaign.start_at > now:
         return campaign_schedule(campaign_id=campaign_id, actor=actor, owner=owner, now=now, ip=ip)
     if _precheck(campaign=campaign, action=Action.START) is None:
         return campaign
-    _start_checks(campaign=campaign, now=now, check_funds=True)
+    try:
+        _start_checks(campaign=campaign, now=now, check_funds=True)
+    except DomainError as refusal:
+        _guardrail_alert(campaign=campaign, refusal=refusal)
+        raise
     with transaction.atomic():
         campaign = _locked(campaign_id=campaign_id, owner=owner)
         try:
@@ -577,6 +658,39 @@ def campaign_resume(
     )
 
 
+SELL_ONLY_REASON = "Sell-only: no more buys; the makers sell what they hold, then it stops."
+
+
+def campaign_sell_only(
+    *, campaign_id: int, actor: User, owner: User | None = None, ip: str | None = None
+) -> Campaign:
+    """Stop buying: the run's planner plans only sells, on the campaign's cadence, until no
+    maker holds tokens; then the run stops and gathers. For an active or paused campaign;
+    repeating it changes nothing."""
+    with transaction.atomic():
+        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        if campaign.status not in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
+            raise Conflict(
+                f"A {campaign.get_status_display().lower()} campaign has no run that trades: "
+                "sell-only applies to an active or paused campaign.",
+                code="invalid_transition",
+            )
+        # Lock: the planner reads the summary in its own row-locked write.
+        run = _live_run_locked(campaign)
+        if run is None or run.summary.get("sell_only"):
+            return campaign
+        run.summary["sell_only"] = True
+        run.save(update_fields=["summary", "updated_at"])
+        campaign.status_reason = SELL_ONLY_REASON
+        campaign.save(update_fields=["status_reason", "updated_at"])
+        audit_log(
+            actor=actor, action="campaign.sell_only", entity="campaign", entity_id=campaign.pk,
+            metadata={"run_id": run.pk}, ip=ip,
+        )  # fmt: skip
+        realtime.run_status_publish(campaign=campaign, run=run)
+    return campaign
+
+
 def campaign_stop(
     *,
     campaign_id: int,
@@ -592,6 +706,37 @@ def campaign_stop(
         campaign_id=campaign_id, action=Action.STOP, actor=actor, owner=owner, reason=reason,
         now=now, ip=ip,
     )  # fmt: skip
+
+
+def campaign_gather(
+    *, campaign_id: int, actor: User, owner: User | None = None, ip: str | None = None
+) -> Campaign:
+    """Get a campaign's funds back now. A running or paused campaign is stopped (which gathers);
+    a stopping one gets its gather job (re)queued: created if missing, re-driven if it died
+    (e.g. a maker could not be emptied and the cause is fixed). Idempotent; other states are
+    left alone."""
+    campaign = _campaign(campaign_id=campaign_id, owner=owner)
+    who = "its owner" if actor.pk == campaign.owner_id else "an operator"
+    if campaign.status in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
+        return campaign_stop(
+            campaign_id=campaign_id, actor=actor, owner=owner, ip=ip,
+            reason=f"Gather requested by {who}.",
+        )  # fmt: skip
+    run = (
+        CampaignRun.objects.filter(campaign_id=campaign_id, status__in=RUN_LIVE)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    if campaign.status != CampaignStatus.STOPPING or run is None:
+        return campaign
+    job = run_engine_stop(run_id=run.pk)
+    if job.status in (Job.Status.DEAD, Job.Status.FAILED):
+        job = job_redrive(job_id=job.pk)
+        audit_log(
+            actor=actor, action="job.redrive", entity="job", entity_id=job.pk,
+            metadata={"run_id": run.pk, "type": job.type, "via": "gather"}, ip=ip,
+        )  # fmt: skip
+    return campaign
 
 
 def campaign_finish(*, campaign_id: int, reason: str = "", now: datetime | None = None) -> Campaign:

@@ -17,10 +17,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.campaigns import realtime, selectors, services
+from apps.campaigns.api.serializers import LogQuerySerializer
 from apps.campaigns.forms import PARAMS_FIELDS, CampaignWizardForm
 from apps.campaigns.models import Campaign, CampaignStatus
 from apps.core.errors import DomainError, NotFound
+from apps.core.htmx import redirect_page
 from apps.core.services import client_ip
+from apps.core.throttling import html_throttle
 from apps.execution.models import Execution
 from apps.tokens.selectors import pool_selection_list, token_list
 from apps.wallets.models import Wallet
@@ -31,6 +34,11 @@ ACTIONS = {
     "pause": (services.campaign_pause, "Paused “{name}”."),
     "resume": (services.campaign_resume, "Resumed “{name}”."),
     "stop": (services.campaign_stop, "Stopping “{name}”: selling and gathering funds back."),
+    "sell-only": (
+        services.campaign_sell_only,
+        "“{name}” sells only now: no more buys, then it stops.",
+    ),
+    "gather": (services.campaign_gather, "Gathering “{name}” again: selling and sweeping back."),
 }
 
 
@@ -39,15 +47,6 @@ def _owned(request, campaign_id: int) -> Campaign:
         return selectors.campaign_get(owner=request.user, campaign_id=campaign_id)
     except NotFound as error:
         raise Http404(error.message) from error
-
-
-def _redirect(request, url: str) -> HttpResponse:
-    """A redirect that also works for HTMX requests (which would otherwise swap the target)."""
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,7 +151,7 @@ def campaign_new(request):
                     messages.success(request, f"Created and started “{campaign.name}”.")
             else:
                 messages.success(request, f"Saved “{campaign.name}” as a draft.")
-            return _redirect(request, reverse("campaigns:detail", args=[campaign.pk]))
+            return redirect_page(request, reverse("campaigns:detail", args=[campaign.pk]))
     return _wizard_response(request, form)
 
 
@@ -261,6 +260,8 @@ def campaign_action(request, campaign_id: int, action: str):
     if action not in ACTIONS:
         raise Http404("No such action.")
     service, success = ACTIONS[action]
+    if action == "start" and (denied := html_throttle(request, "campaign_start")) is not None:
+        return denied
     try:
         campaign = service(
             campaign_id=campaign.pk, actor=request.user, owner=request.user, ip=client_ip(request)
@@ -285,30 +286,44 @@ def campaign_action(request, campaign_id: int, action: str):
 # Logs
 
 
+LOG_FILTERS = ("status", "side", "wallet", "since", "until")
+
+
+def _log_filters(request) -> tuple[selectors.LogFilters, dict, str]:
+    """The logs page's filters, parsed by the API's query serializer (one set of rules): the
+    filters, the query to carry into page and CSV links, and an error message (if any)."""
+    query = {
+        name: request.GET[name].strip() for name in LOG_FILTERS if request.GET.get(name, "").strip()
+    }
+    parsed = LogQuerySerializer(data=query)
+    if not parsed.is_valid():
+        error = " ".join(
+            f"{name.capitalize()}: {' '.join(str(m) for m in messages)}"
+            for name, messages in parsed.errors.items()
+        )
+        return selectors.LogFilters(), {}, error
+    return selectors.LogFilters(**parsed.validated_data), query, ""
+
+
 @login_required
 def campaign_logs(request, campaign_id: int):
     campaign = _owned(request, campaign_id)
-    filters = selectors.LogFilters(
-        status=request.GET.get("status") if request.GET.get("status") in Execution.Status.values
-        else None,
-        side=request.GET.get("side") if request.GET.get("side") in Execution.Side.values
-        else None,
-        wallet=request.GET.get("wallet", "").strip()[:44] or None,
-    )  # fmt: skip
+    filters, query, error = _log_filters(request)
     cursor = request.GET.get("cursor") or None
-    error = ""
-    try:
-        rows, next_cursor = selectors.execution_page(
-            campaign=campaign, filters=filters, cursor=cursor, limit=selectors.LOGS_PAGE_DEFAULT
-        )
-    except DomainError as failure:
-        rows, next_cursor, error = [], None, failure.message
-    query = {k: v for k, v in (("status", filters.status), ("side", filters.side),
-                               ("wallet", filters.wallet)) if v}  # fmt: skip
+    rows, next_cursor = [], None
+    if not error:
+        try:
+            rows, next_cursor = selectors.execution_page(
+                campaign=campaign, filters=filters, cursor=cursor,
+                limit=selectors.LOGS_PAGE_DEFAULT,
+            )  # fmt: skip
+        except DomainError as failure:
+            error = failure.message
     context = {
         "campaign": campaign,
         "rows": rows,
         "filters": filters,
+        "query": query,
         "error": error,
         "statuses": Execution.Status.choices,
         "sides": Execution.Side.choices,

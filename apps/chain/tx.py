@@ -163,14 +163,19 @@ async def build_transaction(
     fee_policy: FeePolicy = FixedFee(0),
     compute_unit_limit: int | None = None,
     cu_margin_bps: int = DEFAULT_CU_MARGIN_BPS,
+    recent: tuple[Hash, int] | None = None,
+    price: int | None = None,
 ) -> BuiltTransaction:
     """A signed v0 transaction with compute-budget instructions in front.
 
     Without `compute_unit_limit` the transaction is simulated first; a failing simulation
     raises `TransactionRejected` (with the simulation's err and logs) and nothing is sent.
+    `recent` (blockhash, last valid block height) and the compute-unit `price` are read from
+    the chain unless given: transactions built together share them.
     """
-    blockhash, last_valid = await latest_blockhash(rpc=rpc)
-    price = await fee_policy.price(rpc=rpc, accounts=_writable_accounts(instructions))
+    blockhash, last_valid = recent or await latest_blockhash(rpc=rpc)
+    if price is None:
+        price = await fee_policy.price(rpc=rpc, accounts=_writable_accounts(instructions))
     if compute_unit_limit is None:
         probe = _sign(
             payer=payer,

@@ -64,3 +64,50 @@ def exception_handler(exc, context):
 
 def json_not_found(request, exception=None) -> JsonResponse:
     return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+def document_error_responses(result, generator, request, public):
+    """drf-spectacular post-processing hook: the errors any operation can answer, in the one
+    error shape. 401 everywhere, 400 when it takes a body or query, 404 when its path names
+    an object (missing, another user's, or not a number); and every documented
+    4xx/5xx gets the `Error` schema, so the API fuzz test checks error bodies too."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    for path in result.get("paths", {}).values():
+        for method, operation in path.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            parameters = operation.get("parameters", [])
+            # Even the sign-in endpoints answer 401 (wrong password, a bad refresh token).
+            implied = [("401", "Missing, invalid or expired credentials.")]
+            if "requestBody" in operation or any(p["in"] == "query" for p in parameters):
+                implied.append(("400", "Invalid input: `fields` names each bad field."))
+            if any(p["in"] == "path" for p in parameters):
+                implied.append(("404", "No such object (or not yours)."))
+            for status, description in implied:
+                responses.setdefault(status, {"description": description})
+            for status, response in responses.items():
+                if status[0] in "45" and not response.get("content"):
+                    response["content"] = {"application/json": {"schema": ERROR_REF}}
+    return result

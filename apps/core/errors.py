@@ -24,6 +24,13 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class Forbidden(DomainError):
+    """The actor may not do this from here (e.g. outside an IP allow list)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class Conflict(DomainError):
     """The object is not in a state that allows the operation (e.g. a forbidden transition)."""
 

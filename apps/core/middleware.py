@@ -1,8 +1,12 @@
 import json
 
+from django.conf import settings
 from django.contrib import messages
+from django.http import Http404
+from django.urls import reverse
 
 from apps.core.logging import bound
+from apps.core.services import client_ip, ip_in_networks
 
 
 def htmx_messages_middleware(get_response):
@@ -38,5 +42,23 @@ def log_context_middleware(get_response):
         user = getattr(request, "user", None)
         with bound(user_id=user.pk if user is not None and user.is_authenticated else None):
             return get_response(request)
+
+    return middleware
+
+
+def admin_allowlist_middleware(get_response):
+    """With ADMIN_ALLOWED_NETWORKS set, the admin site (and the operator console in it) exists
+    only for those networks: anyone else gets the ordinary 404, before sign-in is even offered."""
+
+    def middleware(request):
+        networks = settings.ADMIN_ALLOWED_NETWORKS
+        # Only reversed with a list set: without one, nothing here may touch the URLconf.
+        if (
+            networks
+            and request.path.startswith(reverse("admin:index"))
+            and not ip_in_networks(client_ip(request), networks)
+        ):
+            raise Http404("Not found.")
+        return get_response(request)
 
     return middleware

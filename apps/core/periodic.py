@@ -39,4 +39,17 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         every_seconds=60,
         queue="status",
     ),
+    Periodic(
+        # Webhook deliveries whose task was lost or whose worker died are sent again.
+        name="Webhook deliveries redrive",
+        task="webhooks.redrive",
+        every_seconds=60,
+        queue="webhook",
+    ),
+    Periodic(
+        # The daily summary e-mail to the users who asked for it.
+        name="Daily summary e-mail",
+        task="webhooks.daily_summary",
+        every_seconds=24 * 3600,
+    ),
 )

@@ -1,3 +1,5 @@
+import ipaddress
+
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -32,6 +34,17 @@ def audit_log(
 def client_ip(request) -> str | None:
     """The client's address as seen by Django (REMOTE_ADDR; a proxy in front must set it)."""
     return request.META.get("REMOTE_ADDR") or None
+
+
+def ip_in_networks(address: str | None, networks: list[str]) -> bool:
+    """Whether `address` lies in one of `networks` (CIDRs or single addresses)."""
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(network, strict=False) for network in networks)
 
 
 def periodic_tasks_install() -> tuple[int, int]:

@@ -27,10 +27,16 @@ def landing(request):
 def dashboard(request):
     # Imported here: core is the foundation every app imports, so it loads campaign code only
     # when this page renders.
+    from apps.admin_ops.selectors import alerts_for_user
     from apps.campaigns.selectors import dashboard_summary
 
     # The system notices come from the `site` context processor, like on every page.
-    context = {"summary": dashboard_summary(owner=request.user)}
+    context = {
+        "summary": dashboard_summary(owner=request.user),
+        "alerts": alerts_for_user(user=request.user),
+    }
+    if request.htmx and request.GET.get("part") == "dashboard-live":
+        return render(request, "core/dashboard.html#dashboard-live", context)
     return render(request, "core/dashboard.html", context)
 
 

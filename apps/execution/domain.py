@@ -31,7 +31,7 @@ BREAKER_WINDOW = 20
 BREAKER_FAILURE_PERCENT = 50
 
 
-def plan_config(*, params: Params, seed: int, busy_ms: int) -> PlanConfig:
+def plan_config(*, params: Params, seed: int, busy_ms: int, sell_only: bool = False) -> PlanConfig:
     """The planner's view of a campaign's params. The planner has one hold time: the minimum
     (a wallet never sells sooner than the user asked). `busy_ms`: how long a trade is assumed
     in flight."""
@@ -50,6 +50,7 @@ def plan_config(*, params: Params, seed: int, busy_ms: int) -> PlanConfig:
         hold_ms=params.hold_min_ms,
         concurrency_cap=params.concurrency_cap,
         busy_ms=busy_ms,
+        sell_only=sell_only,
     )
 
 

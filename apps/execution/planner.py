@@ -69,6 +69,8 @@ class PlanConfig:
     hold_ms: int = 0
     concurrency_cap: int = 4
     busy_ms: int = 3_000
+    # No more buys: the makers sell what they hold (on the usual cadence), then the plan ends.
+    sell_only: bool = False
 
     def __post_init__(self):
         if self.wallets < 1:
@@ -162,8 +164,15 @@ def _size(config: PlanConfig, rng: random.Random) -> int:
     return rng.randint(low, high)
 
 
-def next_trade(config: PlanConfig, state: PlanState) -> PlannedTrade:
-    """Plan one more trade and advance `state` past it."""
+def sold_out(state: PlanState) -> bool:
+    """No maker holds tokens any more (a sell-only plan has nothing left to do)."""
+    return all(bought is None for bought in state.bought_at_ms)
+
+
+def next_trade(config: PlanConfig, state: PlanState) -> PlannedTrade | None:
+    """Plan one more trade and advance `state` past it; None when a sell-only plan is sold out."""
+    if config.sell_only and sold_out(state):
+        return None
     rng = _rng(config.seed, state.sequence)
     at = state.clock_ms + (_gap_ms(config, rng, state.clock_ms) if state.sequence else 0)
     # The concurrency cap: wait for the earliest in-flight trade to finish.
@@ -188,9 +197,11 @@ def next_trade(config: PlanConfig, state: PlanState) -> PlannedTrade:
         )
 
     preferred, other = (Side.BUY, Side.SELL) if wants_buy else (Side.SELL, Side.BUY)
+    if config.sell_only:
+        preferred = Side.SELL
     options = candidates(preferred)
     side = preferred
-    if not options or options[0][0] > at:
+    if not config.sell_only and (not options or options[0][0] > at):
         # Nobody can make the preferred trade now: take the other side if it is ready sooner.
         fallback = candidates(other)
         if fallback and (not options or fallback[0][0] < options[0][0]):
@@ -226,7 +237,7 @@ def plan_window(
     while True:
         probe = PlanState.from_json(cursor.to_json())
         trade = next_trade(config, probe)
-        if trade.at_ms >= until_ms:
+        if trade is None or trade.at_ms >= until_ms:
             return trades, cursor
         trades.append(trade)
         cursor = probe

@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from solana.rpc.commitment import Confirmed
 from solana.rpc.models import TxOpts
+from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -52,7 +54,7 @@ from apps.chain.tx import (
 )
 from apps.core.chain import rpc_pool
 from apps.execution.models import Execution, Job
-from apps.wallets.keystore import wallet_signer
+from apps.wallets.keystore import WalletSigner, wallet_signer
 from apps.wallets.models import Wallet
 
 LANDED_LEVELS = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
@@ -210,12 +212,13 @@ def _resend(rpc: RpcPool, raw: bytes, *, jito: JitoClient | None) -> None:
             run_sync(rpc.call("sendTransaction", lambda c: c.send_raw_transaction(raw, opts=opts)))
 
 
-def _finish(*, execution: Execution, rpc: RpcPool, started: float | None = None) -> Execution:
-    """Record a transaction known to have landed (status confirmed): slot, fee, err."""
-    signature = Signature.from_string(execution.signature)
-    balances = run_sync(transaction_balances(rpc=rpc, signature=signature))
-    if balances is None:
-        raise NotYet("the landed transaction is not served by getTransaction yet", countdown_s=0.5)
+LANDED_FIELDS = ["status", "slot", "fee_lamports", "error", "latency_ms", "updated_at"]
+
+
+def record_landed(
+    execution: Execution, balances: TxBalances, *, started: float | None = None
+) -> Execution:
+    """Set a landed transaction's outcome on its row (the caller saves `LANDED_FIELDS`)."""
     execution.status = (
         Execution.Status.FAILED if balances.err is not None else Execution.Status.LANDED
     )
@@ -224,21 +227,37 @@ def _finish(*, execution: Execution, rpc: RpcPool, started: float | None = None)
     execution.error = None if balances.err is None else {"err": _error_detail(balances.err)}
     if started is not None:
         execution.latency_ms = int((time.monotonic() - started) * 1000)
-    execution.save(
-        update_fields=["status", "slot", "fee_lamports", "error", "latency_ms", "updated_at"]
-    )
+    execution.updated_at = timezone.now()
     execution.balances = balances  # for the ledger writer of this process (not stored)
     return execution
 
 
-def _resolve_previous(*, job: Job, rpc: RpcPool, jito: JitoClient | None) -> Execution | None:
-    """Step 2: the execution of this job that landed, if any. Raises NotYet while one may
-    still land; marks the ones that can no longer land as expired."""
-    landed = job.executions.filter(slot__isnull=False).order_by("-attempt").first()
+def _finish(*, execution: Execution, rpc: RpcPool, started: float | None = None) -> Execution:
+    """Record a transaction known to have landed (status confirmed): slot, fee, err."""
+    signature = Signature.from_string(execution.signature)
+    balances = run_sync(transaction_balances(rpc=rpc, signature=signature))
+    if balances is None:
+        raise NotYet("the landed transaction is not served by getTransaction yet", countdown_s=0.5)
+    record_landed(execution, balances, started=started)
+    execution.save(update_fields=LANDED_FIELDS)
+    return execution
+
+
+def _resolve_previous(
+    *, job: Job, rpc: RpcPool, jito: JitoClient | None, attempts: list[Execution] | None
+) -> tuple[Execution | None, int]:
+    """Step 2: the execution of this job that landed, if any, and the number of the job's
+    next attempt. Raises NotYet while one may still land; marks the ones that can no longer
+    land as expired."""
+    # One read of the job's attempts (a new job has none: no RPC, no further query).
+    if attempts is None:
+        attempts = list(job.executions.order_by("attempt"))
+    next_attempt = (attempts[-1].attempt if attempts else 0) + 1
+    landed = next((e for e in reversed(attempts) if e.slot is not None), None)
     if landed is not None:
         # Landed before a crash: read its balances again (the ledger write is idempotent).
-        return _finish(execution=landed, rpc=rpc)
-    for execution in job.executions.filter(status__in=IN_FLIGHT).order_by("attempt"):
+        return _finish(execution=landed, rpc=rpc), next_attempt
+    for execution in (e for e in attempts if e.status in IN_FLIGHT):
         signature = Signature.from_string(execution.signature)
         status = _signature_status(rpc, signature)
         if status is None:
@@ -255,9 +274,9 @@ def _resolve_previous(*, job: Job, rpc: RpcPool, jito: JitoClient | None) -> Exe
                 if execution.raw_transaction:
                     _resend(rpc, bytes(execution.raw_transaction), jito=jito)
                 landed = run_sync(
-                    _await_landing(
+                    await_landings(
                         rpc=rpc,
-                        signature=signature,
+                        signatures=[signature],
                         last_valid_block_height=execution.last_valid_block_height,
                     )
                 )
@@ -266,39 +285,78 @@ def _resolve_previous(*, job: Job, rpc: RpcPool, jito: JitoClient | None) -> Exe
                         status=Execution.Status.EXPIRED
                     )
                     continue
-                return _finish(execution=execution, rpc=rpc)
+                return _finish(execution=execution, rpc=rpc), next_attempt
         if status.confirmation_status not in LANDED_LEVELS:
             raise NotYet("an earlier transaction is processed but not confirmed", countdown_s=0.4)
-        return _finish(execution=execution, rpc=rpc)
-    return None
+        return _finish(execution=execution, rpc=rpc), next_attempt
+    return None, next_attempt
 
 
-async def _await_landing(
-    *, rpc: RpcPool, signature: Signature, last_valid_block_height: int, poll_s: float = 0.05
-) -> bool:
-    """Poll until the transaction is confirmed (True) or the block height passed its
-    `last_valid_block_height` without it (False; checked again after reading the height, so
-    one landing in between is not missed). Like `apps.chain.tx.confirm_transaction`, but
-    without its getTransaction: `_finish` reads the transaction once, with its balances."""
+async def await_landings(
+    *, rpc: RpcPool, signatures: Sequence[Signature], last_valid_block_height: int,
+    poll_s: float = 0.05, give_up_s: float | None = None,
+) -> set[Signature]:  # fmt: skip
+    """Poll (one `getSignatureStatuses` for all) until each transaction is confirmed or the
+    block height passed their `last_valid_block_height` without it (or `give_up_s` passed:
+    the others are left undecided); returns the confirmed ones. A missing one is checked again
+    after reading the height, so one landing in between is not missed. Like
+    `apps.chain.tx.confirm_transaction`, but without its getTransaction: `_finish` reads each
+    transaction once, with its balances."""
+    deadline = None if give_up_s is None else time.monotonic() + give_up_s
 
-    async def status():
+    async def statuses(wanted: list[Signature]) -> dict[Signature, Any]:
         resp = await rpc.call(
             "getSignatureStatuses",
-            lambda c: c.get_signature_statuses([signature], search_transaction_history=True),
+            lambda c: c.get_signature_statuses(wanted, search_transaction_history=True),
         )
-        return resp.value[0]
+        return dict(zip(wanted, resp.value, strict=True))
 
-    while True:
-        found = await status()
-        if found is None:
+    pending, landed = list(signatures), set()
+    while pending:
+        found, expired = await statuses(pending), set()
+        missing = [signature for signature, status in found.items() if status is None]
+        if missing:
             height = await rpc.call("getBlockHeight", lambda c: c.get_block_height(Confirmed))
             if height.value > last_valid_block_height:
-                found = await status()
-                if found is None:
-                    return False
-        if found is not None and found.confirmation_status in LANDED_LEVELS:
-            return True
-        await asyncio.sleep(poll_s)
+                found.update(await statuses(missing))
+                expired = {signature for signature in missing if found[signature] is None}
+        landed |= {
+            signature for signature, status in found.items()
+            if status is not None and status.confirmation_status in LANDED_LEVELS
+        }  # fmt: skip
+        pending = [s for s in pending if s not in landed and s not in expired]
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        if pending:
+            await asyncio.sleep(poll_s)
+    return landed
+
+
+async def build_with(
+    *, spec: TxSpec, rpc: RpcPool, payer: WalletSigner, others: Sequence[WalletSigner],
+    recent: tuple[Hash, int] | None = None,
+) -> BuiltTransaction:  # fmt: skip
+    """Build `spec` and sign it with the open `wallet_signer`s of its payer and other signers
+    (`recent`: a blockhash shared by transactions built together)."""
+    instructions = await spec.instructions(rpc)
+    if spec.jito is not None and spec.tip_lamports:
+        instructions = [
+            *instructions,
+            tip_instruction(
+                payer=payer.pubkey(),
+                tip_account=await spec.jito.pick_tip_account(),
+                lamports=spec.tip_lamports,
+            ),
+        ]
+    return await build_transaction(
+        rpc=rpc,
+        payer=payer.keypair,
+        instructions=instructions,
+        signers=[signer.keypair for signer in others],
+        fee_policy=spec.fee_policy,
+        compute_unit_limit=spec.compute_unit_limit,
+        recent=recent,
+    )
 
 
 def build_signed(*, spec: TxSpec, rpc: RpcPool) -> BuiltTransaction:
@@ -309,59 +367,23 @@ def build_signed(*, spec: TxSpec, rpc: RpcPool) -> BuiltTransaction:
         others = [
             stack.enter_context(wallet_signer(w)) for w in spec.signers if w.pk != spec.payer.pk
         ]
-
-        async def build() -> BuiltTransaction:
-            instructions = await spec.instructions(rpc)
-            if spec.jito is not None and spec.tip_lamports:
-                instructions = [
-                    *instructions,
-                    tip_instruction(
-                        payer=payer.pubkey(),
-                        tip_account=await spec.jito.pick_tip_account(),
-                        lamports=spec.tip_lamports,
-                    ),
-                ]
-            return await build_transaction(
-                rpc=rpc,
-                payer=payer.keypair,
-                instructions=instructions,
-                signers=[signer.keypair for signer in others],
-                fee_policy=spec.fee_policy,
-                compute_unit_limit=spec.compute_unit_limit,
-            )
-
-        return run_sync(build())
+        return run_sync(build_with(spec=spec, rpc=rpc, payer=payer, others=others))
 
 
-def send_once(*, job: Job, network: str, spec: TxSpec, allow_new: bool = True) -> Execution:
-    """The job's one landed transaction (status `landed`, or `failed` when it landed with an
-    error), sending a new one only when no earlier one can still land. Must not run inside a
-    transaction: the Execution row has to be committed before the send.
-
-    Raises NotYet (an earlier transaction may still land, or this one expired: try again),
-    JobFailed (the chain refuses the transaction; nothing landed), TransientRpcError."""
-    assert not transaction.get_connection().in_atomic_block, "send_once commits its own rows"
-    rpc = rpc_pool(network)
-    previous = _resolve_previous(job=job, rpc=rpc, jito=spec.jito)
-    if previous is not None:
-        return previous
-    if not allow_new:
-        raise JobCancelled("no earlier transaction landed and no new one may be sent")
-    try:
-        built = build_signed(spec=spec, rpc=rpc)
-    except TransactionRejected as error:
-        raise JobFailed(
+def build_failed(error: TransactionRejected | DexError | PermanentRpcError) -> JobFailed:
+    """Why a transaction could not be built: its simulation fails, or the venue refuses."""
+    if isinstance(error, TransactionRejected):
+        return JobFailed(
             "The transaction would fail: " + _error_detail(error.err or error),
             code="simulation_failed",
             detail={"logs": error.logs[-8:]},
-        ) from None
-    except (DexError, PermanentRpcError) as error:
-        raise JobFailed(f"The trade cannot be made: {error}", code="venue") from None
-    attempt = (
-        job.executions.order_by("-attempt").values_list("attempt", flat=True).first() or 0
-    ) + 1
-    # Committed (autocommit) before the send: a crash from here on is resolved by signature.
-    execution = Execution.objects.create(
+        )
+    return JobFailed(f"The trade cannot be made: {error}", code="venue")
+
+
+def new_execution(*, job: Job, spec: TxSpec, built: BuiltTransaction, attempt: int) -> Execution:
+    """The (unsaved) row of a signed transaction: committed before it is first sent."""
+    return Execution(
         job=job,
         run_id=job.run_id,
         attempt=attempt,
@@ -376,14 +398,56 @@ def send_once(*, job: Job, network: str, spec: TxSpec, allow_new: bool = True) -
         sol_in_lamports=spec.planned.get("sol_in_lamports", 0),
         token_in_raw=spec.planned.get("token_in_raw", 0),
     )
-    started = time.monotonic()
+
+
+def send_options(spec: TxSpec) -> TxOpts:
     # Simulated at build time when the compute-unit limit came from a simulation; otherwise
     # the node's preflight keeps a failing transaction from landing (and costing a fee).
-    opts = TxOpts(
+    return TxOpts(
         skip_preflight=spec.compute_unit_limit is None,
         preflight_commitment=Confirmed,
         max_retries=0,
     )
+
+
+def rejected(execution: Execution, error: TransactionRejected) -> JobFailed:
+    """The node refused the transaction (nothing landed): its row is `failed`."""
+    Execution.objects.filter(pk=execution.pk).update(
+        status=Execution.Status.FAILED, error={"err": _error_detail(error.err or error)}
+    )
+    return JobFailed(
+        "The node rejected the transaction: " + _error_detail(error.err or error),
+        code="rejected",
+    )
+
+
+def send_once(
+    *, job: Job, network: str, spec: TxSpec, allow_new: bool = True,
+    attempts: list[Execution] | None = None,
+) -> Execution:  # fmt: skip
+    """The job's one landed transaction (status `landed`, or `failed` when it landed with an
+    error), sending a new one only when no earlier one can still land. Must not run inside a
+    transaction: the Execution row has to be committed before the send. `attempts`: the job's
+    executions by attempt, when the caller (holding the job's lock) has just read them.
+
+    Raises NotYet (an earlier transaction may still land, or this one expired: try again),
+    JobFailed (the chain refuses the transaction; nothing landed), TransientRpcError."""
+    assert not transaction.get_connection().in_atomic_block, "send_once commits its own rows"
+    rpc = rpc_pool(network)
+    previous, attempt = _resolve_previous(job=job, rpc=rpc, jito=spec.jito, attempts=attempts)
+    if previous is not None:
+        return previous
+    if not allow_new:
+        raise JobCancelled("no earlier transaction landed and no new one may be sent")
+    try:
+        built = build_signed(spec=spec, rpc=rpc)
+    except (TransactionRejected, DexError, PermanentRpcError) as error:
+        raise build_failed(error) from None
+    # Committed (autocommit) before the send: a crash from here on is resolved by signature.
+    execution = new_execution(job=job, spec=spec, built=built, attempt=attempt)
+    execution.save(force_insert=True)
+    started = time.monotonic()
+    opts = send_options(spec)
     try:
         if spec.jito is not None:
             bundle_id = run_sync(spec.jito.send_bundle([built.transaction]))
@@ -398,23 +462,19 @@ def send_once(*, job: Job, network: str, spec: TxSpec, allow_new: bool = True) -
         )
         raise JobFailed(f"The block engine refused the bundle: {error}", code="bundle") from None
     except TransactionRejected as error:
-        Execution.objects.filter(pk=execution.pk).update(
-            status=Execution.Status.FAILED, error={"err": _error_detail(error.err or error)}
-        )
-        raise JobFailed(
-            "The node rejected the transaction: " + _error_detail(error.err or error),
-            code="rejected",
-        ) from None
+        raise rejected(execution, error) from None
     except TransientRpcError:
         raise  # it may have reached the node: the next attempt resolves it by signature
     Execution.objects.filter(pk=execution.pk, status=Execution.Status.SIGNED).update(
         status=Execution.Status.SENT
     )
     execution.status = Execution.Status.SENT
+    # Signed and sent by this call, under the job's lock: no ledger row can exist for it yet.
+    execution.fresh = True
     landed = run_sync(
-        _await_landing(
+        await_landings(
             rpc=rpc,
-            signature=built.signature,
+            signatures=[built.signature],
             last_valid_block_height=built.last_valid_block_height,
         )
     )

@@ -9,7 +9,9 @@ Lifecycle of a run (DESIGN §5), every step a `Job` row keyed `run:<id>:<type>:<
     gather:0      pre-flight: pool state, balances, one simulated trade; then the first plan
     plan:N        the planner's window N: stop conditions, then the trades due in the next
                   window (with their ETA) and plan:N+1 at the window's end
-    trade_buy|trade_sell:<planner sequence>   one trade through the idempotent send
+    trade_buy|trade_sell:<planner sequence>   one trade through the idempotent send; a
+                  window's trades due close together (distinct makers) share one `trades`
+                  task that sends them as a batch (`trades_execute`)
     funds_gather:0  on stop: cancel what is queued, wait for trades in flight, one sell job per
                   maker; sell-<wallet> then sweep-<wallet>; finish: the run ends
 
@@ -33,20 +35,27 @@ sell_only funds nothing and goes from the pre-flight straight to the gather.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from solana.rpc.models import TokenAccountOpts
 from solders.pubkey import Pubkey
+from solders.signature import Signature
 
 from apps.admin_ops.models import Alert
 from apps.admin_ops.services import PAUSE_ALL_REASON, alert_raise
@@ -65,28 +74,38 @@ from apps.chain.errors import (
 )
 from apps.chain.jito import JitoClient
 from apps.chain.rpc import run_sync
-from apps.chain.tx import FixedFee, PercentileFee
-from apps.core import metrics
+from apps.chain.tx import FixedFee, PercentileFee, latest_blockhash
+from apps.core import events, metrics
 from apps.core.amounts import format_sol_trimmed
 from apps.core.chain import ChainUnavailable, rpc_pool
 from apps.core.models import SystemSwitch
-from apps.core.realtime import group_send_on_commit
 from apps.core.selectors import switch_enabled
 from apps.execution import domain
 from apps.execution.models import Execution, Job, LedgerEntry
-from apps.execution.planner import PlanState, Side, plan_window
+from apps.execution.planner import PlanState, Side, plan_window, sold_out
 from apps.execution.sending import (
+    LANDED_FIELDS,
     JobCancelled,
     JobFailed,
     NotYet,
     TxBalances,
     TxSpec,
+    await_landings,
+    build_failed,
     build_signed,
+    build_with,
+    new_execution,
+    record_landed,
+    rejected,
     send_once,
+    send_options,
+    transaction_balances,
 )
+from apps.wallets.keystore import wallet_signer
 from apps.wallets.models import Wallet
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DRY_RUN, SELL_ONLY = "dry_run", "sell_only"
 QUEUE_FOR = {
@@ -101,6 +120,8 @@ QUEUE_FOR = {
 TRADE_TYPES = (Job.Type.TRADE_BUY, Job.Type.TRADE_SELL)
 # Advisory-lock namespaces (high bits of the 64-bit key).
 _JOB_LOCK, _WALLET_LOCK = 1, 2
+_BUSY_RETRY_S = 0.25  # when a batch finds a maker wallet busy, it tries that trade again
+LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout
 
 
 @dataclass
@@ -111,6 +132,17 @@ class Done:
     result: dict = field(default_factory=dict)
     write: Callable[[], None] | None = None
     event: dict = field(default_factory=dict)
+    trade: TradeWrite | None = None  # a landed trade's writes, for batches (`_trade_writes`)
+
+
+@dataclass(frozen=True)
+class TradeWrite:
+    """What a landed trade writes: its ledger rows, its execution's amounts, the run totals."""
+
+    execution: Execution
+    ledger: list[LedgerEntry]
+    amounts: dict[str, int]
+    totals: dict[str, int]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +177,46 @@ def job_create(
     return job, True
 
 
+def jobs_create_many(*, run_id: int, jobs: list[dict], enqueue: bool = True) -> list[Job]:
+    """`job_create` for many jobs of one run (each a dict of its keyword arguments): one query
+    for the keys that exist already, one INSERT for the others, whose tasks are enqueued on
+    commit (unless `enqueue` is False: the caller sends them). Returns the jobs created."""
+    if not jobs:
+        return []
+    rows = [
+        Job(
+            run_id=run_id, queue=QUEUE_FOR[spec["type"]], type=spec["type"],
+            payload=spec.get("payload") or {}, scheduled_for=spec.get("scheduled_for"),
+            idempotency_key=idempotency_key(
+                run_id=run_id, type=spec["type"], sequence=spec["sequence"]
+            ),
+        )
+        for spec in jobs
+    ]  # fmt: skip
+    existing = set(
+        Job.objects.filter(idempotency_key__in=[row.idempotency_key for row in rows]).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    rows = [row for row in rows if row.idempotency_key not in existing]
+    try:
+        # Savepoint: a key created meanwhile by another writer must not break the transaction.
+        with transaction.atomic():
+            created = Job.objects.bulk_create(rows)
+    except IntegrityError:
+        # Raced: one by one, where an existing key is a no-op.
+        return [
+            job
+            for spec in jobs
+            if (job_and_created := job_create(run_id=run_id, **spec))[1]
+            for job in [job_and_created[0]]
+        ]
+    if enqueue:
+        for job in created:
+            job_enqueue(job=job)
+    return created
+
+
 def job_enqueue(*, job: Job, countdown_s: float | None = None) -> None:
     """Send the job's task to its queue after commit (at its ETA when scheduled)."""
     from apps.execution.tasks import task_for
@@ -173,13 +245,16 @@ def job_redrive(*, job_id: int) -> Job:
 
 
 @contextlib.contextmanager
-def advisory_lock(namespace: int, key: int) -> Iterator[bool]:
-    """Try a session-level advisory lock; yields whether it is held. Postgres releases it if
-    the worker dies, so a crashed holder never blocks the job or wallet for good."""
-    lock_key = (namespace << 48) | key
+def advisory_lock(namespace: int, key: int, *, wait_ms: int = 0) -> Iterator[bool]:
+    """A session-level advisory lock, waiting up to `wait_ms` for it; yields whether it is
+    held. Postgres releases it if the worker dies, so a crashed holder never blocks the job or
+    wallet for good."""
+    lock_key = _lock_key(namespace, key)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [lock_key])
         held = cursor.fetchone()[0]
+        if not held and wait_ms:  # busy: wait for it (the free case costs one statement)
+            held = _advisory_lock_wait(cursor, lock_key, wait_ms)
     try:
         yield held
     finally:
@@ -188,26 +263,106 @@ def advisory_lock(namespace: int, key: int) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [lock_key])
 
 
+@contextlib.contextmanager
+def advisory_locks(namespace: int, keys: Iterable[int]) -> Iterator[set[int]]:
+    """`advisory_lock` (without waiting) for many keys in one statement; yields the keys
+    held, released together at the end."""
+    by_lock = {_lock_key(namespace, key): key for key in sorted(set(keys))}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT k FROM unnest(%s::bigint[]) AS k WHERE pg_try_advisory_lock(k)",
+            [list(by_lock)],
+        )
+        locked = [lock for (lock,) in cursor.fetchall()]
+    try:
+        yield {by_lock[lock] for lock in locked}
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k", [locked]
+                )
+
+
+def _lock_key(namespace: int, key: int) -> int:
+    return (namespace << 48) | key
+
+
+def _advisory_lock_wait(cursor, lock_key: int, wait_ms: int) -> bool:
+    """Wait for the lock on the server (no CPU, no re-queued message) up to `wait_ms`."""
+    try:
+        cursor.execute(
+            "SELECT set_config('lock_timeout', %s, false), pg_advisory_lock(%s)",
+            [f"{wait_ms}ms", lock_key],
+        )
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        return False
+    finally:
+        cursor.execute("RESET lock_timeout")  # back to the session's default
+    return True
+
+
+def _group_send_on_commit(group: str, event: dict) -> None:
+    """`apps.core.realtime.group_send_on_commit` for the engine's hot path: the send runs on
+    the worker thread's own event loop (`run_sync`), so the channel layer keeps its Redis
+    connection for the thread instead of opening one in a fresh loop and thread per event
+    (what `async_to_sync` does outside a loop; ~13 ms of a trade's time)."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            run_sync(layer.group_send(group, event))
+        else:  # called from async code (a consumer, a test): its own loop cannot be re-entered
+            async_to_sync(layer.group_send)(group, event)
+
+    # On commit: a browser must never see a change that was rolled back.
+    transaction.on_commit(send)
+
+
 def _event(job: Job, event: str, **extra: Any) -> None:
     campaign_id = job.run.campaign_id
-    group_send_on_commit(
+    _group_send_on_commit(
         f"campaign.{campaign_id}",
         {
             "type": "campaign.event", "event": event, "campaign_id": campaign_id,
             "run_id": job.run_id, "job_id": job.pk, "job_type": job.type, **extra,
         },
     )  # fmt: skip
+    if job.type in TRADE_TYPES:
+        _trade_event(job, event, extra)
+
+
+def _trade_event(job: Job, event: str, extra: dict) -> None:
+    """`trade.landed` / `trade.failed` for subscribers (a simulated or skipped trade is neither)."""
+    if event == "job_completed" and extra.get("signature") and not extra.get("simulated"):
+        event_type = "trade.landed"
+    elif event == "job_failed":
+        event_type = "trade.failed"
+    else:
+        return
+    data = {
+        "campaign_id": job.run.campaign_id, "run_id": job.run_id, "job_id": job.pk,
+        "side": "buy" if job.type == Job.Type.TRADE_BUY else "sell",
+        **{key: value for key, value in extra.items() if key != "status"},
+    }  # fmt: skip
+    events.emit(event_type=event_type, user_id=job.run.campaign.owner_id, data=data)
 
 
 def _claim(job_id: int) -> Job | None:
     with transaction.atomic():
         # Row lock: the claim is a compare-and-swap against cancel and redrive.
-        job = (
+        # No ORDER BY (the model's ordering) for a primary-key lookup: one row at most.
+        rows = (
             Job.objects.select_for_update(of=("self",))
-            .select_related("run__campaign")
+            .select_related("run__campaign__token", "run__campaign__pool")
             .filter(pk=job_id)
-            .first()
+            .order_by()
         )
+        job = next(iter(rows), None)
         if job is None or job.status in Job.TERMINAL:
             return None
         first = job.started_at is None
@@ -223,20 +378,32 @@ def _finish(job: Job, *, status: str, result: dict | None = None, error: dict | 
             write: Callable[[], None] | None = None, event: str | None = None,
             extra: dict | None = None) -> None:  # fmt: skip
     with transaction.atomic():
-        # Row lock: exactly one writer records a job's outcome (and its ledger rows).
-        current = Job.objects.select_for_update().filter(pk=job.pk).first()
-        if current is None or current.status in Job.TERMINAL:
+        if not _swap(job, status=status, result=result, error=error):
             return
         if write is not None:
             write()
-        Job.objects.filter(pk=job.pk).update(
+        _announce(job, status=status, result=result, event=event, extra=extra)
+
+
+def _swap(job: Job, *, status: str, result: dict | None, error: dict | None = None) -> bool:
+    """Compare-and-swap, and the row lock until commit: exactly one writer records a job's
+    outcome (and its ledger rows); a job already terminal is left alone."""
+    return bool(
+        Job.objects.filter(pk=job.pk)
+        .exclude(status__in=Job.TERMINAL)
+        .update(
             status=status, result=result, error=error, finished_at=timezone.now(),
             updated_at=timezone.now(),
-        )  # fmt: skip
-        if event:
-            _event(job, event, status=status, **(extra or {}))
-        # On commit: a rolled-back outcome must not be counted.
-        transaction.on_commit(lambda: _observe(job, status=status, result=result or {}))
+        )
+    )  # fmt: skip
+
+
+def _announce(job: Job, *, status: str, result: dict | None, event: str | None,
+              extra: dict | None) -> None:  # fmt: skip
+    if event:
+        _event(job, event, status=status, **(extra or {}))
+    # On commit: a rolled-back outcome must not be counted.
+    transaction.on_commit(lambda: _observe(job, status=status, result=result or {}))
 
 
 def _observe(job: Job, *, status: str, result: dict) -> None:
@@ -289,8 +456,7 @@ def job_execute(*, job_id: int) -> float | None:
             _finish(job, status=Job.Status.CANCELLED, result={"cancelled": str(why)})
             return None
         except JobFailed as failure:
-            _fail(job, status=Job.Status.FAILED, code=failure.code, message=failure.message,
-                  detail=failure.detail, write=getattr(failure, "write", None))  # fmt: skip
+            _failed(job, failure)
             return None
         except Exception as error:
             # A bug must not leave the job `processing` for ever: dead-letter it (visible and
@@ -298,11 +464,36 @@ def job_execute(*, job_id: int) -> float | None:
             message = f"{type(error).__name__}: the engine failed; see the worker logs"
             _fail(job, status=Job.Status.DEAD, code="internal_error", message=message)
             raise
-        _finish(job, status=Job.Status.SUCCEEDED, result=done.result, write=done.write,
-                event="job_completed", extra=done.event)  # fmt: skip
+        _succeeded(job, done)
         if job.type in TRADE_TYPES:
             _stop_if_done(job)
         return None
+
+
+def _succeeded(job: Job, done: Done) -> None:
+    _finish(job, status=Job.Status.SUCCEEDED, result=done.result, write=done.write,
+            event="job_completed", extra=done.event)  # fmt: skip
+
+
+def _succeeded_many(items: list[tuple[Job, Done]]) -> None:
+    """`_succeeded` for the landed trades of a batch in one transaction: a compare-and-swap
+    per job, then one write for all of them (`_trade_writes`)."""
+    if not items:
+        return
+    with transaction.atomic():
+        swapped = [
+            (job, done) for job, done in items
+            if _swap(job, status=Job.Status.SUCCEEDED, result=done.result)
+        ]  # fmt: skip
+        _trade_writes([done.trade for _, done in swapped])
+        for job, done in swapped:
+            _announce(job, status=Job.Status.SUCCEEDED, result=done.result,
+                      event="job_completed", extra=done.event)  # fmt: skip
+
+
+def _failed(job: Job, failure: JobFailed) -> None:
+    _fail(job, status=Job.Status.FAILED, code=failure.code, message=failure.message,
+          detail=failure.detail, write=getattr(failure, "write", None))  # fmt: skip
 
 
 def _fail(job: Job, *, status: str, code: str, message: str, detail: Any = None,
@@ -422,54 +613,50 @@ def _ledger_write(
     wallets: list[Wallet],
     mint: str = "",
 ) -> dict[int, int]:
-    """Ledger rows of a landed transaction from its real pre/post balances: per wallet one
-    `kind` row (lamports less the fee it paid, token delta) and a `fee` row for the fee payer.
-    Returns {wallet id: lamports delta of its `kind` row}. Idempotent per (execution, wallet,
-    kind) by the unique constraint."""
-    rows, deltas = [], {}
-    for wallet in wallets:
-        lamports = balances.lamports_delta(wallet.address)
-        if wallet.address == balances.payer and balances.tip:
-            lamports += balances.tip
-            rows.append(
-                LedgerEntry(
-                    run_id=execution.run_id,
-                    wallet=wallet,
-                    kind=LedgerEntry.Kind.TIP,
-                    lamports_delta=-balances.tip,
-                    execution=execution,
-                )
-            )
-        if wallet.address == balances.payer:
-            lamports += balances.fee
-            rows.append(
-                LedgerEntry(
-                    run_id=execution.run_id,
-                    wallet=wallet,
-                    kind=LedgerEntry.Kind.FEE,
-                    lamports_delta=-balances.fee,
-                    execution=execution,
-                )
-            )
-        tokens = balances.token_delta(owner=wallet.address, mint=mint) if mint else 0
-        deltas[wallet.pk] = lamports
-        if lamports or tokens:
-            rows.append(
-                LedgerEntry(
-                    run_id=execution.run_id,
-                    wallet=wallet,
-                    kind=kind,
-                    lamports_delta=lamports,
-                    mint=mint if tokens else "",
-                    token_delta_raw=tokens,
-                    execution=execution,
-                )
-            )
+    """Write `_ledger_rows`; returns {wallet id: lamports delta of its `kind` row}. Idempotent
+    per (execution, wallet, kind) by the unique constraint."""
+    rows, deltas = _ledger_rows(
+        execution=execution, balances=balances, kind=kind, wallets=wallets, mint=mint
+    )
     LedgerEntry.objects.bulk_create(rows, ignore_conflicts=True)
     return deltas
 
 
+def _ledger_rows(
+    *, execution: Execution, balances: TxBalances, kind: str, wallets: list[Wallet], mint: str
+) -> tuple[list[LedgerEntry], dict[int, int]]:
+    """Ledger rows of a landed transaction from its real pre/post balances: per wallet one
+    `kind` row (lamports less the fee it paid, token delta) and a `fee` row for the fee payer;
+    and {wallet id: lamports delta of its `kind` row}."""
+    rows, deltas = [], {}
+
+    def row(wallet: Wallet, kind: str, lamports: int, tokens: int = 0) -> None:
+        rows.append(
+            LedgerEntry(
+                run_id=execution.run_id, wallet=wallet, kind=kind, lamports_delta=lamports,
+                mint=mint if tokens else "", token_delta_raw=tokens, execution=execution,
+            )
+        )  # fmt: skip
+
+    for wallet in wallets:
+        lamports = balances.lamports_delta(wallet.address)
+        if wallet.address == balances.payer:
+            # The payer's fee and tip are rows of their own, not part of its `kind` row.
+            if balances.tip:
+                lamports += balances.tip
+                row(wallet, LedgerEntry.Kind.TIP, -balances.tip)
+            lamports += balances.fee
+            row(wallet, LedgerEntry.Kind.FEE, -balances.fee)
+        tokens = balances.token_delta(owner=wallet.address, mint=mint) if mint else 0
+        deltas[wallet.pk] = lamports
+        if lamports or tokens:
+            row(wallet, kind, lamports, tokens)
+    return rows, deltas
+
+
 def _already_written(execution: Execution) -> bool:
+    if getattr(execution, "fresh", False):
+        return False  # sent by this very attempt (see send_once): nothing written yet
     return LedgerEntry.objects.filter(execution=execution).exists()
 
 
@@ -665,6 +852,9 @@ def _summary_update(run_id: int, **values: Any) -> None:
 # plan
 
 
+SOLD_OUT_REASON = "Sell-only: the makers sold everything they held."
+
+
 def _stop_reason(run: CampaignRun, params: Params) -> str | None:
     if params.target_volume_lamports and run.volume_lamports >= params.target_volume_lamports:
         return "Target volume reached."
@@ -673,8 +863,10 @@ def _stop_reason(run: CampaignRun, params: Params) -> str | None:
     return None
 
 
-def _plan_config(*, params: Params, seed: int):
-    return domain.plan_config(params=params, seed=seed, busy_ms=settings.EXECUTION_BUSY_MS)
+def _plan_config(*, params: Params, seed: int, sell_only: bool = False):
+    return domain.plan_config(
+        params=params, seed=seed, busy_ms=settings.EXECUTION_BUSY_MS, sell_only=sell_only
+    )
 
 
 def _stop_if_done(job: Job) -> None:
@@ -708,13 +900,19 @@ def _plan(job: Job) -> Done:
     if switch_enabled(name=SystemSwitch.Name.PAUSE_ALL):
         campaign_pause(campaign_id=run.campaign_id, actor=None, reason=PAUSE_ALL_REASON)
         return Done(result={"paused": "pause_all"})
-    config = _plan_config(params=params, seed=run.seed)
+    sell_only = bool(run.summary.get("sell_only"))
+    if sell_only and sold_out(PlanState.from_json(run.summary["plan"])):
+        # Sell-only and every maker sold what it held: stop, so the gather sweeps them.
+        _run_stop(run, reason=SOLD_OUT_REASON, completed=False)
+        return Done(result={"stopped": SOLD_OUT_REASON})
+    config = _plan_config(params=params, seed=run.seed, sell_only=sell_only)
     window = run.summary["plan_window"]
     now = timezone.now()
     capped = bool(
         params.daily_volume_cap_lamports
         and _volume_since(run.pk, _day_start(now)) >= params.daily_volume_cap_lamports
     )
+    behind = _overdue_trades(run.pk, now)
 
     def write() -> None:
         # Row lock: the plan state must advance exactly once per window.
@@ -726,22 +924,30 @@ def _plan(job: Job) -> Done:
         # Never plan into the past (after a resume, a daily-cap wait or a late window): the
         # planner's clock continues from now.
         epoch_ms = max(locked.summary["plan_epoch_ms"], now_ms - state.clock_ms)
+        horizon_ms, trades = now_ms + plan_window_ms(), []
         if capped:
             # Today's volume cap is reached: plan nothing until the next UTC day.
             horizon_ms = int((_day_start(now) + timedelta(days=1)).timestamp() * 1000)
-            trades = []
-        else:
-            horizon_ms = now_ms + plan_window_ms()
+        elif not behind:
+            # Backpressure: while trades of earlier windows still wait past their time (the
+            # workers are saturated, or a wallet is stuck), a window plans nothing, since more
+            # would only grow the queue and the wallet contention; the clock goes on from now.
             trades, state = plan_window(config, state, until_ms=horizon_ms - epoch_ms)
-        makers = _makers(locked)
-        for trade in trades:
-            job_create(
-                run_id=run.pk,
-                type=Job.Type.TRADE_BUY if trade.side == Side.BUY else Job.Type.TRADE_SELL,
-                sequence=trade.sequence,
-                payload={"wallet_id": makers[trade.wallet].pk, "lamports": trade.lamports},
-                scheduled_for=_at(epoch_ms + trade.at_ms),
-            )
+        makers = _makers(locked) if trades else []
+        created = jobs_create_many(
+            run_id=run.pk,
+            enqueue=False,
+            jobs=[
+                {
+                    "type": Job.Type.TRADE_BUY if trade.side == Side.BUY else Job.Type.TRADE_SELL,
+                    "sequence": trade.sequence,
+                    "payload": {"wallet_id": makers[trade.wallet].pk, "lamports": trade.lamports},
+                    "scheduled_for": _at(epoch_ms + trade.at_ms),
+                }
+                for trade in trades
+            ],
+        )
+        trades_enqueue(created, batch=batchable(params))
         locked.summary.update(
             plan=state.to_json(), plan_window=window + 1, plan_epoch_ms=epoch_ms,
             daily_cap_reached=capped,
@@ -752,7 +958,19 @@ def _plan(job: Job) -> Done:
             scheduled_for=_at(horizon_ms),
         )  # fmt: skip
 
-    return Done(result={"window": window, "daily_cap_reached": capped}, write=write)
+    return Done(
+        result={"window": window, "daily_cap_reached": capped, "overdue_trades": behind},
+        write=write,
+    )
+
+
+def _overdue_trades(run_id: int, now: datetime) -> int:
+    """The run's trades not finished a whole window after their scheduled time."""
+    late = now - timedelta(milliseconds=plan_window_ms())
+    return Job.objects.filter(
+        run_id=run_id, type__in=TRADE_TYPES, status__in=[Job.Status.QUEUED, Job.Status.PROCESSING],
+        scheduled_for__lt=late,
+    ).count()  # fmt: skip
 
 
 def _day_start(now: datetime) -> datetime:
@@ -779,15 +997,17 @@ def _at(epoch_ms: int) -> datetime:
 def _trade_spec(
     *, run: CampaignRun, params: Params, maker: Wallet, side: str, amount: int,
     payer: Wallet | None = None, quotes: list | None = None, jito: JitoClient | None = None,
-    tip_lamports: int = 0,
+    tip_lamports: int = 0, pool_state: tuple | None = None,
 ) -> TxSpec:  # fmt: skip
+    """`pool_state`: (adapter, state) read once for trades built together; otherwise each
+    attempt reads the pool's state when it builds."""
     campaign = run.campaign
     pool, mint = campaign.pool, campaign.token.mint
     owner = Pubkey.from_string(maker.address)
     dex_side = DexSide.BUY if side == Side.BUY else DexSide.SELL
 
     async def instructions(rpc) -> list:
-        adapter, state = await _pool_state(
+        adapter, state = pool_state or await _pool_state(
             rpc, pool_dex=pool.dex, pool_address=pool.address, mint=mint
         )
         quote = adapter.quote(state=state, side=dex_side, amount_in=amount)
@@ -828,7 +1048,10 @@ def _trade(job: Job) -> Done:
     maker = Wallet.objects.get(pk=job.payload["wallet_id"])
     side = Side.BUY if job.type == Job.Type.TRADE_BUY else Side.SELL
     # Wallet lock: one transaction in flight per maker wallet, whatever the planner assumed.
-    with advisory_lock(_WALLET_LOCK, maker.pk) as held:
+    # A trade due while the maker's previous one is still confirming waits for it here, on the
+    # server: re-queueing it costs a message and a claim each time it finds the wallet busy.
+    wait_ms = settings.EXECUTION_WALLET_WAIT_MS
+    with advisory_lock(_WALLET_LOCK, maker.pk, wait_ms=wait_ms) as held:
         if not held:
             raise NotYet("the maker wallet has a transaction in flight", countdown_s=0.3)
         return _trade_locked(job, run=run, params=params, maker=maker, side=side)
@@ -838,22 +1061,17 @@ def _trade_locked(job: Job, *, run, params: Params, maker: Wallet, side: str) ->
     mint = run.campaign.token.mint
     if params.mode == DRY_RUN:
         return _trade_dry(job, run=run, params=params, maker=maker, side=side)
-    if not job.executions.exists():
+    attempts = list(job.executions.order_by("attempt"))
+    if not attempts:
         if side == Side.BUY:
-            amount = domain.buy_amount(
-                planned=int(job.payload["lamports"]),
-                available=ledger_lamports(run_id=run.pk, wallet_id=maker.pk),
-                minimum=params.trade_size_min_lamports,
-            )
+            held = ledger_lamports(run_id=run.pk, wallet_id=maker.pk)
         else:
-            amount = ledger_tokens(run_id=run.pk, wallet_id=maker.pk, mint=mint)
+            held = ledger_tokens(run_id=run.pk, wallet_id=maker.pk, mint=mint)
+        amount = trade_amount(job, params=params, side=side, held=held)
         if amount <= 0:
-            return Done(result={"skipped": "nothing to sell" if side == Side.SELL
-                                else "the maker's balance is below the minimum trade"})  # fmt: skip
+            return trade_skipped(side)
     else:
-        amount = int(job.executions.order_by("attempt").first().sol_in_lamports or 0) or int(
-            job.executions.order_by("attempt").first().token_in_raw
-        )
+        amount = int(attempts[0].sol_in_lamports or 0) or int(attempts[0].token_in_raw)
     jito = None
     if params.execution_mode == "jito":
         jito = jito_client(network=run.campaign.network, region=params.jito_region)
@@ -864,10 +1082,35 @@ def _trade_locked(job: Job, *, run, params: Params, maker: Wallet, side: str) ->
     # A paused or stopping run only resolves the transaction it already signed.
     execution = send_once(
         job=job, network=run.campaign.network, spec=spec,
-        allow_new=run.status == RunStatus.RUNNING,
+        allow_new=run.status == RunStatus.RUNNING, attempts=attempts,
     )  # fmt: skip
+    return trade_done(execution, run=run, maker=maker, side=side)
+
+
+def trade_amount(job: Job, *, params: Params, side: str, held: int) -> int:
+    """What a new trade spends: a buy its planned lamports within what the maker `held` (its
+    ledger lamports), a sell every token the maker `held`. Zero or less: nothing to trade."""
+    if side == Side.BUY:
+        return domain.buy_amount(
+            planned=int(job.payload["lamports"]), available=held,
+            minimum=params.trade_size_min_lamports,
+        )  # fmt: skip
+    return held
+
+
+def trade_skipped(side: str) -> Done:
+    reason = (
+        "nothing to sell" if side == Side.SELL else "the maker's balance is below the minimum trade"
+    )
+    return Done(result={"skipped": reason})
+
+
+def trade_done(execution: Execution, *, run: CampaignRun, maker: Wallet, side: str) -> Done:
+    """A trade's landed transaction → the job's result, ledger rows, run totals and event
+    (raises JobFailed when it landed with an error)."""
     if execution.status != Execution.Status.LANDED:
         raise _failed_landed(execution, payer=maker)
+    mint = run.campaign.token.mint
     balances = execution.balances
     swap_lamports = (
         balances.lamports_delta(maker.address)
@@ -876,38 +1119,323 @@ def _trade_locked(job: Job, *, run, params: Params, maker: Wallet, side: str) ->
         + balances.token_accounts_lamports_delta(owner=maker.address)
     )
     tokens = balances.token_delta(owner=maker.address, mint=mint)
-
-    def write() -> None:
-        if _already_written(execution):
-            return
-        _ledger_write(
-            execution=execution, balances=balances, kind=LedgerEntry.Kind.TRADE,
-            wallets=[maker], mint=mint,
-        )  # fmt: skip
-        if side == Side.BUY:
-            sol_in, sol_out, token_in, token_out = -swap_lamports, 0, 0, tokens
-        else:
-            sol_in, sol_out, token_in, token_out = 0, swap_lamports, -tokens, 0
-        Execution.objects.filter(pk=execution.pk).update(
-            sol_in_lamports=sol_in, sol_out_lamports=sol_out, token_in_raw=token_in,
-            token_out_raw=token_out, tip_lamports=balances.tip,
-        )  # fmt: skip
-        CampaignRun.objects.filter(pk=run.pk).update(
-            trades_total=F("trades_total") + 1,
-            trades_succeeded=F("trades_succeeded") + 1,
-            volume_lamports=F("volume_lamports") + abs(swap_lamports),
-            fees_lamports=F("fees_lamports") + balances.fee,
-            tips_lamports=F("tips_lamports") + balances.tip,
-        )
+    if side == Side.BUY:
+        sol_in, sol_out, token_in, token_out = -swap_lamports, 0, 0, tokens
+    else:
+        sol_in, sol_out, token_in, token_out = 0, swap_lamports, -tokens, 0
+    ledger, _ = _ledger_rows(
+        execution=execution, balances=balances, kind=LedgerEntry.Kind.TRADE, wallets=[maker],
+        mint=mint,
+    )  # fmt: skip
+    trade = TradeWrite(
+        execution=execution,
+        ledger=ledger,
+        amounts={"sol_in_lamports": sol_in, "sol_out_lamports": sol_out, "token_in_raw": token_in,
+                 "token_out_raw": token_out, "tip_lamports": balances.tip},
+        totals={"trades_total": 1, "trades_succeeded": 1, "volume_lamports": abs(swap_lamports),
+                "fees_lamports": balances.fee, "tips_lamports": balances.tip},
+    )  # fmt: skip
 
     return Done(
         result={"signature": execution.signature, "sol_lamports": abs(swap_lamports),
                 "token_raw": abs(tokens)},
-        write=write,
+        write=lambda: _trade_writes([trade]),
+        trade=trade,
         event={"side": side, "signature": execution.signature, "sol_lamports": abs(swap_lamports),
                "token_raw": abs(tokens), "fee_lamports": balances.fee, "tip_lamports": balances.tip,
                "wallet": maker.address},
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# trades in batches
+
+
+def batchable(params: Params) -> bool:
+    """Trades of a live legacy run go out in batches (dry runs and Jito bundles one by one)."""
+    return params.mode != DRY_RUN and params.execution_mode != "jito"
+
+
+def trades_enqueue(jobs: list[Job], *, batch: bool) -> None:
+    """Send the tasks of a window's new trade jobs on commit: one `trades` task per slice
+    (`trade_slices`) at its last trade's time, so none goes early; a trade alone keeps its
+    own task."""
+    for part in trade_slices(jobs) if batch else [[job] for job in jobs]:
+        if len(part) == 1:
+            job_enqueue(job=part[0])
+            continue
+        ids, eta = [job.pk for job in part], part[-1].scheduled_for
+        transaction.on_commit(lambda ids=ids, eta=eta: _send_trades(ids, eta=eta))
+
+
+def _send_trades(job_ids: list[int], *, retries: int = 0, **options: Any) -> None:
+    """Send a `trades` task (on the `trade.buy` queue, whatever the trades' sides)."""
+    from apps.execution.tasks import trades
+
+    trades.apply_async((job_ids, retries), queue="trade.buy", **options)
+
+
+def trade_slices(jobs: list[Job]) -> list[list[Job]]:
+    """Consecutive trades (by time) of distinct maker wallets due within
+    `EXECUTION_BATCH_SPREAD_MS` of the slice's first, at most `EXECUTION_BATCH_MAX` each."""
+    spread = timedelta(milliseconds=settings.EXECUTION_BATCH_SPREAD_MS)
+    slices: list[list[Job]] = []
+    for job in sorted(jobs, key=lambda job: (job.scheduled_for, job.pk)):
+        current = slices[-1] if slices else []
+        if (
+            current
+            and len(current) < settings.EXECUTION_BATCH_MAX
+            and job.scheduled_for - current[0].scheduled_for <= spread
+            and job.payload["wallet_id"] not in {j.payload["wallet_id"] for j in current}
+        ):
+            current.append(job)
+        else:
+            slices.append([job])
+    return slices
+
+
+def trades_execute(*, job_ids: list[int], retries: int = 0) -> None:
+    """Run a slice of one run's trades together (the `trades` task): one lock statement and
+    one claim for all, the pool's state and a blockhash read once, every Execution row
+    committed before any send, the sends at once and one status poll for all.
+
+    Only fresh trades of a running live legacy run are taken. Those whose maker wallet is busy
+    (its previous trade still confirming) come back as one batch a moment later, up to
+    `EXECUTION_BATCH_RETRIES` times. Any other one, and any the batch cannot finish cleanly
+    (a transient error, a transaction not confirmed in time), goes to its own task: the
+    single-job path (`job_execute`), which resolves whatever the batch left in flight by its
+    signature."""
+    handed: list[Job] = []
+    later: list[Job] = []
+    with advisory_locks(_JOB_LOCK, job_ids) as held:
+        jobs = list(
+            Job.objects.select_related("run__campaign__token", "run__campaign__pool")
+            .filter(pk__in=held, status=Job.Status.QUEUED, type__in=TRADE_TYPES)
+            .order_by("scheduled_for", "pk")
+        )
+        if not jobs:
+            return
+        run, params = jobs[0].run, _params(jobs[0].run)
+        tried = set(Execution.objects.filter(job__in=jobs).values_list("job_id", flat=True))
+        fresh: list[Job] = []
+        for job in jobs:
+            eligible = (
+                job.run_id == run.pk and run.status == RunStatus.RUNNING and batchable(params)
+                and job.pk not in tried
+                and job.payload["wallet_id"] not in {j.payload["wallet_id"] for j in fresh}
+            )  # fmt: skip
+            (fresh if eligible else handed).append(job)
+        with advisory_locks(_WALLET_LOCK, [job.payload["wallet_id"] for job in fresh]) as free:
+            busy = [job for job in fresh if job.payload["wallet_id"] not in free]
+            (later if retries < settings.EXECUTION_BATCH_RETRIES else handed).extend(busy)
+            fresh = [job for job in fresh if job.payload["wallet_id"] in free]
+            claimed = _claim_many(fresh)
+            try:
+                handed += _trade_batch(claimed, run=run, params=params)
+            except BaseException:
+                # A bug or a kill: nothing claimed stays `processing` under a live worker.
+                for job in claimed:
+                    _requeue(job, countdown_s=0, count_attempt=False)
+                raise
+    # Locks released: the single-job tasks and the next batch can take these jobs now.
+    for job in handed:
+        job_enqueue(job=job, countdown_s=0)
+    if later:
+        _send_trades([job.pk for job in later], retries=retries + 1, countdown=_BUSY_RETRY_S)
+
+
+def _claim_many(jobs: list[Job]) -> list[Job]:
+    """`_claim` for queued jobs the caller holds the locks of: the ones still queued."""
+    if not jobs:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        ids = set(
+            Job.objects.select_for_update()
+            .filter(pk__in=[job.pk for job in jobs], status=Job.Status.QUEUED)
+            .values_list("pk", flat=True)
+        )
+        Job.objects.filter(pk__in=ids).update(
+            status=Job.Status.PROCESSING, attempts=F("attempts") + 1,
+            started_at=Coalesce("started_at", now), updated_at=now,
+        )  # fmt: skip
+        claimed = [job for job in jobs if job.pk in ids]
+        for job in claimed:
+            if job.started_at is None:
+                _event(job, "job_started")
+            job.status, job.attempts = Job.Status.PROCESSING, job.attempts + 1
+            job.started_at = job.started_at or now
+    return claimed
+
+
+def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[Job]:
+    """Send the claimed `jobs` (fresh trades, one per maker wallet); finishes each one it can
+    and returns the others, back in the queue, for their own tasks."""
+    if not jobs:
+        return []
+    mint, network = run.campaign.token.mint, run.campaign.network
+    makers = Wallet.objects.in_bulk([job.payload["wallet_id"] for job in jobs])
+    # What each maker holds by the ledger (`ledger_lamports` and `ledger_tokens`, grouped).
+    totals = (
+        LedgerEntry.objects.filter(run_id=run.pk, wallet_id__in=makers)
+        .values("wallet_id")
+        .annotate(
+            lamports=Sum("lamports_delta"), tokens=Sum("token_delta_raw", filter=Q(mint=mint))
+        )
+    )
+    held = {row["wallet_id"]: row for row in totals}
+    sides, amounts, back = {}, {}, []
+    for job in jobs:
+        side = Side.BUY if job.type == Job.Type.TRADE_BUY else Side.SELL
+        row = held.get(job.payload["wallet_id"], {})
+        have = row.get("lamports" if side == Side.BUY else "tokens") or 0
+        amount = trade_amount(job, params=params, side=side, held=int(have))
+        if amount <= 0:
+            _succeeded(job, trade_skipped(side))
+            continue
+        sides[job.pk], amounts[job.pk] = side, amount
+    jobs = [job for job in jobs if job.pk in amounts]
+    if not jobs:
+        return back
+
+    def hand_back(job: Job) -> None:
+        _requeue(job, countdown_s=0, count_attempt=False)
+        back.append(job)
+
+    rpc = rpc_pool(network)
+    pool = run.campaign.pool
+    with ExitStack() as stack:
+        # Keys are decrypted only inside this block and dropped when it closes.
+        signers = {
+            job.pk: stack.enter_context(wallet_signer(makers[job.payload["wallet_id"]]))
+            for job in jobs
+        }
+
+        async def build_all() -> tuple[dict, list]:
+            state = await _pool_state(rpc, pool_dex=pool.dex, pool_address=pool.address, mint=mint)
+            recent = await latest_blockhash(rpc=rpc)
+            specs = {
+                job.pk: _trade_spec(
+                    run=run, params=params, maker=makers[job.payload["wallet_id"]],
+                    side=sides[job.pk], amount=amounts[job.pk], pool_state=state,
+                )
+                for job in jobs
+            }  # fmt: skip
+            built = await _gather(
+                build_with(spec=specs[job.pk], rpc=rpc, payer=signers[job.pk], others=[],
+                           recent=recent) for job in jobs
+            )  # fmt: skip
+            return specs, built
+
+        try:
+            specs, built = run_sync(build_all())
+        except (TransientRpcError, ChainError, ChainUnavailable):
+            for job in jobs:
+                hand_back(job)  # the single-job path retries, or fails it with the reason
+            return back
+    executions: dict[int, Execution] = {}
+    for job, outcome in zip(jobs, built, strict=True):
+        if isinstance(outcome, TransactionRejected | DexError | PermanentRpcError):
+            _failed(job, build_failed(outcome))
+        elif isinstance(outcome, BaseException):
+            logger.warning("trade handed to its own task", exc_info=outcome)
+            hand_back(job)
+        else:
+            execution = new_execution(job=job, spec=specs[job.pk], built=outcome, attempt=1)
+            executions[job.pk] = execution
+    if not executions:
+        return back
+    # Committed (autocommit) before the sends: a crash from here on is resolved by signature.
+    Execution.objects.bulk_create(executions.values())
+    started = time.monotonic()
+    by_job = {job.pk: job for job in jobs}
+    sending = list(executions.values())
+
+    def send(execution: Execution):
+        raw, opts = bytes(execution.raw_transaction), send_options(specs[execution.job_id])
+        return rpc.call("sendTransaction", lambda c: c.send_raw_transaction(raw, opts=opts))
+
+    results = run_sync(_gather(send(execution) for execution in sending))
+    sent = []
+    for execution, result in zip(sending, results, strict=True):
+        if isinstance(result, TransactionRejected):
+            _failed(by_job[execution.job_id], rejected(execution, result))
+        elif isinstance(result, BaseException):
+            hand_back(by_job[execution.job_id])  # it may have reached the node: resolved later
+        else:
+            sent.append(execution)
+    if not sent:
+        return back
+    Execution.objects.filter(pk__in=[e.pk for e in sent], status=Execution.Status.SIGNED).update(
+        status=Execution.Status.SENT
+    )
+    signatures = {e.pk: Signature.from_string(e.signature) for e in sent}
+    landed = run_sync(
+        await_landings(
+            rpc=rpc,
+            signatures=list(signatures.values()),
+            last_valid_block_height=min(e.last_valid_block_height for e in sent),
+            give_up_s=settings.EXECUTION_BATCH_CONFIRM_S,
+        )
+    )
+    confirmed = [e for e in sent if signatures[e.pk] in landed]
+    balances = run_sync(
+        _gather(transaction_balances(rpc=rpc, signature=signatures[e.pk]) for e in confirmed)
+    )
+    recorded = []
+    for execution, found in zip(confirmed, balances, strict=True):
+        if isinstance(found, TxBalances):
+            execution.fresh = True  # sent by this batch under the job's lock: no ledger yet
+            recorded.append(record_landed(execution, found, started=started))
+    Execution.objects.bulk_update(recorded, LANDED_FIELDS)
+    succeeded = []
+    for execution in recorded:
+        job = by_job[execution.job_id]
+        maker = makers[job.payload["wallet_id"]]
+        try:
+            succeeded.append((job, trade_done(execution, run=run, maker=maker, side=sides[job.pk])))
+        except JobFailed as failure:  # landed with an error: the fee is charged, nothing else
+            _failed(job, failure)
+    _succeeded_many(succeeded)
+    finished = {execution.job_id for execution in recorded}
+    for execution in sent:
+        if execution.job_id not in finished:
+            # Not confirmed before its blockhash expired, or not served yet: resolved by its
+            # signature on the single-job path (expired → a new transaction).
+            hand_back(by_job[execution.job_id])
+    if recorded:
+        _stop_if_done(jobs[0])
+    return back
+
+
+def _trade_writes(writes: list[TradeWrite]) -> None:
+    """Write landed trades (inside their jobs' completion transaction): one INSERT of all
+    their ledger rows, one UPDATE of their executions, one `F()` update per run. A trade whose
+    rows exist already (its outcome replayed after a crash) is left as it is."""
+    writes = [write for write in writes if not _already_written(write.execution)]
+    if not writes:
+        return
+    LedgerEntry.objects.bulk_create(
+        [row for w in writes for row in w.ledger], ignore_conflicts=True
+    )
+    for write in writes:
+        for name, value in write.amounts.items():
+            setattr(write.execution, name, value)
+    Execution.objects.bulk_update([w.execution for w in writes], list(writes[0].amounts))
+    runs: dict[int, dict[str, int]] = {}
+    for write in writes:
+        totals = runs.setdefault(write.execution.run_id, dict.fromkeys(write.totals, 0))
+        for name, value in write.totals.items():
+            totals[name] += value
+    for run_id, totals in runs.items():
+        CampaignRun.objects.filter(pk=run_id).update(
+            **{name: F(name) + value for name, value in totals.items()}
+        )
+
+
+async def _gather(awaitables: Iterable[Awaitable[T]]) -> list[T | BaseException]:
+    """Await all at once on the running loop; an exception is returned in its place."""
+    return await asyncio.gather(*awaitables, return_exceptions=True)
 
 
 def _simulated_tokens(*, run_id: int, wallet_id: int) -> int:
@@ -1281,15 +1809,19 @@ def runs_status_tick() -> dict:
     summary), then re-send the tasks of stuck jobs."""
     live = CampaignRun.objects.filter(
         status__in=[RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.STOPPING]
-    ).values_list("pk", "campaign_id")
-    for run_id, campaign_id in live:
+    ).values_list("pk", "campaign_id", "campaign__owner_id")
+    for run_id, campaign_id, owner_id in live:
         stats = run_stats(run_id=run_id)
         with transaction.atomic():
             _summary_update(run_id, stats_at=timezone.now().isoformat(), jobs=stats["jobs"])
-            group_send_on_commit(
+            _group_send_on_commit(
                 f"campaign.{campaign_id}",
                 {"type": "campaign.event", "event": "stats", "campaign_id": campaign_id, **stats},
             )
+            events.emit(
+                event_type="run.stats", user_id=owner_id,
+                data={"campaign_id": campaign_id, "run_id": run_id, **stats},
+            )  # fmt: skip
     for run in CampaignRun.objects.filter(status=RunStatus.RUNNING).select_related(
         "campaign__funding_wallet", "campaign__owner"
     ):

@@ -39,6 +39,12 @@ def trade(self, job_id: int) -> None:
     _run(self, job_id)
 
 
+@shared_task(name="execution.trades", ignore_result=True)
+def trades(job_ids: list[int], retries: int = 0) -> None:
+    """A slice of one run's trades, sent together (see `services.trades_execute`)."""
+    services.trades_execute(job_ids=job_ids, retries=retries)
+
+
 @shared_task(bind=True, name="execution.funds_gather", ignore_result=True)
 def funds_gather(self, job_id: int) -> None:
     _run(self, job_id)

@@ -4,6 +4,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.core.chain import ChainUnavailable
 from apps.core.errors import DomainError, NotFound
 from apps.tokens import forms
 from apps.tokens.selectors import pool_candidates, pool_selection_list, token_get, token_list
@@ -54,9 +55,16 @@ def _owned_token(request, token_id):
 
 def _detail_context(request, token, *, refresh: bool = False) -> dict:
     selections = pool_selection_list(owner=request.user, token=token)
+    # An unreachable RPC must not take the page down (it was a 500): say so instead.
+    try:
+        candidates = pool_candidates(network=token.network, mint=token.mint, refresh=refresh)
+        chain_error = ""
+    except ChainUnavailable as error:
+        candidates, chain_error = [], error.message
     return {
         "token": token,
-        "candidates": pool_candidates(network=token.network, mint=token.mint, refresh=refresh),
+        "candidates": candidates,
+        "chain_error": chain_error,
         "selected": {selection.pool.address for selection in selections},
     }
 

@@ -49,6 +49,7 @@ FORMAT_V1 = 1
 _NONCE_BYTES = 12
 _DEK_AAD = b"volumebot/user-dek/v1\x00"
 _SECRET_AAD = b"volumebot/wallet-secret/v1\x00"
+_OWNER_SECRET_AAD = b"volumebot/owner-secret/v1\x00"
 _FINGERPRINT_INPUT = b"volumebot/kek-fingerprint/v1"
 
 
@@ -201,6 +202,29 @@ def encrypt_seed(*, user_key: UserKey, address: str, seed: bytes) -> bytes:
     """Encrypt a wallet's 32-byte seed under its owner's DEK, bound to (owner, address)."""
     aad = _secret_aad(owner_id=user_key.owner_id, address=address)
     return _seal(_dek(user_key), seed, aad)
+
+
+@sensitive_variables()
+def encrypt_owner_secret(*, owner: User, purpose: str, plaintext: bytes) -> bytes:
+    """Encrypt another secret of the owner's (e.g. a webhook signing secret) under their DEK,
+    bound to (owner, purpose) so the ciphertext cannot be moved to another row or owner."""
+    user_key = user_key_create(owner=owner)
+    return _seal(_dek(user_key), plaintext, _owner_secret_aad(owner_id=owner.pk, purpose=purpose))
+
+
+@sensitive_variables()
+def decrypt_owner_secret(*, owner_id: int, purpose: str, ciphertext: bytes) -> bytes:
+    from apps.wallets.models import UserKey
+
+    user_key = UserKey.objects.filter(owner_id=owner_id).first()
+    if user_key is None:
+        raise KeystoreError(f"User {owner_id} has no data key.")
+    aad = _owner_secret_aad(owner_id=owner_id, purpose=purpose)
+    return _open(_dek(user_key), bytes(ciphertext), aad)
+
+
+def _owner_secret_aad(*, owner_id: int, purpose: str) -> bytes:
+    return _OWNER_SECRET_AAD + str(owner_id).encode() + b"\x00" + purpose.encode()
 
 
 @sensitive_variables()

@@ -355,6 +355,19 @@ def wallet_export(
 # Master-key rotation
 
 
+def master_key_rotation_record(
+    *, old_fingerprint: str, new_fingerprint: str, outcomes: dict[str, int]
+) -> None:
+    """One audit row for a whole `rotate_master_key` run (each re-wrapped data key has its own
+    `wallet.kek_rotate` row too): who can read every key is changed here, so it is on record
+    even when nothing needed re-wrapping. Fingerprints only, never key material."""
+    audit_log(
+        actor=None, action="keystore.master_key_rotate", entity="master_key",
+        entity_id=new_fingerprint,
+        metadata={"from": old_fingerprint, "to": new_fingerprint, **outcomes},
+    )  # fmt: skip
+
+
 def user_key_rewrap(*, user_key_id: int, old: keystore.MasterKey, new: keystore.MasterKey) -> str:
     """Re-wrap one data key from `old` to `new` in its own transaction. Returns "rewrapped",
     "skipped" (already on `new`: a resumed rotation), "gone" or "unknown" (wrapped by neither)."""

@@ -3,7 +3,7 @@
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -11,7 +11,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from apps.core.errors import DomainError, NotFound
+from apps.core.htmx import redirect_page
 from apps.core.services import client_ip
+from apps.core.throttling import html_throttle, rate_limit
 from apps.wallets import forms, selectors, services
 from apps.wallets.models import Wallet
 
@@ -29,15 +31,6 @@ def _owned_wallet(request, wallet_id: int) -> Wallet:
         return selectors.wallet_get(owner=request.user, wallet_id=wallet_id)
     except NotFound as error:
         raise Http404(error.message) from error
-
-
-def _redirect(request, url: str) -> HttpResponse:
-    """A redirect that also works for HTMX requests (which would otherwise swap the target)."""
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
 
 
 def _status(request, status: int) -> int:
@@ -92,9 +85,13 @@ def wallet_add(request):
                 )
                 preview = {"address": address, "exists": exists}
             else:
+                if tab in ("import", "generate"):
+                    denied = html_throttle(request, "wallet_create")
+                    if denied is not None:
+                        return denied
                 wallet = _add(request, tab, data)
                 messages.success(request, f"Wallet {wallet.address} added.")
-                return _redirect(request, reverse("wallets:detail", args=[wallet.pk]))
+                return redirect_page(request, reverse("wallets:detail", args=[wallet.pk]))
         except DomainError as error:
             preview_error = error.message
             _form_errors(form, error)
@@ -198,7 +195,7 @@ def wallet_verify(request, wallet_id: int):
                         ip=client_ip(request),
                     )
                     messages.success(request, "Ownership verified.")
-                    return _redirect(request, reverse("wallets:detail", args=[wallet.pk]))
+                    return redirect_page(request, reverse("wallets:detail", args=[wallet.pk]))
             else:
                 services.wallet_verification_start(wallet_id=wallet.pk, owner=request.user)
         except DomainError as error:
@@ -217,6 +214,7 @@ def wallet_verify(request, wallet_id: int):
 @login_required
 @never_cache
 @sensitive_post_parameters("password")
+@rate_limit("wallet_export")
 def wallet_export(request, wallet_id: int):
     """Shows the key once, after the password. Never cached (no-store), never kept in a session."""
     wallet = _owned_wallet(request, wallet_id)
@@ -255,7 +253,7 @@ def wallet_delete(request, wallet_id: int):
             error_message = error.message
         else:
             messages.success(request, f"Wallet {wallet.address} deleted.")
-            return _redirect(request, reverse("wallets:list"))
+            return redirect_page(request, reverse("wallets:list"))
     context = {"wallet": wallet, "error_message": error_message}
     status = _status(request, 409 if error_message else 200)
     if request.htmx:

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 import redis
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
@@ -14,8 +13,8 @@ from django.utils import timezone
 from apps.admin_ops import selectors, services
 from apps.execution.models import Execution
 from tests.admin_ops.conftest import SOL, make_campaign, make_execution, make_job
+from tests.workers import threads_worker
 from volumebot.celery import QUEUES
-from volumebot.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +23,9 @@ pytestmark = pytest.mark.django_db
 def broker():
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]
+    # Start empty: earlier tests of the run may have left tasks no worker consumed (e.g. the
+    # e-mail notifications of campaigns they started).
+    client.delete(*[f"{prefix}{queue}" for queue in QUEUES])
     yield client, prefix
     client.delete(*[f"{prefix}{queue}" for queue in QUEUES])
     client.close()
@@ -116,10 +118,7 @@ def test_it_reports_an_unreachable_broker_as_unknown(settings, unused_tcp_port):
 
 def test_it_lists_the_workers_that_answer_with_their_queues(settings):
     settings.OPS_INSPECT_TIMEOUT_S = 1.0
-    with start_worker(
-        celery_app, pool="threads", concurrency=1, perform_ping_check=False,
-        queues=["trade.buy", "trade.sell"],
-    ):  # fmt: skip
+    with threads_worker(queues=["trade.buy", "trade.sell"]):
         # A worker just started may miss the first broadcast: ask again for a few seconds.
         deadline = time.monotonic() + 10
         workers = selectors.worker_heartbeats()

@@ -7,14 +7,12 @@ import logging
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.urls import reverse
 from pythonjsonlogger.json import JsonFormatter
 
 from apps.execution.models import Job
 from tests.admin_ops.conftest import make_campaign, make_job
-from volumebot.celery import QUEUES
-from volumebot.celery import app as celery_app
+from tests.workers import threads_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,9 +53,7 @@ def test_it_carries_the_request_id_from_a_request_into_the_task_it_enqueues(clie
     run = make_campaign(alice, status="paused").runs.get()
     job = make_job(run, status="dead", type="plan", sequence=4)
 
-    with start_worker(
-        celery_app, pool="threads", concurrency=1, perform_ping_check=False, queues=list(QUEUES)
-    ), capture_logs() as captured:  # fmt: skip
+    with threads_worker(), capture_logs() as captured:
         response = client.post(
             reverse("admin:execution_job_changelist"),
             {"action": "redrive", "_selected_action": [job.pk]},

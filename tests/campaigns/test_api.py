@@ -311,6 +311,18 @@ def test_it_exports_the_logs_as_streamed_csv(alice_api, logged):
     assert lines[1][lines[0].index("token_out_raw")] == "10000000000000000000"
 
 
+def test_it_answers_csv_errors_as_json(alice_api, bob, logged):
+    campaign, _ = logged
+
+    response = alice_api.get(f"/v1/campaigns/{campaign.pk + 1000}/logs.csv?format=csv")
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": {"code": "not_found", "message": "No such campaign.", "fields": {}}
+    }
+
+
 def test_it_documents_every_endpoint_in_the_openapi_schema(client):
     schema = client.get("/api/schema/?format=json").json()
 
@@ -333,6 +345,14 @@ def test_it_documents_every_endpoint_in_the_openapi_schema(client):
     params = schema["components"]["schemas"]["CampaignParamsRequest"]["properties"]
     assert params["maker_funding_sol"]["type"] == "string"
     assert "slippage_bps" in params
+    # Every error answer is documented with the one error shape.
+    error = schema["components"]["schemas"]["Error"]
+    assert error["properties"]["error"]["required"] == ["code", "message", "fields"]
+    detail = paths["/v1/campaigns/{campaign_id}"]["get"]["responses"]
+    assert set(detail) == {"200", "401", "404"}
+    assert detail["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
 
 
 def test_it_publishes_run_status_changed_to_the_campaign_group(

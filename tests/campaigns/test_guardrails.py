@@ -4,6 +4,8 @@ funding). Every refusal checks its message and that nothing happened."""
 import pytest
 from django.utils import timezone
 
+from apps.accounts.models import User
+from apps.admin_ops.models import Alert
 from apps.campaigns.models import Campaign, CampaignRun
 from apps.campaigns.services import campaign_create, campaign_resume, campaign_start
 from apps.core.errors import Conflict, ValidationFailed
@@ -21,14 +23,30 @@ def audit_count() -> int:
     return AuditEvent.objects.filter(action__startswith="campaign.").count()
 
 
-def assert_unchanged(campaign, *, status: str, audits: int, callbacks) -> None:
-    """The campaign is as it was: same status, no run, no job, no audit row, no event."""
+def assert_unchanged(campaign, *, status: str, audits: int, callbacks, alert: str = "") -> None:
+    """The campaign is as it was: same status, no run, no job, no audit row, no event. A
+    refusal by a platform limit raises one guardrail alert (its notices are the only events)."""
     campaign.refresh_from_db()
     assert campaign.status == status
     assert not CampaignRun.objects.filter(campaign=campaign).exists()
-    assert not Job.objects.exists()
+    assert not Job.objects.filter(run__campaign=campaign).exists()
     assert audit_count() == audits
-    assert callbacks == []
+    if alert:
+        assert_guardrail_alert(campaign, callbacks=callbacks, message=alert)
+    else:
+        assert callbacks == []
+        assert not Alert.objects.exists()
+
+
+def assert_guardrail_alert(campaign, *, callbacks, message: str) -> None:
+    """One guardrail alert for the owner; its notices (owner, operators) and its event are the
+    only things published."""
+    [raised] = Alert.objects.all()
+    assert (raised.kind, raised.user, raised.campaign) == ("guardrail", campaign.owner, campaign)
+    assert raised.message == f"Start of “{campaign.name}” refused: {message}"
+    operators = User.objects.filter(is_staff=True).exclude(pk=campaign.owner_id).count()
+    emitted = [c for c in callbacks if c.__qualname__.startswith("emit.")]
+    assert (len(emitted), len(callbacks)) == (1, 1 + 1 + operators)
 
 
 def create(setup, **params):
@@ -220,7 +238,10 @@ def test_it_applies_todays_limits_again_on_start(
     assert response.json()["error"]["fields"] == {
         "params.slippage_bps": ["At most 400 bps: higher slippage is refused by the platform."]
     }
-    assert_unchanged(campaign, status="draft", audits=audits, callbacks=callbacks)
+    assert_unchanged(
+        campaign, status="draft", audits=audits, callbacks=callbacks,
+        alert="At most 400 bps: higher slippage is refused by the platform.",
+    )  # fmt: skip
 
 
 def test_it_refuses_to_start_while_an_operator_paused_everything(
@@ -281,11 +302,9 @@ def test_it_refuses_to_start_once_todays_volume_cap_is_reached(
     assert error.value.message == (
         "Your campaigns traded 50 SOL today, the daily cap of 50 SOL: start again tomorrow (UTC)."
     )
-    campaign.refresh_from_db()
-    assert campaign.status == "draft"
-    assert not campaign.runs.exists()
-    assert audit_count() == audits
-    assert callbacks == []
+    assert_unchanged(
+        campaign, status="draft", audits=audits, callbacks=callbacks, alert=error.value.message
+    )
 
 
 def test_it_says_how_much_the_funding_wallet_falls_short(

@@ -109,7 +109,11 @@ def test_it_follows_the_transition_table(
     engine_job = {"start": Job.Type.DISTRIBUTE}.get(action)
     if action == "stop" and expected == "stopping":
         engine_job = Job.Type.FUNDS_GATHER
-    assert len(callbacks) == 1 + (engine_job is not None)
+    # And the subscribers' event (campaign.started, .paused, ...) where the move has one.
+    announced = {"start": "active", "resume": "active"}.get(action) == expected or expected in (
+        "paused", "stopped", "completed", "failed",
+    )  # fmt: skip
+    assert len(callbacks) == 1 + (engine_job is not None) + announced
     if engine_job is not None:
         assert Job.objects.filter(run__campaign=campaign, type=engine_job).count() == 1
     entry = AuditEvent.objects.filter(entity_id=str(campaign.pk)).order_by("-id").first()

@@ -1,12 +1,12 @@
 from datetime import timedelta
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.tasks import purge_unverified_signups
 from tests.factories import UserFactory
+from tests.workers import threads_worker
 from volumebot.celery import QUEUES
 from volumebot.celery import app as celery_app
 
@@ -18,9 +18,7 @@ def test_it_runs_a_task_through_the_real_broker_in_a_worker(alice):
     User.objects.filter(pk=stale.pk).update(date_joined=timezone.now() - timedelta(days=30))
     fresh = UserFactory(email="fresh@example.com", email_verified_at=None)
 
-    with start_worker(
-        celery_app, pool="threads", concurrency=1, perform_ping_check=False, queues=list(QUEUES)
-    ):
+    with threads_worker():
         purge_unverified_signups.apply_async(queue="default")
         deadline = timezone.now() + timedelta(seconds=20)
         while User.objects.filter(pk=stale.pk).exists() and timezone.now() < deadline:

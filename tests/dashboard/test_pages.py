@@ -2,15 +2,18 @@
 and without the HX-Request header."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
 
+from apps.admin_ops.models import Alert
+from apps.admin_ops.services import alert_raise
 from apps.campaigns import realtime
 from apps.campaigns.models import Campaign
-from apps.core.models import SystemSwitch
+from apps.core.models import AuditEvent, SystemSwitch
 from apps.execution.models import Execution
-from tests.dashboard.conftest import SOL, make_campaign, make_job, make_trade
+from tests.dashboard.conftest import SOL, make_campaign, make_job, make_trade, now
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +63,31 @@ def test_it_shows_the_pause_all_notice_on_the_dashboard(alice_client):
 
     assert 'id="dashboard-notices"' in page
     assert '<div class="notice-card" role="status"><p><strong>Maintenance until 18:00 UTC' in page
+
+
+def test_owners_see_their_open_alerts_on_the_dashboard_and_the_campaign(
+    alice_client, bob_client, active
+):
+    alert_raise(kind="circuit_breaker", user=active.owner, campaign=active, message="5 failed")
+    alert_raise(kind="circuit_breaker", user=active.owner, campaign=active, message="6 failed")
+    closed = alert_raise(kind="low_balance", user=active.owner, message="closed already")
+    Alert.objects.filter(pk=closed.pk).update(resolved_at=now())
+
+    dashboard = alice_client.get(reverse("core:dashboard")).content.decode()
+    polled = alice_client.get(reverse("core:dashboard"), {"part": "dashboard-live"}, **HX)
+    head = alice_client.get(
+        reverse("campaigns:detail", args=[active.pk]), {"part": "campaign-head"}, **HX
+    ).content.decode()
+    bobs = bob_client.get(reverse("core:dashboard")).content.decode()
+
+    for body in (dashboard, polled.content.decode(), head):
+        assert "Circuit breaker paused a run" in body and "6 failed" in body
+        assert "2 times, last" in body
+        assert "closed already" not in body
+    assert 'hx-trigger="every 10s"' in dashboard
+    assert polled.content.decode().lstrip().startswith('<div id="dashboard-live"')
+    assert 'id="dashboard-alerts"' in dashboard and 'id="campaign-alerts"' in head
+    assert "6 failed" not in bobs
 
 
 def test_it_sends_anonymous_users_to_sign_in(client, active):
@@ -231,6 +259,98 @@ def test_it_pages_the_logs_by_keyset_and_filters_them(alice_client, alice_setup)
     assert buys.lstrip().startswith('<section id="log-table">')
     assert buys.count('<tr id="execution-') == 27
     assert reverse("api:campaign_logs_csv", args=[campaign.pk]) in first
+
+
+def test_it_filters_the_logs_by_time_and_carries_the_filter_into_the_links(
+    alice_client, alice_setup
+):
+    campaign = make_campaign(alice_setup, status="active")
+    run = campaign.current_run
+    day = datetime(2026, 11, 20, tzinfo=UTC)
+    early, middle, late = (make_trade(run, created_at=day + timedelta(hours=h)) for h in (1, 5, 9))
+    url = reverse("campaigns:logs", args=[campaign.pk])
+
+    page = alice_client.get(url, {"since": "2026-11-20T05:00", "until": "2026-11-20T09:00"})
+
+    body = page.content.decode()
+    assert f'id="execution-{middle.pk}"' in body
+    assert f'id="execution-{early.pk}"' not in body and f'id="execution-{late.pk}"' not in body
+    assert 'value="2026-11-20T05:00"' in body
+    assert "since=2026-11-20T05%3A00&amp;until=2026-11-20T09%3A00" in body  # the CSV link
+
+
+def test_it_says_which_log_filter_is_wrong(alice_client, alice_setup):
+    campaign = make_campaign(alice_setup, status="active")
+    make_trade(campaign.current_run)
+
+    page = alice_client.get(
+        reverse("campaigns:logs", args=[campaign.pk]), {"since": "yesterday", "side": "sideways"}
+    )
+
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert 'role="alert"' in body and "Since: Datetime has wrong format." in body
+    assert "Side: &quot;sideways&quot; is not a valid choice." in body
+    assert '<tr id="execution-' not in body
+
+
+def test_a_stopping_campaign_offers_to_gather_again(alice_client, alice_setup):
+    campaign = make_campaign(alice_setup, status="stopping")
+
+    head = alice_client.get(
+        reverse("campaigns:detail", args=[campaign.pk]), {"part": "campaign-head"}, **HX
+    ).content.decode()
+    response = alice_client.post(reverse("campaigns:action", args=[campaign.pk, "gather"]))
+
+    assert ">Gather<" in head and 'hx-confirm="Gather' in head
+    assert response.status_code == 302
+    [job] = campaign.current_run.jobs.filter(type="funds_gather")
+    assert job.status == "queued"
+
+
+def test_sell_only_switches_the_run_once_and_leaves_the_control(alice_client, bob_client, active):
+    url = reverse("campaigns:action", args=[active.pk, "sell-only"])
+    head = reverse("campaigns:detail", args=[active.pk])
+
+    before = alice_client.get(head, {"part": "campaign-head"}, **HX).content.decode()
+    refused = bob_client.post(url)
+    alice_client.post(url)
+    alice_client.post(url)  # a second press changes nothing
+    after = alice_client.get(head, {"part": "campaign-head"}, **HX).content.decode()
+
+    assert ">Sell-only<" in before and 'hx-confirm="Switch' in before
+    assert refused.status_code == 404
+    active.refresh_from_db()
+    assert active.current_run.summary["sell_only"] is True
+    assert active.status == "active"
+    assert active.status_reason.startswith("Sell-only: no more buys")
+    assert (
+        AuditEvent.objects.filter(action="campaign.sell_only", entity_id=str(active.pk)).count()
+        == 1
+    )
+    assert ">Sell-only<" not in after and ">Stop<" in after
+
+
+def test_the_api_switches_to_sell_only_and_gathers(alice_api, active):
+    sell = alice_api.post(f"/v1/campaigns/{active.pk}/sell-only")
+    gather = alice_api.post(f"/v1/campaigns/{active.pk}/gather")
+
+    assert sell.status_code == 200 and gather.status_code == 200
+    assert gather.json()["status"] == "stopping"
+    run = active.current_run
+    assert run.summary["sell_only"] is True
+    assert run.jobs.filter(type="funds_gather").count() == 1
+
+
+def test_sell_only_needs_a_trading_campaign(alice_client, alice_setup):
+    draft = make_campaign(alice_setup)
+
+    response = alice_client.post(
+        reverse("campaigns:action", args=[draft.pk, "sell-only"]), follow=True
+    )
+
+    assert "sell-only applies to an active or paused campaign" in response.content.decode()
+    assert not draft.runs.exists()
 
 
 def test_it_says_what_to_do_when_the_logs_are_empty(alice_client, alice_setup):

@@ -50,11 +50,21 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A fresh page. Every browser test is also a Content-Security-Policy test: anything the
+    policy blocked (a script, a style, a WebSocket) fails the test at teardown."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield page
     context.close()
+    assert blocked == [], "blocked by the Content-Security-Policy:\n" + "\n".join(blocked)
 
 
 @pytest.fixture

@@ -2,13 +2,11 @@
 refresh by themselves, and pauses all campaigns."""
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from apps.core.models import SystemSwitch
 from tests.admin_ops.conftest import SOL, make_campaign, make_execution, make_job
 from tests.factories import PASSWORD
-from volumebot.celery import QUEUES
-from volumebot.celery import app as celery_app
+from tests.workers import threads_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,9 +21,7 @@ def test_it_shows_the_control_room_to_an_operator_and_pauses_all(
         make_execution(run, job=job, side=side, sol=SOL // 20, n=n)
     make_job(run, status="dead", sequence=7)
 
-    with start_worker(
-        celery_app, pool="threads", concurrency=1, perform_ping_check=False, queues=list(QUEUES)
-    ):  # fmt: skip
+    with threads_worker():
         page.goto(f"{live_server.url}/admin/")
         page.fill("#id_username", carol.email)
         page.fill("#id_password", PASSWORD)

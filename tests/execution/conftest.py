@@ -8,18 +8,18 @@ import time
 from collections.abc import Callable
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
-from apps.campaigns.services import campaign_create
+from apps.campaigns.models import CampaignRun
+from apps.campaigns.services import campaign_create, campaign_start
 from apps.chain.localnet import Cluster
 from apps.chain.localnet.seed import seed_token
 from apps.chain.localnet.server import start_server
+from apps.execution.services import run_engine_start
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from tests.factories import WalletFactory
-from volumebot.celery import QUEUES
-from volumebot.celery import app as celery_app
+from tests.workers import threads_worker
 
 WSOL = "So11111111111111111111111111111111111111112"
 SOL = 1_000_000_000
@@ -93,6 +93,14 @@ class Setup:
             params={**PARAMS, **params},
         )  # fmt: skip
 
+    def start(self, campaign) -> CampaignRun:
+        """Start `campaign` as its owner and hand its run to the engine (the campaigns hook
+        does it too; the engine's start is idempotent)."""
+        campaign_start(campaign_id=campaign.pk, actor=self.user)
+        run = CampaignRun.objects.get(campaign=campaign)
+        run_engine_start(run_id=run.pk)
+        return run
+
     def lamports(self, address: str) -> int:
         return self.cluster.get_balance(Pubkey.from_string(address))
 
@@ -108,10 +116,7 @@ def setup(alice, chain):
 @pytest.fixture
 def workers():
     """Real Celery workers (threads) consuming every queue through the real broker."""
-    with start_worker(
-        celery_app, pool="threads", concurrency=8, perform_ping_check=False,
-        queues=list(QUEUES), shutdown_timeout=30,
-    ):  # fmt: skip
+    with threads_worker(concurrency=8, shutdown_timeout=30):
         yield
 
 

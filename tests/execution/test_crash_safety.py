@@ -16,10 +16,9 @@ import pytest
 from django.db import connection
 from django.db.models import Count, Q, Sum
 
-from apps.campaigns.models import Campaign, CampaignRun
-from apps.campaigns.services import campaign_start
+from apps.campaigns.models import Campaign
 from apps.execution.models import Job, LedgerEntry
-from apps.execution.services import jobs_redrive_stuck, run_engine_start
+from apps.execution.services import jobs_redrive_stuck
 from apps.wallets.models import Wallet
 from volumebot.celery import QUEUES
 
@@ -57,9 +56,7 @@ def test_killed_workers_never_land_a_job_twice_nor_lose_one(setup, chain):
     workers = [spawn(chain.url), spawn(chain.url)]
     kills = redriven = 0
     try:
-        campaign_start(campaign_id=campaign.pk, actor=setup.user)
-        run = CampaignRun.objects.get(campaign=campaign)
-        run_engine_start(run_id=run.pk)
+        run = setup.start(campaign)
         deadline = time.monotonic() + 100
         next_kill = time.monotonic() + 3
         while Campaign.objects.get(pk=campaign.pk).status not in ("completed", "failed"):

@@ -3,9 +3,11 @@ would call it) against the real localnet: idempotency keys, dropped transactions
 between commit and send, transient errors → dead letter → re-drive."""
 
 import time
+from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from solders.pubkey import Pubkey
 
 from apps.campaigns.models import CampaignRun
@@ -184,6 +186,43 @@ def test_it_does_not_run_a_job_another_worker_holds(setup):
         assert held  # released with the holder's session
 
 
+def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings):
+    from django.db import connections
+
+    from apps.execution.services import _WALLET_LOCK, advisory_lock
+
+    settings.EXECUTION_WALLET_WAIT_MS = 200
+    campaign = setup.campaign()
+    run = setup.start(campaign)
+    drain(run, types=("distribute", "gather"))
+    [plan0] = Job.objects.filter(run=run, type="plan")
+    job_execute(job_id=plan0.pk)
+    trade = Job.objects.filter(run=run, type="trade_buy").order_by("id").first()
+    other = connections.create_connection("default")
+    try:
+        # Another worker has a transaction of this maker in flight.
+        with other.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_lock(%s)", [(_WALLET_LOCK << 48) | trade.payload["wallet_id"]]
+            )
+        started = time.monotonic()
+        assert job_execute(job_id=trade.pk) == 0.3  # waited, then back to the queue
+        assert time.monotonic() - started >= 0.2
+        trade.refresh_from_db()
+        assert trade.status == "queued" and trade.attempts == 0
+        assert not Execution.objects.filter(job=trade).exists()
+    finally:
+        other.close()
+    # The session's lock timeout is back to none.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        assert cursor.fetchone()[0] == "0"
+    with advisory_lock(_WALLET_LOCK, trade.payload["wallet_id"], wait_ms=200) as held:
+        assert held  # released with the holder's session
+    assert job_execute(job_id=trade.pk) is None
+    assert Job.objects.get(pk=trade.pk).status == "succeeded"
+
+
 def test_reconcile_pauses_a_run_whose_ledger_differs_from_the_chain(setup, chain):
     from apps.chain.localnet.seed import fund
     from apps.core.models import AuditEvent
@@ -223,9 +262,7 @@ def drain(run, *, types: tuple[str, ...]) -> None:
 
 def test_the_planner_plans_nothing_more_today_once_the_daily_cap_is_reached(setup):
     campaign = setup.campaign(daily_volume_cap_sol="0.01", target_volume_sol="1")
-    campaign_start(campaign_id=campaign.pk, actor=setup.user)
-    run = CampaignRun.objects.get(campaign=campaign)
-    run_engine_start(run_id=run.pk)
+    run = setup.start(campaign)
     drain(run, types=("distribute", "gather"))
     [plan0] = Job.objects.filter(run=run, type="plan")
     job_execute(job_id=plan0.pk)
@@ -237,19 +274,44 @@ def test_the_planner_plans_nothing_more_today_once_the_daily_cap_is_reached(setu
 
     job_execute(job_id=plan1.pk)
 
-    assert Job.objects.get(pk=plan1.pk).result == {"window": 1, "daily_cap_reached": True}
+    assert Job.objects.get(pk=plan1.pk).result == {
+        "window": 1, "daily_cap_reached": True, "overdue_trades": 0
+    }  # fmt: skip
     assert Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"]).count() == planned
     plan2 = Job.objects.get(run=run, idempotency_key=f"run:{run.pk}:plan:2")
     assert plan2.scheduled_for.hour == 0 and plan2.scheduled_for.minute == 0
     assert plan2.scheduled_for > plan1.created_at
 
 
+def test_the_planner_plans_nothing_while_earlier_trades_are_overdue(setup, settings):
+    campaign = setup.campaign()
+    run = setup.start(campaign)
+    drain(run, types=("distribute", "gather"))
+    [plan0] = Job.objects.filter(run=run, type="plan")
+    job_execute(job_id=plan0.pk)
+    trades = Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"])
+    planned = trades.count()
+    assert planned > 0
+    # The workers fell behind: window 0's trades are still queued a whole window after their time.
+    late = timezone.now() - timedelta(milliseconds=2 * settings.EXECUTION_PLAN_WINDOW_MS)
+    trades.update(scheduled_for=late)
+    plan1 = Job.objects.get(run=run, idempotency_key=f"run:{run.pk}:plan:1")
+
+    job_execute(job_id=plan1.pk)
+
+    assert Job.objects.get(pk=plan1.pk).result["overdue_trades"] == planned
+    assert trades.count() == planned  # nothing more queued on top of the backlog
+    # Once the backlog is worked off, the next window is no longer held back.
+    trades.update(status="cancelled")
+    plan2 = Job.objects.get(run=run, idempotency_key=f"run:{run.pk}:plan:2")
+    job_execute(job_id=plan2.pk)
+    assert Job.objects.get(pk=plan2.pk).result["overdue_trades"] == 0
+
+
 def test_a_sell_only_run_funds_nothing_and_goes_straight_to_the_gather(setup):
     campaign = setup.campaign(mode="sell_only", buy_percent=0, target_volume_sol=None)
     funding_before = setup.lamports(setup.wallet.address)
-    campaign_start(campaign_id=campaign.pk, actor=setup.user)
-    run = CampaignRun.objects.get(campaign=campaign)
-    run_engine_start(run_id=run.pk)
+    run = setup.start(campaign)
 
     drain(run, types=("distribute", "gather", "funds_gather"))
 

@@ -14,6 +14,7 @@ from apps.execution.planner import (
     Side,
     next_trade,
     plan_window,
+    sold_out,
 )
 
 SOL = 1_000_000_000
@@ -152,3 +153,20 @@ def test_it_trades_faster_inside_bursts():
 def test_it_refuses_impossible_plans(overrides, message):
     with pytest.raises(ValueError, match=message):
         config(**overrides)
+
+
+def test_a_sell_only_plan_sells_what_is_held_then_ends():
+    plan = config(buy_percent=100, hold_ms=0)
+    state = PlanState.start(plan)
+    bought = [next_trade(plan, state) for _ in range(4)]
+    assert {t.side for t in bought} == {Side.BUY}
+    holders = {t.wallet for t in bought}
+
+    selling = config(buy_percent=100, hold_ms=0, sell_only=True)
+    trades, after = plan_window(selling, state, until_ms=10**9)
+
+    # Even at 100 % buys: one sell per holder, nothing else, then the plan is over.
+    assert [t.side for t in trades] == [Side.SELL] * len(holders)
+    assert {t.wallet for t in trades} == holders
+    assert sold_out(after) and not sold_out(state)
+    assert next_trade(selling, after) is None

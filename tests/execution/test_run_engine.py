@@ -5,11 +5,11 @@ import time
 
 import pytest
 from django.db.models import Sum
+from django.utils import timezone
 
 from apps.campaigns.models import Campaign, CampaignRun
-from apps.campaigns.services import campaign_start
+from apps.campaigns.services import campaign_sell_only
 from apps.execution.models import Execution, Job, LedgerEntry
-from apps.execution.services import run_engine_start
 from apps.wallets.models import Wallet
 from tests.execution.conftest import EventListener, wait_for
 
@@ -43,9 +43,7 @@ def test_it_runs_a_campaign_to_its_target_and_gathers_every_lamport(setup, worke
     funding_before = setup.lamports(setup.wallet.address)
     listener = EventListener(campaign.pk)
 
-    campaign_start(campaign_id=campaign.pk, actor=setup.user)
-    run = CampaignRun.objects.get(campaign=campaign)
-    run_engine_start(run_id=run.pk)  # the campaigns hook; idempotent if it is wired already
+    run = setup.start(campaign)
 
     wait_for(
         lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
@@ -124,9 +122,7 @@ def test_the_circuit_breaker_pauses_a_failing_run_and_resume_continues_with_its_
     settings.EXECUTION_PLAN_WINDOW_MS = 1_000
     settings.EXECUTION_BUSY_MS = 300
     campaign = setup.campaign(target_volume_sol="0.4")
-    campaign_start(campaign_id=campaign.pk, actor=setup.user)
-    run = CampaignRun.objects.get(campaign=campaign)
-    run_engine_start(run_id=run.pk)
+    run = setup.start(campaign)
     wait_for(lambda: CampaignRun.objects.get(pk=run.pk).trades_succeeded >= 2, timeout=30,
              what="two trades")  # fmt: skip
 
@@ -171,9 +167,7 @@ def test_a_dry_run_sends_nothing_yet_records_every_simulated_trade(setup, worker
     funding_before = setup.lamports(setup.wallet.address)
     signatures_before = len(setup.cluster._records)
 
-    campaign_start(campaign_id=campaign.pk, actor=setup.user)
-    run = CampaignRun.objects.get(campaign=campaign)
-    run_engine_start(run_id=run.pk)
+    run = setup.start(campaign)
     wait_for(
         lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
         timeout=60, what="the dry run to complete",
@@ -204,9 +198,7 @@ def test_a_failed_preflight_stops_the_run_with_its_reason_and_gathers_the_fundin
     funding_before = setup.lamports(setup.wallet.address)
     set_raydium_status(setup, 4)  # the pool does not swap
 
-    campaign_start(campaign_id=campaign.pk, actor=setup.user)
-    run = CampaignRun.objects.get(campaign=campaign)
-    run_engine_start(run_id=run.pk)
+    run = setup.start(campaign)
     wait_for(
         lambda: Campaign.objects.get(pk=campaign.pk).status in ("stopped", "failed"),
         timeout=30, what="the run to stop",
@@ -239,9 +231,7 @@ def test_a_run_continues_through_the_second_endpoint_when_the_primary_goes_down(
             **settings.SOLANA_RPC_URLS, "localnet": [chain.url, secondary.url],
         }  # fmt: skip
         campaign = setup.campaign(target_volume_sol="0.4")
-        campaign_start(campaign_id=campaign.pk, actor=setup.user)
-        run = CampaignRun.objects.get(campaign=campaign)
-        run_engine_start(run_id=run.pk)
+        run = setup.start(campaign)
         wait_for(lambda: CampaignRun.objects.get(pk=run.pk).trades_succeeded >= 2, timeout=30,
                  what="two trades")  # fmt: skip
 
@@ -261,3 +251,31 @@ def test_a_run_continues_through_the_second_endpoint_when_the_primary_goes_down(
     assert not Job.objects.filter(run=run, status__in=["dead", "failed"]).exists()
     for maker in Wallet.objects.filter(run_id=run.pk):
         assert setup.lamports(maker.address) == 0
+
+
+def test_sell_only_stops_the_buys_sells_what_is_held_then_stops_and_gathers(setup, workers):
+    campaign = setup.campaign(buy_percent=100, target_volume_sol="1000")
+    funding_before = setup.lamports(setup.wallet.address)
+    run = setup.start(campaign)
+    buys = Execution.objects.filter(run=run, side="buy", status="landed")
+    wait_for(lambda: buys.count() >= 2, timeout=60, what="two landed buys")
+
+    switched_at = timezone.now()
+    campaign_sell_only(campaign_id=campaign.pk, actor=setup.user, owner=setup.user)
+    wait_for(
+        lambda: Campaign.objects.get(pk=campaign.pk).status in ("stopped", "failed"),
+        timeout=90, what="the sell-only run to sell out and stop",
+    )  # fmt: skip
+
+    campaign.refresh_from_db()
+    run.refresh_from_db()
+    assert campaign.status == "stopped", campaign.status_reason
+    assert campaign.status_reason.startswith("Sell-only: the makers sold everything they held")
+    # Planner windows after the switch planned no buy (those already queued could still run).
+    assert not Job.objects.filter(run=run, type="trade_buy", created_at__gt=switched_at).exists()
+    assert Execution.objects.filter(run=run, side="sell", status="landed").exists()
+    for maker in Wallet.objects.filter(run_id=run.pk, kind="maker"):
+        assert setup.lamports(maker.address) == 0
+        assert setup.token_accounts(maker.address) == []
+    funding_after = setup.lamports(setup.wallet.address)
+    assert funding_after - funding_before == ledger_lamports(run, setup.wallet)

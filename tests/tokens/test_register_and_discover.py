@@ -210,3 +210,25 @@ def test_it_reports_a_partly_sold_curve_with_exact_reserves_and_progress(alice_a
     assert pump["liquidity_lamports"] == paid_lamports
     assert pump["progress_bps"] == sold_tokens * 10_000 // PUMP_INITIAL_REAL_TOKEN_RESERVES
     assert pump["migrated"] is False
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_it_says_the_chain_is_unavailable_instead_of_failing_the_page(
+    client, alice, settings, htmx
+):
+    # The network's RPC does not answer (this page used to be a 500).
+    settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": ["http://127.0.0.1:9"]}
+    token = Token.objects.create(
+        network="localnet", mint=str(Keypair().pubkey()), program="spl", decimals=6,
+        supply_raw=10**15, symbol="OFF", name="Offline",
+    )  # fmt: skip
+    TokenLink.objects.create(owner=alice, token=token)
+    client.force_login(alice)
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+
+    response = client.get(f"/tokens/{token.pk}/", **headers)
+
+    assert response.status_code == 200
+    assert b"RPC endpoints are not answering" in response.content
+    assert b'id="pool-candidates"' in response.content
+    assert not PoolSelection.objects.filter(owner=alice).exists()

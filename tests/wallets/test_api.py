@@ -303,6 +303,16 @@ def test_it_exports_a_key_after_the_password(alice_api, alice_wallet, keypair):
     )
 
 
+@pytest.mark.parametrize("body", [{}, {"password": PASSWORD}])
+def test_it_answers_404_to_an_export_of_another_users_wallet(bob_api, alice_wallet, body):
+    # Before validating the body, too: a missing password used to answer 400 first.
+    response = bob_api.post(url("wallet_export", alice_wallet), body)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert not AuditEvent.objects.filter(action__startswith="wallet.export").exists()
+
+
 def test_it_throttles_exports(alice_api, alice_wallet):
     for _ in range(EXPORT_LIMIT):
         response = alice_api.post(url("wallet_export", alice_wallet), {"password": PASSWORD})

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
@@ -76,6 +77,8 @@ INSTALLED_APPS = [
     "django_guid",
     "django_prometheus",
     "axes",
+    "csp",
+    "corsheaders",
     "apps.core",
     "apps.accounts",
     "apps.chain",
@@ -84,6 +87,7 @@ INSTALLED_APPS = [
     "apps.campaigns",
     "apps.execution",
     "apps.admin_ops",
+    "apps.webhooks",
 ]
 
 MIDDLEWARE = [
@@ -91,7 +95,11 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "apps.core.middleware.admin_allowlist_middleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before CommonMiddleware, so a redirect still carries the CORS headers (its docs).
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -250,7 +258,34 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # apps.core.throttling: the same limits (RATE_LIMITS below) guard the HTML views.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.core.throttling.DefaultThrottle",
+        "apps.core.throttling.ScopeThrottle",
+    ],
 }
+# Rate limits ("<n>/<s|min|hour|day>"), counted in the default cache: `user` per signed-in user
+# and `anon` per IP on every API request; the others per user (or IP when signed out) on the
+# writes of the views they name. Each is RATE_LIMIT_<SCOPE> in the environment.
+_RATE_LIMIT_DEFAULTS = {
+    "anon": "120/min",
+    "user": "600/min",
+    "signin": "10/min",
+    "signup": "5/hour",
+    "password_reset": "5/hour",
+    "token": "10/min",
+    "wallet_create": "60/hour",
+    "wallet_export": "10/hour",
+    "campaign_start": "30/hour",
+    "webhook_test": "10/min",
+}
+RATE_LIMITS = {
+    scope: env.str(f"RATE_LIMIT_{scope.upper()}", default=rate)
+    for scope, rate in _RATE_LIMIT_DEFAULTS.items()
+}
+# Per-IP limits use REMOTE_ADDR, like apps.core.services.client_ip (a proxy in front must set it):
+# DRF's default would trust a client-sent X-Forwarded-For, so anyone could dodge the limit.
+REST_FRAMEWORK["NUM_PROXIES"] = 0
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
@@ -268,6 +303,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.core.api.document_error_responses",
+    ],
     # Several models have a `status`; name each enum for its model.
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "apps.campaigns.models.CampaignStatus",
@@ -287,6 +326,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Task events (sent/received/started/succeeded, for a monitor like Flower) are four more broker
+# messages per task; nothing here reads them (the control room asks the workers directly), so
+# they are off unless CELERY_TASK_EVENTS is set (or a worker runs with `-E`).
+CELERY_WORKER_SEND_TASK_EVENTS = CELERY_TASK_SEND_SENT_EVENT = env.bool(
+    "CELERY_TASK_EVENTS", default=False
+)
 
 # Logs are JSON lines; every line of a request (and of the tasks it enqueues) carries its id.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -375,6 +420,38 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_COOKIE_HTTPONLY = False  # the page reads the token from `hx-headers`, not the cookie
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Optional IP allow lists (CIDRs; empty: no restriction): the admin site, and starting or
+# scheduling a mainnet campaign (apps.campaigns.services). Client IP is REMOTE_ADDR.
+ADMIN_ALLOWED_NETWORKS = env.list("ADMIN_ALLOWED_NETWORKS", default=[])
+MAINNET_START_ALLOWED_NETWORKS = env.list("MAINNET_START_ALLOWED_NETWORKS", default=[])
+
+# Content-Security-Policy (django-csp): only our own scripts, styles, images and connections.
+# No template has an inline <script>, `style=` attribute or `hx-on`, so neither 'unsafe-inline'
+# nor a nonce is needed; htmx's injected indicator style is switched off in base.html.
+# `connect-src 'self'` covers the live pages' ws:// / wss:// to the same host (CSP Level 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# CORS: only the API, only for the origins configured (none by default). The API authenticates
+# with bearer tokens, so no credentials (cookies) cross origins.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/v1/.*$"
+CORS_ALLOW_CREDENTIALS = False
 
 # Solana: the network the platform trades on by default, and the RPC endpoints per network.
 SOLANA_DEFAULT_NETWORK = env.str("SOLANA_DEFAULT_NETWORK", default="localnet")
@@ -406,3 +483,24 @@ CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS = env.int(
 # and how long a trade keeps its maker wallet busy in the plan.
 EXECUTION_PLAN_WINDOW_MS = env.int("EXECUTION_PLAN_WINDOW_MS", default=5_000)
 EXECUTION_BUSY_MS = env.int("EXECUTION_BUSY_MS", default=3_000)
+# How long a trade waits for its maker wallet's previous transaction before it is re-queued.
+EXECUTION_WALLET_WAIT_MS = env.int("EXECUTION_WALLET_WAIT_MS", default=2_000)
+# Trades of one run due within this many milliseconds of each other (distinct maker wallets, at
+# most EXECUTION_BATCH_MAX) go out together in one task; 0 sends every trade on its own. A
+# batch waits this many seconds for its confirmations, then leaves the rest to their own tasks.
+EXECUTION_BATCH_SPREAD_MS = env.int("EXECUTION_BATCH_SPREAD_MS", default=250)
+EXECUTION_BATCH_MAX = env.int("EXECUTION_BATCH_MAX", default=16)
+EXECUTION_BATCH_CONFIRM_S = env.float("EXECUTION_BATCH_CONFIRM_S", default=10.0)
+# A batch's trade whose maker wallet is busy comes back in a batch up to this many times (0.25 s
+# apart), then goes to its own task (which waits EXECUTION_WALLET_WAIT_MS for the wallet).
+EXECUTION_BATCH_RETRIES = env.int("EXECUTION_BATCH_RETRIES", default=8)
+
+# Webhooks: delivery timeout, retries (exponential backoff with jitter from the base, capped),
+# how many deliveries in a row may fail before a webhook is disabled, and the SSRF guard's
+# development override (private, loopback and link-local receivers; never in production).
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=10.0)
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
+WEBHOOKS_BACKOFF_BASE_SECONDS = env.float("WEBHOOKS_BACKOFF_BASE_SECONDS", default=10.0)
+WEBHOOKS_BACKOFF_MAX_SECONDS = env.float("WEBHOOKS_BACKOFF_MAX_SECONDS", default=1800.0)
+WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=20)
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)

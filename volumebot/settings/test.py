@@ -40,3 +40,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Several test runs may share one embedded Postgres (e.g. two developers' sessions on a machine).
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_volumebot")}  # noqa: F405
+# The SSRF guard is on in tests whatever the environment says; a test delivering to its local
+# receiver turns the override on for itself.
+WEBHOOKS_ALLOW_PRIVATE = False
+# Generous limits so the suite never trips them; tests/security sets tiny ones per test.
+RATE_LIMITS = dict.fromkeys(RATE_LIMITS, "100000/min")  # noqa: F405

@@ -14,3 +14,4 @@ class MeView(APIView):
 
 class TokenObtainView(TokenObtainPairView):
     serializer_class = VerifiedTokenObtainPairSerializer
+    throttle_scope = "token"

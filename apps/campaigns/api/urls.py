@@ -24,6 +24,16 @@ urlpatterns = [
         "campaigns/<int:campaign_id>/stop", views.CampaignStopView.as_view(), name="campaign_stop"
     ),
     path(
+        "campaigns/<int:campaign_id>/sell-only",
+        views.CampaignSellOnlyView.as_view(),
+        name="campaign_sell_only",
+    ),
+    path(
+        "campaigns/<int:campaign_id>/gather",
+        views.CampaignGatherView.as_view(),
+        name="campaign_gather",
+    ),
+    path(
         "campaigns/<int:campaign_id>/estimate",
         views.CampaignEstimateView.as_view(),
         name="campaign_estimate",

@@ -150,6 +150,8 @@ class CampaignDetailView(APIView):
 
 
 class CampaignStartView(APIView):
+    throttle_scope = "campaign_start"
+
     @extend_schema(
         tags=TAGS,
         summary="Start (or, with a future start_at, schedule) a campaign",
@@ -200,6 +202,36 @@ class CampaignResumeView(APIView):
         return _render(request, campaign_id)
 
 
+class CampaignSellOnlyView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Stop buying: sell what the makers hold on the campaign's cadence, then stop",
+        request=None,
+        responses={200: s.CampaignSerializer, 404: NOT_FOUND, 409: CONFLICT},
+    )
+    def post(self, request, campaign_id: int):
+        services.campaign_sell_only(
+            campaign_id=campaign_id, actor=request.user, owner=request.user,
+            ip=client_ip(request),
+        )  # fmt: skip
+        return _render(request, campaign_id)
+
+
+class CampaignGatherView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Gather now: stop a running campaign, or re-queue a stopping one's gather",
+        request=None,
+        responses={200: s.CampaignSerializer, 404: NOT_FOUND},
+    )
+    def post(self, request, campaign_id: int):
+        services.campaign_gather(
+            campaign_id=campaign_id, actor=request.user, owner=request.user,
+            ip=client_ip(request),
+        )  # fmt: skip
+        return _render(request, campaign_id)
+
+
 class CampaignStopView(APIView):
     @extend_schema(
         tags=TAGS,
@@ -225,7 +257,13 @@ class CampaignEstimateView(APIView):
         "constant-product formula and the venue fee. All amounts are integer lamports. "
         "Optional `params` are merged in for the estimate only (nothing is saved).",
         request=s.EstimateRequestSerializer,
-        responses={200: s.EstimateSerializer, 400: ERROR, 404: NOT_FOUND},
+        responses={
+            200: s.EstimateSerializer,
+            400: ERROR,
+            404: NOT_FOUND,
+            409: OpenApiResponse(description="The pool cannot be priced (message says why)."),
+            503: OpenApiResponse(description="The network's RPC is not answering."),
+        },
         examples=[
             OpenApiExample(
                 "What if the trades were larger?",
@@ -311,6 +349,13 @@ class _Echo:
 
 class CampaignLogsCsvView(APIView):
     renderer_classes = [JSONRenderer, CsvRenderer]
+
+    def handle_exception(self, exc):
+        # Errors are JSON with a JSON content type even under `?format=csv` (they were sent as
+        # `text/csv`).
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
 
     @extend_schema(
         tags=TAGS,

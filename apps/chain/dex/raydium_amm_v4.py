@@ -237,6 +237,15 @@ class MarketState:
         )
 
 
+# Pool address → (market, coin vault, pc vault): fixed when an AMM is created, so a process
+# learns them once per pool (see RaydiumAmmV4.load_state).
+_LINKED_ACCOUNTS: dict[Pubkey, tuple[Pubkey, Pubkey, Pubkey]] = {}
+
+
+def _linked(amm: AmmInfo) -> tuple[Pubkey, Pubkey, Pubkey]:
+    return amm.market, amm.coin_vault, amm.pc_vault
+
+
 def swap_fee(*, amount_in: int, numerator: int, denominator: int) -> int:
     """Raydium's fee: `amount_in * num` ceil-divided by `den` (its CheckedCeilDiv rules)."""
     scaled = amount_in * numerator
@@ -364,15 +373,27 @@ class RaydiumAmmV4(DexAdapter):
         return AmmInfo.decode(data)
 
     async def load_state(self, *, rpc, address: Pubkey) -> RaydiumPoolState:
-        resp = await rpc.call("getAccountInfo", lambda c: c.get_account_info(address))
-        if resp.value is None or resp.value.owner != PROGRAM_ID:
-            raise PoolNotFound(f"no Raydium AMM v4 pool at {address}")
-        amm = AmmInfo.decode(bytes(resp.value.data))
-        keys = [amm.market, amm.coin_vault, amm.pc_vault]
+        # An AMM's market and vaults never change: once known, the pool and the accounts its
+        # state needs are one getMultipleAccounts (read together, so they agree on the slot).
+        linked = _LINKED_ACCOUNTS.get(address)
+        if linked is None:
+            resp = await rpc.call("getAccountInfo", lambda c: c.get_account_info(address))
+            if resp.value is None or resp.value.owner != PROGRAM_ID:
+                raise PoolNotFound(f"no Raydium AMM v4 pool at {address}")
+            linked = _linked(AmmInfo.decode(bytes(resp.value.data)))
+        keys = [address, *linked]
         multi = await rpc.call("getMultipleAccounts", lambda c: c.get_multiple_accounts(keys))
-        market_acc, coin_acc, pc_acc = multi.value
+        amm_acc, market_acc, coin_acc, pc_acc = multi.value
+        if amm_acc is None or amm_acc.owner != PROGRAM_ID:
+            _LINKED_ACCOUNTS.pop(address, None)
+            raise PoolNotFound(f"no Raydium AMM v4 pool at {address}")
+        amm = AmmInfo.decode(bytes(amm_acc.data))
+        if _linked(amm) != linked:
+            _LINKED_ACCOUNTS.pop(address, None)
+            raise DexError(f"pool {address} changed its market or vaults; load it again")
         if market_acc is None or coin_acc is None or pc_acc is None:
             raise DexError(f"pool {address} is missing its market or vault accounts")
+        _LINKED_ACCOUNTS[address] = linked
         coin_amount = decode_token_account(bytes(coin_acc.data)).amount
         pc_amount = decode_token_account(bytes(pc_acc.data)).amount
         return RaydiumPoolState(

@@ -1,5 +1,5 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,7 +48,10 @@ class PoolListView(APIView):
 
     @extend_schema(
         request=s.PoolSelectSerializer,
-        responses={201: s.PoolSelectionSerializer},
+        responses={
+            201: s.PoolSelectionSerializer,
+            404: OpenApiResponse(description="No such token (or not yours)."),
+        },
         summary="Select a discovered pool of one of your tokens for campaigns",
     )
     def post(self, request):

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.services import client_ip
+from apps.core.throttling import api_throttle
 from apps.wallets import selectors, services
 from apps.wallets.api.serializers import (
     BalancesSerializer,
@@ -65,6 +66,8 @@ class WalletListView(APIView):
             kind = Wallet.Kind.WATCH if mode == "watch" else Wallet.Kind.CUSTODIAL
             body = {"address": address, "kind": kind, "preview": True, "exists": exists}
             return Response(WalletPreviewSerializer(body).data)
+        if mode in ("import", "generate"):
+            api_throttle(request, "wallet_create")
         if mode == "import":
             wallet = services.wallet_import(
                 owner=request.user, secret_key=data.get("secret_key", ""), label=label, ip=ip
@@ -164,6 +167,8 @@ class WalletVerifyView(APIView):
 
 @method_decorator(sensitive_post_parameters("password"), name="dispatch")
 class WalletExportView(APIView):
+    throttle_scope = "wallet_export"
+
     @extend_schema(
         tags=TAGS,
         summary="Export the secret key (password required; audited; 5 per hour)",
@@ -171,6 +176,9 @@ class WalletExportView(APIView):
         responses={200: ExportResponseSerializer, 400: ERROR, 404: ERROR, 409: ERROR, 429: ERROR},
     )
     def post(self, request, wallet_id: int):
+        # Another user's wallet is a 404 before anything else, as on every object route (a
+        # missing password used to answer 400 first).
+        selectors.wallet_get(owner=request.user, wallet_id=wallet_id)
         serializer = ExportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.wallets import keystore
 from apps.wallets.models import UserKey
-from apps.wallets.services import user_key_rewrap
+from apps.wallets.services import master_key_rotation_record, user_key_rewrap
 
 
 class Command(BaseCommand):
@@ -59,6 +59,9 @@ class Command(BaseCommand):
             f"Master key {old.fingerprint} -> {new.fingerprint}: "
             f"{outcomes['rewrapped']} re-wrapped, {outcomes['skipped']} already done, "
             f"{outcomes['unknown']} wrapped by another key."
+        )
+        master_key_rotation_record(
+            old_fingerprint=old.fingerprint, new_fingerprint=new.fingerprint, outcomes=outcomes
         )
         if outcomes["unknown"]:
             raise CommandError(f"{outcomes['unknown']} data key(s) are wrapped by another key.")

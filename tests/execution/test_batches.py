@@ -1,0 +1,148 @@
+"""Trades in batches (`trades_execute`), driven synchronously against the real localnet: a
+planner slice goes out together and lands once per job with ledger = chain; trades the batch
+cannot take as they are, and transactions it cannot see confirmed, go to their own tasks,
+which resolve them by signature."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connections
+from django.db.models import Sum
+from django.utils import timezone
+
+from apps.execution.models import Execution, Job, LedgerEntry
+from apps.execution.services import _WALLET_LOCK, job_execute, trade_slices, trades_execute
+from apps.wallets.models import Wallet
+from tests.execution.test_jobs import drain
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TRADES = ("trade_buy", "trade_sell")
+
+
+def planned_run(setup, **params):
+    """A started run with its makers funded and its first window planned; its buys, one per
+    maker (the first window starts with a buy for each)."""
+    run = setup.start(setup.campaign(**params))
+    drain(run, types=("distribute", "gather"))
+    [plan0] = Job.objects.filter(run=run, type="plan")
+    job_execute(job_id=plan0.pk)
+    buys, makers = [], set()
+    for job in Job.objects.filter(run=run, type="trade_buy").order_by("scheduled_for", "pk"):
+        if job.payload["wallet_id"] not in makers:
+            makers.add(job.payload["wallet_id"])
+            buys.append(job)
+    assert len(buys) >= 2
+    return run, buys
+
+
+def ledger_lamports(run, wallet_id) -> int:
+    total = LedgerEntry.objects.filter(run=run, wallet_id=wallet_id).aggregate(
+        t=Sum("lamports_delta")
+    )
+    return total["t"] or 0
+
+
+def test_a_slice_goes_out_together_and_each_trade_lands_once(setup, django_assert_max_num_queries):
+    run, buys = planned_run(setup)
+    # One batch costs about 25 statements plus 3 per trade (its key, its outcome's
+    # compare-and-swap, its event's subscribers), where one by one a trade costs 23.
+    with django_assert_max_num_queries(25 + 3 * len(buys)):
+        trades_execute(job_ids=[job.pk for job in buys])
+
+    for job in buys:
+        job.refresh_from_db()
+        assert job.status == "succeeded", job.error
+        [execution] = job.executions.all()
+        assert execution.status == "landed" and execution.attempt == 1
+        assert job.result["signature"] == execution.signature
+    # All signed with one blockhash, and the ledger equals the chain for every maker.
+    assert len({job.executions.get().blockhash for job in buys}) == 1
+    for maker in Wallet.objects.filter(run_id=run.pk):
+        assert ledger_lamports(run, maker.pk) == setup.lamports(maker.address)
+    run.refresh_from_db()
+    assert run.trades_succeeded == len(buys)
+
+
+@pytest.mark.parametrize("retries_left", [True, False])
+def test_a_busy_maker_waits_for_a_later_batch_and_a_tried_trade_goes_to_its_own_task(
+    setup, settings, retries_left
+):
+    run, buys = planned_run(setup)
+    busy, tried, *rest = buys
+    Execution.objects.create(
+        job=tried, run=run, attempt=1, signature="1" * 64, status="expired", side="buy",
+        sol_in_lamports=tried.payload["lamports"],
+        wallet_id=tried.payload["wallet_id"], last_valid_block_height=0,
+    )  # fmt: skip
+    retries = 0 if retries_left else settings.EXECUTION_BATCH_RETRIES
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:  # another worker has this maker's transaction in flight
+            cursor.execute(
+                "SELECT pg_advisory_lock(%s)", [(_WALLET_LOCK << 48) | busy.payload["wallet_id"]]
+            )
+        trades_execute(job_ids=[job.pk for job in buys], retries=retries)
+    finally:
+        other.close()
+
+    for job in (busy, tried):
+        job.refresh_from_db()
+        assert (job.status, job.attempts) == ("queued", 0)  # untouched
+    assert not busy.executions.exists()
+    assert tried.executions.count() == 1
+    for job in rest:
+        assert Job.objects.get(pk=job.pk).status == "succeeded"
+    # The tried trade's own task (the single-job path) resolves its attempt and sends anew.
+    assert job_execute(job_id=tried.pk) is None
+    # The busy maker's trade: in a later batch while it has retries, else its own task.
+    if retries_left:
+        trades_execute(job_ids=[busy.pk], retries=1)
+    else:
+        assert job_execute(job_id=busy.pk) is None
+    for job in (busy, tried):
+        assert Job.objects.get(pk=job.pk).status == "succeeded"
+        assert job.executions.filter(status="landed").count() == 1
+
+
+def test_a_dropped_transaction_of_a_batch_lands_once_through_its_own_task(setup, chain, settings):
+    settings.EXECUTION_BATCH_CONFIRM_S = 0.3
+    run, buys = planned_run(setup)
+    chain.faults.drop_transactions = True
+    trades_execute(job_ids=[job.pk for job in buys])
+    chain.faults.drop_transactions = False
+
+    signatures = {}
+    for job in buys:
+        job.refresh_from_db()
+        # Committed before the send, then left to the job's own task: queued, attempt kept.
+        assert (job.status, job.attempts) == ("queued", 0)
+        [execution] = job.executions.all()
+        assert execution.status == "sent"
+        signatures[job.pk] = execution.signature
+    for job in buys:
+        # The same bytes again (the blockhash is still valid): the same signature lands.
+        assert job_execute(job_id=job.pk) is None
+        job.refresh_from_db()
+        assert job.status == "succeeded"
+        [execution] = job.executions.all()
+        assert (execution.status, execution.signature) == ("landed", signatures[job.pk])
+    for maker in Wallet.objects.filter(run_id=run.pk):
+        assert ledger_lamports(run, maker.pk) == setup.lamports(maker.address)
+
+
+def test_the_planner_slices_a_window_by_time_and_maker(settings):
+    settings.EXECUTION_BATCH_SPREAD_MS, settings.EXECUTION_BATCH_MAX = 250, 3
+    start = timezone.now()
+
+    def job(pk, ms, wallet):
+        return Job(
+            pk=pk, payload={"wallet_id": wallet}, scheduled_for=start + timedelta(milliseconds=ms)
+        )
+
+    jobs = [
+        job(1, 0, "a"), job(2, 100, "b"), job(3, 120, "a"),  # a again: a new slice
+        job(4, 200, "c"), job(5, 300, "d"),  # the slice began at 120 ms
+        job(6, 400, "e"), job(7, 410, "f"), job(8, 420, "g"), job(9, 430, "h"),  # at most 3
+    ]  # fmt: skip
+    slices = trade_slices(list(reversed(jobs)))
+    assert [[j.pk for j in part] for part in slices] == [[1, 2], [3, 4, 5], [6, 7, 8], [9]]

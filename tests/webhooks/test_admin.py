@@ -1,0 +1,31 @@
+"""The operator console lists webhooks and deliveries but never shows a secret."""
+
+import pytest
+from django.utils import timezone
+
+from apps.webhooks import services
+from apps.webhooks.models import WebhookAttempt, WebhookDelivery
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_admin_never_shows_the_secret(client, carol, alice, public_dns):
+    webhook, secret = services.webhook_create(
+        owner=alice, url="https://hook.example.com/a", events=["campaign.started"]
+    )
+    delivery = WebhookDelivery.objects.create(
+        webhook=webhook, event_type="campaign.started", event_at=timezone.now(), data={}
+    )
+    WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500, latency_ms=3)
+    client.force_login(carol)
+
+    for url in (
+        "/admin/webhooks/webhook/",
+        f"/admin/webhooks/webhook/{webhook.pk}/change/",
+        "/admin/webhooks/webhookdelivery/",
+        f"/admin/webhooks/webhookdelivery/{delivery.pk}/change/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert secret not in html and "encrypted_secret" not in html
