@@ -121,6 +121,7 @@ TRADE_TYPES = (Job.Type.TRADE_BUY, Job.Type.TRADE_SELL)
 # Advisory-lock namespaces (high bits of the 64-bit key).
 _JOB_LOCK, _WALLET_LOCK = 1, 2
 _BUSY_RETRY_S = 0.25  # when a batch finds a maker wallet busy, it tries that trade again
+_HELD_RETRY_S = 0.5  # when a queued job's lock is held, its task looks again after this
 LOCK_NOT_AVAILABLE = "55P03"  # SQLSTATE of a lock_timeout
 
 
@@ -436,7 +437,11 @@ def job_execute(*, job_id: int) -> float | None:
     # deliveries of one task never work on the same job at once.
     with advisory_lock(_JOB_LOCK, job_id) as held:
         if not held:
-            return None  # another worker runs it right now; it re-queues itself if needed
+            # Another worker runs it right now (and re-queues it if needed), or one that has
+            # just finished it still holds the lock while the job was re-driven (queued again):
+            # a queued job is looked at again in a moment, so its task is not lost.
+            queued = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).exists()
+            return _HELD_RETRY_S if queued else None
         job = _claim(job_id)
         if job is None:
             return None

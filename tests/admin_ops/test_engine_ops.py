@@ -4,6 +4,7 @@ localnet (the run-engine fixtures of tests/execution, re-exported by this folder
 import time
 
 import pytest
+from django.db import connections
 from django.db.models import Max
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -11,6 +12,7 @@ from apps.admin_ops import services
 from apps.campaigns.models import Campaign, CampaignRun
 from apps.campaigns.services import campaign_start
 from apps.execution.models import Execution, Job
+from apps.execution.services import _JOB_LOCK
 from tests.execution.conftest import Setup, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,14 +111,25 @@ def test_a_redriven_trade_job_lands_at_most_once(setup, workers, carol):
     # As if its worker had given up after the transaction landed (confirmation never came).
     Job.objects.filter(pk=job.pk).update(status="dead", error={"code": "transient_exhausted"})
 
-    assert services.jobs_redrive(job_ids=[job.pk], actor=carol) == [job.pk]
-    assert services.jobs_redrive(job_ids=[job.pk], actor=carol) == []
+    # The worker that finished it still holds its lock when the re-drive comes (its last
+    # statements): the re-driven task must come back for the job, not drop it.
+    holder = connections.create_connection("default")
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [(_JOB_LOCK << 48) | job.pk])
+        redriven = services.jobs_redrive(job_ids=[job.pk], actor=carol)
+        again = services.jobs_redrive(job_ids=[job.pk], actor=carol)
+        assert (redriven, again) == ([job.pk], [])
+        time.sleep(1)
+        assert Job.objects.get(pk=job.pk).status == "queued"
+    finally:
+        holder.close()
     wait_for(
         lambda: Job.objects.get(pk=job.pk).status in Job.TERMINAL, timeout=30,
         what="the re-driven job to finish",
     )  # fmt: skip
 
     job.refresh_from_db()
-    assert job.status in ("succeeded", "cancelled")
-    assert job.executions.filter(status="landed").count() == 1
+    assert job.status in ("succeeded", "cancelled"), (job.status, job.error, job.result)
     assert list(job.executions.order_by("pk").values_list("signature", "status")) == signatures
+    assert job.executions.filter(status="landed").count() == 1
