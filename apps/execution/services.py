@@ -80,6 +80,7 @@ from apps.core.amounts import format_sol_trimmed
 from apps.core.chain import ChainUnavailable, rpc_pool
 from apps.core.models import SystemSwitch
 from apps.core.selectors import switch_enabled
+from apps.core.sql import update_rows
 from apps.execution import domain
 from apps.execution.models import Execution, Job, LedgerEntry
 from apps.execution.planner import PlanState, Side, plan_window, sold_out
@@ -1392,7 +1393,7 @@ def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[J
         if isinstance(found, TxBalances):
             execution.fresh = True  # sent by this batch under the job's lock: no ledger yet
             recorded.append(record_landed(execution, found, started=started))
-    Execution.objects.bulk_update(recorded, LANDED_FIELDS)
+    update_rows(recorded, LANDED_FIELDS)
     succeeded = []
     for execution in recorded:
         job = by_job[execution.job_id]
@@ -1426,7 +1427,7 @@ def _trade_writes(writes: list[TradeWrite]) -> None:
     for write in writes:
         for name, value in write.amounts.items():
             setattr(write.execution, name, value)
-    Execution.objects.bulk_update([w.execution for w in writes], list(writes[0].amounts))
+    update_rows([w.execution for w in writes], list(writes[0].amounts))
     runs: dict[int, dict[str, int]] = {}
     for write in writes:
         totals = runs.setdefault(write.execution.run_id, dict.fromkeys(write.totals, 0))

@@ -40,3 +40,32 @@ def test_it_is_configured_for_reliable_delivery():
     # Test tasks travel on their own Redis database and prefix: a dev worker never sees them.
     assert conf.broker_url.endswith("/10")
     assert conf.broker_transport_options["global_keyprefix"].startswith("vbtest")
+
+
+def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next():
+    from django.db import connection
+
+    # What the worker runs before and after each task (Celery's own closes every connection).
+    [fixup] = celery_app._fixups
+    between_tasks = fixup.worker_fixup.close_database
+    max_age = connection.settings_dict["CONN_MAX_AGE"]
+    try:
+        connection.settings_dict["CONN_MAX_AGE"] = 60  # DB_CONN_MAX_AGE=60
+        connection.close()
+        connection.ensure_connection()
+        kept = connection.connection
+        between_tasks()
+        assert connection.connection is kept
+        # A broken connection is closed; the next task opens a new one.
+        connection.errors_occurred = True
+        kept.close()
+        between_tasks()
+        assert connection.connection is None
+
+        connection.settings_dict["CONN_MAX_AGE"] = 0  # the default: closed after each task
+        connection.ensure_connection()
+        between_tasks()
+        assert connection.connection is None
+    finally:
+        connection.settings_dict["CONN_MAX_AGE"] = max_age
+        connection.close()
