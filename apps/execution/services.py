@@ -918,7 +918,14 @@ def _plan(job: Job) -> Done:
         params.daily_volume_cap_lamports
         and _volume_since(run.pk, _day_start(now)) >= params.daily_volume_cap_lamports
     )
-    behind = _overdue_trades(run.pk, now)
+    behind = 0 if capped else _overdue_trades(run.pk, now)
+    if behind:
+        # Backpressure: while trades of earlier windows still wait past their time (the
+        # workers are saturated, or a wallet is stuck), this window waits too, since more
+        # trades would only grow the queue and the wallet contention. It looks again a window
+        # later (the stop, pause-all and sell-out checks above with it), writing nothing in
+        # between; the planner's clock then goes on from that time.
+        raise NotYet(f"{behind} earlier trades are overdue", countdown_s=plan_window_ms() / 1000)
 
     def write() -> None:
         # Row lock: the plan state must advance exactly once per window.
@@ -934,10 +941,7 @@ def _plan(job: Job) -> Done:
         if capped:
             # Today's volume cap is reached: plan nothing until the next UTC day.
             horizon_ms = int((_day_start(now) + timedelta(days=1)).timestamp() * 1000)
-        elif not behind:
-            # Backpressure: while trades of earlier windows still wait past their time (the
-            # workers are saturated, or a wallet is stuck), a window plans nothing, since more
-            # would only grow the queue and the wallet contention; the clock goes on from now.
+        else:
             trades, state = plan_window(config, state, until_ms=horizon_ms - epoch_ms)
         makers = _makers(locked) if trades else []
         created = jobs_create_many(
@@ -965,7 +969,7 @@ def _plan(job: Job) -> Done:
         )  # fmt: skip
 
     return Done(
-        result={"window": window, "daily_cap_reached": capped, "overdue_trades": behind},
+        result={"window": window, "daily_cap_reached": capped},
         write=write,
     )
 

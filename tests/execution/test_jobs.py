@@ -281,7 +281,7 @@ def test_the_planner_plans_nothing_more_today_once_the_daily_cap_is_reached(setu
     job_execute(job_id=plan1.pk)
 
     assert Job.objects.get(pk=plan1.pk).result == {
-        "window": 1, "daily_cap_reached": True, "overdue_trades": 0
+        "window": 1, "daily_cap_reached": True
     }  # fmt: skip
     assert Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"]).count() == planned
     plan2 = Job.objects.get(run=run, idempotency_key=f"run:{run.pk}:plan:2")
@@ -303,15 +303,21 @@ def test_the_planner_plans_nothing_while_earlier_trades_are_overdue(setup, setti
     trades.update(scheduled_for=late)
     plan1 = Job.objects.get(run=run, idempotency_key=f"run:{run.pk}:plan:1")
 
-    job_execute(job_id=plan1.pk)
-
-    assert Job.objects.get(pk=plan1.pk).result["overdue_trades"] == planned
-    assert trades.count() == planned  # nothing more queued on top of the backlog
-    # Once the backlog is worked off, the next window is no longer held back.
+    # The window waits a window's time, with nothing written: no trades on top of the
+    # backlog, no next window, the plan state as it was.
+    plan_state = CampaignRun.objects.get(pk=run.pk).summary["plan"]
+    assert job_execute(job_id=plan1.pk) == settings.EXECUTION_PLAN_WINDOW_MS / 1000
+    plan1.refresh_from_db()
+    assert (plan1.status, plan1.attempts) == ("queued", 0)
+    assert trades.count() == planned
+    assert not Job.objects.filter(idempotency_key=f"run:{run.pk}:plan:2").exists()
+    assert CampaignRun.objects.get(pk=run.pk).summary["plan"] == plan_state
+    # Once the backlog is worked off, the window plans again.
     trades.update(status="cancelled")
-    plan2 = Job.objects.get(run=run, idempotency_key=f"run:{run.pk}:plan:2")
-    job_execute(job_id=plan2.pk)
-    assert Job.objects.get(pk=plan2.pk).result["overdue_trades"] == 0
+    assert job_execute(job_id=plan1.pk) is None
+    assert Job.objects.get(pk=plan1.pk).status == "succeeded"
+    assert trades.count() > planned
+    assert Job.objects.filter(idempotency_key=f"run:{run.pk}:plan:2").exists()
 
 
 def test_a_sell_only_run_funds_nothing_and_goes_straight_to_the_gather(setup):
