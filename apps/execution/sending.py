@@ -7,7 +7,7 @@
    and the block height past its `last_valid_block_height` → expired; otherwise it may still
    land, so its stored bytes are sent again (same signature) and confirmation goes on;
 2. only then a new transaction is built with a fresh blockhash and signed (keys decrypted only
-   inside `wallet_signer` blocks), and its Execution row — signature, blockhash,
+   inside `wallet_signers` blocks), and its Execution row — signature, blockhash,
    `last_valid_block_height`, signed bytes — is **committed before the first send**;
 3. send (legacy `sendTransaction` through the RPC pool), then confirm by polling until landed
    or expired.
@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +53,7 @@ from apps.chain.tx import (
 )
 from apps.core.chain import rpc_pool
 from apps.execution.models import Execution, Job
-from apps.wallets.keystore import WalletSigner, wallet_signer
+from apps.wallets.keystore import WalletSigner, wallet_signers
 from apps.wallets.models import Wallet
 
 LANDED_LEVELS = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
@@ -361,13 +360,11 @@ async def build_with(
 
 def build_signed(*, spec: TxSpec, rpc: RpcPool) -> BuiltTransaction:
     """Build and sign `spec` (simulating it unless it names its compute-unit limit)."""
-    # Keys are decrypted only inside these blocks and dropped when they close.
-    with ExitStack() as stack:
-        payer = stack.enter_context(wallet_signer(spec.payer))
-        others = [
-            stack.enter_context(wallet_signer(w)) for w in spec.signers if w.pk != spec.payer.pk
-        ]
-        return run_sync(build_with(spec=spec, rpc=rpc, payer=payer, others=others))
+    # Keys are decrypted only inside this block and dropped when it closes.
+    cosigners = [wallet for wallet in spec.signers if wallet.pk != spec.payer.pk]
+    with wallet_signers([spec.payer, *cosigners]) as signers:
+        others = [signers[wallet.pk] for wallet in cosigners]
+        return run_sync(build_with(spec=spec, rpc=rpc, payer=signers[spec.payer.pk], others=others))
 
 
 def build_failed(error: TransactionRejected | DexError | PermanentRpcError) -> JobFailed:

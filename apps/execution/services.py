@@ -41,7 +41,6 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -102,7 +101,7 @@ from apps.execution.sending import (
     send_options,
     transaction_balances,
 )
-from apps.wallets.keystore import wallet_signer
+from apps.wallets.keystore import wallet_signers
 from apps.wallets.models import Wallet
 
 logger = logging.getLogger(__name__)
@@ -1314,12 +1313,9 @@ def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[J
 
     rpc = rpc_pool(network)
     pool = run.campaign.pool
-    with ExitStack() as stack:
-        # Keys are decrypted only inside this block and dropped when it closes.
-        signers = {
-            job.pk: stack.enter_context(wallet_signer(makers[job.payload["wallet_id"]]))
-            for job in jobs
-        }
+    # Keys are decrypted only inside this block and dropped when it closes.
+    with wallet_signers(makers[job.payload["wallet_id"]] for job in jobs) as by_wallet:
+        signers = {job.pk: by_wallet[job.payload["wallet_id"]] for job in jobs}
 
         async def build_all() -> tuple[dict, list]:
             state = await _pool_state(rpc, pool_dex=pool.dex, pool_address=pool.address, mint=mint)

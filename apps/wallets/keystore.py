@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import hmac
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -228,12 +228,10 @@ def _owner_secret_aad(*, owner_id: int, purpose: str) -> bytes:
 
 
 @sensitive_variables()
-def _keypair(wallet: Wallet) -> Keypair:
-    from apps.wallets.models import UserKey
-
+def _keypair(wallet: Wallet, user_key: UserKey | None) -> Keypair:
+    """`user_key`: the owner's, as read by the caller (None: the owner has none)."""
     if wallet.encrypted_secret is None:
         raise KeystoreError(f"Wallet {wallet.pk} is watch-only: it has no key.")
-    user_key = UserKey.objects.filter(owner_id=wallet.owner_id).first()
     if user_key is None:
         raise KeystoreError(f"The owner of wallet {wallet.pk} has no data key.")
     aad = _secret_aad(owner_id=wallet.owner_id, address=wallet.address)
@@ -311,11 +309,28 @@ def wallet_signer(wallet: Wallet) -> Iterator[WalletSigner]:
     with wallet_signer(wallet) as signer:
         tx = signer.sign_transaction(message)
     """
-    signer = WalletSigner(wallet.address, _keypair(wallet))
+    with wallet_signers([wallet]) as signers:
+        yield signers[wallet.pk]
+
+
+@contextlib.contextmanager
+def wallet_signers(wallets: Iterable[Wallet]) -> Iterator[dict[int, WalletSigner]]:
+    """`wallet_signer` for several wallets at once, by wallet id: their owners' data keys are
+    read in one query (a batch of trades signs for many makers of one owner)."""
+    from apps.wallets.models import UserKey
+
+    wallets = list(wallets)
+    owners = {wallet.owner_id for wallet in wallets}
+    user_keys = {key.owner_id: key for key in UserKey.objects.filter(owner_id__in=owners)}
+    signers: dict[int, WalletSigner] = {}
     try:
-        yield signer
+        for wallet in wallets:
+            keypair = _keypair(wallet, user_keys.get(wallet.owner_id))
+            signers[wallet.pk] = WalletSigner(wallet.address, keypair)
+        yield signers
     finally:
-        signer._close()
+        for signer in signers.values():
+            signer._close()
 
 
 def sign_with(

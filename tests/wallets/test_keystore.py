@@ -32,6 +32,32 @@ def test_it_signs_inside_the_block_and_refuses_after(alice_wallet, keypair):
     assert repr(signer) == f"<WalletSigner {alice_wallet.address} closed>"
 
 
+def test_it_opens_signers_for_many_wallets_with_one_read_of_each_owners_key(
+    alice, bob, alice_wallet, keypair, django_assert_num_queries
+):
+    others = [Keypair(), Keypair()]
+    wallets = [
+        alice_wallet,
+        wallet_import(owner=alice, secret_key=str(others[0]), label="Second"),
+        wallet_import(owner=bob, secret_key=str(others[1]), label="Bob's"),
+    ]
+    with django_assert_num_queries(1), keystore.wallet_signers(wallets) as signers:
+        opened = [signers[wallet.pk] for wallet in wallets]
+    for signer, expected in zip(opened, [keypair, *others], strict=True):
+        assert signer.address == str(expected.pubkey())
+        with pytest.raises(keystore.KeystoreError, match="outside its"):
+            signer.sign_message(b"after the block")
+
+
+def test_a_watch_only_wallet_among_many_is_refused(alice, alice_wallet):
+    watched = Wallet.objects.create(owner=alice, address=str(Keypair().pubkey()), kind="watch")
+    with (
+        pytest.raises(keystore.KeystoreError, match="watch-only"),
+        keystore.wallet_signers([alice_wallet, watched]),
+    ):
+        pass
+
+
 def test_it_signs_a_transaction(alice_wallet, keypair):
     message = MessageV0.try_compile(
         keypair.pubkey(),
