@@ -44,9 +44,9 @@ def ledger_lamports(run, wallet_id) -> int:
 
 def test_a_slice_goes_out_together_and_each_trade_lands_once(setup, django_assert_max_num_queries):
     run, buys = planned_run(setup)
-    # One batch costs about 25 statements plus 3 per trade (its key, its outcome's
-    # compare-and-swap, its event's subscribers), where one by one a trade costs 23.
-    with django_assert_max_num_queries(25 + 3 * len(buys)):
+    # One batch costs about 25 statements plus 2 per trade (its outcome's compare-and-swap,
+    # its event's subscribers), where one by one a trade costs 23.
+    with django_assert_max_num_queries(25 + 2 * len(buys)):
         trades_execute(job_ids=[job.pk for job in buys])
 
     for job in buys:
