@@ -1216,6 +1216,21 @@ def trades_execute(*, job_ids: list[int], retries: int = 0) -> None:
     signature."""
     handed: list[Job] = []
     later: list[Job] = []
+    try:
+        _trades_locked(job_ids, retries=retries, handed=handed, later=later)
+    finally:
+        # Locks released: the single-job tasks and the next batch can take these jobs now.
+        for job in handed:
+            job_enqueue(job=job, countdown_s=0)
+        if later:
+            _send_trades([job.pk for job in later], retries=retries + 1, countdown=_BUSY_RETRY_S)
+
+
+def _trades_locked(
+    job_ids: list[int], *, retries: int, handed: list[Job], later: list[Job]
+) -> None:
+    """`trades_execute` under the job locks: fills `handed` (for their own tasks) and `later`
+    (for the next batch)."""
     with advisory_locks(_JOB_LOCK, job_ids) as held:
         jobs = list(
             Job.objects.select_related("run__campaign__token", "run__campaign__pool")
@@ -1242,15 +1257,12 @@ def trades_execute(*, job_ids: list[int], retries: int = 0) -> None:
             try:
                 handed += _trade_batch(claimed, run=run, params=params)
             except BaseException:
-                # A bug or a kill: nothing claimed stays `processing` under a live worker.
+                # A bug: nothing claimed stays `processing` under a live worker, and each job
+                # gets its own task (which resolves what was sent by its signature).
                 for job in claimed:
                     _requeue(job, countdown_s=0, count_attempt=False)
+                handed += claimed
                 raise
-    # Locks released: the single-job tasks and the next batch can take these jobs now.
-    for job in handed:
-        job_enqueue(job=job, countdown_s=0)
-    if later:
-        _send_trades([job.pk for job in later], retries=retries + 1, countdown=_BUSY_RETRY_S)
 
 
 def _claim_many(jobs: list[Job]) -> list[Job]:
@@ -1376,14 +1388,17 @@ def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[J
         status=Execution.Status.SENT
     )
     signatures = {e.pk: Signature.from_string(e.signature) for e in sent}
-    landed = run_sync(
-        await_landings(
-            rpc=rpc,
-            signatures=list(signatures.values()),
-            last_valid_block_height=min(e.last_valid_block_height for e in sent),
-            give_up_s=settings.EXECUTION_BATCH_CONFIRM_S,
+    try:
+        landed = run_sync(
+            await_landings(
+                rpc=rpc,
+                signatures=list(signatures.values()),
+                last_valid_block_height=min(e.last_valid_block_height for e in sent),
+                give_up_s=settings.EXECUTION_BATCH_CONFIRM_S,
+            )
         )
-    )
+    except (TransientRpcError, ChainUnavailable):
+        landed = set()  # not known yet: each is resolved by its signature on its own task
     confirmed = [e for e in sent if signatures[e.pk] in landed]
     balances = run_sync(
         _gather(transaction_balances(rpc=rpc, signature=signatures[e.pk]) for e in confirmed)

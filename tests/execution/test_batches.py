@@ -3,6 +3,7 @@ planner slice goes out together and lands once per job with ledger = chain; trad
 cannot take as they are, and transactions it cannot see confirmed, go to their own tasks,
 which resolve them by signature."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,8 @@ from django.db import connections
 from django.db.models import Sum
 from django.utils import timezone
 
+from apps.core.chain import rpc_pool
+from apps.execution import services
 from apps.execution.models import Execution, Job, LedgerEntry
 from apps.execution.services import _WALLET_LOCK, job_execute, trade_slices, trades_execute
 from apps.wallets.models import Wallet
@@ -124,6 +127,42 @@ def test_a_dropped_transaction_of_a_batch_lands_once_through_its_own_task(setup,
         assert job_execute(job_id=job.pk) is None
         job.refresh_from_db()
         assert job.status == "succeeded"
+        [execution] = job.executions.all()
+        assert (execution.status, execution.signature) == ("landed", signatures[job.pk])
+    for maker in Wallet.objects.filter(run_id=run.pk):
+        assert ledger_lamports(run, maker.pk) == setup.lamports(maker.address)
+
+
+def test_an_rpc_outage_while_a_batch_confirms_leaves_its_trades_to_their_own_tasks(
+    setup, chain, monkeypatch
+):
+    run, buys = planned_run(setup)
+    confirm = services.await_landings
+
+    async def outage(**kwargs):
+        chain.faults.down = True  # the endpoint goes away right after the sends
+        return await confirm(**kwargs)
+
+    monkeypatch.setattr(services, "await_landings", outage)
+    trades_execute(job_ids=[job.pk for job in buys])  # no error out of the task
+    chain.faults.down = False
+
+    signatures = {}
+    for job in buys:
+        job.refresh_from_db()
+        assert (job.status, job.attempts) == ("queued", 0)
+        [execution] = job.executions.all()
+        assert execution.status == "sent"
+        signatures[job.pk] = execution.signature
+    deadline = time.monotonic() + 15
+    while any(h.cooling_for_s > 0 for h in rpc_pool("localnet").health()):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    for job in buys:
+        # Its own task resolves the transaction by its signature: it landed, once.
+        assert job_execute(job_id=job.pk) is None
+        job.refresh_from_db()
+        assert job.status == "succeeded", job.error
         [execution] = job.executions.all()
         assert (execution.status, execution.signature) == ("landed", signatures[job.pk])
     for maker in Wallet.objects.filter(run_id=run.pk):
