@@ -161,6 +161,11 @@ class _Endpoint:
         self.last_error: str | None = None
 
 
+# Errors of a connection that was open when the request went out (kept alive, then closed by
+# the server): `RpcPool` tries such a call once more on a new connection before it counts.
+_DROPPED_CONNECTION = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError)
+
+
 def classify(exc: BaseException, *, endpoint: str) -> PermanentRpcError | TransientRpcError | None:
     """Map an exception from a solana-py call to transient/permanent (None: not an RPC error)."""
     if isinstance(exc, TimeoutError):
@@ -257,13 +262,9 @@ class RpcPool:
             raise TransientRpcError("no RPC endpoint available (all cooling down or behind)")
         last: TransientRpcError | None = None
         for endpoint in candidates:
-            if endpoint.bucket is not None:
-                await endpoint.bucket.acquire()
             started = self._clock()
             try:
-                result = await asyncio.wait_for(
-                    fn(self._client(endpoint)), endpoint.config.timeout_s
-                )
+                result = await self._call_once_more_if_dropped(endpoint, fn)
             except Exception as exc:
                 classified = classify(exc, endpoint=endpoint.config.name)
                 if classified is None:
@@ -284,6 +285,28 @@ class RpcPool:
             return result
         assert last is not None
         raise last
+
+    async def _call_once_more_if_dropped(
+        self, endpoint: _Endpoint, fn: Callable[[AsyncClient], Awaitable[T]]
+    ) -> T:
+        """`fn` on `endpoint`, tried a second time when the connection dropped under it. A
+        server closes idle kept-alive connections, and one may close just as a request goes out
+        on it: that says nothing about the endpoint, so it must not cool it down for every
+        caller of this process. A repeat is harmless: every call is a read or the send of
+        signed bytes (the same signature)."""
+
+        async def once() -> T:
+            if endpoint.bucket is not None:
+                await endpoint.bucket.acquire()
+            return await asyncio.wait_for(fn(self._client(endpoint)), endpoint.config.timeout_s)
+
+        try:
+            return await once()
+        except Exception as exc:
+            cause = exc.__cause__ if isinstance(exc, SolanaRpcException) else exc
+            if not isinstance(cause, _DROPPED_CONNECTION):
+                raise
+        return await once()
 
     def call_sync(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
         """`call` for sync code (Celery tasks): runs on this thread's own event loop."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx2
 import pytest
 from solana.rpc.core import RPCException
 from solders.keypair import Keypair
@@ -83,6 +84,40 @@ async def test_it_fails_over_when_the_primary_is_down_and_cools_it_down(
     assert not health["primary"].available
     assert health["primary"].cooling_for_s > 25
     assert health["secondary"].available
+
+
+def dropping(times: int):
+    """A getSlot whose first `times` requests go out on a connection the server just closed."""
+    tries = []
+
+    async def call(client):
+        tries.append(client)
+        if len(tries) <= times:
+            raise httpx2.RemoteProtocolError("Server disconnected without sending a response.")
+        return await client.get_slot()
+
+    call.tries = tries
+    return call
+
+
+async def test_a_dropped_connection_is_tried_once_more_without_cooling_the_endpoint(
+    pair, cluster, calls
+):
+    call = dropping(times=1)
+
+    assert (await pair.call("getSlot", call)).value == cluster.slot
+    assert len(call.tries) == 2
+    assert calls.seen == [("primary", "getSlot", "ok")]
+    assert all(health.available for health in pair.health())
+
+
+async def test_a_connection_dropped_twice_counts_as_the_endpoint_failing(pair, cluster, calls):
+    call = dropping(times=2)
+
+    assert (await pair.call("getSlot", call)).value == cluster.slot
+    assert calls.seen == [("primary", "getSlot", "transient"), ("secondary", "getSlot", "ok")]
+    health = {h.name: h for h in pair.health()}
+    assert not health["primary"].available
 
 
 async def test_it_fails_over_on_429_and_honours_retry_after(pair, faults, calls):
