@@ -107,6 +107,32 @@ def test_a_busy_maker_waits_for_a_later_batch_and_a_tried_trade_goes_to_its_own_
         assert job.executions.filter(status="landed").count() == 1
 
 
+def sent_and_left_to_their_own_tasks(buys) -> dict[int, str]:
+    """Each job is back in the queue with its attempt kept and its transaction `sent` (the row
+    committed before the send); returns their signatures."""
+    signatures = {}
+    for job in buys:
+        job.refresh_from_db()
+        assert (job.status, job.attempts) == ("queued", 0)
+        [execution] = job.executions.all()
+        assert execution.status == "sent"
+        signatures[job.pk] = execution.signature
+    return signatures
+
+
+def each_lands_once_through_its_own_task(setup, run, buys, signatures) -> None:
+    """Each job's own task resolves its transaction by signature (sending the same bytes again
+    while the blockhash is valid): the same signature lands, once, and ledger = chain."""
+    for job in buys:
+        assert job_execute(job_id=job.pk) is None
+        job.refresh_from_db()
+        assert job.status == "succeeded", job.error
+        [execution] = job.executions.all()
+        assert (execution.status, execution.signature) == ("landed", signatures[job.pk])
+    for maker in Wallet.objects.filter(run_id=run.pk):
+        assert ledger_lamports(run, maker.pk) == setup.lamports(maker.address)
+
+
 def test_a_dropped_transaction_of_a_batch_lands_once_through_its_own_task(setup, chain, settings):
     settings.EXECUTION_BATCH_CONFIRM_S = 0.3
     run, buys = planned_run(setup)
@@ -114,23 +140,8 @@ def test_a_dropped_transaction_of_a_batch_lands_once_through_its_own_task(setup,
     trades_execute(job_ids=[job.pk for job in buys])
     chain.faults.drop_transactions = False
 
-    signatures = {}
-    for job in buys:
-        job.refresh_from_db()
-        # Committed before the send, then left to the job's own task: queued, attempt kept.
-        assert (job.status, job.attempts) == ("queued", 0)
-        [execution] = job.executions.all()
-        assert execution.status == "sent"
-        signatures[job.pk] = execution.signature
-    for job in buys:
-        # The same bytes again (the blockhash is still valid): the same signature lands.
-        assert job_execute(job_id=job.pk) is None
-        job.refresh_from_db()
-        assert job.status == "succeeded"
-        [execution] = job.executions.all()
-        assert (execution.status, execution.signature) == ("landed", signatures[job.pk])
-    for maker in Wallet.objects.filter(run_id=run.pk):
-        assert ledger_lamports(run, maker.pk) == setup.lamports(maker.address)
+    signatures = sent_and_left_to_their_own_tasks(buys)
+    each_lands_once_through_its_own_task(setup, run, buys, signatures)
 
 
 def test_an_rpc_outage_while_a_batch_confirms_leaves_its_trades_to_their_own_tasks(
@@ -147,26 +158,12 @@ def test_an_rpc_outage_while_a_batch_confirms_leaves_its_trades_to_their_own_tas
     trades_execute(job_ids=[job.pk for job in buys])  # no error out of the task
     chain.faults.down = False
 
-    signatures = {}
-    for job in buys:
-        job.refresh_from_db()
-        assert (job.status, job.attempts) == ("queued", 0)
-        [execution] = job.executions.all()
-        assert execution.status == "sent"
-        signatures[job.pk] = execution.signature
+    signatures = sent_and_left_to_their_own_tasks(buys)
     deadline = time.monotonic() + 15
     while any(h.cooling_for_s > 0 for h in rpc_pool("localnet").health()):
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    for job in buys:
-        # Its own task resolves the transaction by its signature: it landed, once.
-        assert job_execute(job_id=job.pk) is None
-        job.refresh_from_db()
-        assert job.status == "succeeded", job.error
-        [execution] = job.executions.all()
-        assert (execution.status, execution.signature) == ("landed", signatures[job.pk])
-    for maker in Wallet.objects.filter(run_id=run.pk):
-        assert ledger_lamports(run, maker.pk) == setup.lamports(maker.address)
+    each_lands_once_through_its_own_task(setup, run, buys, signatures)
 
 
 def test_the_planner_slices_a_window_by_time_and_maker(settings):
