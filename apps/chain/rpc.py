@@ -166,11 +166,16 @@ class _Endpoint:
 _DROPPED_CONNECTION = (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError)
 
 
+def _cause(exc: BaseException) -> BaseException:
+    """What failed under a solana-py call: the HTTP error it wraps, or the exception itself."""
+    return exc.__cause__ if isinstance(exc, SolanaRpcException) else exc
+
+
 def classify(exc: BaseException, *, endpoint: str) -> PermanentRpcError | TransientRpcError | None:
     """Map an exception from a solana-py call to transient/permanent (None: not an RPC error)."""
     if isinstance(exc, TimeoutError):
         return TransientRpcError("timeout", endpoint=endpoint)
-    cause = exc.__cause__ if isinstance(exc, SolanaRpcException) else exc
+    cause = _cause(exc)
     if isinstance(cause, httpx2.HTTPStatusError):
         status = cause.response.status_code
         if status == 429:
@@ -303,8 +308,7 @@ class RpcPool:
         try:
             return await once()
         except Exception as exc:
-            cause = exc.__cause__ if isinstance(exc, SolanaRpcException) else exc
-            if not isinstance(cause, _DROPPED_CONNECTION):
+            if not isinstance(_cause(exc), _DROPPED_CONNECTION):
                 raise
         return await once()
 
