@@ -4,7 +4,6 @@ localnet (the run-engine fixtures of tests/execution, re-exported by this folder
 import time
 
 import pytest
-from django.db import connections
 from django.db.models import Max
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -13,7 +12,7 @@ from apps.campaigns.models import Campaign, CampaignRun
 from apps.campaigns.services import campaign_start
 from apps.execution.models import Execution, Job
 from apps.execution.services import _JOB_LOCK
-from tests.execution.conftest import Setup, wait_for
+from tests.execution.conftest import Setup, held_by_another_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,17 +112,12 @@ def test_a_redriven_trade_job_lands_at_most_once(setup, workers, carol):
 
     # The worker that finished it still holds its lock when the re-drive comes (its last
     # statements): the re-driven task must come back for the job, not drop it.
-    holder = connections.create_connection("default")
-    try:
-        with holder.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [(_JOB_LOCK << 48) | job.pk])
+    with held_by_another_worker(_JOB_LOCK, job.pk):
         redriven = services.jobs_redrive(job_ids=[job.pk], actor=carol)
         again = services.jobs_redrive(job_ids=[job.pk], actor=carol)
         assert (redriven, again) == ([job.pk], [])
         time.sleep(1)
         assert Job.objects.get(pk=job.pk).status == "queued"
-    finally:
-        holder.close()
     wait_for(
         lambda: Job.objects.get(pk=job.pk).status in Job.TERMINAL, timeout=30,
         what="the re-driven job to finish",

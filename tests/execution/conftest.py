@@ -4,10 +4,12 @@ custodial wallet, and real Celery workers (threads, in-process) on every engine 
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
@@ -16,7 +18,8 @@ from apps.campaigns.services import campaign_create, campaign_start
 from apps.chain.localnet import Cluster
 from apps.chain.localnet.seed import seed_token
 from apps.chain.localnet.server import start_server
-from apps.execution.services import run_engine_start
+from apps.core.chain import rpc_pool
+from apps.execution.services import _lock_key, run_engine_start
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from tests.factories import WalletFactory
 from tests.workers import threads_worker
@@ -128,6 +131,27 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 60, what: str 
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+@contextlib.contextmanager
+def held_by_another_worker(namespace: int, key: int) -> Iterator[None]:
+    """The engine's advisory lock `namespace`/`key` held by another database session (another
+    worker) for the duration of the block; closing that session releases it."""
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_lock_key(namespace, key)])
+        yield
+    finally:
+        other.close()
+
+
+def wait_for_the_endpoint_to_cool_down() -> None:
+    """Until the localnet endpoint a fault made the RPC pool cool down is available again."""
+    wait_for(
+        lambda: not any(h.cooling_for_s > 0 for h in rpc_pool("localnet").health()),
+        timeout=15, what="the RPC endpoint's cool-down",
+    )  # fmt: skip
 
 
 class EventListener:

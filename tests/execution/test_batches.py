@@ -3,19 +3,17 @@ planner slice goes out together and lands once per job with ledger = chain; trad
 cannot take as they are, and transactions it cannot see confirmed, go to their own tasks,
 which resolve them by signature."""
 
-import time
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.db.models import Sum
 from django.utils import timezone
 
-from apps.core.chain import rpc_pool
 from apps.execution import services
 from apps.execution.models import Execution, Job, LedgerEntry
 from apps.execution.services import _WALLET_LOCK, job_execute, trade_slices, trades_execute
 from apps.wallets.models import Wallet
+from tests.execution.conftest import held_by_another_worker, wait_for_the_endpoint_to_cool_down
 from tests.execution.test_jobs import drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -78,15 +76,9 @@ def test_a_busy_maker_waits_for_a_later_batch_and_a_tried_trade_goes_to_its_own_
         wallet_id=tried.payload["wallet_id"], last_valid_block_height=0,
     )  # fmt: skip
     retries = 0 if retries_left else settings.EXECUTION_BATCH_RETRIES
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:  # another worker has this maker's transaction in flight
-            cursor.execute(
-                "SELECT pg_advisory_lock(%s)", [(_WALLET_LOCK << 48) | busy.payload["wallet_id"]]
-            )
+    # Another worker has this maker's transaction in flight.
+    with held_by_another_worker(_WALLET_LOCK, busy.payload["wallet_id"]):
         trades_execute(job_ids=[job.pk for job in buys], retries=retries)
-    finally:
-        other.close()
 
     for job in (busy, tried):
         job.refresh_from_db()
@@ -159,10 +151,7 @@ def test_an_rpc_outage_while_a_batch_confirms_leaves_its_trades_to_their_own_tas
     chain.faults.down = False
 
     signatures = sent_and_left_to_their_own_tasks(buys)
-    deadline = time.monotonic() + 15
-    while any(h.cooling_for_s > 0 for h in rpc_pool("localnet").health()):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_the_endpoint_to_cool_down()
     each_lands_once_through_its_own_task(setup, run, buys, signatures)
 
 

@@ -24,6 +24,7 @@ from apps.execution.services import (
     run_engine_start,
 )
 from apps.wallets.models import Wallet
+from tests.execution.conftest import held_by_another_worker, wait_for_the_endpoint_to_cool_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FUNDING = 200_000_000  # PARAMS: 0.2 SOL per maker
@@ -153,10 +154,7 @@ def test_it_dead_letters_after_transient_errors_and_a_redrive_finishes_the_job(s
 
     chain.faults.down = False
     # The operator re-drives once the endpoint is back (its cool-down over).
-    deadline = time.monotonic() + 15
-    while any(h.cooling_for_s > 0 for h in rpc_pool("localnet").health()):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for_the_endpoint_to_cool_down()
     job_redrive(job_id=batch.pk)
     assert Job.objects.get(pk=batch.pk).status == "queued"
     assert job_execute(job_id=batch.pk) is None
@@ -171,12 +169,7 @@ def test_it_does_not_run_a_job_another_worker_holds(setup):
     from apps.execution.services import _HELD_RETRY_S, _JOB_LOCK, advisory_lock
 
     _run, batch = started_run(setup)
-    from django.db import connections
-
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [(_JOB_LOCK << 48) | batch.pk])
+    with held_by_another_worker(_JOB_LOCK, batch.pk):
         # Still queued (the holder may have finished it just before a re-drive): the task
         # comes back in a moment instead of being lost. Nothing ran.
         assert job_execute(job_id=batch.pk) == _HELD_RETRY_S
@@ -186,15 +179,11 @@ def test_it_does_not_run_a_job_another_worker_holds(setup):
         Job.objects.filter(pk=batch.pk).update(status="processing")
         assert job_execute(job_id=batch.pk) is None
         assert Job.objects.get(pk=batch.pk).status == "processing"
-    finally:
-        other.close()
     with advisory_lock(_JOB_LOCK, batch.pk) as held:
         assert held  # released with the holder's session
 
 
 def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings):
-    from django.db import connections
-
     from apps.execution.services import _WALLET_LOCK, advisory_lock
 
     settings.EXECUTION_WALLET_WAIT_MS = 200
@@ -204,21 +193,14 @@ def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings)
     [plan0] = Job.objects.filter(run=run, type="plan")
     job_execute(job_id=plan0.pk)
     trade = Job.objects.filter(run=run, type="trade_buy").order_by("id").first()
-    other = connections.create_connection("default")
-    try:
-        # Another worker has a transaction of this maker in flight.
-        with other.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_lock(%s)", [(_WALLET_LOCK << 48) | trade.payload["wallet_id"]]
-            )
+    # Another worker has a transaction of this maker in flight.
+    with held_by_another_worker(_WALLET_LOCK, trade.payload["wallet_id"]):
         started = time.monotonic()
         assert job_execute(job_id=trade.pk) == 0.3  # waited, then back to the queue
         assert time.monotonic() - started >= 0.2
         trade.refresh_from_db()
         assert trade.status == "queued" and trade.attempts == 0
         assert not Execution.objects.filter(job=trade).exists()
-    finally:
-        other.close()
     # The session's lock timeout is back to none.
     with connection.cursor() as cursor:
         cursor.execute("SHOW lock_timeout")
