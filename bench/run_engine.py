@@ -12,6 +12,7 @@ settings' isolated broker prefix, so it never touches development data. Not a ti
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -151,10 +152,13 @@ def measure(*, campaigns: int, seconds: float, workers: int, threads: int) -> fl
                 break
             time.sleep(0.2)
         before, started = trades.count(), time.monotonic()
-        window_start = timezone.now()
+        window_start, cpu_before = timezone.now(), _cpu_seconds(processes)
         time.sleep(seconds)
         after, elapsed = trades.count(), time.monotonic() - started
+        cpu = _cpu_seconds(processes)
         _breakdown(runs=runs, since=window_start)
+        _cpu_breakdown({part: cpu[part] - cpu_before.get(part, 0.0) for part in cpu},
+                       trades=after - before, elapsed=elapsed)  # fmt: skip
         for campaign_id in ids:
             campaign_stop(campaign_id=campaign_id, actor=None, reason="Benchmark over.")
         return (after - before) * 60 / elapsed
@@ -163,6 +167,36 @@ def measure(*, campaigns: int, seconds: float, workers: int, threads: int) -> fl
             process.send_signal(signal.SIGKILL)
             process.wait()
         server.stop()
+
+
+def _cpu_seconds(workers: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part: the worker processes, this
+    process (the localnet server and the counting), the PostgreSQL and the Redis servers."""
+    import psutil
+
+    def used(process: psutil.Process) -> float:
+        times = process.cpu_times()
+        return times.user + times.system
+
+    parts = {"workers": 0.0, "localnet": used(psutil.Process())}
+    for worker in workers:
+        with contextlib.suppress(psutil.Error):
+            parts["workers"] += used(psutil.Process(worker.pid))
+    for process in psutil.process_iter(["name"]):
+        part = {"postgres": "postgres", "redis-server": "redis"}.get(process.info["name"] or "")
+        if part is not None:
+            with contextlib.suppress(psutil.Error):
+                parts[part] = parts.get(part, 0.0) + used(process)
+    return parts
+
+
+def _cpu_breakdown(used: dict[str, float], *, trades: int, elapsed: float) -> None:
+    """CPU milliseconds per confirmed trade by part, and how busy the cores were (stderr)."""
+    per_trade = " ".join(
+        f"{part}={seconds * 1000 / max(trades, 1):.1f}ms" for part, seconds in used.items()
+    )
+    busy = sum(used.values()) / elapsed / (os.cpu_count() or 1)
+    print(f"  cpu per trade: {per_trade} (cores {busy:.0%} busy)", file=sys.stderr, flush=True)
 
 
 def _breakdown(*, runs: list[int], since) -> None:
