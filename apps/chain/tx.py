@@ -19,18 +19,22 @@ from typing import Any
 
 from solana.rpc.commitment import Confirmed
 from solana.rpc.models import TxOpts
+from solders.commitment_config import CommitmentLevel
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
+from solders.rpc.config import RpcSimulateTransactionConfig
+from solders.rpc.requests import SimulateVersionedTransaction
+from solders.rpc.responses import SimulateTransactionResp
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 
 from apps.chain.constants import MAX_COMPUTE_UNIT_LIMIT
-from apps.chain.errors import TransactionRejected
+from apps.chain.errors import ChainError, TransactionRejected
 from apps.chain.rpc import RpcPool
 
 DEFAULT_CU_MARGIN_BPS = 1_000  # +10 %
@@ -107,13 +111,6 @@ class ConfirmResult:
     logs: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class SimulationResult:
-    err: Any
-    logs: tuple[str, ...]
-    units_consumed: int
-
-
 async def latest_blockhash(*, rpc: RpcPool) -> tuple[Hash, int]:
     resp = await rpc.call("getLatestBlockhash", lambda c: c.get_latest_blockhash(Confirmed))
     return resp.value.blockhash, resp.value.last_valid_block_height
@@ -142,16 +139,99 @@ def _sign(
     return VersionedTransaction(message, list(unique.values()))
 
 
-async def simulate(*, rpc: RpcPool, transaction: VersionedTransaction) -> SimulationResult:
-    """Simulate without signature checks; the result carries the err and logs."""
-    resp = await rpc.call(
-        "simulateTransaction",
-        lambda c: c.simulate_transaction(transaction, sig_verify=False, commitment=Confirmed),
+def _simulation_body(transaction: VersionedTransaction) -> SimulateVersionedTransaction:
+    """Simulate without signature checks, at the confirmed commitment."""
+    config = RpcSimulateTransactionConfig(sig_verify=False, commitment=CommitmentLevel.Confirmed)
+    return SimulateVersionedTransaction(transaction, config)
+
+
+@dataclass(frozen=True)
+class Unsigned:
+    """What `build_transactions` builds and signs. Without `compute_unit_limit` it is
+    simulated first."""
+
+    payer: Keypair
+    instructions: Sequence[Instruction]
+    signers: Sequence[Keypair] = ()
+    fee_policy: FeePolicy = FixedFee(0)
+    compute_unit_limit: int | None = None
+
+
+async def build_transactions(
+    *,
+    rpc: RpcPool,
+    items: Sequence[Unsigned],
+    cu_margin_bps: int = DEFAULT_CU_MARGIN_BPS,
+    recent: tuple[Hash, int] | None = None,
+    price: int | None = None,
+) -> list[BuiltTransaction | ChainError]:
+    """Signed v0 transactions with compute-budget instructions in front, on one blockhash,
+    their simulations in one JSON-RPC batch. An item that cannot be built gets its error in
+    its place: `TransactionRejected` (with the simulation's err and logs) when its simulation
+    fails, so nothing is sent for it. `recent` (blockhash, last valid block height) and the
+    compute-unit `price` are read from the chain unless given."""
+    blockhash, last_valid = recent or await latest_blockhash(rpc=rpc)
+    prices = (
+        [price] * len(items)
+        if price is not None
+        else await asyncio.gather(
+            *(
+                i.fee_policy.price(rpc=rpc, accounts=_writable_accounts(i.instructions))
+                for i in items
+            ),
+            return_exceptions=True,
+        )
     )
-    value = resp.value
-    return SimulationResult(
-        err=value.err, logs=tuple(value.logs or ()), units_consumed=value.units_consumed or 0
-    )
+
+    def signed(item: Unsigned, limit: int, price: int) -> VersionedTransaction:
+        instructions = [
+            set_compute_unit_limit(limit),
+            set_compute_unit_price(price),
+            *item.instructions,
+        ]
+        return _sign(
+            payer=item.payer, signers=item.signers, instructions=instructions, blockhash=blockhash
+        )
+
+    probes = {
+        index: signed(item, MAX_COMPUTE_UNIT_LIMIT, prices[index])
+        for index, item in enumerate(items)
+        if item.compute_unit_limit is None and not isinstance(prices[index], BaseException)
+    }
+    simulations = dict(
+        zip(
+            probes,
+            await rpc.call_batch(
+                "simulateTransaction", [_simulation_body(tx) for tx in probes.values()],
+                SimulateTransactionResp,
+            ),
+            strict=True,
+        )
+    )  # fmt: skip
+    built: list[BuiltTransaction | ChainError] = []
+    for index, item in enumerate(items):
+        limit, fee = item.compute_unit_limit, prices[index]
+        outcome = simulations.get(index)
+        if isinstance(fee, BaseException):
+            built.append(fee)
+        elif isinstance(outcome, ChainError):
+            built.append(outcome)
+        elif outcome is not None and outcome.value.err is not None:
+            built.append(
+                TransactionRejected(
+                    f"simulation failed: {outcome.value.err}", err=outcome.value.err,
+                    logs=list(outcome.value.logs or ()), code=None,
+                )
+            )  # fmt: skip
+        else:
+            if limit is None:
+                used = outcome.value.units_consumed or 0
+                limit = min(used + max(used * cu_margin_bps // 10_000, _MIN_CU_MARGIN),
+                            MAX_COMPUTE_UNIT_LIMIT)  # fmt: skip
+            built.append(
+                BuiltTransaction(signed(item, limit, fee), blockhash, last_valid, limit, fee)
+            )
+    return built
 
 
 async def build_transaction(
@@ -166,45 +246,15 @@ async def build_transaction(
     recent: tuple[Hash, int] | None = None,
     price: int | None = None,
 ) -> BuiltTransaction:
-    """A signed v0 transaction with compute-budget instructions in front.
-
-    Without `compute_unit_limit` the transaction is simulated first; a failing simulation
-    raises `TransactionRejected` (with the simulation's err and logs) and nothing is sent.
-    `recent` (blockhash, last valid block height) and the compute-unit `price` are read from
-    the chain unless given: transactions built together share them.
-    """
-    blockhash, last_valid = recent or await latest_blockhash(rpc=rpc)
-    if price is None:
-        price = await fee_policy.price(rpc=rpc, accounts=_writable_accounts(instructions))
-    if compute_unit_limit is None:
-        probe = _sign(
-            payer=payer,
-            signers=signers,
-            instructions=[
-                set_compute_unit_limit(MAX_COMPUTE_UNIT_LIMIT),
-                set_compute_unit_price(price),
-                *instructions,
-            ],
-            blockhash=blockhash,
-        )
-        sim = await simulate(rpc=rpc, transaction=probe)
-        if sim.err is not None:
-            raise TransactionRejected(
-                f"simulation failed: {sim.err}", err=sim.err, logs=list(sim.logs), code=None
-            )
-        margin = max(sim.units_consumed * cu_margin_bps // 10_000, _MIN_CU_MARGIN)
-        compute_unit_limit = min(sim.units_consumed + margin, MAX_COMPUTE_UNIT_LIMIT)
-    tx = _sign(
-        payer=payer,
-        signers=signers,
-        instructions=[
-            set_compute_unit_limit(compute_unit_limit),
-            set_compute_unit_price(price),
-            *instructions,
-        ],
-        blockhash=blockhash,
+    """`build_transactions` for one transaction: raises what cannot be built (a failing
+    simulation: `TransactionRejected`, and nothing is sent)."""
+    item = Unsigned(payer, instructions, signers, fee_policy, compute_unit_limit)
+    [built] = await build_transactions(
+        rpc=rpc, items=[item], cu_margin_bps=cu_margin_bps, recent=recent, price=price
     )
-    return BuiltTransaction(tx, blockhash, last_valid, compute_unit_limit, price)
+    if isinstance(built, ChainError):
+        raise built
+    return built
 
 
 async def send_transaction(

@@ -28,17 +28,21 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from solana.rpc.commitment import Confirmed
-from solana.rpc.models import TxOpts
+from solders.commitment_config import CommitmentLevel
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
+from solders.rpc.config import RpcSendTransactionConfig, RpcTransactionConfig
+from solders.rpc.requests import GetTransaction, SendRawTransaction
+from solders.rpc.responses import GetTransactionResp, SendTransactionResp
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
-from solders.transaction_status import TransactionConfirmationStatus
+from solders.transaction_status import TransactionConfirmationStatus, UiTransactionEncoding
 
 from apps.chain.constants import JITO_TIP_ACCOUNTS
 from apps.chain.errors import (
     BundleRejected,
+    ChainError,
     DexError,
     PermanentRpcError,
     TransactionRejected,
@@ -49,7 +53,8 @@ from apps.chain.rpc import RpcPool, run_sync
 from apps.chain.tx import (
     BuiltTransaction,
     FeePolicy,
-    build_transaction,
+    Unsigned,
+    build_transactions,
 )
 from apps.core.chain import rpc_pool
 from apps.execution.models import Execution, Job
@@ -141,14 +146,30 @@ class TxSpec:
     tip_lamports: int = 0
 
 
-async def transaction_balances(*, rpc: RpcPool, signature: Signature) -> TxBalances | None:
-    resp = await rpc.call(
-        "getTransaction",
-        lambda c: c.get_transaction(
-            signature, encoding="base64", commitment=Confirmed, max_supported_transaction_version=0
-        ),
+async def transactions_balances(
+    *, rpc: RpcPool, signatures: Sequence[Signature]
+) -> list[TxBalances | ChainError | None]:
+    """`getTransaction` of each landed transaction, in one JSON-RPC batch: its balances, None
+    while the node does not serve it yet, or the error the node answered for it."""
+    config = RpcTransactionConfig(
+        encoding=UiTransactionEncoding.Base64, commitment=CommitmentLevel.Confirmed,
+        max_supported_transaction_version=0,
+    )  # fmt: skip
+    answers = await rpc.call_batch(
+        "getTransaction", [GetTransaction(s, config) for s in signatures], GetTransactionResp
     )
-    value = resp.value
+    return [a if isinstance(a, ChainError) else _balances(a.value) for a in answers]
+
+
+async def transaction_balances(*, rpc: RpcPool, signature: Signature) -> TxBalances | None:
+    [found] = await transactions_balances(rpc=rpc, signatures=[signature])
+    if isinstance(found, ChainError):
+        raise found
+    return found
+
+
+def _balances(value) -> TxBalances | None:
+    """A `getTransaction` value → its balances (None: not served yet)."""
     if value is None or value.transaction.meta is None:
         return None
     meta = value.transaction.meta
@@ -202,13 +223,13 @@ def _block_height(rpc: RpcPool) -> int:
 
 
 def _resend(rpc: RpcPool, raw: bytes, *, jito: JitoClient | None) -> None:
-    opts = TxOpts(skip_preflight=True, preflight_commitment=Confirmed, max_retries=0)
-    # Already processed, or the blockhash is gone: the status check that follows decides.
+    # Already processed, or the blockhash is gone (an error answered for it, or raised): the
+    # status check that follows decides.
     with contextlib.suppress(PermanentRpcError):
         if jito is not None:
             run_sync(jito.send_bundle([VersionedTransaction.from_bytes(raw)]))
         else:
-            run_sync(rpc.call("sendTransaction", lambda c: c.send_raw_transaction(raw, opts=opts)))
+            run_sync(send_many(rpc=rpc, requests=[send_request(raw, preflight=False)]))
 
 
 LANDED_FIELDS = ["status", "slot", "fee_lamports", "error", "latency_ms", "updated_at"]
@@ -331,31 +352,32 @@ async def await_landings(
     return landed
 
 
-async def build_with(
-    *, spec: TxSpec, rpc: RpcPool, payer: WalletSigner, others: Sequence[WalletSigner],
+async def build_many(
+    *, rpc: RpcPool, items: Sequence[tuple[TxSpec, WalletSigner, Sequence[WalletSigner]]],
     recent: tuple[Hash, int] | None = None,
-) -> BuiltTransaction:  # fmt: skip
-    """Build `spec` and sign it with the open `wallet_signer`s of its payer and other signers
-    (`recent`: a blockhash shared by transactions built together)."""
-    instructions = await spec.instructions(rpc)
-    if spec.jito is not None and spec.tip_lamports:
-        instructions = [
-            *instructions,
-            tip_instruction(
-                payer=payer.pubkey(),
-                tip_account=await spec.jito.pick_tip_account(),
+) -> list[BuiltTransaction | BaseException]:  # fmt: skip
+    """Build (spec, payer, other signers) items and sign them with their open `wallet_signer`s,
+    their simulations in one JSON-RPC batch (`recent`: a blockhash shared by them all). An
+    item that cannot be built gets its error in its place."""
+
+    async def unsigned(spec: TxSpec, payer: WalletSigner, others: Sequence[WalletSigner]):
+        instructions = await spec.instructions(rpc)
+        if spec.jito is not None and spec.tip_lamports:
+            tip = tip_instruction(
+                payer=payer.pubkey(), tip_account=await spec.jito.pick_tip_account(),
                 lamports=spec.tip_lamports,
-            ),
-        ]
-    return await build_transaction(
-        rpc=rpc,
-        payer=payer.keypair,
-        instructions=instructions,
-        signers=[signer.keypair for signer in others],
-        fee_policy=spec.fee_policy,
-        compute_unit_limit=spec.compute_unit_limit,
-        recent=recent,
-    )
+            )  # fmt: skip
+            instructions = [*instructions, tip]
+        return Unsigned(
+            payer=payer.keypair, instructions=instructions,
+            signers=[signer.keypair for signer in others], fee_policy=spec.fee_policy,
+            compute_unit_limit=spec.compute_unit_limit,
+        )  # fmt: skip
+
+    prepared = await asyncio.gather(*(unsigned(*item) for item in items), return_exceptions=True)
+    ready = [item for item in prepared if isinstance(item, Unsigned)]
+    built = iter(await build_transactions(rpc=rpc, items=ready, recent=recent) if ready else [])
+    return [next(built) if isinstance(item, Unsigned) else item for item in prepared]
 
 
 def build_signed(*, spec: TxSpec, rpc: RpcPool) -> BuiltTransaction:
@@ -364,7 +386,10 @@ def build_signed(*, spec: TxSpec, rpc: RpcPool) -> BuiltTransaction:
     cosigners = [wallet for wallet in spec.signers if wallet.pk != spec.payer.pk]
     with wallet_signers([spec.payer, *cosigners]) as signers:
         others = [signers[wallet.pk] for wallet in cosigners]
-        return run_sync(build_with(spec=spec, rpc=rpc, payer=signers[spec.payer.pk], others=others))
+        [built] = run_sync(build_many(rpc=rpc, items=[(spec, signers[spec.payer.pk], others)]))
+    if isinstance(built, BaseException):
+        raise built
+    return built
 
 
 def build_failed(error: TransactionRejected | DexError | PermanentRpcError) -> JobFailed:
@@ -397,14 +422,27 @@ def new_execution(*, job: Job, spec: TxSpec, built: BuiltTransaction, attempt: i
     )
 
 
-def send_options(spec: TxSpec) -> TxOpts:
+def wants_preflight(spec: TxSpec) -> bool:
     # Simulated at build time when the compute-unit limit came from a simulation; otherwise
     # the node's preflight keeps a failing transaction from landing (and costing a fee).
-    return TxOpts(
-        skip_preflight=spec.compute_unit_limit is None,
-        preflight_commitment=Confirmed,
+    return spec.compute_unit_limit is not None
+
+
+def send_request(raw: bytes, *, preflight: bool) -> SendRawTransaction:
+    """`sendTransaction` of signed bytes; the node does not retry it (`send_once` resends)."""
+    config = RpcSendTransactionConfig(
+        skip_preflight=not preflight, preflight_commitment=CommitmentLevel.Confirmed,
         max_retries=0,
-    )
+    )  # fmt: skip
+    return SendRawTransaction(raw, config)
+
+
+async def send_many(
+    *, rpc: RpcPool, requests: Sequence[SendRawTransaction]
+) -> list[SendTransactionResp | ChainError]:
+    """Send signed transactions in one JSON-RPC batch; a refused one gets its error in its
+    place (`TransactionRejected` when the node's preflight failed)."""
+    return await rpc.call_batch("sendTransaction", requests, SendTransactionResp)
 
 
 def rejected(execution: Execution, error: TransactionRejected) -> JobFailed:
@@ -444,15 +482,15 @@ def send_once(
     execution = new_execution(job=job, spec=spec, built=built, attempt=attempt)
     execution.save(force_insert=True)
     started = time.monotonic()
-    opts = send_options(spec)
     try:
         if spec.jito is not None:
             bundle_id = run_sync(spec.jito.send_bundle([built.transaction]))
             Execution.objects.filter(pk=execution.pk).update(bundle_id=bundle_id)
         else:
-            run_sync(
-                rpc.call("sendTransaction", lambda c: c.send_raw_transaction(built.raw, opts=opts))
-            )
+            request = send_request(built.raw, preflight=wants_preflight(spec))
+            [sent] = run_sync(send_many(rpc=rpc, requests=[request]))
+            if isinstance(sent, ChainError):
+                raise sent
     except BundleRejected as error:
         Execution.objects.filter(pk=execution.pk).update(
             status=Execution.Status.FAILED, error={"err": _error_detail(error)}

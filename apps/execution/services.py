@@ -40,16 +40,16 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from solana.rpc.models import TokenAccountOpts
@@ -92,20 +92,21 @@ from apps.execution.sending import (
     TxSpec,
     await_landings,
     build_failed,
+    build_many,
     build_signed,
-    build_with,
     new_execution,
     record_landed,
     rejected,
+    send_many,
     send_once,
-    send_options,
-    transaction_balances,
+    send_request,
+    transactions_balances,
+    wants_preflight,
 )
 from apps.wallets.keystore import wallet_signers
 from apps.wallets.models import Wallet
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DRY_RUN, SELL_ONLY = "dry_run", "sell_only"
 QUEUE_FOR = {
@@ -917,7 +918,7 @@ def _plan(job: Job) -> Done:
         params.daily_volume_cap_lamports
         and _volume_since(run.pk, _day_start(now)) >= params.daily_volume_cap_lamports
     )
-    behind = 0 if capped else _overdue_trades(run.pk, now)
+    behind = 0 if capped else _overdue_trades(run.pk, now).count()
     if behind:
         # Backpressure: while trades of earlier windows still wait past their time (the
         # workers are saturated, or a wallet is stuck), this window waits too, since more
@@ -973,13 +974,28 @@ def _plan(job: Job) -> Done:
     )
 
 
-def _overdue_trades(run_id: int, now: datetime) -> int:
+def _overdue_trades(run_id: int | OuterRef, now: datetime) -> QuerySet[Job]:
     """The run's trades not finished a whole window after their scheduled time."""
     late = now - timedelta(milliseconds=plan_window_ms())
     return Job.objects.filter(
         run_id=run_id, type__in=TRADE_TYPES, status__in=[Job.Status.QUEUED, Job.Status.PROCESSING],
         scheduled_for__lt=late,
-    ).count()  # fmt: skip
+    )  # fmt: skip
+
+
+def plan_backpressure(*, job_id: int) -> float | None:
+    """The planner's backpressure (`_plan`), looked at before the job is locked and claimed:
+    a planner window runs for every live run, and on saturated workers mostly to find that it
+    must wait. While the run has overdue trades, one statement keeps the job queued (touched,
+    so the stuck-job beat leaves it alone) and the task looks again in a window's time (the
+    return value, in seconds); None: go on with the window."""
+    now = timezone.now()
+    waiting = (
+        Job.objects.filter(pk=job_id, type=Job.Type.PLAN, status=Job.Status.QUEUED)
+        .filter(Exists(_overdue_trades(OuterRef("run_id"), now)))
+        .update(updated_at=now)
+    )
+    return plan_window_ms() / 1000 if waiting else None
 
 
 def _day_start(now: datetime) -> datetime:
@@ -1339,9 +1355,9 @@ def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[J
                 )
                 for job in jobs
             }  # fmt: skip
-            built = await _gather(
-                build_with(spec=specs[job.pk], rpc=rpc, payer=signers[job.pk], others=[],
-                           recent=recent) for job in jobs
+            built = await build_many(
+                rpc=rpc, items=[(specs[job.pk], signers[job.pk], []) for job in jobs],
+                recent=recent,
             )  # fmt: skip
             return specs, built
 
@@ -1369,11 +1385,14 @@ def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[J
     by_job = {job.pk: job for job in jobs}
     sending = list(executions.values())
 
-    def send(execution: Execution):
-        raw, opts = bytes(execution.raw_transaction), send_options(specs[execution.job_id])
-        return rpc.call("sendTransaction", lambda c: c.send_raw_transaction(raw, opts=opts))
-
-    results = run_sync(_gather(send(execution) for execution in sending))
+    requests = [
+        send_request(bytes(e.raw_transaction), preflight=wants_preflight(specs[e.job_id]))
+        for e in sending
+    ]
+    try:
+        results = run_sync(send_many(rpc=rpc, requests=requests))
+    except (TransientRpcError, PermanentRpcError, ChainUnavailable) as error:
+        results = [error] * len(sending)
     sent = []
     for execution, result in zip(sending, results, strict=True):
         if isinstance(result, TransactionRejected):
@@ -1400,9 +1419,12 @@ def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[J
     except (TransientRpcError, ChainUnavailable):
         landed = set()  # not known yet: each is resolved by its signature on its own task
     confirmed = [e for e in sent if signatures[e.pk] in landed]
-    balances = run_sync(
-        _gather(transaction_balances(rpc=rpc, signature=signatures[e.pk]) for e in confirmed)
-    )
+    try:
+        balances = run_sync(
+            transactions_balances(rpc=rpc, signatures=[signatures[e.pk] for e in confirmed])
+        )
+    except (TransientRpcError, PermanentRpcError, ChainUnavailable):
+        balances = [None] * len(confirmed)  # each is read again on its own task
     recorded = []
     for execution, found in zip(confirmed, balances, strict=True):
         if isinstance(found, TxBalances):
@@ -1452,11 +1474,6 @@ def _trade_writes(writes: list[TradeWrite]) -> None:
         CampaignRun.objects.filter(pk=run_id).update(
             **{name: F(name) + value for name, value in totals.items()}
         )
-
-
-async def _gather(awaitables: Iterable[Awaitable[T]]) -> list[T | BaseException]:
-    """Await all at once on the running loop; an exception is returned in its place."""
-    return await asyncio.gather(*awaitables, return_exceptions=True)
 
 
 def _simulated_tokens(*, run_id: int, wallet_id: int) -> int:

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import httpx2
 import pytest
 from solana.rpc.core import RPCException
+from solders.commitment_config import CommitmentLevel
 from solders.keypair import Keypair
+from solders.message import MessageV0
+from solders.rpc.config import RpcSendTransactionConfig
 from solders.rpc.errors import NodeUnhealthy, NodeUnhealthyMessage
+from solders.rpc.requests import GetBalance, SendRawTransaction
+from solders.rpc.responses import GetBalanceResp, SendTransactionResp
+from solders.transaction import VersionedTransaction
+from starlette.responses import PlainTextResponse
 
-from apps.chain.errors import PermanentRpcError, TransientRpcError
+from apps.chain.errors import PermanentRpcError, TransactionRejected, TransientRpcError
 from apps.chain.localnet import Cluster, Faults, create_app
+from apps.chain.localnet.seed import fund
 from apps.chain.rpc import EndpointConfig, RpcPool, TokenBucket, classify, run_sync
+from apps.chain.spl import sol_transfer
 
 
 class Calls:
@@ -237,3 +247,126 @@ def test_it_offers_a_sync_facade_on_per_thread_loops(app, cluster):
 
     assert results == [cluster.slot] * 9
     assert run_sync(pool.call("getSlot", slot_of)).value == cluster.slot
+
+
+class Recording:
+    """An ASGI wrapper that keeps every request body the endpoint receives; `batches=False`
+    refuses JSON-RPC batches as some providers' plans do, `reverse=True` answers a batch in
+    reverse order (JSON-RPC allows any order)."""
+
+    def __init__(self, app, *, batches: bool = True, reverse: bool = False):
+        self.app, self.batches, self.reverse = app, batches, reverse
+        self.bodies: list = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        message = await receive()
+        body = json.loads(message.get("body", b"") or b"null")
+        self.bodies.append(body)
+        if isinstance(body, list) and not self.batches:
+            return await PlainTextResponse("batch requests are not allowed", 403)(
+                scope, receive, send
+            )
+
+        sent = []
+
+        async def replay():  # the request once, then what the client says next
+            if sent:
+                return await receive()
+            sent.append(message)
+            return message
+
+        if not (isinstance(body, list) and self.reverse):
+            return await self.app(scope, replay, send)
+        answer: dict = {}
+
+        async def keep(event):
+            answer.setdefault("parts", []).append(event)
+
+        await self.app(scope, replay, keep)
+        start, *chunks = answer["parts"]
+        text = b"".join(chunk.get("body", b"") for chunk in chunks)
+        reversed_text = json.dumps(list(reversed(json.loads(text)))).encode()
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(reversed_text)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": reversed_text})
+
+
+def pool_on(app) -> RpcPool:
+    return RpcPool(endpoints=[EndpointConfig(name="localnet", url="http://a/", asgi_app=app)])
+
+
+def balances_of(*keys):
+    return [GetBalance(key) for key in keys]
+
+
+async def test_a_batch_goes_out_as_one_request_and_answers_in_order(app, cluster):
+    funded = [Keypair().pubkey() for _ in range(3)]
+    for index, key in enumerate(funded):
+        fund(cluster, address=key, lamports=1_000 + index)
+    for reverse in (False, True):
+        endpoint = Recording(app, reverse=reverse)
+
+        answers = await pool_on(endpoint).call_batch(
+            "getBalance", balances_of(*funded), GetBalanceResp
+        )
+
+        assert [answer.value for answer in answers] == [1_000, 1_001, 1_002]
+        [body] = endpoint.bodies
+        assert [request["id"] for request in body] == [0, 1, 2]
+
+
+async def test_an_answer_with_an_error_stays_in_its_place(app, cluster, payer):
+    good = VersionedTransaction(
+        MessageV0.try_compile(
+            payer.pubkey(), [sol_transfer(source=payer.pubkey(), destination=Keypair().pubkey(),
+                                          lamports=1_000_000)], [], cluster.latest_blockhash()[0]
+        ),
+        [payer],
+    )  # fmt: skip
+    broke = Keypair()  # holds nothing: its transfer fails the node's preflight
+    bad = VersionedTransaction(
+        MessageV0.try_compile(
+            broke.pubkey(), [sol_transfer(source=broke.pubkey(), destination=payer.pubkey(),
+                                          lamports=1)], [], cluster.latest_blockhash()[0]
+        ),
+        [broke],
+    )  # fmt: skip
+    config = RpcSendTransactionConfig(preflight_commitment=CommitmentLevel.Confirmed)
+
+    answers = await pool_on(app).call_batch(
+        "sendTransaction",
+        [SendRawTransaction(bytes(tx), config) for tx in (good, bad)],
+        SendTransactionResp,
+    )
+
+    assert answers[0].value == good.signatures[0]
+    assert isinstance(answers[1], TransactionRejected)
+
+
+async def test_a_batch_of_one_is_a_plain_request(app, cluster):
+    endpoint = Recording(app)
+
+    [answer] = await pool_on(endpoint).call_batch(
+        "getBalance", balances_of(Keypair().pubkey()), GetBalanceResp
+    )
+
+    assert answer.value == 0
+    assert isinstance(endpoint.bodies[0], dict)
+
+
+async def test_an_endpoint_without_batches_gets_the_requests_one_by_one(app, cluster, calls):
+    endpoint = Recording(app, batches=False)
+    key = Keypair().pubkey()
+    fund(cluster, address=key, lamports=5_000)
+    pool = RpcPool(
+        endpoints=[EndpointConfig(name="solo", url="http://a/", asgi_app=endpoint)], on_call=calls
+    )
+
+    answers = await pool.call_batch("getBalance", balances_of(key, key), GetBalanceResp)
+
+    assert [answer.value for answer in answers] == [5_000, 5_000]
+    assert [type(body) for body in endpoint.bodies] == [list, dict, dict]
+    assert all(health.available for health in pool.health())  # refusing a batch is no outage
