@@ -49,7 +49,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from solana.rpc.models import TokenAccountOpts
@@ -918,14 +918,6 @@ def _plan(job: Job) -> Done:
         params.daily_volume_cap_lamports
         and _volume_since(run.pk, _day_start(now)) >= params.daily_volume_cap_lamports
     )
-    behind = 0 if capped else _overdue_trades(run.pk, now).count()
-    if behind:
-        # Backpressure: while trades of earlier windows still wait past their time (the
-        # workers are saturated, or a wallet is stuck), this window waits too, since more
-        # trades would only grow the queue and the wallet contention. It looks again a window
-        # later (the stop, pause-all and sell-out checks above with it), writing nothing in
-        # between; the planner's clock then goes on from that time.
-        raise NotYet(f"{behind} earlier trades are overdue", countdown_s=plan_window_ms() / 1000)
 
     def write() -> None:
         # Row lock: the plan state must advance exactly once per window.
@@ -974,27 +966,31 @@ def _plan(job: Job) -> Done:
     )
 
 
-def _overdue_trades(run_id: int | OuterRef, now: datetime) -> QuerySet[Job]:
-    """The run's trades not finished a whole window after their scheduled time."""
-    late = now - timedelta(milliseconds=plan_window_ms())
-    return Job.objects.filter(
-        run_id=run_id, type__in=TRADE_TYPES, status__in=[Job.Status.QUEUED, Job.Status.PROCESSING],
-        scheduled_for__lt=late,
-    )  # fmt: skip
-
-
 def plan_backpressure(*, job_id: int) -> float | None:
-    """The planner's backpressure (`_plan`), looked at before the job is locked and claimed:
-    a planner window runs for every live run, and on saturated workers mostly to find that it
-    must wait. While the run has overdue trades, one statement keeps the job queued (touched,
-    so the stuck-job beat leaves it alone) and the task looks again in a window's time (the
-    return value, in seconds); None: go on with the window."""
+    """The planner's backpressure, which the `plan` task looks at before the job is locked and
+    claimed. While trades of the run's earlier windows still wait a whole window past their
+    time (the workers are saturated, or a wallet is stuck), its next window waits too: more
+    trades would only grow the queue and the wallet contention. Then one statement keeps the
+    job queued (touched, so the stuck-job beat leaves it alone) and the task looks again in a
+    window's time (the return value, in seconds), with nothing written in between; the
+    planner's clock then goes on from that time. None: go on with the window.
+
+    In SQL: on saturated workers a planner window runs once a window for every live run and
+    mostly finds that it must wait, and the ORM's version of this statement took longer to
+    build and compile than to run."""
     now = timezone.now()
-    waiting = (
-        Job.objects.filter(pk=job_id, type=Job.Type.PLAN, status=Job.Status.QUEUED)
-        .filter(Exists(_overdue_trades(OuterRef("run_id"), now)))
-        .update(updated_at=now)
-    )
+    table = connection.ops.quote_name(Job._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS plan SET updated_at = %s "  # noqa: S608 (values are parameters)
+            "WHERE plan.id = %s AND plan.type = %s AND plan.status = %s AND EXISTS ("
+            f" SELECT 1 FROM {table} AS trade WHERE trade.run_id = plan.run_id"
+            " AND trade.type = ANY(%s) AND trade.status = ANY(%s) AND trade.scheduled_for < %s)",
+            [now, job_id, Job.Type.PLAN, Job.Status.QUEUED, list(TRADE_TYPES),
+             [Job.Status.QUEUED, Job.Status.PROCESSING],
+             now - timedelta(milliseconds=plan_window_ms())],
+        )  # fmt: skip
+        waiting = cursor.rowcount
     return plan_window_ms() / 1000 if waiting else None
 
 

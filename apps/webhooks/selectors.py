@@ -1,5 +1,6 @@
 """Reads: a user's webhooks and deliveries (another user's are a 404), preferences."""
 
+from django.db import connection
 from django.shortcuts import get_object_or_404
 
 from apps.webhooks.models import NotificationPreferences, Webhook, WebhookAttempt, WebhookDelivery
@@ -28,12 +29,16 @@ def delivery_attempts(*, delivery: WebhookDelivery) -> list[WebhookAttempt]:
 
 
 def subscribed_webhook_ids(*, user_id: int, event_type: str) -> list[int]:
-    # One query on the (owner, active) index.
-    return list(
-        Webhook.objects.filter(
-            owner_id=user_id, active=True, events__contains=[event_type]
-        ).values_list("pk", flat=True)
-    )
+    """One query on the (owner, active) index. In SQL: it runs for every domain event (each
+    trade's), and building and compiling the ORM's version took twice as long as running it."""
+    table = connection.ops.quote_name(Webhook._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} "  # noqa: S608 (the model's table; values are parameters)
+            "WHERE owner_id = %s AND active AND events @> ARRAY[%s]::varchar[]",
+            [user_id, event_type],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def preferences_get(*, user) -> NotificationPreferences:

@@ -130,6 +130,11 @@ def test_it_only_delivers_subscribed_events_of_the_owner(alice, bob, receiver, w
 
     assert not WebhookDelivery.objects.filter(webhook=webhook).exists()
     assert receiver.requests == []
+    events.emit(event_type="trade.landed", user_id=alice.pk, data={"signature": "y"})
+    Webhook.objects.filter(pk=webhook.pk).update(active=False)
+    events.emit(event_type="trade.landed", user_id=alice.pk, data={"signature": "z"})  # inactive
+    deliveries = WebhookDelivery.objects.filter(webhook=webhook)
+    assert [delivery.data["signature"] for delivery in deliveries] == ["y"]
 
 
 def test_it_disables_a_webhook_failing_continuously(alice, receiver, webhook_worker, settings):
