@@ -408,6 +408,15 @@ class RpcPool:
             await client.close()
 
 
+def single(results: Sequence[T | BaseException]) -> T:
+    """The one result of a batch of one (`call_batch` and what is built on it), its error
+    raised."""
+    [result] = results
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 def _poster(content: str) -> Callable[[AsyncClient], Awaitable[Any]]:
     """A call that posts a JSON-RPC `content` on the client's HTTP session (solana-py has no
     batch call) and returns the decoded answer."""

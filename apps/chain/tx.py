@@ -35,7 +35,7 @@ from solders.transaction_status import TransactionConfirmationStatus
 
 from apps.chain.constants import MAX_COMPUTE_UNIT_LIMIT
 from apps.chain.errors import ChainError, TransactionRejected
-from apps.chain.rpc import RpcPool
+from apps.chain.rpc import RpcPool, single
 
 DEFAULT_CU_MARGIN_BPS = 1_000  # +10 %
 _MIN_CU_MARGIN = 1_000
@@ -249,12 +249,11 @@ async def build_transaction(
     """`build_transactions` for one transaction: raises what cannot be built (a failing
     simulation: `TransactionRejected`, and nothing is sent)."""
     item = Unsigned(payer, instructions, signers, fee_policy, compute_unit_limit)
-    [built] = await build_transactions(
-        rpc=rpc, items=[item], cu_margin_bps=cu_margin_bps, recent=recent, price=price
+    return single(
+        await build_transactions(
+            rpc=rpc, items=[item], cu_margin_bps=cu_margin_bps, recent=recent, price=price
+        )
     )
-    if isinstance(built, ChainError):
-        raise built
-    return built
 
 
 async def send_transaction(

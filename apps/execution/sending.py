@@ -49,7 +49,7 @@ from apps.chain.errors import (
     TransientRpcError,
 )
 from apps.chain.jito import JitoClient, tip_instruction
-from apps.chain.rpc import RpcPool, run_sync
+from apps.chain.rpc import RpcPool, run_sync, single
 from apps.chain.tx import (
     BuiltTransaction,
     FeePolicy,
@@ -162,10 +162,7 @@ async def transactions_balances(
 
 
 async def transaction_balances(*, rpc: RpcPool, signature: Signature) -> TxBalances | None:
-    [found] = await transactions_balances(rpc=rpc, signatures=[signature])
-    if isinstance(found, ChainError):
-        raise found
-    return found
+    return single(await transactions_balances(rpc=rpc, signatures=[signature]))
 
 
 def _balances(value) -> TxBalances | None:
@@ -386,10 +383,7 @@ def build_signed(*, spec: TxSpec, rpc: RpcPool) -> BuiltTransaction:
     cosigners = [wallet for wallet in spec.signers if wallet.pk != spec.payer.pk]
     with wallet_signers([spec.payer, *cosigners]) as signers:
         others = [signers[wallet.pk] for wallet in cosigners]
-        [built] = run_sync(build_many(rpc=rpc, items=[(spec, signers[spec.payer.pk], others)]))
-    if isinstance(built, BaseException):
-        raise built
-    return built
+        return single(run_sync(build_many(rpc=rpc, items=[(spec, signers[spec.payer.pk], others)])))
 
 
 def build_failed(error: TransactionRejected | DexError | PermanentRpcError) -> JobFailed:
@@ -488,9 +482,7 @@ def send_once(
             Execution.objects.filter(pk=execution.pk).update(bundle_id=bundle_id)
         else:
             request = send_request(built.raw, preflight=wants_preflight(spec))
-            [sent] = run_sync(send_many(rpc=rpc, requests=[request]))
-            if isinstance(sent, ChainError):
-                raise sent
+            single(run_sync(send_many(rpc=rpc, requests=[request])))
     except BundleRejected as error:
         Execution.objects.filter(pk=execution.pk).update(
             status=Execution.Status.FAILED, error={"err": _error_detail(error)}

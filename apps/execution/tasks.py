@@ -12,11 +12,8 @@ from apps.execution import services
 from apps.execution.models import Job
 
 
-def _run(task: Task, job_id: int, *, countdown: float | None = None) -> None:
-    """Run the job, unless a `countdown` says to look again later; then re-send the task
-    when the job went back to the queue."""
-    if countdown is None:
-        countdown = services.job_execute(job_id=job_id)
+def _run(task: Task, job_id: int) -> None:
+    countdown = services.job_execute(job_id=job_id)
     if countdown is not None:
         queue = services.QUEUE_FOR[Job.objects.values_list("type", flat=True).get(pk=job_id)]
         task.apply_async((job_id,), queue=queue, countdown=countdown)
@@ -34,7 +31,11 @@ def preflight(self, job_id: int) -> None:
 
 @shared_task(bind=True, name="execution.plan", ignore_result=True)
 def plan(self, job_id: int) -> None:
-    _run(self, job_id, countdown=services.plan_backpressure(job_id=job_id))
+    countdown = services.plan_backpressure(job_id=job_id)
+    if countdown is None:
+        _run(self, job_id)
+    else:  # the run is behind: look again later (the job's queue is known, no query)
+        self.apply_async((job_id,), queue=services.QUEUE_FOR[Job.Type.PLAN], countdown=countdown)
 
 
 @shared_task(bind=True, name="execution.trade", ignore_result=True)
