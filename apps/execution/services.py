@@ -59,7 +59,7 @@ from solders.signature import Signature
 from apps.admin_ops.models import Alert
 from apps.admin_ops.services import PAUSE_ALL_REASON, alert_raise
 from apps.campaigns.domain import Params, setup_fees
-from apps.campaigns.models import CampaignRun, RunStatus
+from apps.campaigns.models import Campaign, CampaignRun, RunStatus
 from apps.campaigns.selectors import wallet_lamports
 from apps.chain import spl
 from apps.chain.dex.base import Side as DexSide
@@ -79,7 +79,7 @@ from apps.core.amounts import format_sol_trimmed
 from apps.core.chain import ChainUnavailable, rpc_pool
 from apps.core.models import SystemSwitch
 from apps.core.selectors import switch_enabled
-from apps.core.sql import update_rows
+from apps.core.sql import add_to_rows, update_rows
 from apps.execution import domain
 from apps.execution.models import Execution, Job, LedgerEntry
 from apps.execution.planner import PlanState, Side, plan_window, sold_out
@@ -279,11 +279,16 @@ def advisory_locks(namespace: int, keys: Iterable[int]) -> Iterator[set[int]]:
     try:
         yield {by_lock[lock] for lock in locked}
     finally:
-        if locked:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k", [locked]
-                )
+        _advisory_unlock(namespace, [by_lock[lock] for lock in locked])
+
+
+def _advisory_unlock(namespace: int, keys: list[int]) -> None:
+    if keys:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k",
+                [[_lock_key(namespace, key) for key in keys]],
+            )
 
 
 def _lock_key(namespace: int, key: int) -> int:
@@ -306,36 +311,50 @@ def _advisory_lock_wait(cursor, lock_key: int, wait_ms: int) -> bool:
     return True
 
 
-def _group_send_on_commit(group: str, event: dict) -> None:
-    """`apps.core.realtime.group_send_on_commit` for the engine's hot path: the send runs on
-    the worker thread's own event loop (`run_sync`), so the channel layer keeps its Redis
-    connection for the thread instead of opening one in a fresh loop and thread per event
-    (what `async_to_sync` does outside a loop; ~13 ms of a trade's time)."""
+def _group_send_on_commit(messages: list[tuple[str, dict]]) -> None:
+    """`apps.core.realtime.group_send_on_commit` for the engine's hot path: every (group,
+    event) of `messages` sent at once on the worker thread's own event loop (`run_sync`), so
+    the channel layer keeps its Redis connections for the thread instead of opening one in a
+    fresh loop and thread per event (what `async_to_sync` does outside a loop; ~13 ms of a
+    trade's time), and a batch's events share one trip through the loop."""
+
+    async def send_all() -> None:
+        layer = get_channel_layer()
+        await asyncio.gather(*(layer.group_send(group, event) for group, event in messages))
 
     def send() -> None:
-        layer = get_channel_layer()
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            run_sync(layer.group_send(group, event))
+            run_sync(send_all())
         else:  # called from async code (a consumer, a test): its own loop cannot be re-entered
-            async_to_sync(layer.group_send)(group, event)
+            async_to_sync(send_all)()
 
     # On commit: a browser must never see a change that was rolled back.
-    transaction.on_commit(send)
+    if messages:
+        transaction.on_commit(send)
 
 
 def _event(job: Job, event: str, **extra: Any) -> None:
-    campaign_id = job.run.campaign_id
-    _group_send_on_commit(
-        f"campaign.{campaign_id}",
-        {
-            "type": "campaign.event", "event": event, "campaign_id": campaign_id,
-            "run_id": job.run_id, "job_id": job.pk, "job_type": job.type, **extra,
-        },
-    )  # fmt: skip
-    if job.type in TRADE_TYPES:
-        _trade_event(job, event, extra)
+    _events([(job, event, extra)])
+
+
+def _events(items: list[tuple[Job, str, dict]]) -> None:
+    """Each (job, event, extra) to its campaign's group on commit, all in one go; a trade's
+    also to webhook subscribers (`_trade_event`)."""
+    messages = []
+    for job, event, extra in items:
+        campaign_id = job.run.campaign_id
+        messages.append((
+            f"campaign.{campaign_id}",
+            {
+                "type": "campaign.event", "event": event, "campaign_id": campaign_id,
+                "run_id": job.run_id, "job_id": job.pk, "job_type": job.type, **extra,
+            },
+        ))  # fmt: skip
+        if job.type in TRADE_TYPES:
+            _trade_event(job, event, extra)
+    _group_send_on_commit(messages)
 
 
 def _trade_event(job: Job, event: str, extra: dict) -> None:
@@ -397,6 +416,20 @@ def _swap(job: Job, *, status: str, result: dict | None, error: dict | None = No
             status=status, result=result, error=error, finished_at=timezone.now(),
             updated_at=timezone.now(),
         )
+    )  # fmt: skip
+
+
+def _swap_many(items: list[tuple[Job, Done]]) -> set[int]:
+    """`_swap` to `succeeded` with each job's result, for many jobs in one statement; the ids
+    of the jobs it swapped."""
+    now = timezone.now()
+    for job, done in items:
+        job.status, job.result, job.finished_at, job.updated_at = (
+            Job.Status.SUCCEEDED, done.result, now, now,
+        )  # fmt: skip
+    return update_rows(
+        [job for job, _ in items], ["status", "result", "finished_at", "updated_at"],
+        unless=("status", list(Job.TERMINAL)),
     )  # fmt: skip
 
 
@@ -472,7 +505,7 @@ def job_execute(*, job_id: int) -> float | None:
             raise
         _succeeded(job, done)
         if job.type in TRADE_TYPES:
-            _stop_if_done(job)
+            _stop_if_done({job.run_id})
         return None
 
 
@@ -482,19 +515,22 @@ def _succeeded(job: Job, done: Done) -> None:
 
 
 def _succeeded_many(items: list[tuple[Job, Done]]) -> None:
-    """`_succeeded` for the landed trades of a batch in one transaction: a compare-and-swap
-    per job, then one write for all of them (`_trade_writes`)."""
+    """`_succeeded` for the landed trades of a batch in one transaction: one compare-and-swap
+    for all the jobs (`_swap_many`), then one write for those it swapped (`_trade_writes`)."""
     if not items:
         return
     with transaction.atomic():
-        swapped = [
-            (job, done) for job, done in items
-            if _swap(job, status=Job.Status.SUCCEEDED, result=done.result)
-        ]  # fmt: skip
-        _trade_writes([done.trade for _, done in swapped])
-        for job, done in swapped:
-            _announce(job, status=Job.Status.SUCCEEDED, result=done.result,
-                      event="job_completed", extra=done.event)  # fmt: skip
+        swapped = _swap_many(items)
+        items = [(job, done) for job, done in items if job.pk in swapped]
+        _trade_writes([done.trade for _, done in items])
+        _events([
+            (job, "job_completed", {"status": Job.Status.SUCCEEDED, **done.event})
+            for job, done in items
+        ])  # fmt: skip
+        # On commit: a rolled-back outcome must not be counted.
+        transaction.on_commit(lambda: [
+            _observe(job, status=Job.Status.SUCCEEDED, result=done.result) for job, done in items
+        ])  # fmt: skip
 
 
 def _failed(job: Job, failure: JobFailed) -> None:
@@ -875,15 +911,17 @@ def _plan_config(*, params: Params, seed: int, sell_only: bool = False):
     )
 
 
-def _stop_if_done(job: Job) -> None:
-    """After each trade: a reached target or budget stops the run at once, not at the next
-    planner window (the stop is idempotent, so concurrent trades may all ask)."""
-    run = CampaignRun.objects.select_related("campaign").get(pk=job.run_id)
-    if run.status != RunStatus.RUNNING:
+def _stop_if_done(run_ids: set[int]) -> None:
+    """After each trade (or batch): a reached target or budget stops the run at once, not at
+    the next planner window (the stop is idempotent, so concurrent trades may all ask)."""
+    if not run_ids:
         return
-    reason = _stop_reason(run, Params.from_json(run.campaign.params))
-    if reason:
-        _run_stop(run, reason=reason, completed=True)
+    for run in CampaignRun.objects.select_related("campaign").filter(
+        pk__in=run_ids, status=RunStatus.RUNNING
+    ):
+        reason = _stop_reason(run, Params.from_json(run.campaign.params))
+        if reason:
+            _run_stop(run, reason=reason, completed=True)
 
 
 def plan_window_ms() -> int:
@@ -1216,65 +1254,161 @@ def trade_slices(jobs: list[Job]) -> list[list[Job]]:
 
 
 def trades_execute(*, job_ids: list[int], retries: int = 0) -> None:
-    """Run a slice of one run's trades together (the `trades` task): one lock statement and
-    one claim for all, the pool's state and a blockhash read once, every Execution row
-    committed before any send, the sends at once and one status poll for all.
+    """Run a slice of trades together (the `trades` task): one lock statement and one claim
+    for all, each pool's state and a blockhash read once, every Execution row committed before
+    any send, the sends at once and one status poll for all.
 
-    Only fresh trades of a running live legacy run are taken. Those whose maker wallet is busy
-    (its previous trade still confirming) come back as one batch a moment later, up to
-    `EXECUTION_BATCH_RETRIES` times. Any other one, and any the batch cannot finish cleanly
-    (a transient error, a transaction not confirmed in time), goes to its own task: the
-    single-job path (`job_execute`), which resolves whatever the batch left in flight by its
-    signature."""
+    A slice is one run's, planned together; the batch fills up (to `EXECUTION_BATCH_MAX`) with
+    trades of other runs on the same network that are due already and first in line for their
+    maker wallet (`_due_trade_ids`). So the per-batch work is shared by many trades when the
+    workers are behind, and their own tasks find them done.
+
+    Only fresh trades of a running live legacy run are taken. Those of the slice whose maker
+    wallet is busy (its previous trade still confirming) come back as one batch a moment
+    later, up to `EXECUTION_BATCH_RETRIES` times; those another worker holds, once it lets them
+    go. Any other one, and any the batch cannot finish cleanly (a transient error, a
+    transaction not confirmed in time), goes to its own task: the single-job path
+    (`job_execute`), which resolves whatever the batch left in flight by its signature. A
+    trade of another run the batch cannot take is left to its own task as it is."""
     handed: list[Job] = []
     later: list[Job] = []
+    held_elsewhere: list[int] = []
     try:
-        _trades_locked(job_ids, retries=retries, handed=handed, later=later)
+        _trades_locked(
+            job_ids, retries=retries, handed=handed, later=later, held_elsewhere=held_elsewhere
+        )
     finally:
         # Locks released: the single-job tasks and the next batch can take these jobs now.
         for job in handed:
             job_enqueue(job=job, countdown_s=0)
         if later:
             _send_trades([job.pk for job in later], retries=retries + 1, countdown=_BUSY_RETRY_S)
+        if held_elsewhere:
+            _send_trades(held_elsewhere, retries=retries, countdown=_HELD_RETRY_S)
 
 
 def _trades_locked(
-    job_ids: list[int], *, retries: int, handed: list[Job], later: list[Job]
-) -> None:
-    """`trades_execute` under the job locks: fills `handed` (for their own tasks) and `later`
-    (for the next batch)."""
-    with advisory_locks(_JOB_LOCK, job_ids) as held:
-        jobs = list(
-            Job.objects.select_related("run__campaign__token", "run__campaign__pool")
-            .filter(pk__in=held, status=Job.Status.QUEUED, type__in=TRADE_TYPES)
-            .order_by("scheduled_for", "pk")
-        )
+    job_ids: list[int], *, retries: int, handed: list[Job], later: list[Job],
+    held_elsewhere: list[int],
+) -> None:  # fmt: skip
+    """`trades_execute` under the job locks: fills `handed` (for their own tasks), `later`
+    (for the next batch) and `held_elsewhere` (still queued, but another worker held them)."""
+    with contextlib.ExitStack() as locks:
+        held = locks.enter_context(advisory_locks(_JOB_LOCK, job_ids))
+        if len(held) < len(set(job_ids)):
+            # Taken by another worker's batch, which leaves alone the ones it cannot send.
+            held_elsewhere += Job.objects.filter(
+                pk__in=set(job_ids) - held, status=Job.Status.QUEUED
+            ).values_list("pk", flat=True)
+        jobs = _queued_trades(held)
         if not jobs:
             return
-        run, params = jobs[0].run, _params(jobs[0].run)
-        tried = set(Execution.objects.filter(job__in=jobs).values_list("job_id", flat=True))
-        fresh: list[Job] = []
+        fresh, tried, params = [], _tried(jobs), _params_by_run(jobs)
         for job in jobs:
-            eligible = (
-                job.run_id == run.pk and run.status == RunStatus.RUNNING and batchable(params)
-                and job.pk not in tried
-                and job.payload["wallet_id"] not in {j.payload["wallet_id"] for j in fresh}
-            )  # fmt: skip
-            (fresh if eligible else handed).append(job)
-        with advisory_locks(_WALLET_LOCK, [job.payload["wallet_id"] for job in fresh]) as free:
-            busy = [job for job in fresh if job.payload["wallet_id"] not in free]
-            (later if retries < settings.EXECUTION_BATCH_RETRIES else handed).extend(busy)
-            fresh = [job for job in fresh if job.payload["wallet_id"] in free]
-            claimed = _claim_many(fresh)
-            try:
-                handed += _trade_batch(claimed, run=run, params=params)
-            except BaseException:
-                # A bug: nothing claimed stays `processing` under a live worker, and each job
-                # gets its own task (which resolves what was sent by its signature).
-                for job in claimed:
-                    _requeue(job, countdown_s=0, count_attempt=False)
-                handed += claimed
-                raise
+            if _batch_takes(job, fresh=fresh, tried=tried, params=params):
+                fresh.append(job)
+            else:
+                handed.append(job)
+        own = {job.pk for job in fresh}
+        room = settings.EXECUTION_BATCH_MAX - len(fresh)
+        if fresh and room > 0:
+            network = fresh[0].run.campaign.network
+            ids = _lock_due_trades(network=network, limit=room, exclude=[job.pk for job in jobs])
+            locks.callback(_advisory_unlock, _JOB_LOCK, ids)
+            others = _queued_trades(ids)
+            tried = _tried(others)
+            params.update(_params_by_run(others))
+            # Not taken: left as they are to their own tasks.
+            for job in others:
+                if _batch_takes(job, fresh=fresh, tried=tried, params=params):
+                    fresh.append(job)
+        wallets = locks.enter_context(
+            advisory_locks(_WALLET_LOCK, [job.payload["wallet_id"] for job in fresh])
+        )
+        busy = [job for job in fresh if job.pk in own and job.payload["wallet_id"] not in wallets]
+        (later if retries < settings.EXECUTION_BATCH_RETRIES else handed).extend(busy)
+        claimed = _claim_many([job for job in fresh if job.payload["wallet_id"] in wallets])
+        try:
+            handed += _trade_batch(claimed, params=params)
+        except BaseException:
+            # A bug: nothing claimed stays `processing` under a live worker, and each job gets
+            # its own task (which resolves what was sent by its signature).
+            for job in claimed:
+                _requeue(job, countdown_s=0, count_attempt=False)
+            handed += claimed
+            raise
+
+
+def _queued_trades(ids: Iterable[int]) -> list[Job]:
+    """The queued trade jobs among `ids` (which the caller holds the locks of), in time order."""
+    ids = list(ids)
+    if not ids:
+        return []
+    return list(
+        Job.objects.select_related("run__campaign__token", "run__campaign__pool")
+        .filter(pk__in=ids, status=Job.Status.QUEUED, type__in=TRADE_TYPES)
+        .order_by("scheduled_for", "pk")
+    )
+
+
+def _tried(jobs: list[Job]) -> set[int]:
+    """The jobs among `jobs` with an earlier attempt (resolved on the single-job path)."""
+    if not jobs:
+        return set()
+    return set(Execution.objects.filter(job__in=jobs).values_list("job_id", flat=True))
+
+
+def _params_by_run(jobs: list[Job]) -> dict[int, Params]:
+    return {run.pk: _params(run) for run in {job.run_id: job.run for job in jobs}.values()}
+
+
+def _batch_takes(job: Job, *, fresh: list[Job], tried: set[int], params: dict[int, Params]) -> bool:
+    """Whether a batch holding `fresh` takes `job`: a never-tried trade of a running live
+    legacy run on the batch's network, whose maker wallet has no trade in the batch yet."""
+    run = job.run
+    return (
+        run.status == RunStatus.RUNNING and batchable(params[run.pk]) and job.pk not in tried
+        and (not fresh or run.campaign.network == fresh[0].run.campaign.network)
+        and job.payload["wallet_id"] not in {other.payload["wallet_id"] for other in fresh}
+    )  # fmt: skip
+
+
+def _lock_due_trades(*, network: str, limit: int, exclude: list[int]) -> list[int]:
+    """Up to `limit` queued trade jobs of running runs on `network` that are due now, the most
+    overdue first, with their job locks (`advisory_lock`) taken for the caller to release.
+    Each is its maker wallet's next one (the wallet's first live trade job in the planner's
+    order, which is the jobs' creation order), so a maker's trades keep their order and a busy
+    wallet is not taken, and none was tried before. Jobs another worker holds are passed over,
+    so concurrent batches take different ones.
+
+    In SQL: `DISTINCT ON` over the live jobs' partial index (the ORM has no `DISTINCT ON`
+    over an expression), and the locks taken by the outer query's filter, row by row until it
+    has `limit` (the inner LIMIT keeps the filter out of the candidates' query)."""
+    table = connection.ops.quote_name(Job._meta.db_table)
+    runs = connection.ops.quote_name(CampaignRun._meta.db_table)
+    campaigns = connection.ops.quote_name(Campaign._meta.db_table)
+    executions = connection.ops.quote_name(Execution._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table names from the models' metadata, quoted; every value is a parameter.
+            "SELECT due.id FROM (SELECT first.id FROM ("  # noqa: S608
+            " SELECT DISTINCT ON (job.run_id, job.payload->>'wallet_id')"
+            "  job.id, job.run_id, job.status, job.scheduled_for"
+            f" FROM {table} AS job WHERE job.status = ANY(%s) AND job.type = ANY(%s)"
+            "  ORDER BY job.run_id, job.payload->>'wallet_id', job.id"
+            ") AS first"
+            f" JOIN {runs} AS run ON run.id = first.run_id"
+            f" JOIN {campaigns} AS campaign ON campaign.id = run.campaign_id"
+            " WHERE first.status = %s AND first.scheduled_for <= %s AND run.status = %s"
+            "  AND campaign.network = %s"
+            "  AND NOT first.id = ANY(%s)"
+            f" AND NOT EXISTS (SELECT 1 FROM {executions} AS e WHERE e.job_id = first.id)"
+            " ORDER BY first.scheduled_for LIMIT %s) AS due"
+            " WHERE pg_try_advisory_lock(%s::bigint << 48 | due.id) LIMIT %s",
+            [list(Job.LIVE), list(TRADE_TYPES), Job.Status.QUEUED, timezone.now(),
+             RunStatus.RUNNING, network, exclude, 4 * limit, _JOB_LOCK, limit],
+        )  # fmt: skip
+        return [pk for (pk,) in cursor.fetchall()]
 
 
 def _claim_many(jobs: list[Job]) -> list[Job]:
@@ -1293,36 +1427,43 @@ def _claim_many(jobs: list[Job]) -> list[Job]:
             started_at=Coalesce("started_at", now), updated_at=now,
         )  # fmt: skip
         claimed = [job for job in jobs if job.pk in ids]
+        _events([(job, "job_started", {}) for job in claimed if job.started_at is None])
         for job in claimed:
-            if job.started_at is None:
-                _event(job, "job_started")
             job.status, job.attempts = Job.Status.PROCESSING, job.attempts + 1
             job.started_at = job.started_at or now
     return claimed
 
 
-def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[Job]:
-    """Send the claimed `jobs` (fresh trades, one per maker wallet); finishes each one it can
-    and returns the others, back in the queue, for their own tasks."""
+def _trade_batch(jobs: list[Job], *, params: dict[int, Params]) -> list[Job]:
+    """Send the claimed `jobs` (fresh trades of running runs on one network, one per maker
+    wallet; `params` by run id); finishes each one it can and returns the others, back in the
+    queue, for their own tasks."""
     if not jobs:
         return []
-    mint, network = run.campaign.token.mint, run.campaign.network
+    network = jobs[0].run.campaign.network
     makers = Wallet.objects.in_bulk([job.payload["wallet_id"] for job in jobs])
     # What each maker holds by the ledger (`ledger_lamports` and `ledger_tokens`, grouped).
     totals = (
-        LedgerEntry.objects.filter(run_id=run.pk, wallet_id__in=makers)
-        .values("wallet_id")
-        .annotate(
-            lamports=Sum("lamports_delta"), tokens=Sum("token_delta_raw", filter=Q(mint=mint))
-        )
+        LedgerEntry.objects.filter(run_id__in={job.run_id for job in jobs}, wallet_id__in=makers)
+        .values("run_id", "wallet_id", "mint")
+        .annotate(lamports=Sum("lamports_delta"), tokens=Sum("token_delta_raw"))
     )
-    held = {row["wallet_id"]: row for row in totals}
+    lamports: dict[tuple[int, int], int] = {}
+    tokens: dict[tuple[int, int, str], int] = {}
+    for row in totals:
+        key = (row["run_id"], row["wallet_id"])
+        lamports[key] = lamports.get(key, 0) + int(row["lamports"] or 0)
+        tokens[(*key, row["mint"])] = int(row["tokens"] or 0)
     sides, amounts, back = {}, {}, []
     for job in jobs:
         side = Side.BUY if job.type == Job.Type.TRADE_BUY else Side.SELL
-        row = held.get(job.payload["wallet_id"], {})
-        have = row.get("lamports" if side == Side.BUY else "tokens") or 0
-        amount = trade_amount(job, params=params, side=side, held=int(have))
+        key = (job.run_id, job.payload["wallet_id"])
+        have = (
+            lamports.get(key, 0)
+            if side == Side.BUY
+            else tokens.get((*key, job.run.campaign.token.mint), 0)
+        )
+        amount = trade_amount(job, params=params[job.run_id], side=side, held=have)
         if amount <= 0:
             _succeeded(job, trade_skipped(side))
             continue
@@ -1336,18 +1477,27 @@ def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[J
         back.append(job)
 
     rpc = rpc_pool(network)
-    pool = run.campaign.pool
+    pools = {job.run.campaign.pool_id: job.run.campaign for job in jobs}
     # Keys are decrypted only inside this block and dropped when it closes.
     with wallet_signers(makers[job.payload["wallet_id"]] for job in jobs) as by_wallet:
         signers = {job.pk: by_wallet[job.payload["wallet_id"]] for job in jobs}
 
         async def build_all() -> tuple[dict, list]:
-            state = await _pool_state(rpc, pool_dex=pool.dex, pool_address=pool.address, mint=mint)
-            recent = await latest_blockhash(rpc=rpc)
+            # Each pool's state once, and the blockhash, at the same time.
+            *states, recent = await asyncio.gather(
+                *(
+                    _pool_state(rpc, pool_dex=campaign.pool.dex,
+                                pool_address=campaign.pool.address, mint=campaign.token.mint)
+                    for campaign in pools.values()
+                ),
+                latest_blockhash(rpc=rpc),
+            )  # fmt: skip
+            state = dict(zip(pools, states, strict=True))
             specs = {
                 job.pk: _trade_spec(
-                    run=run, params=params, maker=makers[job.payload["wallet_id"]],
-                    side=sides[job.pk], amount=amounts[job.pk], pool_state=state,
+                    run=job.run, params=params[job.run_id], maker=makers[job.payload["wallet_id"]],
+                    side=sides[job.pk], amount=amounts[job.pk],
+                    pool_state=state[job.run.campaign.pool_id],
                 )
                 for job in jobs
             }  # fmt: skip
@@ -1432,7 +1582,9 @@ def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[J
         job = by_job[execution.job_id]
         maker = makers[job.payload["wallet_id"]]
         try:
-            succeeded.append((job, trade_done(execution, run=run, maker=maker, side=sides[job.pk])))
+            succeeded.append(
+                (job, trade_done(execution, run=job.run, maker=maker, side=sides[job.pk]))
+            )
         except JobFailed as failure:  # landed with an error: the fee is charged, nothing else
             _failed(job, failure)
     _succeeded_many(succeeded)
@@ -1442,8 +1594,7 @@ def _trade_batch(jobs: list[Job], *, run: CampaignRun, params: Params) -> list[J
             # Not confirmed before its blockhash expired, or not served yet: resolved by its
             # signature on the single-job path (expired → a new transaction).
             hand_back(by_job[execution.job_id])
-    if recorded:
-        _stop_if_done(jobs[0])
+    _stop_if_done({by_job[execution.job_id].run_id for execution in recorded})
     return back
 
 
@@ -1466,10 +1617,7 @@ def _trade_writes(writes: list[TradeWrite]) -> None:
         totals = runs.setdefault(write.execution.run_id, dict.fromkeys(write.totals, 0))
         for name, value in write.totals.items():
             totals[name] += value
-    for run_id, totals in runs.items():
-        CampaignRun.objects.filter(pk=run_id).update(
-            **{name: F(name) + value for name, value in totals.items()}
-        )
+    add_to_rows(CampaignRun, runs)
 
 
 def _simulated_tokens(*, run_id: int, wallet_id: int) -> int:
@@ -1849,8 +1997,17 @@ def runs_status_tick() -> dict:
         with transaction.atomic():
             _summary_update(run_id, stats_at=timezone.now().isoformat(), jobs=stats["jobs"])
             _group_send_on_commit(
-                f"campaign.{campaign_id}",
-                {"type": "campaign.event", "event": "stats", "campaign_id": campaign_id, **stats},
+                [
+                    (
+                        f"campaign.{campaign_id}",
+                        {
+                            "type": "campaign.event",
+                            "event": "stats",
+                            "campaign_id": campaign_id,
+                            **stats,
+                        },
+                    )
+                ]
             )
             events.emit(
                 event_type="run.stats", user_id=owner_id,

@@ -3,9 +3,11 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from apps.admin_ops.models import Alert
 from apps.core.models import AuditEvent
-from apps.core.sql import update_rows
+from apps.core.sql import add_to_rows, update_rows
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +26,8 @@ def test_update_rows_writes_each_row_its_own_values_in_one_statement():
     events[2].entity_id = "ignored: not among the fields"
 
     with CaptureQueriesContext(connection) as queries:
-        count = update_rows(events, ["action", "metadata", "ip", "actor", "created_at"])
-    assert count == 3 and len(queries) == 1
+        updated = update_rows(events, ["action", "metadata", "ip", "actor", "created_at"])
+    assert updated == {e.pk for e in events} and len(queries) == 1
 
     rows = {e.pk: e for e in AuditEvent.objects.all()}
     assert (rows[events[0].pk].action, rows[events[0].pk].metadata) == ("x", {"quote": 'it\'s "q"'})
@@ -39,5 +41,38 @@ def test_update_rows_writes_each_row_its_own_values_in_one_statement():
 
 def test_update_rows_of_nothing_sends_nothing():
     with CaptureQueriesContext(connection) as queries:
-        assert update_rows([], ["action"]) == 0
+        assert update_rows([], ["action"]) == set()
+        add_to_rows(Alert, {})
     assert not queries
+
+
+def test_update_rows_unless_leaves_alone_the_rows_holding_one_of_the_values():
+    user = UserFactory()
+    events = [
+        AuditEvent.objects.create(actor=user, action=action, entity="e")
+        for action in ("open", "done", "open")
+    ]
+    for event in events:
+        event.entity = "changed"
+
+    with CaptureQueriesContext(connection) as queries:
+        updated = update_rows(events, ["entity"], unless=("action", ["done", "gone"]))
+    assert updated == {events[0].pk, events[2].pk} and len(queries) == 1
+    entities = dict(AuditEvent.objects.values_list("pk", "entity"))
+    assert [entities[e.pk] for e in events] == ["changed", "e", "changed"]
+
+
+def test_add_to_rows_adds_each_row_its_own_amounts_in_one_statement():
+    user = UserFactory()
+    alerts = [
+        Alert.objects.create(
+            kind="guardrail", user=user, message=str(n), last_seen_at=timezone.now()
+        )
+        for n in range(3)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        add_to_rows(Alert, {alerts[0].pk: {"count": 2}, alerts[1].pk: {"count": 10**6}})
+    assert len(queries) == 1
+    counts = dict(Alert.objects.values_list("pk", "count"))
+    assert [counts[a.pk] for a in alerts] == [3, 10**6 + 1, 1]

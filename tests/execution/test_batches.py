@@ -6,12 +6,18 @@ which resolve them by signature."""
 from datetime import timedelta
 
 import pytest
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from apps.execution import services
 from apps.execution.models import Execution, Job, LedgerEntry
-from apps.execution.services import _WALLET_LOCK, job_execute, trade_slices, trades_execute
+from apps.execution.services import (
+    _JOB_LOCK,
+    _WALLET_LOCK,
+    job_execute,
+    trade_slices,
+    trades_execute,
+)
 from apps.wallets.models import Wallet
 from tests.execution.conftest import held_by_another_worker, wait_for_the_endpoint_to_cool_down
 from tests.execution.test_jobs import drain
@@ -37,9 +43,9 @@ def planned_run(setup, **params):
 
 
 def ledger_lamports(run, wallet_id) -> int:
-    total = LedgerEntry.objects.filter(run=run, wallet_id=wallet_id).aggregate(
-        t=Sum("lamports_delta")
-    )
+    total = LedgerEntry.objects.filter(
+        run_id=getattr(run, "pk", run), wallet_id=wallet_id
+    ).aggregate(t=Sum("lamports_delta"))
     return total["t"] or 0
 
 
@@ -62,6 +68,58 @@ def test_a_slice_goes_out_together_and_each_trade_lands_once(setup, django_asser
         assert ledger_lamports(run, maker.pk) == setup.lamports(maker.address)
     run.refresh_from_db()
     assert run.trades_succeeded == len(buys)
+
+
+def test_a_batch_fills_up_with_the_trades_of_other_runs_that_are_due(setup):
+    run, buys = planned_run(setup)
+    other, firsts = planned_run(setup, seed=12)
+    planned = Job.objects.filter(run=other, type__in=TRADES)
+    # The other run is a minute behind: every trade of its first window is due (in order).
+    planned.update(scheduled_for=F("scheduled_for") - timedelta(minutes=1))
+    held, not_due, *due = firsts
+    later = planned.exclude(pk__in=[job.pk for job in firsts])
+    assert later.exists()
+    # One maker's next trade is not due yet (so neither are its later ones), and another
+    # worker holds one of them right now.
+    Job.objects.filter(pk=not_due.pk).update(scheduled_for=timezone.now() + timedelta(hours=1))
+    with held_by_another_worker(_JOB_LOCK, held.pk):
+        trades_execute(job_ids=[job.pk for job in buys])
+
+    # The batch took the due trades of the other run that come first for their makers.
+    for job in [*buys, *due]:
+        job.refresh_from_db()
+        assert job.status == "succeeded", job.error
+        assert job.executions.get().status == "landed"
+    # Left as they are for their own tasks: the held one, the one not due, and every maker's
+    # later trades (a maker's trades go in their planned order).
+    for job in [held, not_due, *later]:
+        job.refresh_from_db()
+        assert (job.status, job.attempts) == ("queued", 0)
+        assert not job.executions.exists()
+    # One blockhash for the whole batch; ledger = chain for every maker of both runs.
+    executions = Execution.objects.filter(job__in=[*buys, *due])
+    assert len({execution.blockhash for execution in executions}) == 1
+    for maker in Wallet.objects.filter(run_id__in=[run.pk, other.pk]):
+        assert ledger_lamports(maker.run_id, maker.pk) == setup.lamports(maker.address)
+    for each, count in ((run, len(buys)), (other, len(due))):
+        each.refresh_from_db()
+        assert (each.trades_succeeded, each.trades_total) == (count, count)
+
+
+def test_a_trade_of_the_slice_another_worker_holds_is_looked_at_again(setup, monkeypatch):
+    _, buys = planned_run(setup)
+    held, *rest = buys
+    sent = []
+    monkeypatch.setattr(
+        services, "_send_trades", lambda ids, **options: sent.append((ids, options))
+    )
+    with held_by_another_worker(_JOB_LOCK, held.pk):
+        trades_execute(job_ids=[job.pk for job in buys])
+
+    assert sent == [([held.pk], {"retries": 0, "countdown": services._HELD_RETRY_S})]
+    assert Job.objects.get(pk=held.pk).status == "queued"
+    for job in rest:
+        assert Job.objects.get(pk=job.pk).status == "succeeded"
 
 
 @pytest.mark.parametrize("retries_left", [True, False])
