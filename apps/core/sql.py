@@ -40,11 +40,14 @@ def update_rows(
         return {key for (key,) in cursor.fetchall()}
 
 
-def add_to_rows(model: type[Model], amounts: dict[object, dict[str, int]]) -> None:
+def add_to_rows(
+    model: type[Model], amounts: dict[object, dict[str, int]], *, returning: Sequence[str] = ()
+) -> dict[object, dict]:
     """`model.objects.filter(pk=key).update(field=F(field) + amount, …)` for each
-    {key: {field: amount}} of `amounts` (every row the same fields), in one statement."""
+    {key: {field: amount}} of `amounts` (every row the same fields), in one statement; returns
+    {key: {attname: value}} of the `returning` fields as the rows hold them afterwards."""
     if not amounts:
-        return
+        return {}
     meta = model._meta
     names = list(next(iter(amounts.values())))
     columns = [meta.pk, *(meta.get_field(name) for name in names)]
@@ -58,14 +61,20 @@ def add_to_rows(model: type[Model], amounts: dict[object, dict[str, int]]) -> No
         f"{_quote(f.column)} = {table}.{_quote(f.column)} + v.{_quote(f.column)}"
         for f in columns[1:]
     )
+    returned = [meta.get_field(name) for name in returning]
     with connection.cursor() as cursor:
         cursor.execute(
             # Identifiers from the model's metadata, quoted; every value is a parameter.
             f"UPDATE {table} SET {assignments} "  # noqa: S608
             f"FROM (VALUES {_rows(columns, len(amounts))}) AS v({_names(columns)}) "
-            f"WHERE {table}.{pk} = v.{pk}",
+            f"WHERE {table}.{pk} = v.{pk} "
+            f"RETURNING {', '.join(f'{table}.{_quote(f.column)}' for f in [meta.pk, *returned])}",
             params,
         )
+        return {
+            key: {field.attname: value for field, value in zip(returned, values, strict=True)}
+            for key, *values in cursor.fetchall()
+        }
 
 
 def _quote(name: str) -> str:

@@ -49,7 +49,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from solana.rpc.models import TokenAccountOpts
@@ -505,7 +505,7 @@ def job_execute(*, job_id: int) -> float | None:
             raise
         _succeeded(job, done)
         if job.type in TRADE_TYPES:
-            _stop_if_done({job.run_id})
+            _stop_if_done(job.run_id)
         return None
 
 
@@ -514,15 +514,16 @@ def _succeeded(job: Job, done: Done) -> None:
             event="job_completed", extra=done.event)  # fmt: skip
 
 
-def _succeeded_many(items: list[tuple[Job, Done]]) -> None:
+def _succeeded_many(items: list[tuple[Job, Done]]) -> list[CampaignRun]:
     """`_succeeded` for the landed trades of a batch in one transaction: one compare-and-swap
-    for all the jobs (`_swap_many`), then one write for those it swapped (`_trade_writes`)."""
+    for all the jobs (`_swap_many`), then one write for those it swapped (`_trade_writes`);
+    returns their runs as `_trade_writes` does."""
     if not items:
-        return
+        return []
     with transaction.atomic():
         swapped = _swap_many(items)
         items = [(job, done) for job, done in items if job.pk in swapped]
-        _trade_writes([done.trade for _, done in items])
+        runs = _trade_writes([done.trade for _, done in items])
         _events([
             (job, "job_completed", {"status": Job.Status.SUCCEEDED, **done.event})
             for job, done in items
@@ -531,6 +532,7 @@ def _succeeded_many(items: list[tuple[Job, Done]]) -> None:
         transaction.on_commit(lambda: [
             _observe(job, status=Job.Status.SUCCEEDED, result=done.result) for job, done in items
         ])  # fmt: skip
+    return runs
 
 
 def _failed(job: Job, failure: JobFailed) -> None:
@@ -911,15 +913,23 @@ def _plan_config(*, params: Params, seed: int, sell_only: bool = False):
     )
 
 
-def _stop_if_done(run_ids: set[int]) -> None:
-    """After each trade (or batch): a reached target or budget stops the run at once, not at
-    the next planner window (the stop is idempotent, so concurrent trades may all ask)."""
-    if not run_ids:
-        return
-    for run in CampaignRun.objects.select_related("campaign").filter(
-        pk__in=run_ids, status=RunStatus.RUNNING
-    ):
-        reason = _stop_reason(run, Params.from_json(run.campaign.params))
+def _stop_if_done(run_id: int) -> None:
+    """After each trade: a reached target or budget stops the run at once, not at the next
+    planner window (the stop is idempotent, so concurrent trades may all ask)."""
+    run = CampaignRun.objects.select_related("campaign").get(pk=run_id)
+    _stop_when_reached([run], params={run.pk: Params.from_json(run.campaign.params)})
+
+
+# What `_stop_when_reached` reads of a run.
+_STOP_FIELDS = ("campaign", "status", "volume_lamports", "fees_lamports", "tips_lamports",
+                "price_impact_lamports")  # fmt: skip
+
+
+def _stop_when_reached(runs: list[CampaignRun], *, params: dict[int, Params]) -> None:
+    """`_stop_if_done` for runs whose status and totals (`_STOP_FIELDS`) are known already
+    (`params` by run id)."""
+    for run in runs:
+        reason = run.status == RunStatus.RUNNING and _stop_reason(run, params[run.pk])
         if reason:
             _run_stop(run, reason=reason, completed=True)
 
@@ -1217,12 +1227,13 @@ def batchable(params: Params) -> bool:
 
 def trades_enqueue(jobs: list[Job], *, batch: bool) -> None:
     """Send the tasks of a window's new trade jobs on commit: one `trades` task per slice
-    (`trade_slices`) at its last trade's time, so none goes early; a trade alone keeps its
-    own task."""
-    for part in trade_slices(jobs) if batch else [[job] for job in jobs]:
-        if len(part) == 1:
-            job_enqueue(job=part[0])
-            continue
+    (`trade_slices`) at its last trade's time, so none goes early, even a slice of one (a
+    batch may take other runs' trades along); one task per trade when not batched."""
+    if not batch:
+        for job in jobs:
+            job_enqueue(job=job)
+        return
+    for part in trade_slices(jobs):
         ids, eta = [job.pk for job in part], part[-1].scheduled_for
         transaction.on_commit(lambda ids=ids, eta=eta: _send_trades(ids, eta=eta))
 
@@ -1294,34 +1305,29 @@ def _trades_locked(
     """`trades_execute` under the job locks: fills `handed` (for their own tasks), `later`
     (for the next batch) and `held_elsewhere` (still queued, but another worker held them)."""
     with contextlib.ExitStack() as locks:
-        held = locks.enter_context(advisory_locks(_JOB_LOCK, job_ids))
-        if len(held) < len(set(job_ids)):
-            # Taken by another worker's batch, which leaves alone the ones it cannot send.
-            held_elsewhere += Job.objects.filter(
-                pk__in=set(job_ids) - held, status=Job.Status.QUEUED
-            ).values_list("pk", flat=True)
-        jobs = _queued_trades(held)
-        if not jobs:
+        queued = _lock_queued_trades(job_ids)
+        own = {pk for pk, (_, locked) in queued.items() if locked}
+        locks.callback(_advisory_unlock, _JOB_LOCK, list(own))
+        # Taken by another worker's batch, which leaves alone the ones it cannot send.
+        held_elsewhere += [pk for pk, (_, locked) in queued.items() if not locked]
+        if not own:
             return
-        fresh, tried, params = [], _tried(jobs), _params_by_run(jobs)
-        for job in jobs:
-            if _batch_takes(job, fresh=fresh, tried=tried, params=params):
-                fresh.append(job)
-            else:
-                handed.append(job)
-        own = {job.pk for job in fresh}
-        room = settings.EXECUTION_BATCH_MAX - len(fresh)
-        if fresh and room > 0:
-            network = fresh[0].run.campaign.network
-            ids = _lock_due_trades(network=network, limit=room, exclude=[job.pk for job in jobs])
-            locks.callback(_advisory_unlock, _JOB_LOCK, ids)
-            others = _queued_trades(ids)
-            tried = _tried(others)
-            params.update(_params_by_run(others))
-            # Not taken: left as they are to their own tasks.
-            for job in others:
-                if _batch_takes(job, fresh=fresh, tried=tried, params=params):
-                    fresh.append(job)
+        network = queued[next(iter(own))][0]
+        others = _lock_due_trades(
+            network=network, limit=settings.EXECUTION_BATCH_MAX - len(own), exclude=job_ids
+        )
+        locks.callback(_advisory_unlock, _JOB_LOCK, others)
+        jobs = _queued_trades([*own, *others])
+        fresh, params = [], _params_by_run(jobs)
+        # The slice's own trades first: one the batch cannot take goes to its own task.
+        for job in (job for job in jobs if job.pk in own):
+            (fresh if _batch_takes(job, fresh=fresh, params=params) else handed).append(job)
+        # Another run's trade the batch cannot take is left as it is to its own task.
+        fresh += [
+            job
+            for job in jobs
+            if job.pk not in own and _batch_takes(job, fresh=fresh, params=params)
+        ]
         wallets = locks.enter_context(
             advisory_locks(_WALLET_LOCK, [job.payload["wallet_id"] for job in fresh])
         )
@@ -1339,36 +1345,55 @@ def _trades_locked(
             raise
 
 
-def _queued_trades(ids: Iterable[int]) -> list[Job]:
-    """The queued trade jobs among `ids` (which the caller holds the locks of), in time order."""
-    ids = list(ids)
+def _lock_queued_trades(job_ids: list[int]) -> dict[int, tuple[str, bool]]:
+    """The job locks of the queued trade jobs among `job_ids`, without waiting: {job id:
+    (its campaign's network, whether the lock was taken)}; the caller releases them. One
+    statement, so a task whose trades were all taken by other batches ends after it.
+
+    In SQL: `OFFSET 0` keeps the lock out of the filter on status (a lock taken on a row the
+    filter then drops would never be released)."""
+    table = connection.ops.quote_name(Job._meta.db_table)
+    runs = connection.ops.quote_name(CampaignRun._meta.db_table)
+    campaigns = connection.ops.quote_name(Campaign._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Table names from the models' metadata, quoted; every value is a parameter.
+            "SELECT queued.id, queued.network,"  # noqa: S608
+            " pg_try_advisory_lock(%s::bigint << 48 | queued.id) FROM ("
+            f" SELECT job.id, campaign.network FROM {table} AS job"
+            f" JOIN {runs} AS run ON run.id = job.run_id"
+            f" JOIN {campaigns} AS campaign ON campaign.id = run.campaign_id"
+            " WHERE job.id = ANY(%s) AND job.status = %s AND job.type = ANY(%s) OFFSET 0"
+            ") AS queued",
+            [_JOB_LOCK, job_ids, Job.Status.QUEUED, list(TRADE_TYPES)],
+        )
+        return {pk: (network, locked) for pk, network, locked in cursor.fetchall()}
+
+
+def _queued_trades(ids: list[int]) -> list[Job]:
+    """The queued trade jobs among `ids` (which the caller holds the locks of), in time order,
+    each with `tried`: whether an earlier attempt of it exists (it is resolved on the
+    single-job path)."""
     if not ids:
         return []
     return list(
         Job.objects.select_related("run__campaign__token", "run__campaign__pool")
         .filter(pk__in=ids, status=Job.Status.QUEUED, type__in=TRADE_TYPES)
+        .annotate(tried=Exists(Execution.objects.filter(job_id=OuterRef("pk"))))
         .order_by("scheduled_for", "pk")
     )
-
-
-def _tried(jobs: list[Job]) -> set[int]:
-    """The jobs among `jobs` with an earlier attempt (resolved on the single-job path)."""
-    if not jobs:
-        return set()
-    return set(Execution.objects.filter(job__in=jobs).values_list("job_id", flat=True))
 
 
 def _params_by_run(jobs: list[Job]) -> dict[int, Params]:
     return {run.pk: _params(run) for run in {job.run_id: job.run for job in jobs}.values()}
 
 
-def _batch_takes(job: Job, *, fresh: list[Job], tried: set[int], params: dict[int, Params]) -> bool:
+def _batch_takes(job: Job, *, fresh: list[Job], params: dict[int, Params]) -> bool:
     """Whether a batch holding `fresh` takes `job`: a never-tried trade of a running live
-    legacy run on the batch's network, whose maker wallet has no trade in the batch yet."""
+    legacy run, whose maker wallet has no trade in the batch yet."""
     run = job.run
     return (
-        run.status == RunStatus.RUNNING and batchable(params[run.pk]) and job.pk not in tried
-        and (not fresh or run.campaign.network == fresh[0].run.campaign.network)
+        run.status == RunStatus.RUNNING and batchable(params[run.pk]) and not job.tried
         and job.payload["wallet_id"] not in {other.payload["wallet_id"] for other in fresh}
     )  # fmt: skip
 
@@ -1384,6 +1409,8 @@ def _lock_due_trades(*, network: str, limit: int, exclude: list[int]) -> list[in
     In SQL: `DISTINCT ON` over the live jobs' partial index (the ORM has no `DISTINCT ON`
     over an expression), and the locks taken by the outer query's filter, row by row until it
     has `limit` (the inner LIMIT keeps the filter out of the candidates' query)."""
+    if limit <= 0:
+        return []
     table = connection.ops.quote_name(Job._meta.db_table)
     runs = connection.ops.quote_name(CampaignRun._meta.db_table)
     campaigns = connection.ops.quote_name(Campaign._meta.db_table)
@@ -1587,24 +1614,25 @@ def _trade_batch(jobs: list[Job], *, params: dict[int, Params]) -> list[Job]:
             )
         except JobFailed as failure:  # landed with an error: the fee is charged, nothing else
             _failed(job, failure)
-    _succeeded_many(succeeded)
+    _stop_when_reached(_succeeded_many(succeeded), params=params)
     finished = {execution.job_id for execution in recorded}
     for execution in sent:
         if execution.job_id not in finished:
             # Not confirmed before its blockhash expired, or not served yet: resolved by its
             # signature on the single-job path (expired → a new transaction).
             hand_back(by_job[execution.job_id])
-    _stop_if_done({by_job[execution.job_id].run_id for execution in recorded})
     return back
 
 
-def _trade_writes(writes: list[TradeWrite]) -> None:
+def _trade_writes(writes: list[TradeWrite]) -> list[CampaignRun]:
     """Write landed trades (inside their jobs' completion transaction): one INSERT of all
-    their ledger rows, one UPDATE of their executions, one `F()` update per run. A trade whose
-    rows exist already (its outcome replayed after a crash) is left as it is."""
+    their ledger rows, one UPDATE of their executions, one UPDATE adding to their runs'
+    totals. A trade whose rows exist already (its outcome replayed after a crash) is left as
+    it is. Returns the runs written to, with their status and totals as updated (for
+    `_stop_when_reached`)."""
     writes = [write for write in writes if not _already_written(write.execution)]
     if not writes:
-        return
+        return []
     LedgerEntry.objects.bulk_create(
         [row for w in writes for row in w.ledger], ignore_conflicts=True
     )
@@ -1617,7 +1645,8 @@ def _trade_writes(writes: list[TradeWrite]) -> None:
         totals = runs.setdefault(write.execution.run_id, dict.fromkeys(write.totals, 0))
         for name, value in write.totals.items():
             totals[name] += value
-    add_to_rows(CampaignRun, runs)
+    updated = add_to_rows(CampaignRun, runs, returning=_STOP_FIELDS)
+    return [CampaignRun(pk=run_id, **row) for run_id, row in updated.items()]
 
 
 def _simulated_tokens(*, run_id: int, wallet_id: int) -> int:

@@ -42,7 +42,7 @@ def test_update_rows_writes_each_row_its_own_values_in_one_statement():
 def test_update_rows_of_nothing_sends_nothing():
     with CaptureQueriesContext(connection) as queries:
         assert update_rows([], ["action"]) == set()
-        add_to_rows(Alert, {})
+        assert add_to_rows(Alert, {}) == {}
     assert not queries
 
 
@@ -72,7 +72,14 @@ def test_add_to_rows_adds_each_row_its_own_amounts_in_one_statement():
     ]
 
     with CaptureQueriesContext(connection) as queries:
-        add_to_rows(Alert, {alerts[0].pk: {"count": 2}, alerts[1].pk: {"count": 10**6}})
+        rows = add_to_rows(
+            Alert, {alerts[0].pk: {"count": 2}, alerts[1].pk: {"count": 10**6}},
+            returning=["count", "message"],
+        )  # fmt: skip
     assert len(queries) == 1
+    assert rows == {
+        alerts[0].pk: {"count": 3, "message": "0"},
+        alerts[1].pk: {"count": 10**6 + 1, "message": "1"},
+    }
     counts = dict(Alert.objects.values_list("pk", "count"))
     assert [counts[a.pk] for a in alerts] == [3, 10**6 + 1, 1]
