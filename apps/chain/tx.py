@@ -139,6 +139,15 @@ def _sign(
     return VersionedTransaction(message, list(unique.values()))
 
 
+def _unsigned(
+    *, payer: Pubkey, instructions: Sequence[Instruction], blockhash: Hash
+) -> VersionedTransaction:
+    """A transaction to simulate without signature checks: blank signatures, nothing signed."""
+    message = MessageV0.try_compile(payer, list(instructions), [], blockhash)
+    blank = [Signature.default()] * message.header.num_required_signatures
+    return VersionedTransaction.populate(message, blank)
+
+
 def _simulation_body(transaction: VersionedTransaction) -> SimulateVersionedTransaction:
     """Simulate without signature checks, at the confirmed commitment."""
     config = RpcSimulateTransactionConfig(sig_verify=False, commitment=CommitmentLevel.Confirmed)
@@ -183,21 +192,24 @@ async def build_transactions(
         )
     )
 
-    def signed(item: Unsigned, limit: int, price: int) -> VersionedTransaction:
-        instructions = [
-            set_compute_unit_limit(limit),
-            set_compute_unit_price(price),
-            *item.instructions,
-        ]
-        return _sign(
-            payer=item.payer, signers=item.signers, instructions=instructions, blockhash=blockhash
-        )
+    def budgeted(item: Unsigned, limit: int, price: int) -> list[Instruction]:
+        return [set_compute_unit_limit(limit), set_compute_unit_price(price), *item.instructions]
 
+    def signed(item: Unsigned, limit: int, price: int) -> VersionedTransaction:
+        return _sign(
+            payer=item.payer, signers=item.signers, instructions=budgeted(item, limit, price),
+            blockhash=blockhash,
+        )  # fmt: skip
+
+    # Simulated to learn the compute units used: signature checks are off, so nothing signed.
     probes = {
-        index: signed(item, MAX_COMPUTE_UNIT_LIMIT, prices[index])
+        index: _unsigned(
+            payer=item.payer.pubkey(), blockhash=blockhash,
+            instructions=budgeted(item, MAX_COMPUTE_UNIT_LIMIT, prices[index]),
+        )
         for index, item in enumerate(items)
         if item.compute_unit_limit is None and not isinstance(prices[index], BaseException)
-    }
+    }  # fmt: skip
     simulations = dict(
         zip(
             probes,

@@ -877,9 +877,11 @@ def _preflight(job: Job) -> Done:
     def write() -> None:
         now_ms = int(timezone.now().timestamp() * 1000)
         config = _plan_config(params=params, seed=run.seed)
+        # The makers (by their index in the plan) are the run's for good: kept for the planner.
         _summary_update(
-            run.pk, plan=PlanState.start(config).to_json(), plan_epoch_ms=now_ms, plan_window=0
-        )
+            run.pk, plan=PlanState.start(config).to_json(), plan_epoch_ms=now_ms, plan_window=0,
+            maker_ids=[maker.pk for maker in makers],
+        )  # fmt: skip
         job_create(run_id=run.pk, type=Job.Type.PLAN, sequence=0)
 
     return Done(result={"preflight": "ok"}, write=write)
@@ -983,30 +985,34 @@ def _plan(job: Job) -> Done:
             horizon_ms = int((_day_start(now) + timedelta(days=1)).timestamp() * 1000)
         else:
             trades, state = plan_window(config, state, until_ms=horizon_ms - epoch_ms)
-        makers = _makers(locked) if trades else []
+        makers = locked.summary["maker_ids"]
+        # The window's trades and the next window, in one INSERT.
         created = jobs_create_many(
             run_id=run.pk,
             enqueue=False,
             jobs=[
-                {
-                    "type": Job.Type.TRADE_BUY if trade.side == Side.BUY else Job.Type.TRADE_SELL,
-                    "sequence": trade.sequence,
-                    "payload": {"wallet_id": makers[trade.wallet].pk, "lamports": trade.lamports},
-                    "scheduled_for": _at(epoch_ms + trade.at_ms),
-                }
-                for trade in trades
+                *(
+                    {
+                        "type": Job.Type.TRADE_BUY if trade.side == Side.BUY
+                        else Job.Type.TRADE_SELL,
+                        "sequence": trade.sequence,
+                        "payload": {"wallet_id": makers[trade.wallet], "lamports": trade.lamports},
+                        "scheduled_for": _at(epoch_ms + trade.at_ms),
+                    }
+                    for trade in trades
+                ),
+                {"type": Job.Type.PLAN, "sequence": window + 1, "scheduled_for": _at(horizon_ms)},
             ],
-        )
-        trades_enqueue(created, batch=batchable(params))
+        )  # fmt: skip
+        trades_enqueue([job for job in created if job.type in TRADE_TYPES], batch=batchable(params))
+        for job in created:
+            if job.type == Job.Type.PLAN:
+                job_enqueue(job=job)
         locked.summary.update(
             plan=state.to_json(), plan_window=window + 1, plan_epoch_ms=epoch_ms,
             daily_cap_reached=capped,
         )  # fmt: skip
         locked.save(update_fields=["summary", "updated_at"])
-        job_create(
-            run_id=run.pk, type=Job.Type.PLAN, sequence=window + 1,
-            scheduled_for=_at(horizon_ms),
-        )  # fmt: skip
 
     return Done(
         result={"window": window, "daily_cap_reached": capped},
