@@ -11,7 +11,8 @@ Lifecycle of a run (DESIGN §5), every step a `Job` row keyed `run:<id>:<type>:<
                   window (with their ETA) and plan:N+1 at the window's end
     trade_buy|trade_sell:<planner sequence>   one trade through the idempotent send; a
                   window's trades due close together (distinct makers) share one `trades`
-                  task that sends them as a batch (`trades_execute`)
+                  task that sends them as a batch with other runs' due trades
+                  (`trades_execute`)
     funds_gather:0  on stop: cancel what is queued, wait for trades in flight, one sell job per
                   maker; sell-<wallet> then sweep-<wallet>; finish: the run ends
 

@@ -45,7 +45,8 @@ def trade(self, job_id: int) -> None:
 
 @shared_task(name="execution.trades", ignore_result=True)
 def trades(job_ids: list[int], retries: int = 0) -> None:
-    """A slice of one run's trades, sent together (see `services.trades_execute`)."""
+    """A slice of one run's trades, sent together with other runs' due trades (see
+    `services.trades_execute`)."""
     services.trades_execute(job_ids=job_ids, retries=retries)
 
 

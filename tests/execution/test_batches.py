@@ -73,9 +73,13 @@ def test_a_slice_goes_out_together_and_each_trade_lands_once(setup, django_asser
 def test_a_batch_fills_up_with_the_trades_of_other_runs_that_are_due(setup):
     run, buys = planned_run(setup)
     other, firsts = planned_run(setup, seed=12)
+    # A dry run's trades are simulated one by one, never in a batch.
+    dry, simulated = planned_run(setup, seed=13, mode="dry_run")
     planned = Job.objects.filter(run=other, type__in=TRADES)
-    # The other run is a minute behind: every trade of its first window is due (in order).
-    planned.update(scheduled_for=F("scheduled_for") - timedelta(minutes=1))
+    # The other runs are a minute behind: every trade of their first window is due (in order).
+    Job.objects.filter(run__in=[other, dry], type__in=TRADES).update(
+        scheduled_for=F("scheduled_for") - timedelta(minutes=1)
+    )
     held, not_due, *due = firsts
     later = planned.exclude(pk__in=[job.pk for job in firsts])
     assert later.exists()
@@ -90,9 +94,9 @@ def test_a_batch_fills_up_with_the_trades_of_other_runs_that_are_due(setup):
         job.refresh_from_db()
         assert job.status == "succeeded", job.error
         assert job.executions.get().status == "landed"
-    # Left as they are for their own tasks: the held one, the one not due, and every maker's
-    # later trades (a maker's trades go in their planned order).
-    for job in [held, not_due, *later]:
+    # Left as they are for their own tasks: the held one, the one not due, every maker's later
+    # trades (a maker's trades go in their planned order) and the dry run's.
+    for job in [held, not_due, *later, *simulated]:
         job.refresh_from_db()
         assert (job.status, job.attempts) == ("queued", 0)
         assert not job.executions.exists()

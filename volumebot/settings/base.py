@@ -485,9 +485,10 @@ EXECUTION_PLAN_WINDOW_MS = env.int("EXECUTION_PLAN_WINDOW_MS", default=5_000)
 EXECUTION_BUSY_MS = env.int("EXECUTION_BUSY_MS", default=3_000)
 # How long a trade waits for its maker wallet's previous transaction before it is re-queued.
 EXECUTION_WALLET_WAIT_MS = env.int("EXECUTION_WALLET_WAIT_MS", default=2_000)
-# Trades of one run due within this many milliseconds of each other (distinct maker wallets, at
-# most EXECUTION_BATCH_MAX) go out together in one task; 0 sends every trade on its own. A
-# batch waits this many seconds for its confirmations, then leaves the rest to their own tasks.
+# Trades of one run due within this many milliseconds of each other (distinct maker wallets)
+# go out together in one task, which takes along other runs' trades that are due already, up
+# to EXECUTION_BATCH_MAX trades (1: every trade on its own). A batch waits this many seconds
+# for its confirmations, then leaves the rest to their own tasks.
 EXECUTION_BATCH_SPREAD_MS = env.int("EXECUTION_BATCH_SPREAD_MS", default=250)
 EXECUTION_BATCH_MAX = env.int("EXECUTION_BATCH_MAX", default=16)
 EXECUTION_BATCH_CONFIRM_S = env.float("EXECUTION_BATCH_CONFIRM_S", default=10.0)
