@@ -109,7 +109,7 @@ from apps.wallets.models import Wallet
 
 logger = logging.getLogger(__name__)
 
-DRY_RUN, SELL_ONLY = "dry_run", "sell_only"
+DRY_RUN, SELL_ONLY, JITO = "dry_run", "sell_only", "jito"
 QUEUE_FOR = {
     Job.Type.DISTRIBUTE: "distribute",
     Job.Type.GATHER: "gather",
@@ -944,7 +944,7 @@ def plan_window_ms() -> int:
 def _plan(job: Job) -> Done:
     from apps.campaigns.services import campaign_pause
 
-    run = CampaignRun.objects.select_related("campaign").get(pk=job.run_id)
+    run = job.run  # as read by the claim (its write re-reads it under the row lock)
     if run.status != RunStatus.RUNNING:
         raise JobCancelled(f"the run is {run.status}")
     if run.summary.get("plan_window") != int(job.idempotency_key.rsplit(":", 1)[1]):
@@ -1149,7 +1149,7 @@ def _trade_locked(job: Job, *, run, params: Params, maker: Wallet, side: str) ->
     else:
         amount = int(attempts[0].sol_in_lamports or 0) or int(attempts[0].token_in_raw)
     jito = None
-    if params.execution_mode == "jito":
+    if params.execution_mode == JITO:
         jito = jito_client(network=run.campaign.network, region=params.jito_region)
     spec = _trade_spec(
         run=run, params=params, maker=maker, side=side, amount=amount, jito=jito,
@@ -1229,7 +1229,7 @@ def trade_done(execution: Execution, *, run: CampaignRun, maker: Wallet, side: s
 
 def batchable(params: Params) -> bool:
     """Trades of a live legacy run go out in batches (dry runs and Jito bundles one by one)."""
-    return params.mode != DRY_RUN and params.execution_mode != "jito"
+    return params.mode != DRY_RUN and params.execution_mode != JITO
 
 
 def trades_enqueue(jobs: list[Job], *, batch: bool) -> None:
@@ -1435,12 +1435,16 @@ def _lock_due_trades(*, network: str, limit: int, exclude: list[int]) -> list[in
             f" JOIN {campaigns} AS campaign ON campaign.id = run.campaign_id"
             " WHERE first.status = %s AND first.scheduled_for <= %s AND run.status = %s"
             "  AND campaign.network = %s"
+            # `batchable` (the caller checks it too): keeps dry runs' and Jito runs' due
+            # trades, which a batch never takes, from crowding out the others.
+            "  AND campaign.params->>'mode' IS DISTINCT FROM %s"
+            "  AND campaign.params->>'execution_mode' IS DISTINCT FROM %s"
             "  AND NOT first.id = ANY(%s)"
             f" AND NOT EXISTS (SELECT 1 FROM {executions} AS e WHERE e.job_id = first.id)"
             " ORDER BY first.scheduled_for LIMIT %s) AS due"
             " WHERE pg_try_advisory_lock(%s::bigint << 48 | due.id) LIMIT %s",
             [list(Job.LIVE), list(TRADE_TYPES), Job.Status.QUEUED, timezone.now(),
-             RunStatus.RUNNING, network, exclude, 4 * limit, _JOB_LOCK, limit],
+             RunStatus.RUNNING, network, DRY_RUN, JITO, exclude, 4 * limit, _JOB_LOCK, limit],
         )  # fmt: skip
         return [pk for (pk,) in cursor.fetchall()]
 
