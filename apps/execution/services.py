@@ -1278,7 +1278,7 @@ def trades_execute(*, job_ids: list[int], retries: int = 0) -> None:
 
     A slice is one run's, planned together; the batch fills up (to `EXECUTION_BATCH_MAX`) with
     trades of other runs on the same network that are due already and first in line for their
-    maker wallet (`_due_trade_ids`). So the per-batch work is shared by many trades when the
+    maker wallet (`_lock_due_trades`). So the per-batch work is shared by many trades when the
     workers are behind, and their own tasks find them done.
 
     Only fresh trades of a running live legacy run are taken. Those of the slice whose maker

@@ -4,8 +4,10 @@ between commit and send, transient errors → dead letter → re-drive."""
 
 import time
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
+from django.apps import apps
 from django.db import connection, transaction
 from django.utils import timezone
 from solders.pubkey import Pubkey
@@ -323,3 +325,24 @@ def test_a_sell_only_run_funds_nothing_and_goes_straight_to_the_gather(setup):
     assert not Job.objects.filter(run=run, type__in=["plan", "trade_buy", "trade_sell"]).exists()
     assert not Execution.objects.filter(run=run).exists()
     assert setup.lamports(setup.wallet.address) == funding_before
+
+
+def test_runs_planned_before_maker_ids_were_kept_get_them_from_the_migration(setup):
+    migration = import_module("apps.execution.migrations.0004_summary_maker_ids")
+    run = setup.start(setup.campaign())
+    drain(run, types=("distribute", "gather"))
+    makers = list(Wallet.objects.filter(run_id=run.pk, kind="maker").order_by("id"))
+    assert CampaignRun.objects.get(pk=run.pk).summary["maker_ids"] == [m.pk for m in makers]
+    # A run planned by the engine before the planner read its makers from the summary.
+    summary = CampaignRun.objects.get(pk=run.pk).summary
+    del summary["maker_ids"]
+    CampaignRun.objects.filter(pk=run.pk).update(summary=summary)
+
+    migration.add_maker_ids(apps, None)
+
+    assert CampaignRun.objects.get(pk=run.pk).summary["maker_ids"] == [m.pk for m in makers]
+    [plan0] = Job.objects.filter(run=run, type="plan")
+    assert job_execute(job_id=plan0.pk) is None
+    trades = Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"])
+    assert trades.exists()
+    assert {job.payload["wallet_id"] for job in trades} <= {m.pk for m in makers}
