@@ -50,7 +50,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, Model, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from solana.rpc.models import TokenAccountOpts
@@ -290,6 +290,11 @@ def _advisory_unlock(namespace: int, keys: list[int]) -> None:
                 "SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k",
                 [[_lock_key(namespace, key) for key in keys]],
             )
+
+
+def _table(model: type[Model]) -> str:
+    """A model's table name, quoted for SQL written here."""
+    return connection.ops.quote_name(model._meta.db_table)
 
 
 def _lock_key(namespace: int, key: int) -> int:
@@ -1034,7 +1039,7 @@ def plan_backpressure(*, job_id: int) -> float | None:
     mostly finds that it must wait, and the ORM's version of this statement took longer to
     build and compile than to run."""
     now = timezone.now()
-    table = connection.ops.quote_name(Job._meta.db_table)
+    table = _table(Job)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} AS plan SET updated_at = %s "  # noqa: S608 (values are parameters)
@@ -1359,9 +1364,7 @@ def _lock_queued_trades(job_ids: list[int]) -> dict[int, tuple[str, bool]]:
 
     In SQL: `OFFSET 0` keeps the lock out of the filter on status (a lock taken on a row the
     filter then drops would never be released)."""
-    table = connection.ops.quote_name(Job._meta.db_table)
-    runs = connection.ops.quote_name(CampaignRun._meta.db_table)
-    campaigns = connection.ops.quote_name(Campaign._meta.db_table)
+    table, runs, campaigns = _table(Job), _table(CampaignRun), _table(Campaign)
     with connection.cursor() as cursor:
         cursor.execute(
             # Table names from the models' metadata, quoted; every value is a parameter.
@@ -1418,10 +1421,8 @@ def _lock_due_trades(*, network: str, limit: int, exclude: list[int]) -> list[in
     has `limit` (the inner LIMIT keeps the filter out of the candidates' query)."""
     if limit <= 0:
         return []
-    table = connection.ops.quote_name(Job._meta.db_table)
-    runs = connection.ops.quote_name(CampaignRun._meta.db_table)
-    campaigns = connection.ops.quote_name(Campaign._meta.db_table)
-    executions = connection.ops.quote_name(Execution._meta.db_table)
+    table, runs, campaigns = _table(Job), _table(CampaignRun), _table(Campaign)
+    executions = _table(Execution)
     with connection.cursor() as cursor:
         cursor.execute(
             # Table names from the models' metadata, quoted; every value is a parameter.
