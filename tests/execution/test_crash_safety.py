@@ -1,6 +1,6 @@
-"""Crash safety: worker processes are SIGKILLed again and again during a run. Afterwards no
-job has two landed transactions, every job is terminal (no planned trade lost), and the ledger
-equals the chain to the lamport.
+"""Crash safety: worker processes are SIGKILLed again and again while two campaigns run (so
+batches carry both runs' trades). Afterwards no job has two landed transactions, every job is
+terminal (no planned trade lost), and the ledger equals the chain to the lamport.
 
 The workers are real subprocesses (`celery worker`, threads pool) on the test database; the
 test plays beat by calling `jobs_redrive_stuck`, which re-sends the tasks of jobs whose worker
@@ -51,17 +51,25 @@ def spawn(rpc_url: str) -> subprocess.Popen:
 
 
 def test_killed_workers_never_land_a_job_twice_nor_lose_one(setup, chain):
-    campaign = setup.campaign(target_volume_sol="1.2", maker_funding_sol="0.3")
+    # Two campaigns at once, so batches also carry the other run's trades (cross-run batches).
+    campaigns = [
+        setup.campaign(target_volume_sol="1.2", maker_funding_sol="0.3", seed=seed)
+        for seed in (11, 12)
+    ]
     funding_before = setup.lamports(setup.wallet.address)
     workers = [spawn(chain.url), spawn(chain.url)]
     kills = redriven = 0
     try:
-        run = setup.start(campaign)
-        deadline = time.monotonic() + 100
+        runs = [setup.start(campaign) for campaign in campaigns]
+        deadline = time.monotonic() + 120
         next_kill = time.monotonic() + 3
-        while Campaign.objects.get(pk=campaign.pk).status not in ("completed", "failed"):
+        while Campaign.objects.filter(
+            pk__in=[c.pk for c in campaigns], status__in=("completed", "failed")
+        ).count() < len(campaigns):
             assert time.monotonic() < deadline, list(
-                Job.objects.filter(run=run, status__in=Job.LIVE).values("idempotency_key", "status")
+                Job.objects.filter(run__in=runs, status__in=Job.LIVE).values(
+                    "idempotency_key", "status"
+                )
             )
             if kills < 5 and time.monotonic() >= next_kill:
                 victim = workers.pop(0)
@@ -77,31 +85,33 @@ def test_killed_workers_never_land_a_job_twice_nor_lose_one(setup, chain):
             worker.send_signal(signal.SIGKILL)
             worker.wait()
 
-    campaign.refresh_from_db()
-    run.refresh_from_db()
-    assert kills == 5, "the run ended before the workers were killed 5 times"
-    assert campaign.status == "completed", campaign.status_reason
+    assert kills == 5, "the runs ended before the workers were killed 5 times"
     assert redriven > 0  # the kills did lose task messages, and the engine recovered them
-    # Every job is terminal: nothing planned was lost.
-    assert not Job.objects.filter(run=run, status__in=Job.LIVE).exists()
-    assert not Job.objects.filter(run=run, status="dead").exists()
-    # No job has two landed transactions.
-    landed = Job.objects.filter(run=run).annotate(
-        landed=Count("executions", filter=Q(executions__slot__isnull=False))
-    )
-    assert max(landed.values_list("landed", flat=True)) == 1
 
-    # Ledger = chain, to the lamport, for every wallet of the run.
-    def ledger(wallet) -> int:
-        total = LedgerEntry.objects.filter(run=run, wallet=wallet).aggregate(
+    # Ledger = chain, to the lamport, for every wallet.
+    def ledger(wallet, runs) -> int:
+        total = LedgerEntry.objects.filter(run__in=runs, wallet=wallet).aggregate(
             t=Sum("lamports_delta")
         )
         return total["t"] or 0
 
-    assert setup.lamports(setup.wallet.address) - funding_before == ledger(setup.wallet)
-    for maker in Wallet.objects.filter(run_id=run.pk):
-        assert setup.lamports(maker.address) == 0 == ledger(maker)
-        assert setup.token_accounts(maker.address) == []
-    assert funding_before - setup.lamports(setup.wallet.address) == (
-        run.fees_lamports + run.price_impact_lamports
-    )
+    spent = 0
+    for campaign, run in zip(campaigns, runs, strict=True):
+        campaign.refresh_from_db()
+        run.refresh_from_db()
+        assert campaign.status == "completed", campaign.status_reason
+        # Every job is terminal: nothing planned was lost.
+        assert not Job.objects.filter(run=run, status__in=Job.LIVE).exists()
+        assert not Job.objects.filter(run=run, status="dead").exists()
+        # No job has two landed transactions.
+        landed = Job.objects.filter(run=run).annotate(
+            landed=Count("executions", filter=Q(executions__slot__isnull=False))
+        )
+        assert max(landed.values_list("landed", flat=True)) == 1
+        for maker in Wallet.objects.filter(run_id=run.pk):
+            assert setup.lamports(maker.address) == 0 == ledger(maker, [run])
+            assert setup.token_accounts(maker.address) == []
+        spent += run.fees_lamports + run.price_impact_lamports
+    funding_after = setup.lamports(setup.wallet.address)
+    assert funding_after - funding_before == ledger(setup.wallet, runs)
+    assert funding_before - funding_after == spent
