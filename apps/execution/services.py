@@ -297,8 +297,17 @@ def _table(model: type[Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+_LOCK_SHIFT = 48  # a lock key: its namespace in the high bits, the job's or wallet's id below
+
+
 def _lock_key(namespace: int, key: int) -> int:
-    return (namespace << 48) | key
+    return (namespace << _LOCK_SHIFT) | key
+
+
+def _try_lock_sql(column: str) -> str:
+    """`pg_try_advisory_lock` on `_lock_key(namespace, <column>)` inside a query, the
+    namespace its parameter: the same key as the Python side takes and releases."""
+    return f"pg_try_advisory_lock(%s::bigint << {_LOCK_SHIFT} | {column})"
 
 
 def _advisory_lock_wait(cursor, lock_key: int, wait_ms: int) -> bool:
@@ -1368,8 +1377,7 @@ def _lock_queued_trades(job_ids: list[int]) -> dict[int, tuple[str, bool]]:
     with connection.cursor() as cursor:
         cursor.execute(
             # Table names from the models' metadata, quoted; every value is a parameter.
-            "SELECT queued.id, queued.network,"  # noqa: S608
-            " pg_try_advisory_lock(%s::bigint << 48 | queued.id) FROM ("
+            f"SELECT queued.id, queued.network, {_try_lock_sql('queued.id')} FROM ("  # noqa: S608
             f" SELECT job.id, campaign.network FROM {table} AS job"
             f" JOIN {runs} AS run ON run.id = job.run_id"
             f" JOIN {campaigns} AS campaign ON campaign.id = run.campaign_id"
@@ -1443,7 +1451,7 @@ def _lock_due_trades(*, network: str, limit: int, exclude: list[int]) -> list[in
             "  AND NOT first.id = ANY(%s)"
             f" AND NOT EXISTS (SELECT 1 FROM {executions} AS e WHERE e.job_id = first.id)"
             " ORDER BY first.scheduled_for LIMIT %s) AS due"
-            " WHERE pg_try_advisory_lock(%s::bigint << 48 | due.id) LIMIT %s",
+            f" WHERE {_try_lock_sql('due.id')} LIMIT %s",
             [list(Job.LIVE), list(TRADE_TYPES), Job.Status.QUEUED, timezone.now(),
              RunStatus.RUNNING, network, DRY_RUN, JITO, exclude, 4 * limit, _JOB_LOCK, limit],
         )  # fmt: skip
