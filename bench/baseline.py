@@ -17,10 +17,10 @@ from solders.message import MessageV0
 from solders.transaction import VersionedTransaction
 
 from apps.chain.constants import LAMPORTS_PER_SOL
-from apps.chain.localnet import Cluster, create_app, start_server
-from apps.chain.localnet.seed import fund
 from apps.chain.rpc import EndpointConfig, make_client
 from apps.chain.spl import sol_transfer
+from apps.localnet import Cluster, create_app, start_server
+from apps.localnet.seed import fund
 
 
 async def _transfer_loop(client: AsyncClient, *, payer: Keypair, recipient, count: int) -> float:

@@ -65,7 +65,7 @@ def _campaigns(count: int, cluster) -> list[int]:
 
     from apps.accounts.models import User
     from apps.campaigns.services import campaign_create
-    from apps.chain.localnet.seed import seed_token
+    from apps.localnet.seed import seed_token
     from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
     from apps.wallets.services import wallet_import
 
@@ -124,9 +124,9 @@ def measure(*, campaigns: int, seconds: float, workers: int, threads: int) -> fl
 
     from apps.campaigns.models import CampaignRun
     from apps.campaigns.services import campaign_start, campaign_stop
-    from apps.chain.localnet import Cluster
-    from apps.chain.localnet.server import start_server
     from apps.execution.models import Execution
+    from apps.localnet import Cluster
+    from apps.localnet.server import start_server
 
     server = start_server(cluster=Cluster())
     processes = _spawn(workers=workers, threads=threads, rpc_url=server.url)
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     _setup_django()
     from django.test.utils import setup_databases, teardown_databases
 
-    from apps.chain.localnet import Cluster
+    from apps.localnet import Cluster
     from bench.baseline import measure_transfers
 
     bare = measure_transfers(cluster=Cluster(), count=500, over_http=True) * 60

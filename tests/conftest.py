@@ -103,7 +103,7 @@ def bob_api(bob):
 def localnet_server():
     """One localnet served over HTTP for the session (workers in other processes need HTTP).
     Tests seed their own tokens (fresh random mints), so they do not see each other's state."""
-    from apps.chain.localnet.server import start_server
+    from apps.localnet.server import start_server
 
     server = start_server()
     yield server

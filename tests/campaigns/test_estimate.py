@@ -11,8 +11,8 @@ from apps.campaigns.params import params_from_input
 from apps.campaigns.services import InsufficientFunds, campaign_create, campaign_start
 from apps.chain.dex.base import Side
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
-from apps.chain.localnet.seed import seed_token
 from apps.core.chain import chain_run
+from apps.localnet.seed import seed_token
 from apps.tokens.services import pool_select, token_register
 from tests.campaigns.conftest import PARAMS, SOL, make_campaign
 from tests.factories import WalletFactory

@@ -9,10 +9,10 @@ from solders.instruction import Instruction
 from solders.keypair import Keypair
 
 from apps.chain.constants import LAMPORTS_PER_SOL
-from apps.chain.localnet import Cluster, Faults, create_app
-from apps.chain.localnet.seed import fund, seed_token
 from apps.chain.rpc import EndpointConfig, RpcPool
 from apps.chain.tx import ConfirmResult, FixedFee, build_transaction, send_and_confirm
+from apps.localnet import Cluster, Faults, create_app
+from apps.localnet.seed import fund, seed_token
 
 
 @pytest.fixture

@@ -24,10 +24,10 @@ from apps.chain.dex import raydium_amm_v4 as ray
 from apps.chain.dex.base import Side
 from apps.chain.dex.registry import find_pools, get_adapter
 from apps.chain.errors import TransactionRejected, VenueMigrated
-from apps.chain.localnet.seed import migrated_curve, seed_token
 from apps.chain.metaplex import TokenMetadata
 from apps.chain.spl import TOKEN_ACCOUNT_RENT_LAMPORTS, ata_address
 from apps.chain.tx import ConfirmStatus, build_transaction, send_transaction
+from apps.localnet.seed import migrated_curve, seed_token
 
 from .conftest import execute
 

@@ -12,9 +12,9 @@ from solders.transaction import VersionedTransaction
 from apps.chain.constants import JITO_TIP_ACCOUNTS, LAMPORTS_PER_SOL
 from apps.chain.errors import BundleRejected, PermanentRpcError
 from apps.chain.jito import JITO_REGIONS, JitoClient, tip_instruction
-from apps.chain.localnet.cluster import bundle_id_of
-from apps.chain.localnet.seed import fund
 from apps.chain.spl import sol_transfer
+from apps.localnet.cluster import bundle_id_of
+from apps.localnet.seed import fund
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from solders.transaction import VersionedTransaction
 from starlette.responses import PlainTextResponse
 
 from apps.chain.errors import PermanentRpcError, TransactionRejected, TransientRpcError
-from apps.chain.localnet import Cluster, Faults, create_app
-from apps.chain.localnet.seed import fund
 from apps.chain.rpc import EndpointConfig, RpcPool, TokenBucket, classify, run_sync
 from apps.chain.spl import sol_transfer
+from apps.localnet import Cluster, Faults, create_app
+from apps.localnet.seed import fund
 
 
 class Calls:

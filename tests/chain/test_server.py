@@ -15,12 +15,12 @@ from solders.keypair import Keypair
 
 from apps.chain.constants import LAMPORTS_PER_SOL
 from apps.chain.jito import JitoClient
-from apps.chain.localnet import Cluster, start_server
-from apps.chain.localnet.seed import fund
-from apps.chain.localnet.server import STATE_FILE, free_port, load_or_create
 from apps.chain.rpc import EndpointConfig, RpcPool
 from apps.chain.spl import sol_transfer
 from apps.chain.tx import ConfirmStatus, FixedFee, build_transaction, send_and_confirm
+from apps.localnet import Cluster, start_server
+from apps.localnet.seed import fund
+from apps.localnet.server import STATE_FILE, free_port, load_or_create
 
 ROOT = Path(__file__).resolve().parents[2]
 

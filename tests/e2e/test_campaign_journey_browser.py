@@ -14,8 +14,8 @@ from email import message_from_bytes
 import pytest
 
 from apps.campaigns.models import Campaign, CampaignRun
-from apps.chain.localnet.seed import seed_token
 from apps.execution.models import Job
+from apps.localnet.seed import seed_token
 from apps.tokens.models import Pool, Token
 from apps.wallets.models import Wallet
 from tests.e2e.live_asgi import asgi_server, shoot

@@ -6,7 +6,7 @@ light and dark, desktop and 375 px wide."""
 from django.utils import timezone
 
 from apps.campaigns.models import Campaign
-from apps.chain.localnet.seed import seed_token
+from apps.localnet.seed import seed_token
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from tests.dashboard.conftest import make_trade
 from tests.e2e.live_asgi import asgi_server, publish, shoot

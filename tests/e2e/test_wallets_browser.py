@@ -1,7 +1,7 @@
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from apps.chain.localnet.seed import fund
+from apps.localnet.seed import fund
 from apps.wallets.models import Wallet
 from tests.factories import PASSWORD, UserFactory
 

@@ -15,11 +15,11 @@ from solders.pubkey import Pubkey
 
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.services import campaign_create, campaign_start
-from apps.chain.localnet import Cluster
-from apps.chain.localnet.seed import seed_token
-from apps.chain.localnet.server import start_server
 from apps.core.chain import rpc_pool
 from apps.execution.services import _lock_key, run_engine_start
+from apps.localnet import Cluster
+from apps.localnet.seed import seed_token
+from apps.localnet.server import start_server
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from tests.factories import WalletFactory
 from tests.workers import threads_worker

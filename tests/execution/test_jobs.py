@@ -215,9 +215,9 @@ def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings)
 
 
 def test_reconcile_pauses_a_run_whose_ledger_differs_from_the_chain(setup, chain):
-    from apps.chain.localnet.seed import fund
     from apps.core.models import AuditEvent
     from apps.execution.services import run_reconcile, runs_status_tick
+    from apps.localnet.seed import fund
 
     run, batch = started_run(setup)
     job_execute(job_id=batch.pk)

@@ -6,8 +6,8 @@ from solders.pubkey import Pubkey
 from apps.admin_ops.models import Alert
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.services import campaign_start
-from apps.chain.localnet.seed import fund
 from apps.execution.services import runs_status_tick
+from apps.localnet.seed import fund
 
 pytestmark = pytest.mark.django_db
 

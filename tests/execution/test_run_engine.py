@@ -223,7 +223,7 @@ def test_a_failed_preflight_stops_the_run_with_its_reason_and_gathers_the_fundin
 def test_a_run_continues_through_the_second_endpoint_when_the_primary_goes_down(
     setup, workers, chain, settings
 ):
-    from apps.chain.localnet.server import start_server
+    from apps.localnet.server import start_server
 
     secondary = start_server(cluster=chain.cluster)  # a second node of the same cluster
     try:

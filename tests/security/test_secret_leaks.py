@@ -33,7 +33,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from apps.campaigns.models import Campaign
-from apps.chain.localnet.seed import fund
+from apps.localnet.seed import fund
 from apps.wallets.keystore import wallet_signer
 from apps.wallets.models import Wallet
 from tests.conftest import bearer

@@ -6,7 +6,8 @@ from solders.keypair import Keypair
 
 from apps.chain.constants import LAMPORTS_PER_SOL
 from apps.chain.dex import pumpfun as pf
-from apps.chain.localnet.seed import (
+from apps.core.errors import Conflict, ValidationFailed
+from apps.localnet.seed import (
     PUMP_INITIAL_REAL_TOKEN_RESERVES,
     PUMP_INITIAL_VIRTUAL_SOL_RESERVES,
     PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES,
@@ -14,7 +15,6 @@ from apps.chain.localnet.seed import (
     migrated_curve,
     seed_token,
 )
-from apps.core.errors import Conflict, ValidationFailed
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from apps.tokens.services import pool_select, token_register
 

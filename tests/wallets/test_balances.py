@@ -4,9 +4,9 @@ import pytest
 from django.test import override_settings
 from solders.keypair import Keypair
 
-from apps.chain.localnet import Cluster, Faults, create_app
-from apps.chain.localnet.seed import create_mint, create_token_account, fund
 from apps.chain.rpc import EndpointConfig, RpcPool
+from apps.localnet import Cluster, Faults, create_app
+from apps.localnet.seed import create_mint, create_token_account, fund
 from apps.wallets import balances as chain_balances
 from apps.wallets.balances import PoolBalanceReader
 from apps.wallets.selectors import wallet_balances

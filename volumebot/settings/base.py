@@ -81,7 +81,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "apps.core",
     "apps.accounts",
-    "apps.chain",
+    "apps.localnet",
     "apps.wallets",
     "apps.tokens",
     "apps.campaigns",

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.chain.b58 import b58encode
-from apps.chain.localnet.seed import demo_keys
+from apps.localnet.seed import demo_keys
 from apps.tokens.selectors import pool_candidates
 from apps.tokens.services import pool_select, token_register
 from apps.wallets.models import Wallet

@@ -45,8 +45,8 @@ from apps.chain.constants import (
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
-from apps.chain.localnet import dex_emulation
 from apps.chain.spl import TOKEN_ACCOUNT_LEN, decode_mint, decode_token_account
+from apps.localnet import dex_emulation
 
 DEFAULT_SLOT_MS = 400
 BLOCKHASH_VALID_SLOTS = 150

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import uvicorn
 
-from apps.chain.localnet.app import Faults, create_app
-from apps.chain.localnet.cluster import Cluster
+from apps.localnet.app import Faults, create_app
+from apps.localnet.cluster import Cluster
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from apps.chain.localnet.seed import seed_demo
-from apps.chain.localnet.server import load_or_create, serve_forever
+from apps.localnet.seed import seed_demo
+from apps.localnet.server import load_or_create, serve_forever
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """DEX programs emulated by rewriting their instructions into real SPL/System transfers.
 
 No Raydium or pump.fun binary can run here, so a transaction naming one of them is rewritten
-before LiteSVM executes it (see `apps.chain.localnet` for the whole picture):
+before LiteSVM executes it (see `apps.localnet` for the whole picture):
 
 - The venue's checks (account list, pool/curve state, PDAs, signer, fee recipient) and its
   maths (fee rate, constant product, rounding) are done here, in Python, at the real program

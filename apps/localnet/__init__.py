@@ -25,8 +25,8 @@ Entry points: `Cluster`, `create_app` (ASGI, in-process tests), `start_server` (
 background thread), `seed.seed_token` / `seed.seed_demo`, `python manage.py localnet`.
 """
 
-from apps.chain.localnet.app import Faults, create_app
-from apps.chain.localnet.cluster import Cluster
-from apps.chain.localnet.server import RunningLocalnet, serve_forever, start_server
+from apps.localnet.app import Faults, create_app
+from apps.localnet.cluster import Cluster
+from apps.localnet.server import RunningLocalnet, serve_forever, start_server
 
 __all__ = ["Cluster", "Faults", "RunningLocalnet", "create_app", "serve_forever", "start_server"]

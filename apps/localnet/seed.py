@@ -26,9 +26,9 @@ from apps.chain.constants import (
 )
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex import raydium_amm_v4 as ray
-from apps.chain.localnet.cluster import Cluster
 from apps.chain.metaplex import TokenMetadata, metadata_address
 from apps.chain.spl import MINT_LEN, TOKEN_ACCOUNT_LEN, ata_address
+from apps.localnet.cluster import Cluster
 
 # pump.fun's launch parameters (Global account on mainnet).
 PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES = 1_073_000_000_000_000

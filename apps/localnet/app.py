@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from apps.chain.b58 import b58decode
-from apps.chain.localnet.cluster import (
+from apps.localnet.cluster import (
     BundleInvalid,
     Cluster,
     LocalnetError,
