@@ -7,12 +7,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test bench lint format chromium install manage clean
+.PHONY: run test bench lint format chromium install lock manage clean
 
-$(BIN)/.installed: requirements.lock
+# uv installs the lock exactly as written: `uv pip sync` takes the listed files (each checked
+# against its hash) and resolves nothing, so an install cannot change with what the package
+# index serves on the day. The venv's own pip (whatever version Python brought) installs only
+# uv itself, one pinned and hashed wheel with no dependencies, kept in .venv/bootstrap (so a
+# test can make a fresh venv the same way with no network: tests/deploy/test_install.py).
+export UV_PYTHON_DOWNLOADS := never
+UV := $(BIN)/uv
+
+$(BIN)/.installed: requirements/bootstrap.lock requirements/dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "volumebot needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary :all: --require-hashes -d $(VENV)/bootstrap -r requirements/bootstrap.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --only-binary :all: --require-hashes --no-index --find-links $(VENV)/bootstrap -r requirements/bootstrap.lock
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes --only-binary :all: requirements/dev.lock
 	@touch $@
 
 install: $(BIN)/.installed
@@ -33,6 +43,14 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Regenerate the locks from pyproject.toml (and uv's own from requirements/bootstrap.in), keeping every current pin that still fits (README,
+# "Updating dependencies"): make lock, or make lock UPGRADE="--upgrade-package django".
+LOCK_FLAGS := --quiet --generate-hashes --python-version 3.11 --annotation-style line --custom-compile-command "make lock"
+lock: install
+	$(UV) pip compile $(LOCK_FLAGS) $(UPGRADE) --extra dev -c requirements/dev.lock -o requirements/dev.lock pyproject.toml
+	$(UV) pip compile $(LOCK_FLAGS) -c requirements/dev.lock -o requirements/runtime.lock pyproject.toml
+	$(UV) pip compile $(LOCK_FLAGS) $(UPGRADE) -o requirements/bootstrap.lock requirements/bootstrap.in
 
 # Run any management command against the embedded stack: make manage ARGS="createsuperuser"
 manage: install

@@ -228,6 +228,18 @@ def _wait_for_localnet(process: subprocess.Popen, seconds: float = 60) -> bool:
     return False
 
 
+def web_command(*, host: str, port: int) -> list[str]:
+    """The web tier as `make run` starts it: WEB_CONCURRENCY uvicorn processes (default: one per
+    core), each serving HTTP and WebSockets. uvicorn's own proxy-header handling is off: client
+    addresses come from TRUSTED_PROXIES (apps.core.proxies), none in development."""
+    workers = os.environ.get("WEB_CONCURRENCY") or str(os.cpu_count() or 1)
+    return [
+        PYTHON, "-m", "uvicorn", "volumebot.asgi:application",
+        "--host", host, "--port", str(port), "--workers", workers,
+        "--no-proxy-headers", "--no-access-log", "--lifespan", "off",
+    ]  # fmt: skip
+
+
 def run() -> int:
     environment = development_environment()
     root = devstack_dir()
@@ -240,11 +252,7 @@ def run() -> int:
             "--state-dir", str(root / "localnet"),
             "--seed",
         ],
-        "web": [
-            PYTHON, "-m", "uvicorn", "volumebot.asgi:application",
-            "--host", "127.0.0.1", "--port", str(WEB_PORT),
-            "--no-access-log", "--lifespan", "off",
-        ],
+        "web": web_command(host="127.0.0.1", port=WEB_PORT),
         "worker": [
             PYTHON, "-m", "celery", "-A", "volumebot", "worker",
             "-Q", CELERY_QUEUES, "--concurrency", "2", "-n", "dev@%h", "--loglevel", "INFO",

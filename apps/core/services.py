@@ -6,6 +6,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from apps.core.models import AuditEvent
 from apps.core.periodic import PERIODIC_TASKS
+from apps.core.proxies import parse_address
 
 DECLARED_IN_CODE = "declared in apps/core/periodic.py"
 
@@ -32,8 +33,10 @@ def audit_log(
 
 
 def client_ip(request) -> str | None:
-    """The client's address as seen by Django (REMOTE_ADDR; a proxy in front must set it)."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address: REMOTE_ADDR, which `apps.core.proxies` sets from a trusted proxy's
+    X-Forwarded-For. Anything that is not an IP address (a unix-socket peer) is None."""
+    address = parse_address(request.META.get("REMOTE_ADDR") or "")
+    return str(address) if address is not None else None
 
 
 def ip_in_networks(address: str | None, networks: list[str]) -> bool:

@@ -206,6 +206,8 @@ AXES_USERNAME_CALLABLE = "apps.accounts.services.signin_identifier"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "apps.accounts.views.locked_out"
 AXES_VERBOSE = False
+# The lock-out keys on the same client address as everything else (apps.core.proxies).
+AXES_CLIENT_IP_CALLABLE = "apps.core.services.client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -283,8 +285,8 @@ RATE_LIMITS = {
     scope: env.str(f"RATE_LIMIT_{scope.upper()}", default=rate)
     for scope, rate in _RATE_LIMIT_DEFAULTS.items()
 }
-# Per-IP limits use REMOTE_ADDR, like apps.core.services.client_ip (a proxy in front must set it):
-# DRF's default would trust a client-sent X-Forwarded-For, so anyone could dodge the limit.
+# Per-IP limits use REMOTE_ADDR, like apps.core.services.client_ip (apps.core.proxies sets it from
+# trusted proxies' headers): DRF's default would trust any client-sent X-Forwarded-For.
 REST_FRAMEWORK["NUM_PROXIES"] = 0
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
@@ -418,7 +420,8 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No SECURE_PROXY_SSL_HEADER: the scheme, like the client's address, comes from X-Forwarded-*
+# only when the peer is one of TRUSTED_PROXIES (apps.core.proxies, for HTTP and WebSocket).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_COOKIE_HTTPONLY = False  # the page reads the token from `hx-headers`, not the cookie
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -426,6 +429,10 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Optional IP allow lists (CIDRs; empty: no restriction): the admin site, and starting or
 # scheduling a mainnet campaign (apps.campaigns.services). Client IP is REMOTE_ADDR.
 ADMIN_ALLOWED_NETWORKS = env.list("ADMIN_ALLOWED_NETWORKS", default=[])
+# The proxies in front of the web processes (CIDRs): only their X-Forwarded-For and
+# X-Forwarded-Proto count (apps.core.proxies). None by default: `make run` serves clients
+# directly, so a client-sent X-Forwarded-For is ignored there.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 MAINNET_START_ALLOWED_NETWORKS = env.list("MAINNET_START_ALLOWED_NETWORKS", default=[])
 
 # Content-Security-Policy (django-csp): only our own scripts, styles, images and connections.

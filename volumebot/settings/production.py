@@ -11,8 +11,9 @@ if DEBUG:  # noqa: F405
 
     raise ImproperlyConfigured("DEBUG must be off with volumebot.settings.production.")
 
-# Plain HTTP is redirected to HTTPS (behind a TLS proxy, X-Forwarded-Proto says which it was),
-# except the probes and the metrics scrape, which come from inside the cluster.
+# Plain HTTP is redirected to HTTPS (behind a TLS proxy listed in TRUSTED_PROXIES, its
+# X-Forwarded-Proto says which it was), except the probes and the metrics scrape, which come
+# from inside the cluster.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = True
