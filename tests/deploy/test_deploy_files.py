@@ -9,12 +9,13 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import jsonschema
 import pytest
 import yaml
 from django.conf import settings as django_settings
+
+from tests.support.database import database_url_for_tests
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 DEPLOY = BASE_DIR / "deploy"
@@ -210,12 +211,6 @@ def build_time_collectstatic() -> tuple[dict[str, str], list[str]]:
     return variables, command
 
 
-def database_url_for_this_run() -> str:
-    """DATABASE_URL pointing at this run's test database, for a subprocess."""
-    url = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(url._replace(path="/" + django_settings.DATABASES["default"]["NAME"]))
-
-
 @pytest.mark.django_db
 def test_the_image_build_steps_run_under_production_settings(tmp_path):
     variables, command = build_time_collectstatic()
@@ -254,7 +249,7 @@ def test_the_image_build_steps_run_under_production_settings(tmp_path):
         cwd=BASE_DIR,
         env={
             **environment,
-            "DATABASE_URL": database_url_for_this_run(),
+            "DATABASE_URL": database_url_for_tests(),
             "REDIS_URL": os.environ["REDIS_URL"],
             "CACHE_KEY_PREFIX": django_settings.CACHES["default"]["KEY_PREFIX"],
         },

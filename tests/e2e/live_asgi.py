@@ -10,7 +10,8 @@ import pytest
 import uvicorn
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
+
+from tests.support.database import end_other_sessions
 
 
 @pytest.fixture
@@ -35,13 +36,8 @@ def asgi_server(transactional_db):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
-    # The server's worker threads keep their database connections open; end them so the test
-    # database can be flushed and dropped (only sessions on this run's own test database).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    # The server's worker threads keep their database connections open.
+    end_other_sessions()
 
 
 def publish(group: str, event: dict) -> None:
