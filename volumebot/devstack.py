@@ -314,15 +314,21 @@ def test(pytest_args: list[str]) -> int:
     # failure's report leaves out the captured output (the workers' log lines), which would
     # otherwise push its assertion out of a kept tail; a local `pytest` run shows it.
     pytest = [PYTHON, "-m", "pytest", "--cov", "--cov-branch", "--show-capture=no"]
+    started = time.monotonic()
     browser = subprocess.run(
         [*pytest, "--cov-report=", "--cov-fail-under=0", "-m", "browser", "tests/e2e"],
         cwd=BASE_DIR, env=environment,
     )  # fmt: skip
+    browser_s = time.monotonic() - started
     rest = subprocess.run(
         [*pytest, "--cov-append", "--cov-report=term", "-m", "not browser", *pytest_args],
         cwd=BASE_DIR, env=environment,
     )  # fmt: skip
-    print(f"make test: browser tests exit {browser.returncode}, other tests exit {rest.returncode}")
+    rest_s = time.monotonic() - started - browser_s
+    print(
+        f"make test: browser tests exit {browser.returncode} ({browser_s:.0f} s), "
+        f"other tests exit {rest.returncode} ({rest_s:.0f} s)"
+    )
     return rest.returncode or browser.returncode
 
 
