@@ -164,6 +164,9 @@ def test_compose_starts_the_apps_after_healthy_servers_and_a_finished_migrate():
             "migrate": {"condition": "service_completed_successfully"},
         }, name
     assert services["migrate"]["restart"] == "no"
+    for name in ("web", "worker-trade", "worker-run"):
+        directory = services[name]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+        assert directory in services[name]["tmpfs"], name
 
 
 def uvicorn_commands() -> dict[str, list[str]]:
