@@ -46,7 +46,7 @@ from apps.chain.constants import (
     WSOL_MINT,
 )
 from apps.chain.spl import TOKEN_ACCOUNT_LEN, decode_mint, decode_token_account
-from apps.localnet import dex_emulation
+from apps.localnet import dex_emulation, programs
 
 DEFAULT_SLOT_MS = 400
 BLOCKHASH_VALID_SLOTS = 150
@@ -164,6 +164,7 @@ class Cluster:
         self._svm = (
             LiteSVM().with_sigverify(False).with_blockhash_check(False).with_transaction_history(0)
         )
+        programs.load_into(self._svm)
         self._clock = clock
         self.slot_ms = slot_ms
         self.blockhash_valid_slots = blockhash_valid_slots

@@ -263,9 +263,18 @@ def seed_raydium_pool(
     token_reserve: int,
     sol_reserve: int,
     token_program: Pubkey = TOKEN_PROGRAM_ID,
+    openbook_market: bool = False,
     key_seed: bytes | None = None,
 ) -> RaydiumSeed:
-    """A SwapOnly AMM v4 pool (coin = token, pc = WSOL) with vaults owned by the authority PDA."""
+    """A SwapOnly AMM v4 pool (coin = token, pc = WSOL) with vaults owned by the authority PDA,
+    in the `AmmInfo` layout the real program reads.
+
+    By default the pool is what the 19-account `initialize2` creates today: no OpenBook market
+    (`open_orders` and `market_program` default, `market` a mere seed key). With
+    `openbook_market` it is an older pool with a serum market account (and its open orders).
+    The program only accepts SPL Token mints."""
+    if token_program != TOKEN_PROGRAM_ID:
+        raise ValueError("Raydium AMM v4 only trades SPL Token mints (not Token-2022)")
     keys = _Keys(key_seed)
     label = f"raydium/{mint}"
     amm = keys.address(f"{label}/amm")
@@ -277,7 +286,6 @@ def seed_raydium_pool(
         mint=mint,
         owner=authority,
         amount=token_reserve,
-        token_program=token_program,
     )
     pc_vault = create_token_account(
         cluster,
@@ -294,7 +302,12 @@ def seed_raydium_pool(
         authority=authority,
         supply=lp_amount,
     )
-    market = _market(cluster, keys, mint=mint, label=label)
+    if openbook_market:
+        market = _market(cluster, keys, mint=mint, label=label)
+        open_orders, market_program = keys.address(f"{label}/open-orders"), OPENBOOK_PROGRAM_ID
+    else:
+        market = keys.address(f"{label}/market-seed")
+        open_orders, market_program = Pubkey.default(), Pubkey.default()
     info = ray.AmmInfo(
         status=ray.STATUS_SWAP_ONLY,
         nonce=nonce,
@@ -305,9 +318,9 @@ def seed_raydium_pool(
         coin_mint=mint,
         pc_mint=WSOL_MINT,
         lp_mint=lp_mint,
-        open_orders=keys.address(f"{label}/open-orders"),
+        open_orders=open_orders,
         market=market,
-        market_program=OPENBOOK_PROGRAM_ID,
+        market_program=market_program,
         target_orders=keys.address(f"{label}/target-orders"),
         amm_owner=keys.address(f"{label}/owner"),
         lp_amount=lp_amount,
