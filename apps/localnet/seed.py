@@ -591,11 +591,13 @@ def demo_keys() -> tuple[Pubkey, Keypair]:
 
 
 def seed_demo(cluster: Cluster) -> SeededToken:
-    """The demo token and pools `make run` shows (fixed keys, so they survive restarts)."""
+    """The demo token and pools `make run` shows: Raydium AMM v4, Raydium CPMM and pump.fun
+    (fixed keys, so they survive restarts)."""
     return seed_token(
         cluster,
         name="Volumebot Demo",
         symbol="VBDEMO",
         uri="https://localnet.invalid/demo.json",
+        cpmm_reserves=(200_000_000_000_000, 80 * LAMPORTS_PER_SOL),
         key_seed=DEMO_KEY_SEED,
     )
