@@ -10,7 +10,9 @@ Real programs (their own code executes in LiteSVM, the actual runtime):
 - Raydium AMM v4 (675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8) and Raydium CPMM
   (CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C): the venues' own binaries, vendored in
   `programs/` with their provenance and licence (PROVENANCE.md); each file's sha256 is checked
-  before it is loaded and a mismatch stops the cluster (`ProgramIntegrityError`).
+  before it is loaded and a mismatch stops the cluster (`ProgramIntegrityError`). The AMM v4
+  build (2025-06) predates the source's 2025-08 fee rounding: on swaps under 200 raw units it
+  charges no fee where the current program and the platform's quote charge one unit.
 
 Emulated by the localnet itself, because no build of the real thing can be had or shipped:
 - pump.fun (6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P) `buy`/`sell`: no public build of the
