@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import struct
+import time
 
 import pytest
 from solders.instruction import Instruction
@@ -156,6 +157,7 @@ def test_the_creator_fee_follows_the_program_source():
 
 @BOTH_PROGRAMS
 async def test_initialize_creates_the_pool_the_adapter_reads(rpc, cluster, token_program):
+    before = int(time.time())
     token = _token(cluster, token_program)
 
     state = await ADAPTER.load_state(rpc=rpc, address=token.cpmm.pool)
@@ -173,6 +175,16 @@ async def test_initialize_creates_the_pool_the_adapter_reads(rpc, cluster, token
     )
     # The LP supply is sqrt(x*y) as the program computed it (100 locked are still counted).
     assert pool.lp_supply == 10**13  # sqrt(1e15 * 1e11)
+    # The program opened the pool one second after the Clock's (wall-clock) unix time.
+    assert before + 1 <= pool.open_time <= int(time.time()) + 1
+
+
+def test_the_cluster_clock_follows_the_wall_clock_and_moves_on_demand(cluster):
+    before = int(time.time())
+    now = cluster.advance_time(0)
+    assert before <= now <= int(time.time())
+    later = cluster.advance_time(5)
+    assert now + 5 <= later <= int(time.time()) + 5
 
 
 @BOTH_PROGRAMS
