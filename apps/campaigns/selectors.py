@@ -29,6 +29,7 @@ from apps.campaigns.models import CAMPAIGN_LIVE, Campaign, CampaignRun
 from apps.campaigns.params import params_from_input, params_to_input, validation_failed
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
+from apps.chain.dex.raydium_cpmm import RaydiumCpmm
 from apps.chain.errors import DexError
 from apps.core.chain import ChainUnavailable, chain_run
 from apps.core.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -158,8 +159,9 @@ def wallet_lamports(*, wallet: Wallet, network: str) -> int:
 
 def pool_reserves(*, pool: Pool) -> PoolReserves:
     """The pool's pricing reserves and fee read from chain now, for the estimate: Raydium's
-    vault reserves and swap fee; a pump.fun curve's virtual reserves and fee. A pool that is
-    gone or no longer trades (e.g. a migrated curve) is a Conflict that says so."""
+    vault reserves and swap fee (CPMM: trade plus creator fee); a pump.fun curve's virtual
+    reserves and fee. A pool that is gone or no longer trades (e.g. a migrated curve) is a
+    Conflict that says so."""
     address = Pubkey.from_string(pool.address)
     try:
         if pool.dex == Dex.RAYDIUM_AMM_V4:
@@ -173,6 +175,15 @@ def pool_reserves(*, pool: Pool) -> PoolReserves:
             )
             fee_bps = state.amm.swap_fee_numerator * BPS // state.amm.swap_fee_denominator
             return PoolReserves(sol_reserve_lamports=sol, token_reserve_raw=tokens, fee_bps=fee_bps)
+        if pool.dex == Dex.RAYDIUM_CPMM:
+            state = chain_run(
+                pool.network, lambda rpc: RaydiumCpmm().load_state(rpc=rpc, address=address)
+            )
+            return PoolReserves(
+                sol_reserve_lamports=state.sol_reserve,
+                token_reserve_raw=state.token_reserve,
+                fee_bps=state.fee_bps,
+            )
         if pool.dex == Dex.PUMPFUN:
             mint = Pubkey.from_string(pool.token.mint)
             state = chain_run(

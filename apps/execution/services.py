@@ -63,6 +63,7 @@ from apps.campaigns.domain import Params, setup_fees
 from apps.campaigns.models import Campaign, CampaignRun, RunStatus
 from apps.campaigns.selectors import wallet_lamports
 from apps.chain import spl
+from apps.chain.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 from apps.chain.dex.base import Side as DexSide
 from apps.chain.dex.registry import get_adapter
 from apps.chain.errors import (
@@ -1888,22 +1889,24 @@ def _gather_sweep(job: Job, *, maker: Wallet) -> Done:
 
     async def instructions(rpc) -> list:
         balance = (await rpc.call("getBalance", lambda c: c.get_balance(owner))).value
-        accounts = await rpc.call(
-            "getTokenAccountsByOwner",
-            lambda c: c.get_token_accounts_by_owner(
-                owner, TokenAccountOpts(program_id=spl.TOKEN_PROGRAM_ID)
-            ),
-        )
         out = []
-        for keyed in accounts.value:
-            state = spl.decode_token_account(bytes(keyed.account.data))
-            if state.amount != 0:
-                raise JobFailed(
-                    f"Maker {maker.address} still holds {state.amount} raw tokens.",
-                    code="tokens_left",
-                )
-            out.append(spl.close_account(account=keyed.pubkey, destination=destination,
-                                         owner=owner))  # fmt: skip
+        # SPL Token and Token-2022 accounts alike (a CPMM or pump.fun token may be either).
+        for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+            accounts = await rpc.call(
+                "getTokenAccountsByOwner",
+                lambda c, program=program: c.get_token_accounts_by_owner(
+                    owner, TokenAccountOpts(program_id=program)
+                ),
+            )
+            for keyed in accounts.value:
+                state = spl.decode_token_account(bytes(keyed.account.data))
+                if state.amount != 0:
+                    raise JobFailed(
+                        f"Maker {maker.address} still holds {state.amount} raw tokens.",
+                        code="tokens_left",
+                    )
+                out.append(spl.close_account(account=keyed.pubkey, destination=destination,
+                                             owner=owner, token_program=program))  # fmt: skip
         if balance:
             out.append(spl.sol_transfer(source=owner, destination=destination, lamports=balance))
         return out
@@ -2098,8 +2101,9 @@ def _chain_holdings(*, network: str, addresses: list[str], mint: str) -> dict[st
         for address, key, account in zip(addresses, keys, accounts, strict=True):
             tokens = await rpc.call(
                 "getTokenAccountsByOwner",
+                # By mint: the token's accounts under SPL Token or Token-2022.
                 lambda c, key=key: c.get_token_accounts_by_owner(
-                    key, TokenAccountOpts(program_id=spl.TOKEN_PROGRAM_ID)
+                    key, TokenAccountOpts(mint=Pubkey.from_string(mint))
                 ),
             )
             raw = sum(

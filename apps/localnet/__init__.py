@@ -1,23 +1,35 @@
-"""A local Solana cluster for development and tests (LiteSVM + JSON-RPC + Jito + DEX emulation).
+"""A local Solana cluster for development and tests (LiteSVM + JSON-RPC + Jito + venues).
 
-Runs for real (LiteSVM, the actual runtime): signatures' fee accounting, rent, the System,
-SPL Token, Token-2022, Associated Token, Memo and Compute Budget programs, compute-unit
-metering and priority fees, atomicity of every transaction.
+Which programs run for real and which are emulated (this list is the localnet's answer to
+"what am I trading against"; the README repeats it):
 
-Emulated by the localnet itself:
+Real programs (their own code executes in LiteSVM, the actual runtime):
+- System, SPL Token, Token-2022, Associated Token, Memo and Compute Budget (LiteSVM's builds),
+  with signatures' fee accounting, rent, compute-unit metering and priority fees, and the
+  atomicity of every transaction;
+- Raydium AMM v4 (675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8) and Raydium CPMM
+  (CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C): the venues' own binaries, vendored in
+  `programs/` with their provenance and licence (PROVENANCE.md); each file's sha256 is checked
+  before it is loaded and a mismatch stops the cluster (`ProgramIntegrityError`). The AMM v4
+  build (2025-06) predates the source's 2025-08 fee rounding: on swaps under 200 raw units it
+  charges no fee where the current program and the platform's quote charge one unit.
+
+Emulated by the localnet itself, because no build of the real thing can be had or shipped:
+- pump.fun (6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P) `buy`/`sell`: no public build of the
+  program exists; emulated at its real program id and instruction layout by rewriting it into
+  real transfers (see `dex_emulation`). Logs and inner instructions show those transfers, not
+  the venue's own;
 - signature verification (done by us before execution; LiteSVM runs with sigverify off),
   duplicate detection (`AlreadyProcessed`, from our own status map) and the blockhash window
   (a blockhash per slot, valid for 150 slots; the clock advances a slot every 400 ms by
-  default, or on demand);
+  default, or on demand): a single node has no gossip or banks to do it;
 - the JSON-RPC node (answers built with solders' response types); `getTransaction` is served
   from our own record of each landed transaction (fee, err, pre/post balances and token
   balances, logs);
 - the Jito block engine at `/api/v1/bundles` (1-5 transactions, in order, all-or-nothing
   including fees, a tip to a tip account required, bundle id = sha256 of the signatures);
-- the DEX programs — Raydium AMM v4 `swap_base_in` and pump.fun `buy`/`sell` — at their
-  real program ids and instruction layouts, rewritten into real transfers (see
-  `dex_emulation`). Logs and inner instructions show those transfers, not the venue's own.
-- persistence: `Cluster.save/load` keep accounts and the slot (not transaction history).
+- persistence: `Cluster.save/load` keep accounts and the slot (not transaction history);
+  program binaries are loaded again from `programs/` at start.
 
 Not supported: address lookup tables, the PubSub websocket, CPI into the emulated venues.
 

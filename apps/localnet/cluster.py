@@ -22,6 +22,7 @@ from typing import Any
 
 from solders.account import Account
 from solders.account_decoder import UiTokenAmount
+from solders.clock import Clock
 from solders.hash import Hash
 from solders.litesvm import LiteSVM
 from solders.message import MessageV0
@@ -46,7 +47,7 @@ from apps.chain.constants import (
     WSOL_MINT,
 )
 from apps.chain.spl import TOKEN_ACCOUNT_LEN, decode_mint, decode_token_account
-from apps.localnet import dex_emulation
+from apps.localnet import dex_emulation, programs
 
 DEFAULT_SLOT_MS = 400
 BLOCKHASH_VALID_SLOTS = 150
@@ -164,6 +165,7 @@ class Cluster:
         self._svm = (
             LiteSVM().with_sigverify(False).with_blockhash_check(False).with_transaction_history(0)
         )
+        programs.load_into(self._svm)
         self._clock = clock
         self.slot_ms = slot_ms
         self.blockhash_valid_slots = blockhash_valid_slots
@@ -173,6 +175,8 @@ class Cluster:
         self._t0 = clock()
         self._manual_slots = 0
         self._slot = -1
+        self._time_offset = 0
+        self._unix_time = -1
         self._blockhashes: dict[Hash, int] = {}
         self._records: OrderedDict[Signature, TxRecord] = OrderedDict()
         self._bundles: dict[str, BundleRecord] = {}
@@ -193,6 +197,16 @@ class Cluster:
         if slot != self._slot:
             self._slot = slot
             self._svm.warp_to_slot(slot)
+        # The Clock sysvar's unix_timestamp follows the wall clock, as on a real cluster
+        # (programs compare it with e.g. a pool's open time); LiteSVM alone keeps it at 0.
+        now = int(time.time()) + self._time_offset
+        if now != self._unix_time:
+            self._unix_time = now
+            clock = self._svm.get_clock()
+            self._svm.set_clock(
+                Clock(clock.slot, clock.epoch_start_timestamp, clock.epoch,
+                      clock.leader_schedule_epoch, now)
+            )  # fmt: skip
         return slot
 
     @property
@@ -210,6 +224,14 @@ class Cluster:
         with self._lock:
             self._manual_slots += n
             return self._sync_clock()
+
+    def advance_time(self, seconds: int) -> int:
+        """Move the cluster's unix time forward by `seconds` now (e.g. past a pool's open
+        time without waiting); returns the new unix timestamp."""
+        with self._lock:
+            self._time_offset += seconds
+            self._sync_clock()
+            return self._unix_time
 
     def _blockhash_for(self, slot: int) -> Hash:
         return Hash(hashlib.sha256(self._genesis + slot.to_bytes(8, "little")).digest())

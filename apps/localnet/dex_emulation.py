@@ -1,6 +1,6 @@
 """DEX programs emulated by rewriting their instructions into real SPL/System transfers.
 
-No Raydium or pump.fun binary can run here, so a transaction naming one of them is rewritten
+No pump.fun binary can run here, so a transaction naming one of them is rewritten
 before LiteSVM executes it (see `apps.localnet` for the whole picture):
 
 - The venue's checks (account list, pool/curve state, PDAs, signer, fee recipient) and its
@@ -40,7 +40,6 @@ from apps.chain.constants import (
     DEFAULT_BUILTIN_INSTRUCTION_CU,
     DEFAULT_INSTRUCTION_CU,
     MAX_COMPUTE_UNIT_LIMIT,
-    TOKEN_2022_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
 )
 from apps.chain.dex import pumpfun as pf
@@ -211,104 +210,6 @@ def _keeps_signer(signer: Pubkey) -> Instruction:
     return Instruction(MEMO_PROGRAM_ID, b"", [AccountMeta(signer, True, False)])
 
 
-def _token_mint(ov: _Overlay, address: Pubkey, owner: Pubkey, candidates: tuple[Pubkey, ...]):
-    acc = ov.get(address)
-    if acc is not None and len(acc.data) >= TOKEN_ACCOUNT_LEN:
-        return decode_token_account(bytes(acc.data)).mint
-    # Not created yet (an earlier instruction of the same transaction creates it): an ATA's
-    # address names its mint.
-    for mint in candidates:
-        for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
-            if ata_address(owner=owner, mint=mint, token_program=program) == address:
-                return mint
-    return None
-
-
-def _raydium_swap(ix: Instruction, ov: _Overlay) -> _Step:
-    data = bytes(ix.data)
-    if len(data) < 17 or data[0] != ray.SWAP_BASE_IN_TAG:
-        raise VenueFailure(ray.ERR_INVALID_INSTRUCTION)
-    amount_in, min_out = struct.unpack_from("<QQ", data, 1)
-    metas = ix.accounts
-    if len(metas) not in (17, 18):
-        raise VenueFailure(ray.ERR_WRONG_ACCOUNTS_NUMBER)
-    off = len(metas) - 17
-    amm_acc = ov.get(metas[1].pubkey)
-    if amm_acc is None or amm_acc.owner != ray.PROGRAM_ID:
-        raise VenueFailure(ray.ERR_INVALID_AMM_ACCOUNT_OWNER)
-    if len(amm_acc.data) != ray.AMM_INFO_LEN:
-        raise VenueFailure(ray.ERR_EXPECTED_ACCOUNT)
-    amm = ray.AmmInfo.decode(bytes(amm_acc.data))
-    checks = (
-        (amm.status in ray.SWAPPABLE_STATUSES, ray.ERR_INVALID_STATUS),
-        (metas[2].pubkey == ray.authority_address(amm.nonce), ray.ERR_INVALID_PROGRAM_ADDRESS),
-        (metas[3].pubkey == amm.open_orders, ray.ERR_INVALID_OPEN_ORDERS),
-        (metas[4 + off].pubkey == amm.coin_vault, ray.ERR_INVALID_COIN_VAULT),
-        (metas[5 + off].pubkey == amm.pc_vault, ray.ERR_INVALID_PC_VAULT),
-        (metas[7 + off].pubkey == amm.market, ray.ERR_INVALID_MARKET),
-        (metas[16 + off].is_signer, ray.ERR_INVALID_SIGN_ACCOUNT),
-    )
-    for ok, code in checks:
-        if not ok:
-            raise VenueFailure(code)
-    source, destination, owner = (
-        metas[14 + off].pubkey,
-        metas[15 + off].pubkey,
-        metas[16 + off].pubkey,
-    )
-    mints = (amm.coin_mint, amm.pc_mint)
-    route = (_token_mint(ov, source, owner, mints), _token_mint(ov, destination, owner, mints))
-    coin = ov.token_amount(amm.coin_vault) - amm.need_take_pnl_coin
-    pc = ov.token_amount(amm.pc_vault) - amm.need_take_pnl_pc
-    if route == (amm.coin_mint, amm.pc_mint):
-        vault_in, vault_out, reserve_in, reserve_out = amm.coin_vault, amm.pc_vault, coin, pc
-    elif route == (amm.pc_mint, amm.coin_mint):
-        vault_in, vault_out, reserve_in, reserve_out = amm.pc_vault, amm.coin_vault, pc, coin
-    else:
-        raise VenueFailure(ray.ERR_INVALID_USER_TOKEN)
-    fee = ray.swap_fee(
-        amount_in=amount_in, numerator=amm.swap_fee_numerator, denominator=amm.swap_fee_denominator
-    )
-    out = ray.swap_amount_out(
-        amount_in_after_fee=amount_in - fee, reserve_in=reserve_in, reserve_out=reserve_out
-    )
-    if out >= reserve_out:
-        raise VenueFailure(ray.ERR_INSUFFICIENT_FUNDS)
-    if out < min_out:
-        raise VenueFailure(ray.ERR_EXCEEDED_SLIPPAGE)
-    if out == 0 or amount_in == 0:
-        raise VenueFailure(ray.ERR_INVALID_INPUT)
-    mint_in, mint_out = route
-    ov.delegate(vault_out, to=owner, amount=out)
-    ov.move(vault_in, amount_in)
-    ov.move(vault_out, -out)
-    program_in, program_out = ov.get(vault_in).owner, ov.get(vault_out).owner
-    return _Step(
-        [
-            transfer_checked(
-                source=source,
-                mint=mint_in,
-                destination=vault_in,
-                authority=owner,
-                amount=amount_in,
-                decimals=ov.decimals(mint_in),
-                token_program=program_in,
-            ),
-            transfer_checked(
-                source=vault_out,
-                mint=mint_out,
-                destination=destination,
-                authority=owner,
-                amount=out,
-                decimals=ov.decimals(mint_out),
-                token_program=program_out,
-            ),
-        ],
-        # The token program's InsufficientFunds (1) is what Raydium reports as its own (40).
-        translate={0: {1: ray.ERR_INSUFFICIENT_FUNDS}},
-    )
-
-
 def _pump_accounts(ix: Instruction, ov: _Overlay, token_program_index: int):
     if len(ix.accounts) < 12:
         raise VenueFailure(pf.ANCHOR_ACCOUNT_NOT_ENOUGH_KEYS)
@@ -423,7 +324,6 @@ def _pump_sell(ix: Instruction, ov: _Overlay, amount: int, min_sol_output: int) 
 
 
 EMULATED: dict[Pubkey, Callable[[Instruction, _Overlay], _Step]] = {
-    ray.PROGRAM_ID: _raydium_swap,
     pf.PROGRAM_ID: _pump,
 }
 

@@ -1,5 +1,6 @@
-"""Seed a cluster: a token with Metaplex metadata, a Raydium v4 pool and a pump.fun curve for it
-in the venues' real layouts, funded wallets; also migrated curves and Token-2022 mints.
+"""Seed a cluster: a token with Metaplex metadata, a Raydium AMM v4 pool, a Raydium CPMM pool
+and a pump.fun curve for it in the venues' real layouts, funded wallets; also migrated curves
+and Token-2022 mints. CPMM pools are created by the program's own `initialize`.
 
 Keys are random unless a `key_seed` is given (the demo uses a fixed seed so the platform's
 demo wallet survives restarts). Seeded keys are localnet-only and never logged.
@@ -9,23 +10,31 @@ from __future__ import annotations
 
 import hashlib
 import math
+import struct
 from dataclasses import dataclass
 
 from solders.account import Account
+from solders.compute_budget import set_compute_unit_limit
+from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
+from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.token.state import Mint, TokenAccount, TokenAccountState
+from solders.transaction import VersionedTransaction
 
 from apps.chain.constants import (
+    ASSOCIATED_TOKEN_PROGRAM_ID,
     LAMPORTS_PER_SOL,
     METAPLEX_METADATA_PROGRAM_ID,
     OPENBOOK_PROGRAM_ID,
+    RENT_SYSVAR_ID,
     SYSTEM_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex import raydium_amm_v4 as ray
+from apps.chain.dex import raydium_cpmm as cpmm
 from apps.chain.metaplex import TokenMetadata, metadata_address
 from apps.chain.spl import MINT_LEN, TOKEN_ACCOUNT_LEN, ata_address
 from apps.localnet.cluster import Cluster
@@ -53,6 +62,16 @@ class RaydiumSeed:
 
 
 @dataclass(frozen=True)
+class CpmmSeed:
+    pool: Pubkey
+    amm_config: Pubkey
+    token_0_vault: Pubkey
+    token_1_vault: Pubkey
+    lp_mint: Pubkey
+    observation: Pubkey
+
+
+@dataclass(frozen=True)
 class PumpSeed:
     curve: Pubkey
     associated_curve: Pubkey
@@ -71,6 +90,7 @@ class SeededToken:
     mint_authority: Keypair
     raydium: RaydiumSeed | None
     pumpfun: PumpSeed | None
+    cpmm: CpmmSeed | None
     wallets: tuple[Keypair, ...]
 
 
@@ -263,9 +283,18 @@ def seed_raydium_pool(
     token_reserve: int,
     sol_reserve: int,
     token_program: Pubkey = TOKEN_PROGRAM_ID,
+    openbook_market: bool = False,
     key_seed: bytes | None = None,
 ) -> RaydiumSeed:
-    """A SwapOnly AMM v4 pool (coin = token, pc = WSOL) with vaults owned by the authority PDA."""
+    """A SwapOnly AMM v4 pool (coin = token, pc = WSOL) with vaults owned by the authority PDA,
+    in the `AmmInfo` layout the real program reads.
+
+    By default the pool is what the 19-account `initialize2` creates today: no OpenBook market
+    (`open_orders` and `market_program` default, `market` a mere seed key). With
+    `openbook_market` it is an older pool with a serum market account (and its open orders).
+    The program only accepts SPL Token mints."""
+    if token_program != TOKEN_PROGRAM_ID:
+        raise ValueError("Raydium AMM v4 only trades SPL Token mints (not Token-2022)")
     keys = _Keys(key_seed)
     label = f"raydium/{mint}"
     amm = keys.address(f"{label}/amm")
@@ -277,7 +306,6 @@ def seed_raydium_pool(
         mint=mint,
         owner=authority,
         amount=token_reserve,
-        token_program=token_program,
     )
     pc_vault = create_token_account(
         cluster,
@@ -294,7 +322,12 @@ def seed_raydium_pool(
         authority=authority,
         supply=lp_amount,
     )
-    market = _market(cluster, keys, mint=mint, label=label)
+    if openbook_market:
+        market = _market(cluster, keys, mint=mint, label=label)
+        open_orders, market_program = keys.address(f"{label}/open-orders"), OPENBOOK_PROGRAM_ID
+    else:
+        market = keys.address(f"{label}/market-seed")
+        open_orders, market_program = Pubkey.default(), Pubkey.default()
     info = ray.AmmInfo(
         status=ray.STATUS_SWAP_ONLY,
         nonce=nonce,
@@ -305,9 +338,9 @@ def seed_raydium_pool(
         coin_mint=mint,
         pc_mint=WSOL_MINT,
         lp_mint=lp_mint,
-        open_orders=keys.address(f"{label}/open-orders"),
+        open_orders=open_orders,
         market=market,
-        market_program=OPENBOOK_PROGRAM_ID,
+        market_program=market_program,
         target_orders=keys.address(f"{label}/target-orders"),
         amm_owner=keys.address(f"{label}/owner"),
         lp_amount=lp_amount,
@@ -317,6 +350,155 @@ def seed_raydium_pool(
     )
     return RaydiumSeed(
         amm, authority, coin_vault, pc_vault, lp_mint, info.open_orders, info.target_orders, market
+    )
+
+
+# Raydium's mainnet AmmConfig index 0: 0.25 % trade fee, of which 12 % protocol and 4 % fund.
+CPMM_TRADE_FEE_RATE = 2_500
+CPMM_PROTOCOL_FEE_RATE = 120_000
+CPMM_FUND_FEE_RATE = 40_000
+
+
+def seed_cpmm_config(
+    cluster: Cluster,
+    *,
+    index: int = 0,
+    trade_fee_rate: int = CPMM_TRADE_FEE_RATE,
+    creator_fee_rate: int = 0,
+) -> Pubkey:
+    """Write a CPMM `AmmConfig` (only its admin can create one, so it is set directly) and the
+    WSOL account `initialize` pays its pool-creation fee to (the fee is 0 here)."""
+    address = cpmm.amm_config_address(index)
+    bump = Pubkey.find_program_address(
+        [cpmm.AMM_CONFIG_SEED, index.to_bytes(2, "big")], cpmm.PROGRAM_ID
+    )[1]
+    owner = Pubkey.from_bytes(hashlib.sha256(b"volumebot-localnet-cpmm-owner").digest())
+    config = cpmm.AmmConfig(
+        bump=bump,
+        disable_create_pool=False,
+        index=index,
+        trade_fee_rate=trade_fee_rate,
+        protocol_fee_rate=CPMM_PROTOCOL_FEE_RATE,
+        fund_fee_rate=CPMM_FUND_FEE_RATE,
+        create_pool_fee=0,
+        protocol_owner=owner,
+        fund_owner=owner,
+        creator_fee_rate=creator_fee_rate,
+    )
+    data = config.encode()
+    cluster.set_account(address, Account(_rent(cluster, len(data)), data, cpmm.PROGRAM_ID))
+    if cluster.get_account(cpmm.CREATE_POOL_FEE_RECEIVER) is None:
+        create_token_account(
+            cluster, address=cpmm.CREATE_POOL_FEE_RECEIVER, mint=WSOL_MINT, owner=owner, amount=0
+        )
+    return address
+
+
+def _cpmm_initialize(
+    *,
+    creator: Pubkey,
+    amm_config: Pubkey,
+    pool: Pubkey,
+    mints: tuple[Pubkey, Pubkey],
+    programs: tuple[Pubkey, Pubkey],
+    creator_accounts: tuple[Pubkey, Pubkey],
+    amounts: tuple[int, int],
+) -> Instruction:
+    """`initialize` with the IDL's 20 accounts (init_amount_0, init_amount_1, open_time 0)."""
+    lp_mint = cpmm.lp_mint_address(pool)
+
+    def meta(key: Pubkey, writable: bool = False, signer: bool = False) -> AccountMeta:
+        return AccountMeta(key, is_signer=signer, is_writable=writable)
+
+    metas = [
+        meta(creator, True, True),
+        meta(amm_config),
+        meta(cpmm.authority_address()),
+        meta(pool, True),
+        meta(mints[0]),
+        meta(mints[1]),
+        meta(lp_mint, True),
+        meta(creator_accounts[0], True),
+        meta(creator_accounts[1], True),
+        meta(ata_address(owner=creator, mint=lp_mint), True),
+        meta(cpmm.vault_address(pool=pool, mint=mints[0]), True),
+        meta(cpmm.vault_address(pool=pool, mint=mints[1]), True),
+        meta(cpmm.CREATE_POOL_FEE_RECEIVER, True),
+        meta(cpmm.observation_address(pool), True),
+        meta(TOKEN_PROGRAM_ID),
+        meta(programs[0]),
+        meta(programs[1]),
+        meta(ASSOCIATED_TOKEN_PROGRAM_ID),
+        meta(SYSTEM_PROGRAM_ID),
+        meta(RENT_SYSVAR_ID),
+    ]
+    data = cpmm.INITIALIZE_DISCRIMINATOR + struct.pack("<QQQ", *amounts, 0)
+    return Instruction(cpmm.PROGRAM_ID, data, metas)
+
+
+def seed_cpmm_pool(
+    cluster: Cluster,
+    *,
+    mint: Pubkey,
+    token_reserve: int,
+    sol_reserve: int,
+    token_program: Pubkey = TOKEN_PROGRAM_ID,
+    key_seed: bytes | None = None,
+) -> CpmmSeed:
+    """A token/WSOL CPMM pool created by the program's own `initialize` (the mint must exist);
+    the creator is a throw-away wallet holding the LP tokens. The cluster's clock then moves
+    one second on: `initialize` opens a pool one second after its block."""
+    keys = _Keys(key_seed)
+    amm_config = cpmm.amm_config_address(0)
+    if cluster.get_account(amm_config) is None:
+        seed_cpmm_config(cluster)
+    creator = keys.keypair(f"cpmm/{mint}/creator")
+    fund(cluster, address=creator.pubkey(), lamports=LAMPORTS_PER_SOL)
+    token_account = create_token_account(
+        cluster,
+        address=ata_address(owner=creator.pubkey(), mint=mint, token_program=token_program),
+        mint=mint,
+        owner=creator.pubkey(),
+        amount=token_reserve,
+        token_program=token_program,
+    )
+    wsol_account = create_token_account(
+        cluster,
+        address=ata_address(owner=creator.pubkey(), mint=WSOL_MINT),
+        mint=WSOL_MINT,
+        owner=creator.pubkey(),
+        amount=sol_reserve,
+    )
+    # `initialize` wants token_0_mint < token_1_mint (by their bytes).
+    sides = sorted(
+        [(mint, token_program, token_account, token_reserve),
+         (WSOL_MINT, TOKEN_PROGRAM_ID, wsol_account, sol_reserve)],
+        key=lambda side: bytes(side[0]),
+    )  # fmt: skip
+    mints = (sides[0][0], sides[1][0])
+    pool = cpmm.pool_address(amm_config=amm_config, token_0_mint=mints[0], token_1_mint=mints[1])
+    ix = _cpmm_initialize(
+        creator=creator.pubkey(),
+        amm_config=amm_config,
+        pool=pool,
+        mints=mints,
+        programs=(sides[0][1], sides[1][1]),
+        creator_accounts=(sides[0][2], sides[1][2]),
+        amounts=(sides[0][3], sides[1][3]),
+    )
+    blockhash, _ = cluster.latest_blockhash()
+    message = MessageV0.try_compile(
+        creator.pubkey(), [set_compute_unit_limit(400_000), ix], [], blockhash
+    )
+    cluster.send(VersionedTransaction(message, [creator]))
+    cluster.advance_time(1)
+    return CpmmSeed(
+        pool=pool,
+        amm_config=amm_config,
+        token_0_vault=cpmm.vault_address(pool=pool, mint=mints[0]),
+        token_1_vault=cpmm.vault_address(pool=pool, mint=mints[1]),
+        lp_mint=cpmm.lp_mint_address(pool),
+        observation=cpmm.observation_address(pool),
     )
 
 
@@ -331,18 +513,20 @@ def seed_token(
     raydium_reserves: tuple[int, int] | None = (500_000_000_000_000, 200 * LAMPORTS_PER_SOL),
     pumpfun: bool = True,
     pumpfun_curve: pf.BondingCurve | None = None,
+    cpmm_reserves: tuple[int, int] | None = None,
     wallets: int = 2,
     wallet_lamports: int = 100 * LAMPORTS_PER_SOL,
     key_seed: bytes | None = None,
 ) -> SeededToken:
-    """A mint with metadata, optionally a Raydium pool (token raw, lamports) and a pump.fun
-    curve (`pumpfun_curve`, e.g. `migrated_curve()`), plus funded wallets."""
+    """A mint with metadata, optionally a Raydium AMM v4 pool and a Raydium CPMM pool (each
+    (token raw, lamports)) and a pump.fun curve (`pumpfun_curve`, e.g. `migrated_curve()`),
+    plus funded wallets. AMM v4 only takes SPL Token mints; CPMM and pump.fun take both."""
     keys = _Keys(key_seed)
     mint_authority = keys.keypair("mint-authority")
     fund(cluster, address=mint_authority.pubkey(), lamports=LAMPORTS_PER_SOL)
     mint = keys.address("mint")
     supply = 0
-    raydium = pump = None
+    raydium = pump = cpmm_pool = None
     if raydium_reserves is not None:
         raydium = seed_raydium_pool(
             cluster,
@@ -360,6 +544,21 @@ def seed_token(
         )
         acc = cluster.get_account(pump.associated_curve)
         supply += TokenAccount.from_bytes(bytes(acc.data)[:TOKEN_ACCOUNT_LEN]).amount
+    if cpmm_reserves is not None:
+        # The program's `initialize` reads the mint: it exists before, its supply is set below.
+        create_mint(
+            cluster, address=mint, decimals=decimals, authority=mint_authority.pubkey(),
+            token_program=token_program,
+        )  # fmt: skip
+        cpmm_pool = seed_cpmm_pool(
+            cluster,
+            mint=mint,
+            token_reserve=cpmm_reserves[0],
+            sol_reserve=cpmm_reserves[1],
+            token_program=token_program,
+            key_seed=key_seed,
+        )
+        supply += cpmm_reserves[0]
     create_mint(
         cluster,
         address=mint,
@@ -380,7 +579,7 @@ def seed_token(
     for wallet in funded:
         fund(cluster, address=wallet.pubkey(), lamports=wallet_lamports)
     return SeededToken(
-        mint, decimals, token_program, metadata, mint_authority, raydium, pump, funded
+        mint, decimals, token_program, metadata, mint_authority, raydium, pump, cpmm_pool, funded
     )
 
 
@@ -392,11 +591,13 @@ def demo_keys() -> tuple[Pubkey, Keypair]:
 
 
 def seed_demo(cluster: Cluster) -> SeededToken:
-    """The demo token and pools `make run` shows (fixed keys, so they survive restarts)."""
+    """The demo token and pools `make run` shows: Raydium AMM v4, Raydium CPMM and pump.fun
+    (fixed keys, so they survive restarts)."""
     return seed_token(
         cluster,
         name="Volumebot Demo",
         symbol="VBDEMO",
         uri="https://localnet.invalid/demo.json",
+        cpmm_reserves=(200_000_000_000_000, 80 * LAMPORTS_PER_SOL),
         key_seed=DEMO_KEY_SEED,
     )

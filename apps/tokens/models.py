@@ -58,6 +58,7 @@ class TokenLink(models.Model):
 
 class Dex(models.TextChoices):
     RAYDIUM_AMM_V4 = "raydium_amm_v4", "Raydium AMM v4"
+    RAYDIUM_CPMM = "raydium_cpmm", "Raydium CPMM"
     PUMPFUN = "pumpfun", "pump.fun bonding curve"
 
 

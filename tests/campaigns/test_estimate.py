@@ -11,6 +11,7 @@ from apps.campaigns.params import params_from_input
 from apps.campaigns.services import InsufficientFunds, campaign_create, campaign_start
 from apps.chain.dex.base import Side
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
+from apps.chain.dex.raydium_cpmm import RaydiumCpmm
 from apps.core.chain import chain_run
 from apps.localnet.seed import seed_token
 from apps.tokens.services import pool_select, token_register
@@ -152,6 +153,39 @@ def test_it_estimates_a_seeded_localnet_pool_with_constant_product_maths(
     )  # fmt: skip
     quote = RaydiumAmmV4().quote(state=state, side=Side.BUY, amount_in=mean)
     net_in = mean - ceil_div(mean * 25, 10_000)
+    assert quote.amount_out == TOKENS * net_in // (SOL_RESERVE + net_in)
+
+
+@pytest.mark.django_db
+def test_it_estimates_a_raydium_cpmm_pool_from_its_vaults_and_trade_fee(alice, alice_api, localnet):
+    seeded = seed_token(
+        localnet.cluster, raydium_reserves=None, cpmm_reserves=(TOKENS, SOL_RESERVE)
+    )
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+    selection = pool_select(owner=alice, token_id=token.pk, address=str(seeded.cpmm.pool))
+    funding = WalletFactory(owner=alice, keypair=seeded.wallets[0])
+    campaign = campaign_create(
+        owner=alice, name="CPMM", token_id=token.pk, pool_id=selection.pool_id,
+        funding_wallet_id=funding.pk,
+        params={**PARAMS, "trade_size_min_sol": "0.5", "trade_size_max_sol": "1.5",
+                "maker_funding_sol": "2", "target_volume_sol": "25"},
+    )  # fmt: skip
+
+    response = alice_api.post(f"/v1/campaigns/{campaign.pk}/estimate")
+
+    assert response.status_code == 200
+    body = response.json()
+    # 0.25 % = trade_fee_rate 2500 millionths; the reserves are the vaults (no fees owed yet).
+    assert body["pool"] == {
+        "sol_reserve_lamports": SOL_RESERVE, "token_reserve_raw": TOKENS, "fee_bps": 25,
+    }  # fmt: skip
+    assert body["round_trip_cost_lamports"] == round_trip(SOL, SOL_RESERVE, TOKENS, 25)
+    state = chain_run(
+        "localnet",
+        lambda rpc: RaydiumCpmm().load_state(rpc=rpc, address=seeded.cpmm.pool),
+    )
+    quote = RaydiumCpmm().quote(state=state, side=Side.BUY, amount_in=SOL)
+    net_in = SOL - ceil_div(SOL * 2_500, 1_000_000)
     assert quote.amount_out == TOKENS * net_in // (SOL_RESERVE + net_in)
 
 

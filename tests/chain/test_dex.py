@@ -29,6 +29,7 @@ from apps.chain.spl import TOKEN_ACCOUNT_RENT_LAMPORTS, ata_address
 from apps.chain.tx import ConfirmStatus, build_transaction, send_transaction
 from apps.localnet.seed import migrated_curve, seed_token
 
+from . import idl
 from .conftest import execute
 
 
@@ -50,63 +51,80 @@ async def tokens(rpc, address) -> int:
 # -- instruction vectors ------------------------------------------------------------------
 
 
-def test_it_encodes_raydium_swap_base_in_like_the_program_source():
+def test_it_encodes_raydium_swap_base_in_like_the_official_idl():
+    amm_idl = idl.load("raydium_amm")
+    spec = idl.instruction(amm_idl, "swapBaseIn")
     keys = ray.SwapKeys(*(key(n) for n in range(1, 18)))
 
-    ix = ray.swap_base_in_instruction(keys=keys, amount_in=1_000_000, minimum_amount_out=990_000)
-
-    assert ix.program_id == Pubkey.from_string("675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8")
-    assert bytes(ix.data) == bytes.fromhex("0940420f0000000000301b0f0000000000")
-    # instruction.rs, SwapBaseIn: token program, amm(w), authority, open orders(w), coin vault(w),
-    # pc vault(w), market program, market(w), bids(w), asks(w), event queue(w), market coin
-    # vault(w), market pc vault(w), vault signer, user source(w), user destination(w), owner(s).
-    assert list(ix.accounts) == [
-        AccountMeta(TOKEN_PROGRAM_ID, False, False),
-        AccountMeta(key(1), False, True),
-        AccountMeta(key(2), False, False),
-        AccountMeta(key(3), False, True),
-        AccountMeta(key(5), False, True),
-        AccountMeta(key(6), False, True),
-        AccountMeta(key(7), False, False),
-        AccountMeta(key(8), False, True),
-        AccountMeta(key(9), False, True),
-        AccountMeta(key(10), False, True),
-        AccountMeta(key(11), False, True),
-        AccountMeta(key(12), False, True),
-        AccountMeta(key(13), False, True),
-        AccountMeta(key(14), False, False),
-        AccountMeta(key(15), False, True),
-        AccountMeta(key(16), False, True),
-        AccountMeta(key(17), True, False),
-    ]
     with_target = ray.swap_base_in_instruction(
         keys=keys, amount_in=1_000_000, minimum_amount_out=990_000, with_target_orders=True
     )
-    assert len(with_target.accounts) == 18
-    assert with_target.accounts[4] == AccountMeta(key(4), False, True)
+    ix = ray.swap_base_in_instruction(keys=keys, amount_in=1_000_000, minimum_amount_out=990_000)
+
+    assert ix.program_id == Pubkey.from_string("675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8")
+    # Tag 9 (the IDL's position of swapBaseIn), then amountIn and minimumAmountOut as u64.
+    assert [i["name"] for i in amm_idl["instructions"]].index("swapBaseIn") == 9
+    assert [(a["name"], a["type"]) for a in spec["args"]] == [
+        ("amountIn", "u64"),
+        ("minimumAmountOut", "u64"),
+    ]
+    assert bytes(ix.data) == bytes.fromhex("0940420f0000000000301b0f0000000000")
+    # The IDL lists the 18-account form; the flags of each position are the IDL's.
+    expected = [(a["isMut"], a["isSigner"]) for a in spec["accounts"]]
+    assert [(m.is_writable, m.is_signer) for m in with_target.accounts] == expected
+    assert with_target.accounts[0].pubkey == TOKEN_PROGRAM_ID
+    assert [m.pubkey for m in with_target.accounts[1:]] == [key(n) for n in range(1, 18)]
+    # The 17-account form leaves out ammTargetOrders (IDL position 4) and nothing else.
+    assert list(ix.accounts) == [m for i, m in enumerate(with_target.accounts) if i != 4]
+    assert spec["accounts"][4]["name"] == "ammTargetOrders"
 
 
-def test_it_derives_the_raydium_authority_and_decodes_amm_info():
+def test_it_lays_out_amm_info_like_the_official_idl():
+    amm_idl = idl.load("raydium_amm")
+    fields, size = idl.layout(amm_idl, "AmmInfo")
+    fees, _ = idl.layout(amm_idl, "Fees")
+    pnl, _ = idl.layout(amm_idl, "OutPutData")
     assert ray.authority_address(254) == Pubkey.from_string(
         "5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1"
     )
-    info = ray.AmmInfo(6, 254, 6, 9, *(key(n) for n in range(1, 11)))
+    info = ray.AmmInfo(6, 254, 6, 9, *(key(n) for n in range(1, 11)), lp_amount=77)
     data = info.encode()
 
-    assert len(data) == 752
-    assert data[400:432] == bytes(key(3))  # coin mint at the offset discovery filters on
-    assert data[432:464] == bytes(key(4))
-    assert int.from_bytes(data[144:152], "little") == 25  # trade_fee_numerator
-    assert int.from_bytes(data[176:184], "little") == 25  # swap_fee_numerator
-    assert int.from_bytes(data[184:192], "little") == 10_000
+    def field(name: str, within: tuple[int, int] = (0, 0), table: dict = fields) -> bytes:
+        offset, length = table[name]
+        return data[within[0] + offset : within[0] + offset + length]
+
+    def u64(raw: bytes) -> int:
+        return int.from_bytes(raw, "little")
+
+    assert len(data) == size == ray.AMM_INFO_LEN
+    assert (fields["coinMint"][0], fields["pcMint"][0]) == (
+        ray.COIN_MINT_OFFSET,
+        ray.PC_MINT_OFFSET,
+    )
+    assert (u64(field("status")), u64(field("nonce"))) == (6, 254)
+    assert (u64(field("coinDecimals")), u64(field("pcDecimals"))) == (6, 9)
+    # IDL names: tokenCoin/tokenPc are the vaults, serumDex the market program.
+    idl_keys = ("tokenCoin", "tokenPc", "coinMint", "pcMint", "lpMint", "openOrders", "market",
+                "serumDex", "targetOrders")  # fmt: skip
+    assert [field(name) for name in idl_keys] == [bytes(key(n)) for n in range(1, 10)]
+    assert field("ammOwner") == bytes(key(10))
+    assert u64(field("lpAmount")) == 77
+    assert [u64(field(n, fields["fees"], fees)) for n in (
+        "tradeFeeNumerator", "tradeFeeDenominator", "swapFeeNumerator", "swapFeeDenominator"
+    )] == [25, 10_000, 25, 10_000]  # fmt: skip
+    assert u64(field("needTakePnlCoin", fields["outPut"], pnl)) == 0
     assert ray.AmmInfo.decode(data) == info
 
 
-def test_it_rounds_the_raydium_fee_like_checked_ceil_div():
+def test_it_rounds_the_raydium_fee_up_like_the_current_program_source():
+    # math.rs CheckedCeilDiv since 2025-08: a plain ceiling, also for fees under one unit.
     assert ray.swap_fee(amount_in=1_000_000, numerator=25, denominator=10_000) == 2_500
     assert ray.swap_fee(amount_in=1_000_001, numerator=25, denominator=10_000) == 2_501
     assert ray.swap_fee(amount_in=200, numerator=25, denominator=10_000) == 1
-    assert ray.swap_fee(amount_in=199, numerator=25, denominator=10_000) == 0
+    assert ray.swap_fee(amount_in=199, numerator=25, denominator=10_000) == 1
+    assert ray.swap_fee(amount_in=1, numerator=25, denominator=10_000) == 1
+    assert ray.swap_fee(amount_in=0, numerator=25, denominator=10_000) == 0
 
 
 def test_it_encodes_pumpfun_buy_and_sell_like_the_idl():

@@ -15,6 +15,7 @@ from solders.pubkey import Pubkey
 
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.services import campaign_create, campaign_start
+from apps.chain.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 from apps.core.chain import rpc_pool
 from apps.execution.services import _lock_key, run_engine_start
 from apps.localnet import Cluster
@@ -26,6 +27,8 @@ from tests.workers import threads_worker
 
 WSOL = "So11111111111111111111111111111111111111112"
 SOL = 1_000_000_000
+# seed_token's default AMM v4 reserves (token raw, lamports), used for the CPMM pool too.
+RAYDIUM_RESERVES = (500_000_000_000_000, 200 * SOL)
 SLOT_MS = 20
 
 # 3 makers x 0.2 SOL, trades of 0.01-0.03 SOL every 0.1-0.3 s, to 0.25 SOL of volume.
@@ -64,22 +67,27 @@ def chain(engine_localnet, settings):
 
 
 class Setup:
-    """alice's token (fresh mint), both pools selected, and a custodial wallet with 100 SOL."""
+    """alice's token (fresh mint), its pools selected (Raydium AMM v4, Raydium CPMM, pump.fun;
+    a Token-2022 token has no AMM v4 pool), and a custodial wallet with 100 SOL."""
 
-    def __init__(self, user, cluster: Cluster):
+    def __init__(self, user, cluster: Cluster, *, token_program: Pubkey = TOKEN_PROGRAM_ID):
         self.user = user
-        self.seeded = seed_token(cluster, wallets=1)
+        spl = token_program == TOKEN_PROGRAM_ID
+        self.seeded = seed_token(
+            cluster, wallets=1, token_program=token_program,
+            raydium_reserves=RAYDIUM_RESERVES if spl else None, cpmm_reserves=RAYDIUM_RESERVES,
+        )  # fmt: skip
         mint = str(self.seeded.mint)
         self.token = Token.objects.create(
-            network="localnet", mint=mint, program="spl", decimals=self.seeded.decimals,
-            supply_raw=10**15, symbol="TEST", name="Test",
+            network="localnet", mint=mint, program="spl" if spl else "token2022",
+            decimals=self.seeded.decimals, supply_raw=10**15, symbol="TEST", name="Test",
         )  # fmt: skip
         TokenLink.objects.create(owner=user, token=self.token)
         self.pools = {}
-        for dex, address in (
-            ("raydium_amm_v4", self.seeded.raydium.amm),
-            ("pumpfun", self.seeded.pumpfun.curve),
-        ):
+        venues = [("raydium_cpmm", self.seeded.cpmm.pool), ("pumpfun", self.seeded.pumpfun.curve)]
+        if spl:
+            venues.insert(0, ("raydium_amm_v4", self.seeded.raydium.amm))
+        for dex, address in venues:
             pool = Pool.objects.create(
                 network="localnet", token=self.token, dex=dex, address=str(address),
                 quote_mint=WSOL, fetched_at=timezone.now(),
@@ -114,6 +122,11 @@ class Setup:
 @pytest.fixture
 def setup(alice, chain):
     return Setup(alice, chain.cluster)
+
+
+@pytest.fixture
+def setup_token_2022(alice, chain):
+    return Setup(alice, chain.cluster, token_program=TOKEN_2022_PROGRAM_ID)
 
 
 @pytest.fixture

@@ -36,9 +36,21 @@ JITO = {
 @pytest.mark.parametrize(
     ("dex", "mode"),
     [("raydium_amm_v4", "legacy"), ("pumpfun", "legacy"), ("raydium_amm_v4", "jito"),
-     ("pumpfun", "jito")],
+     ("pumpfun", "jito"), ("raydium_cpmm", "legacy"), ("raydium_cpmm", "jito")],
 )  # fmt: skip
 def test_it_runs_a_campaign_to_its_target_and_gathers_every_lamport(setup, workers, dex, mode):
+    run_to_target_and_gather(setup, dex=dex, mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "jito"])
+def test_a_campaign_on_a_token_2022_cpmm_pool_runs_and_gathers_its_token_accounts(
+    setup_token_2022, workers, mode
+):
+    # The makers' Token-2022 accounts are closed by the gather like SPL Token ones.
+    run_to_target_and_gather(setup_token_2022, dex="raydium_cpmm", mode=mode)
+
+
+def run_to_target_and_gather(setup, *, dex: str, mode: str) -> None:
     campaign = setup.campaign(dex=dex, **(JITO if mode == "jito" else {}))
     funding_before = setup.lamports(setup.wallet.address)
     listener = EventListener(campaign.pk)

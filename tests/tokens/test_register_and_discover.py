@@ -4,7 +4,7 @@ import pytest
 from prometheus_client import REGISTRY
 from solders.keypair import Keypair
 
-from apps.chain.constants import LAMPORTS_PER_SOL
+from apps.chain.constants import LAMPORTS_PER_SOL, TOKEN_2022_PROGRAM_ID
 from apps.chain.dex import pumpfun as pf
 from apps.core.errors import Conflict, ValidationFailed
 from apps.localnet.seed import (
@@ -121,6 +121,33 @@ def test_it_discovers_both_venues_with_exact_reserves_and_caches(alice_api, seed
     assert cached == pools == refreshed
 
 
+def test_it_lists_and_selects_the_cpmm_pool_of_a_token_2022_mint(alice, alice_api, localnet):
+    seeded = seed_token(
+        localnet.cluster, token_program=TOKEN_2022_PROGRAM_ID, raydium_reserves=None,
+        cpmm_reserves=(RAYDIUM_TOKENS, RAYDIUM_SOL),
+    )  # fmt: skip
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+
+    pools = alice_api.get(f"/v1/pools?mint={seeded.mint}&network=localnet").json()
+    selection = pool_select(owner=alice, token_id=token.pk, address=str(seeded.cpmm.pool))
+
+    assert token.program == "token2022"
+    by_dex = {pool["dex"]: pool for pool in pools}
+    assert sorted(by_dex) == ["pumpfun", "raydium_cpmm"]
+    cpmm = by_dex["raydium_cpmm"]
+    assert (cpmm["venue"], cpmm["address"]) == ("Raydium CPMM", str(seeded.cpmm.pool))
+    assert (cpmm["base_reserve_raw"], cpmm["quote_reserve_lamports"]) == (
+        RAYDIUM_TOKENS,
+        RAYDIUM_SOL,
+    )
+    assert (cpmm["fee_bps"], cpmm["price_sol"], cpmm["migrated"]) == (25, "0.000000375", False)
+    assert (selection.pool.dex, selection.pool.get_dex_display()) == (
+        "raydium_cpmm",
+        "Raydium CPMM",
+    )
+    assert selection.pool.token == token
+
+
 def test_it_shows_a_migrated_curve_and_refuses_to_select_it(alice, localnet):
     seeded = seed_token(localnet.cluster, raydium_reserves=None, pumpfun_curve=migrated_curve())
     token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
@@ -232,3 +259,28 @@ def test_it_says_the_chain_is_unavailable_instead_of_failing_the_page(
     assert b"RPC endpoints are not answering" in response.content
     assert b'id="pool-candidates"' in response.content
     assert not PoolSelection.objects.filter(owner=alice).exists()
+
+
+def test_the_demo_account_gets_the_demo_token_with_both_raydium_pools(alice, settings):
+    from apps.core.management.commands.seed_demo import demo_trading_setup
+    from apps.localnet import Cluster, start_server
+    from apps.localnet.seed import seed_demo
+
+    # A cluster of its own: the demo's keys are fixed, so it is seeded once per cluster.
+    server = start_server(cluster=Cluster())
+    try:
+        settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [server.url]}
+        demo = seed_demo(server.cluster)
+
+        wallet, token, pool = demo_trading_setup(alice)
+    finally:
+        server.stop()
+
+    assert (token.mint, token.symbol) == (str(demo.mint), "VBDEMO")
+    assert wallet.address == str(demo.wallets[0].pubkey())
+    assert (pool.dex, pool.address) == ("raydium_amm_v4", str(demo.raydium.amm))
+    selected = PoolSelection.objects.filter(owner=alice).values_list("pool__dex", "pool__address")
+    assert sorted(selected) == [
+        ("raydium_amm_v4", str(demo.raydium.amm)),
+        ("raydium_cpmm", str(demo.cpmm.pool)),
+    ]

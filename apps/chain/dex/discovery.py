@@ -15,6 +15,7 @@ from apps.chain.constants import LAMPORTS_PER_SOL, WSOL_MINT
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex.base import BPS
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4, RaydiumPoolState
+from apps.chain.dex.raydium_cpmm import CpmmPoolState, RaydiumCpmm
 from apps.chain.token_info import decode_mint
 
 
@@ -69,6 +70,24 @@ def _raydium(state: RaydiumPoolState, *, decimals: int) -> PoolSummary:
     )
 
 
+def _cpmm(state: CpmmPoolState, *, decimals: int) -> PoolSummary:
+    sol, tokens = state.sol_reserve, state.token_reserve
+    return PoolSummary(
+        dex=RaydiumCpmm.name,
+        venue="Raydium CPMM",
+        address=str(state.address),
+        base_mint=str(state.token_mint),
+        quote_mint=str(WSOL_MINT),
+        base_reserve_raw=tokens,
+        quote_reserve_lamports=sol,
+        price_sol=_price(lamports=sol, raw_tokens=tokens, decimals=decimals),
+        liquidity_lamports=2 * sol,
+        fee_bps=state.fee_bps,
+        migrated=False,
+        progress_bps=None,
+    )
+
+
 def _pumpfun(
     *, address: Pubkey, mint: Pubkey, curve: pf.BondingCurve, global_state: pf.Global, decimals: int
 ) -> PoolSummary:
@@ -97,8 +116,8 @@ def _pumpfun(
 
 
 async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
-    """Every SOL pool of `mint`: Raydium AMM v4 pools and its pump.fun curve (live or migrated).
-    A mint with no account has no pools."""
+    """Every SOL pool of `mint`: Raydium AMM v4 and CPMM pools and its pump.fun curve (live or
+    migrated). A mint with no account has no pools."""
     curve_address = pf.bonding_curve_address(mint)
     accounts = await rpc.call(
         "getMultipleAccounts",
@@ -115,6 +134,10 @@ async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
     for ref in await raydium.find_pools(rpc=rpc, mint=mint):
         state = await raydium.load_state(rpc=rpc, address=ref.address)
         summaries.append(_raydium(state, decimals=decimals))
+    cpmm = RaydiumCpmm()
+    for ref in await cpmm.find_pools(rpc=rpc, mint=mint):
+        state = await cpmm.load_state(rpc=rpc, address=ref.address)
+        summaries.append(_cpmm(state, decimals=decimals))
     if (
         curve_account is not None
         and curve_account.owner == pf.PROGRAM_ID

@@ -1,11 +1,16 @@
 """Raydium AMM v4 (constant product, program 675kPX9M…).
 
 Written from the Raydium AMM program source (`state.rs`, `instruction.rs`, `processor.rs`,
-`error.rs`): the 752-byte `AmmInfo` layout, `swap_base_in` (tag 9, amount_in u64,
-minimum_amount_out u64) with its 17-account list (18 with the optional target-orders
-account), the swap fee `ceil(amount_in * 25 / 10000)` and the floor constant-product output.
-Reserves are the vault balances less `need_take_pnl`. The OpenBook market accounts the
-instruction names are read from the market account (serum `MarketState` layout).
+`math.rs`) and checked against the program's own binary in the localnet: the 752-byte
+`AmmInfo` layout, `swap_base_in` (tag 9, amount_in u64, minimum_amount_out u64) with its
+17-account list (18 with the optional target-orders account), the swap fee
+`ceil(amount_in * 25 / 10000)` and the floor constant-product output. Reserves are the vault
+balances less `need_take_pnl`.
+
+The program no longer reads the OpenBook accounts `swap_base_in` names. Pools created with the
+19-account `initialize2` have no market (`market_program` is the default key, `market` only
+seeded the pool's address): their swap names the pool itself in those positions. Older pools
+keep their OpenBook market, whose accounts are read from the market (serum `MarketState`).
 """
 
 from __future__ import annotations
@@ -237,23 +242,26 @@ class MarketState:
         )
 
 
-# Pool address → (market, coin vault, pc vault): fixed when an AMM is created, so a process
-# learns them once per pool (see RaydiumAmmV4.load_state).
-_LINKED_ACCOUNTS: dict[Pubkey, tuple[Pubkey, Pubkey, Pubkey]] = {}
+# Pool address → the accounts its state needs besides itself (coin vault, pc vault and, for a
+# pool with an OpenBook market, the market): fixed when an AMM is created, so a process learns
+# them once per pool (see RaydiumAmmV4.load_state).
+_LINKED_ACCOUNTS: dict[Pubkey, tuple[Pubkey, ...]] = {}
 
 
-def _linked(amm: AmmInfo) -> tuple[Pubkey, Pubkey, Pubkey]:
-    return amm.market, amm.coin_vault, amm.pc_vault
+def has_openbook_market(amm: AmmInfo) -> bool:
+    """False for pools created without a market (19-account `initialize2`)."""
+    return amm.market_program != Pubkey.default()
+
+
+def _linked(amm: AmmInfo) -> tuple[Pubkey, ...]:
+    vaults = (amm.coin_vault, amm.pc_vault)
+    return (*vaults, amm.market) if has_openbook_market(amm) else vaults
 
 
 def swap_fee(*, amount_in: int, numerator: int, denominator: int) -> int:
-    """Raydium's fee: `amount_in * num` ceil-divided by `den` (its CheckedCeilDiv rules)."""
-    scaled = amount_in * numerator
-    quotient = scaled // denominator
-    if quotient == 0:
-        # Raydium rounds a fee below one unit to 1 when it is at least half a unit.
-        return 1 if scaled * 2 >= denominator else 0
-    return quotient + (1 if scaled % denominator else 0)
+    """Raydium's fee: `amount_in * num` ceil-divided by `den` (plain ceiling, as the program's
+    `CheckedCeilDiv` has computed it since 2025-08; before, a fee under half a unit was 0)."""
+    return -(-amount_in * numerator // denominator)
 
 
 def swap_amount_out(*, amount_in_after_fee: int, reserve_in: int, reserve_out: int) -> int:
@@ -317,11 +325,12 @@ def swap_base_in_instruction(
 
 @dataclass(frozen=True)
 class RaydiumPoolState:
-    """A pool with its market and current reserves (vault balances less pending PnL)."""
+    """A pool, its OpenBook market (None for a pool created without one) and current
+    reserves (vault balances less pending PnL)."""
 
     address: Pubkey
     amm: AmmInfo
-    market: MarketState
+    market: MarketState | None
     coin_reserve: int
     pc_reserve: int
 
@@ -383,7 +392,7 @@ class RaydiumAmmV4(DexAdapter):
             linked = _linked(AmmInfo.decode(bytes(resp.value.data)))
         keys = [address, *linked]
         multi = await rpc.call("getMultipleAccounts", lambda c: c.get_multiple_accounts(keys))
-        amm_acc, market_acc, coin_acc, pc_acc = multi.value
+        amm_acc, coin_acc, pc_acc, *market_acc = multi.value
         if amm_acc is None or amm_acc.owner != PROGRAM_ID:
             _LINKED_ACCOUNTS.pop(address, None)
             raise PoolNotFound(f"no Raydium AMM v4 pool at {address}")
@@ -391,15 +400,20 @@ class RaydiumAmmV4(DexAdapter):
         if _linked(amm) != linked:
             _LINKED_ACCOUNTS.pop(address, None)
             raise DexError(f"pool {address} changed its market or vaults; load it again")
-        if market_acc is None or coin_acc is None or pc_acc is None:
-            raise DexError(f"pool {address} is missing its market or vault accounts")
+        if coin_acc is None or pc_acc is None:
+            raise DexError(f"pool {address} is missing its vault accounts")
+        market = None
+        if market_acc:
+            if market_acc[0] is None:
+                raise DexError(f"pool {address} is missing its OpenBook market {amm.market}")
+            market = MarketState.decode(address=amm.market, data=bytes(market_acc[0].data))
         _LINKED_ACCOUNTS[address] = linked
         coin_amount = decode_token_account(bytes(coin_acc.data)).amount
         pc_amount = decode_token_account(bytes(pc_acc.data)).amount
         return RaydiumPoolState(
             address=address,
             amm=amm,
-            market=MarketState.decode(address=amm.market, data=bytes(market_acc.data)),
+            market=market,
             coin_reserve=coin_amount - amm.need_take_pnl_coin,
             pc_reserve=pc_amount - amm.need_take_pnl_pc,
         )
@@ -428,22 +442,33 @@ class RaydiumAmmV4(DexAdapter):
     def swap_keys(
         self, *, state: RaydiumPoolState, owner: Pubkey, source: Pubkey, destination: Pubkey
     ) -> SwapKeys:
-        market = state.market
+        """The 17 accounts of `swap_base_in`. Without an OpenBook market the program reads
+        none of the market positions (nor open orders): they name the pool itself."""
+        amm, market = state.amm, state.market
+        if market is None:
+            unread = state.address
+            open_orders = market_program = bids = asks = event_queue = unread
+            market_coin_vault = market_pc_vault = market_vault_signer = unread
+        else:
+            open_orders, market_program = amm.open_orders, amm.market_program
+            bids, asks, event_queue = market.bids, market.asks, market.event_queue
+            market_coin_vault, market_pc_vault = market.base_vault, market.quote_vault
+            market_vault_signer = market.vault_signer(amm.market_program)
         return SwapKeys(
             amm=state.address,
-            authority=authority_address(state.amm.nonce),
-            open_orders=state.amm.open_orders,
-            target_orders=state.amm.target_orders,
-            coin_vault=state.amm.coin_vault,
-            pc_vault=state.amm.pc_vault,
-            market_program=state.amm.market_program,
-            market=state.amm.market,
-            bids=market.bids,
-            asks=market.asks,
-            event_queue=market.event_queue,
-            market_coin_vault=market.base_vault,
-            market_pc_vault=market.quote_vault,
-            market_vault_signer=market.vault_signer(state.amm.market_program),
+            authority=authority_address(amm.nonce),
+            open_orders=open_orders,
+            target_orders=amm.target_orders,
+            coin_vault=amm.coin_vault,
+            pc_vault=amm.pc_vault,
+            market_program=market_program,
+            market=amm.market,
+            bids=bids,
+            asks=asks,
+            event_queue=event_queue,
+            market_coin_vault=market_coin_vault,
+            market_pc_vault=market_pc_vault,
+            market_vault_signer=market_vault_signer,
             user_source=source,
             user_destination=destination,
             user_owner=owner,

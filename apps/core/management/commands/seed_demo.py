@@ -64,8 +64,9 @@ class Command(BaseCommand):
 
 
 def demo_trading_setup(user: User):
-    """The localnet's funded demo wallet, registered demo token and selected Raydium pool for
-    `user`. Needs the localnet running (the token and pool are read from chain)."""
+    """The localnet's funded demo wallet, registered demo token and selected Raydium AMM v4
+    pool (its Raydium CPMM pool is selected too) for `user`. Needs the localnet running (the
+    token and pools are read from chain)."""
     mint, keypair = demo_keys()
     wallet = Wallet.objects.filter(owner=user, address=str(keypair.pubkey())).first()
     if wallet is None:
@@ -73,10 +74,11 @@ def demo_trading_setup(user: User):
             owner=user, secret_key=b58encode(bytes(keypair)), label="Demo funding wallet"
         )
     token = token_register(owner=user, network="localnet", mint=str(mint))
-    raydium = next(
-        candidate
-        for candidate in pool_candidates(network="localnet", mint=str(mint), refresh=True)
-        if candidate["dex"] == "raydium_amm_v4"
-    )
+    candidates = pool_candidates(network="localnet", mint=str(mint), refresh=True)
+    # The Raydium CPMM pool is selected too, so the wizard offers both Raydium venues.
+    for candidate in candidates:
+        if candidate["dex"] == "raydium_cpmm":
+            pool_select(owner=user, token_id=token.pk, address=candidate["address"])
+    raydium = next(c for c in candidates if c["dex"] == "raydium_amm_v4")
     selection = pool_select(owner=user, token_id=token.pk, address=raydium["address"])
     return wallet, token, selection.pool
