@@ -1,17 +1,21 @@
 """Registration and discovery against the real localnet (seeded mints, pools and curves)."""
 
+import dataclasses
+
 import pytest
 from prometheus_client import REGISTRY
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
 from apps.chain.constants import LAMPORTS_PER_SOL
-from apps.chain.dex import pumpfun as pf
+from apps.chain.dex import pumpfun_state as pfs
 from apps.core.errors import Conflict, ValidationFailed
 from apps.localnet.seed import (
     PUMP_INITIAL_REAL_TOKEN_RESERVES,
     PUMP_INITIAL_VIRTUAL_SOL_RESERVES,
     PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES,
     PUMP_TOKEN_TOTAL_SUPPLY,
+    launch_curve,
     migrated_curve,
     seed_token,
 )
@@ -113,12 +117,29 @@ def test_it_discovers_both_venues_with_exact_reserves_and_caches(alice_api, seed
     assert raydium["price_sol"] == "0.000000375"  # 150 SOL / 400,000,000 whole tokens
     assert pump["address"] == str(seeded.pumpfun.curve)
     assert pump["migrated"] is False
-    assert pump["fee_bps"] == 100
+    # The fee program's first tier for the curve: 0.95 % protocol + 0.30 % creator.
+    assert pump["fee_bps"] == 125
     assert pump["progress_bps"] == 0
     assert after_first > before
     assert after_cached == after_first  # served from the cache: no RPC call
     assert after_refresh > after_cached
     assert cached == pools == refreshed
+
+
+def test_it_refuses_to_select_a_pumpfun_coin_quoted_in_anything_but_sol(alice, localnet):
+    usdc = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+    curve = dataclasses.replace(
+        launch_curve(creator=Keypair().pubkey()), quote_mint=Pubkey.from_string(usdc)
+    )
+    seeded = seed_token(localnet.cluster, raydium_reserves=None, pumpfun_curve=curve)
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+
+    with pytest.raises(Conflict, match=f"quoted in {usdc}, not SOL") as refused:
+        pool_select(owner=alice, token_id=token.pk, address=str(seeded.pumpfun.curve))
+
+    assert refused.value.code == "pool_not_sol_quoted"
+    assert not Pool.objects.exists()
+    assert not PoolSelection.objects.exists()
 
 
 def test_it_shows_a_migrated_curve_and_refuses_to_select_it(alice, localnet):
@@ -193,13 +214,14 @@ def test_it_previews_metadata_before_saving(client, alice, seeded, htmx):
 
 def test_it_reports_a_partly_sold_curve_with_exact_reserves_and_progress(alice_api, localnet):
     sold_tokens, paid_lamports = 200_000_000_000_000, 20 * LAMPORTS_PER_SOL
-    curve = pf.BondingCurve(
+    curve = pfs.BondingCurve(
         virtual_token_reserves=PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES - sold_tokens,
-        virtual_sol_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES + paid_lamports,
+        virtual_quote_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES + paid_lamports,
         real_token_reserves=PUMP_INITIAL_REAL_TOKEN_RESERVES - sold_tokens,
-        real_sol_reserves=paid_lamports,
+        real_quote_reserves=paid_lamports,
         token_total_supply=PUMP_TOKEN_TOTAL_SUPPLY,
         complete=False,
+        creator=Keypair().pubkey(),
     )
     seeded = seed_token(localnet.cluster, raydium_reserves=None, pumpfun_curve=curve)
 

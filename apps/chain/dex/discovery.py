@@ -13,7 +13,9 @@ from solders.pubkey import Pubkey
 
 from apps.chain.constants import LAMPORTS_PER_SOL, WSOL_MINT
 from apps.chain.dex import pumpfun as pf
+from apps.chain.dex import pumpfun_state as pfs
 from apps.chain.dex.base import BPS
+from apps.chain.dex.pumpfees import FeeConfig, fee_config_from_account
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4, RaydiumPoolState
 from apps.chain.token_info import decode_mint
 
@@ -70,8 +72,15 @@ def _raydium(state: RaydiumPoolState, *, decimals: int) -> PoolSummary:
 
 
 def _pumpfun(
-    *, address: Pubkey, mint: Pubkey, curve: pf.BondingCurve, global_state: pf.Global, decimals: int
+    *,
+    address: Pubkey,
+    mint: Pubkey,
+    curve: pfs.BondingCurve,
+    global_state: pfs.Global,
+    fee_config: FeeConfig | None,
+    decimals: int,
 ) -> PoolSummary:
+    fees = pfs.curve_fees(curve=curve, global_state=global_state, fee_config=fee_config)
     initial = global_state.initial_real_token_reserves
     sold = max(0, initial - curve.real_token_reserves)
     progress = BPS if curve.complete else (sold * BPS // initial if initial else 0)
@@ -80,17 +89,18 @@ def _pumpfun(
         venue="pump.fun bonding curve",
         address=str(address),
         base_mint=str(mint),
-        quote_mint=str(WSOL_MINT),
+        # Coins quoted in anything but SOL show their quote mint (and cannot be registered).
+        quote_mint=str(WSOL_MINT if curve.sol_quoted else curve.quote_mint),
         base_reserve_raw=curve.real_token_reserves,
-        quote_reserve_lamports=curve.real_sol_reserves,
+        quote_reserve_lamports=curve.real_quote_reserves,
         # The curve prices on its virtual reserves.
         price_sol=_price(
-            lamports=curve.virtual_sol_reserves,
+            lamports=curve.virtual_quote_reserves,
             raw_tokens=curve.virtual_token_reserves,
             decimals=decimals,
         ),
-        liquidity_lamports=curve.real_sol_reserves,
-        fee_bps=global_state.fee_basis_points,
+        liquidity_lamports=curve.real_quote_reserves,
+        fee_bps=fees.protocol_fee_bps + fees.creator_fee_bps,
         migrated=curve.complete,
         progress_bps=progress,
     )
@@ -99,12 +109,14 @@ def _pumpfun(
 async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
     """Every SOL pool of `mint`: Raydium AMM v4 pools and its pump.fun curve (live or migrated).
     A mint with no account has no pools."""
-    curve_address = pf.bonding_curve_address(mint)
+    curve_address = pfs.bonding_curve_address(mint)
     accounts = await rpc.call(
         "getMultipleAccounts",
-        lambda c: c.get_multiple_accounts([mint, curve_address, pf.global_address()]),
+        lambda c: c.get_multiple_accounts(
+            [mint, curve_address, pfs.global_address(), pfs.fee_config_address()]
+        ),
     )
-    mint_account, curve_account, global_account = accounts.value
+    mint_account, curve_account, global_account, fee_config_account = accounts.value
     if mint_account is None:
         return []
     decimals = decode_mint(
@@ -117,15 +129,16 @@ async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
         summaries.append(_raydium(state, decimals=decimals))
     if (
         curve_account is not None
-        and curve_account.owner == pf.PROGRAM_ID
+        and curve_account.owner == pfs.PROGRAM_ID
         and global_account is not None
     ):
         summaries.append(
             _pumpfun(
                 address=curve_address,
                 mint=mint,
-                curve=pf.BondingCurve.decode(bytes(curve_account.data)),
-                global_state=pf.Global.decode(bytes(global_account.data)),
+                curve=pfs.BondingCurve.decode(bytes(curve_account.data)),
+                global_state=pfs.Global.decode(bytes(global_account.data)),
+                fee_config=fee_config_from_account(fee_config_account),
                 decimals=decimals,
             )
         )
