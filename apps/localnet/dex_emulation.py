@@ -43,6 +43,7 @@ from apps.chain.constants import (
     TOKEN_PROGRAM_ID,
 )
 from apps.chain.dex import pumpfun as pf
+from apps.chain.dex import pumpswap_state as pss
 from apps.chain.dex import raydium_amm_v4 as ray
 from apps.chain.spl import (
     TOKEN_ACCOUNT_LEN,
@@ -53,6 +54,7 @@ from apps.chain.spl import (
     transfer_checked,
 )
 from apps.localnet.emulation import pumpfun as pumpfun_emulation
+from apps.localnet.emulation import pumpswap as pumpswap_emulation
 from apps.localnet.emulation.base import VenueFailure
 
 MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
@@ -304,6 +306,7 @@ def _raydium_swap(ix: Instruction, ov: _Overlay) -> _Step:
 EMULATED: dict[Pubkey, Callable[[Instruction, _Overlay], _Step]] = {
     ray.PROGRAM_ID: _raydium_swap,
     pf.PROGRAM_ID: pumpfun_emulation.emulate,
+    pss.PROGRAM_ID: pumpswap_emulation.emulate,
 }
 
 

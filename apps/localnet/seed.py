@@ -303,7 +303,12 @@ def seed_pumpfun_curve(
     creator_vault = pfs.creator_vault_address(curve.creator)
     if cluster.get_account(creator_vault) is None:
         fund(cluster, address=creator_vault, lamports=_rent(cluster, 0))
-    held = curve.real_token_reserves + (curve.token_total_supply - PUMP_INITIAL_REAL_TOKEN_RESERVES)
+    # A live curve also holds the supply kept back for migration; `migrate` empties it.
+    held = (
+        0
+        if curve.complete
+        else curve.real_token_reserves + curve.token_total_supply - PUMP_INITIAL_REAL_TOKEN_RESERVES
+    )
     associated = ata_address(owner=address, mint=mint, token_program=token_program)
     create_token_account(
         cluster,

@@ -137,3 +137,71 @@ def account_layout(program: str, name: str) -> dict[str, tuple[int, int]]:
 def account_discriminator(program: str, name: str) -> bytes:
     idl = json.loads((anchor_idl.IDL_DIR / f"{program}.json").read_text())
     return bytes(next(a for a in idl["accounts"] if a["name"] == name)["discriminator"])
+
+
+AMM_PROGRAM = Pubkey.from_string("pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA")
+WSOL = Pubkey.from_string("So11111111111111111111111111111111111111112")
+SPL_TOKEN = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+
+
+def expected_pumpswap(
+    name: str,
+    *,
+    pool_address: Pubkey,
+    pool,
+    user: Pubkey,
+    protocol_fee_recipient: Pubkey,
+    buyback_fee_recipient: Pubkey,
+    base_token_program: Pubkey,
+) -> list[Expected]:
+    """`buy` or `sell` of pump_amm: the IDL's accounts, the cashback remaining accounts
+    (PUMP_CASHBACK_README.md), then pool-v2, the buyback recipient and its quote ATA
+    (BREAKING_FEE_RECIPIENT.md)."""
+    spec = anchor_idl.instruction("pump_amm", name)
+    free = {
+        "pool": pool_address,
+        "user": user,
+        "global_config": Pubkey.find_program_address([b"global_config"], AMM_PROGRAM)[0],
+        "base_mint": pool.base_mint,
+        "quote_mint": pool.quote_mint,
+        "user_base_token_account": get_associated_token_address(
+            user, pool.base_mint, base_token_program
+        ),
+        "user_quote_token_account": get_associated_token_address(user, WSOL, SPL_TOKEN),
+        "pool_base_token_account": pool.pool_base_token_account,
+        "pool_quote_token_account": pool.pool_quote_token_account,
+        "protocol_fee_recipient": protocol_fee_recipient,
+        "base_token_program": base_token_program,
+        "quote_token_program": SPL_TOKEN,
+    }
+    accounts = _from_idl(spec, free=free, fields={"pool.coin_creator": pool.coin_creator})
+    if pool.is_cashback_coin:
+        accumulator = Pubkey.find_program_address(
+            [b"user_volume_accumulator", bytes(user)], AMM_PROGRAM
+        )[0]
+        accounts.append(
+            Expected(
+                "user_volume_accumulator_wsol_ata",
+                get_associated_token_address(accumulator, WSOL, SPL_TOKEN),
+                True,
+                False,
+                "ata (remaining)",
+            )
+        )
+        if name == "sell":
+            accounts.append(
+                Expected("user_volume_accumulator", accumulator, True, False, "pda (remaining)")
+            )
+    pool_v2 = Pubkey.find_program_address([b"pool-v2", bytes(pool.base_mint)], AMM_PROGRAM)[0]
+    return [
+        *accounts,
+        Expected("pool_v2", pool_v2, False, False, "pda (remaining)"),
+        Expected("buyback_fee_recipient", buyback_fee_recipient, False, False, "free (remaining)"),
+        Expected(
+            "buyback_fee_recipient_quote_ata",
+            get_associated_token_address(buyback_fee_recipient, WSOL, SPL_TOKEN),
+            True,
+            False,
+            "ata (remaining)",
+        ),
+    ]

@@ -42,6 +42,10 @@ class Overlay(Protocol):
 
     def decimals(self, mint: Pubkey) -> int: ...
 
+    def token_amount(self, address: Pubkey) -> int: ...
+
+    def move(self, address: Pubkey, delta: int) -> None: ...
+
 
 def escrow(ov: Overlay, *, mint: Pubkey, owner: Pubkey, lamports: int) -> Pubkey:
     """A throw-away token account of `owner` holding `lamports`, so that SOL leaving a
