@@ -59,6 +59,7 @@ class TokenLink(models.Model):
 class Dex(models.TextChoices):
     RAYDIUM_AMM_V4 = "raydium_amm_v4", "Raydium AMM v4"
     PUMPFUN = "pumpfun", "pump.fun bonding curve"
+    PUMPSWAP = "pumpswap", "PumpSwap"
 
 
 class Pool(TimeStampedModel):

@@ -282,7 +282,13 @@ def _scenario(buys: list[int], sell_fractions: list[int]) -> None:
     asyncio.run(run())
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+    database=None,
+)
 @given(
     buys=st.lists(
         st.integers(min_value=10_000, max_value=12 * LAMPORTS_PER_SOL), min_size=1, max_size=3

@@ -356,7 +356,13 @@ async def test_it_fails_a_pumpswap_buy_over_its_limit_with_exceeded_slippage(rpc
     assert await balance(rpc, trader.pubkey()) == start - FEE
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+    database=None,
+)
 @given(
     trades=st.lists(
         st.tuples(

@@ -7,7 +7,7 @@ from prometheus_client import REGISTRY
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from apps.chain.constants import LAMPORTS_PER_SOL
+from apps.chain.constants import LAMPORTS_PER_SOL, WSOL_MINT
 from apps.chain.dex import pumpfun_state as pfs
 from apps.core.errors import Conflict, ValidationFailed
 from apps.localnet.seed import (
@@ -19,6 +19,7 @@ from apps.localnet.seed import (
     migrated_curve,
     seed_token,
 )
+from apps.localnet.seed_pump import seed_pumpswap_pool
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from apps.tokens.services import pool_select, token_register
 
@@ -254,3 +255,29 @@ def test_it_says_the_chain_is_unavailable_instead_of_failing_the_page(
     assert b"RPC endpoints are not answering" in response.content
     assert b'id="pool-candidates"' in response.content
     assert not PoolSelection.objects.filter(owner=alice).exists()
+
+
+def test_it_shows_a_migrated_coins_pumpswap_pool_next_to_its_completed_curve(
+    alice, alice_api, localnet
+):
+    seeded = seed_token(localnet.cluster, raydium_reserves=None, pumpfun_curve=migrated_curve())
+    pool = seed_pumpswap_pool(
+        localnet.cluster, mint=seeded.mint, base_reserve=206_900_000_000_000,
+        quote_reserve=84_990_359_056, coin_creator=seeded.pumpfun.creator,
+    )  # fmt: skip
+
+    pools = alice_api.get(f"/v1/pools?mint={seeded.mint}&network=localnet").json()
+
+    by_dex = {p["dex"]: p for p in pools}
+    assert set(by_dex) == {"pumpfun", "pumpswap"}
+    assert by_dex["pumpfun"]["migrated"] is True
+    swap = by_dex["pumpswap"]
+    assert (swap["address"], swap["venue"], swap["migrated"]) == (str(pool.pool), "PumpSwap", False)
+    assert (swap["base_reserve_raw"], swap["quote_reserve_lamports"]) == (
+        206_900_000_000_000,
+        84_990_359_056,
+    )
+    assert swap["fee_bps"] == 125  # 0.02 % LP + 0.93 % protocol + 0.30 % creator
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+    selection = pool_select(owner=alice, token_id=token.pk, address=str(pool.pool))
+    assert (selection.pool.dex, selection.pool.quote_mint) == ("pumpswap", str(WSOL_MINT))

@@ -1,7 +1,8 @@
 """Pool discovery for a mint across every venue, summarised for people choosing a pool.
 
 Reads only the chain (no third-party API). Unlike `registry.find_pools`, discovery also reports
-pump.fun curves that completed (migrated), so a user sees why that venue no longer applies.
+pump.fun curves that completed (migrated), so a user sees why that venue no longer applies, next
+to the PumpSwap pool the coin moved to.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from apps.chain.dex import pumpfun as pf
 from apps.chain.dex import pumpfun_state as pfs
 from apps.chain.dex.base import BPS
 from apps.chain.dex.pumpfees import FeeConfig, fee_config_from_account
+from apps.chain.dex.pumpswap import PumpSwap, PumpSwapState
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4, RaydiumPoolState
 from apps.chain.token_info import decode_mint
 
@@ -106,9 +108,27 @@ def _pumpfun(
     )
 
 
+def _pumpswap(state: PumpSwapState, *, decimals: int) -> PoolSummary:
+    sol, tokens = state.quote_reserve, state.base_reserve
+    return PoolSummary(
+        dex=PumpSwap.name,
+        venue="PumpSwap",
+        address=str(state.address),
+        base_mint=str(state.mint),
+        quote_mint=str(WSOL_MINT),
+        base_reserve_raw=tokens,
+        quote_reserve_lamports=sol,
+        price_sol=_price(lamports=sol, raw_tokens=tokens, decimals=decimals),
+        liquidity_lamports=2 * sol,
+        fee_bps=state.fees.total_bps,
+        migrated=False,
+        progress_bps=None,
+    )
+
+
 async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
-    """Every SOL pool of `mint`: Raydium AMM v4 pools and its pump.fun curve (live or migrated).
-    A mint with no account has no pools."""
+    """Every SOL pool of `mint`: Raydium AMM v4 pools, its pump.fun curve (live or migrated)
+    and its PumpSwap pools. A mint with no account has no pools."""
     curve_address = pfs.bonding_curve_address(mint)
     accounts = await rpc.call(
         "getMultipleAccounts",
@@ -127,6 +147,11 @@ async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
     for ref in await raydium.find_pools(rpc=rpc, mint=mint):
         state = await raydium.load_state(rpc=rpc, address=ref.address)
         summaries.append(_raydium(state, decimals=decimals))
+    pumpswap = PumpSwap()
+    for ref in await pumpswap.find_pools(rpc=rpc, mint=mint):
+        summaries.append(
+            _pumpswap(await pumpswap.load_state(rpc=rpc, address=ref.address), decimals=decimals)
+        )
     if (
         curve_account is not None
         and curve_account.owner == pfs.PROGRAM_ID
