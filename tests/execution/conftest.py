@@ -19,6 +19,7 @@ from apps.core.chain import rpc_pool
 from apps.execution.services import _lock_key, run_engine_start
 from apps.localnet import Cluster
 from apps.localnet.seed import seed_token
+from apps.localnet.seed_pump import seed_pumpswap_pool
 from apps.localnet.server import start_server
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from tests.factories import WalletFactory
@@ -64,11 +65,18 @@ def chain(engine_localnet, settings):
 
 
 class Setup:
-    """alice's token (fresh mint), both pools selected, and a custodial wallet with 100 SOL."""
+    """alice's token (fresh mint), its pools on every venue selected, and a custodial wallet
+    with 100 SOL."""
 
     def __init__(self, user, cluster: Cluster):
         self.user = user
         self.seeded = seed_token(cluster, wallets=1)
+        # A PumpSwap pool for the same mint, as if the curve had migrated (the engine trades
+        # whichever pool the campaign names).
+        self.pumpswap = seed_pumpswap_pool(
+            cluster, mint=self.seeded.mint, base_reserve=206_900_000_000_000,
+            quote_reserve=84_990_359_056, coin_creator=self.seeded.pumpfun.creator,
+        )  # fmt: skip
         mint = str(self.seeded.mint)
         self.token = Token.objects.create(
             network="localnet", mint=mint, program="spl", decimals=self.seeded.decimals,
@@ -79,6 +87,7 @@ class Setup:
         for dex, address in (
             ("raydium_amm_v4", self.seeded.raydium.amm),
             ("pumpfun", self.seeded.pumpfun.curve),
+            ("pumpswap", self.pumpswap.pool),
         ):
             pool = Pool.objects.create(
                 network="localnet", token=self.token, dex=dex, address=str(address),

@@ -36,7 +36,7 @@ JITO = {
 @pytest.mark.parametrize(
     ("dex", "mode"),
     [("raydium_amm_v4", "legacy"), ("pumpfun", "legacy"), ("raydium_amm_v4", "jito"),
-     ("pumpfun", "jito")],
+     ("pumpfun", "jito"), ("pumpswap", "legacy"), ("pumpswap", "jito")],
 )  # fmt: skip
 def test_it_runs_a_campaign_to_its_target_and_gathers_every_lamport(setup, workers, dex, mode):
     campaign = setup.campaign(dex=dex, **(JITO if mode == "jito" else {}))
