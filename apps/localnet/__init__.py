@@ -14,15 +14,18 @@ Emulated by the localnet itself:
   balances, logs);
 - the Jito block engine at `/api/v1/bundles` (1-5 transactions, in order, all-or-nothing
   including fees, a tip to a tip account required, bundle id = sha256 of the signatures);
-- the DEX programs — Raydium AMM v4 `swap_base_in` and pump.fun `buy`/`sell` — at their
-  real program ids and instruction layouts, rewritten into real transfers (see
-  `dex_emulation`). Logs and inner instructions show those transfers, not the venue's own.
+- the DEX programs — Raydium AMM v4 `swap_base_in`, pump.fun `buy`/`sell` and PumpSwap
+  `buy`/`sell` — at their real program ids and instruction layouts, rewritten into real
+  transfers (see `dex_emulation`). The pump programs (`emulation/`) check every account the
+  official IDL lists (`emulation/anchor_idl`) and answer with Anchor's and the programs' own
+  error codes. Logs and inner instructions show those transfers, not the venue's own.
 - persistence: `Cluster.save/load` keep accounts and the slot (not transaction history).
 
 Not supported: address lookup tables, the PubSub websocket, CPI into the emulated venues.
 
 Entry points: `Cluster`, `create_app` (ASGI, in-process tests), `start_server` (HTTP in a
-background thread), `seed.seed_token` / `seed.seed_demo`, `python manage.py localnet`.
+background thread), `seed.seed_token` / `seed.seed_demo`, `seed_pump.seed_pump_coins` (a live curve, a completed
+one with its PumpSwap pool, a Token-2022 coin, a cashback coin), `python manage.py localnet`.
 """
 
 from apps.localnet.app import Faults, create_app
