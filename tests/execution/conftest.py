@@ -150,9 +150,20 @@ def held_by_another_worker(namespace: int, key: int) -> Iterator[None]:
     try:
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [_lock_key(namespace, key)])
+            cursor.execute("SELECT pg_backend_pid()")
+            (pid,) = cursor.fetchone()
         yield
     finally:
         other.close()
+    # The server ends a closed session (and frees its locks) a moment after the client hangs
+    # up: wait for that, so the next lock attempt does not race it.
+    with connections["default"].cursor() as cursor:
+
+        def gone() -> bool:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = %s", [pid])
+            return cursor.fetchone()[0] == 0
+
+        wait_for(gone, timeout=10, what="the other session to end")
 
 
 def wait_for_the_endpoint_to_cool_down() -> None:
