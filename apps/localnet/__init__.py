@@ -24,8 +24,9 @@ Emulated by the localnet itself:
 Not supported: address lookup tables, the PubSub websocket, CPI into the emulated venues.
 
 Entry points: `Cluster`, `create_app` (ASGI, in-process tests), `start_server` (HTTP in a
-background thread), `seed.seed_token` / `seed.seed_demo`, `seed_pump.seed_pump_coins` (a live curve, a completed
-one with its PumpSwap pool, a Token-2022 coin, a cashback coin), `python manage.py localnet`.
+background thread), `seed.seed_token` / `seed.seed_demo`, `seed_pump.seed_pump_coins` (a live
+curve, a completed one with its PumpSwap pool, a Token-2022 coin, a cashback coin),
+`python manage.py localnet`.
 """
 
 from apps.localnet.app import Faults, create_app

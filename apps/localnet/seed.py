@@ -466,8 +466,9 @@ def seed_token(
         supply += raydium_reserves[0]
     if pumpfun:
         pump = seed_pumpfun_curve(
-            cluster, mint=mint, curve=pumpfun_curve, token_program=token_program
-        )
+            cluster, mint=mint, curve=pumpfun_curve, token_program=token_program,
+            creator=keys.address("pumpfun/creator"),
+        )  # fmt: skip
         acc = cluster.get_account(pump.associated_curve)
         supply += TokenAccount.from_bytes(bytes(acc.data)[:TOKEN_ACCOUNT_LEN]).amount
     create_mint(
