@@ -61,7 +61,7 @@ class IdlInstruction:
     name: str
     discriminator: bytes
     accounts: tuple[IdlAccount, ...]
-    args: tuple[tuple[str, str], ...]  # (name, type) with type u64, bool or OptionBool
+    args: tuple[tuple[str, str, str], ...]  # (name, type name, struct format)
 
 
 def _seed(raw: dict) -> Seed:
@@ -82,11 +82,23 @@ def _account(raw: dict) -> IdlAccount:
     )
 
 
-def _arg_type(raw) -> str:
-    # Only the types of the instructions emulated here are encoded; others keep their JSON.
-    if isinstance(raw, str):
-        return raw
-    return raw["defined"]["name"] if "defined" in raw else json.dumps(raw)
+_PRIMITIVES = {"u8": "B", "bool": "?", "u16": "H", "u32": "I", "u64": "Q", "i64": "q"}
+
+
+def _arg(raw: dict, types: dict) -> tuple[str, str, str]:
+    """(name, type name, struct format): a primitive, or a defined struct of primitives such as
+    `OptionBool` (one `bool` field). Other types keep an empty format (not encodable here)."""
+    kind = raw["type"]
+    if isinstance(kind, str):
+        return raw["name"], kind, "<" + _PRIMITIVES.get(kind, "")
+    if "defined" not in kind:
+        return raw["name"], json.dumps(kind), ""
+    name = kind["defined"]["name"]
+    fields = types[name]["type"].get("fields", [])
+    primitives = [f if isinstance(f, str) else f["type"] for f in fields]
+    if not all(isinstance(p, str) and p in _PRIMITIVES for p in primitives):
+        return raw["name"], name, ""
+    return raw["name"], name, "<" + "".join(_PRIMITIVES[p] for p in primitives)
 
 
 @functools.cache
@@ -94,13 +106,14 @@ def instructions(program: str) -> dict[str, IdlInstruction]:
     """The instructions of `program` (`pump`, `pump_amm`, `pump_fees`) by name."""
     idl = json.loads((IDL_DIR / f"{program}.json").read_text())
     program_id = Pubkey.from_string(idl["address"])
+    types = {t["name"]: t for t in idl["types"]}
     return {
         ix["name"]: IdlInstruction(
             program_id=program_id,
             name=ix["name"],
             discriminator=bytes(ix["discriminator"]),
             accounts=tuple(_account(a) for a in ix["accounts"]),
-            args=tuple((a["name"], _arg_type(a["type"])) for a in ix["args"]),
+            args=tuple(_arg(a, types) for a in ix["args"]),
         )
         for ix in idl["instructions"]
     }
@@ -110,13 +123,10 @@ def instruction(program: str, name: str) -> IdlInstruction:
     return instructions(program)[name]
 
 
-_FORMATS = {"u64": "<Q", "bool": "<?", "OptionBool": "<?"}
-
-
 def encode_args(ix: IdlInstruction, values: Mapping[str, object]) -> bytes:
     """The instruction data: discriminator, then each argument in IDL order (borsh)."""
     return ix.discriminator + b"".join(
-        struct.pack(_FORMATS[kind], values[name]) for name, kind in ix.args
+        struct.pack(layout, values[name]) for name, _, layout in ix.args
     )
 
 
@@ -125,8 +135,8 @@ def decode_args(ix: IdlInstruction, data: bytes) -> dict[str, object]:
     what lets clients written before it existed keep working."""
     values: dict[str, object] = {}
     offset = len(ix.discriminator)
-    for position, (name, kind) in enumerate(ix.args):
-        layout = struct.Struct(_FORMATS[kind])
+    for position, (name, kind, fmt) in enumerate(ix.args):
+        layout = struct.Struct(fmt)
         if offset + layout.size > len(data):
             if kind == "OptionBool" and position == len(ix.args) - 1:
                 values[name] = None
