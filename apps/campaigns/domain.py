@@ -66,6 +66,8 @@ class Params:
     concurrency_cap: int
     seed: int
     version: int
+    # Absent from campaigns saved before it existed: the default (follow) applies.
+    follow_migration: bool | None = True
 
     @classmethod
     def from_json(cls, data: dict) -> Params:

@@ -14,7 +14,7 @@ PARAMS_FIELDS = (
     "trades_per_minute", "pattern", "buy_percent", "slippage_bps", "execution_mode",
     "priority_fee_micro_lamports", "jito_tip_min_lamports", "jito_tip_max_lamports",
     "jito_region", "target_volume_sol", "budget_cap_sol", "daily_volume_cap_sol",
-    "duration_seconds", "concurrency_cap", "seed",
+    "duration_seconds", "concurrency_cap", "seed", "follow_migration",
 )  # fmt: skip
 # Service error keys → form fields.
 REF_FIELDS = {"token_id": "token", "pool_id": "pool", "funding_wallet_id": "funding_wallet"}
@@ -62,6 +62,12 @@ class CampaignWizardForm(forms.Form):
     jito_tip_min_lamports = _text("Smallest Jito tip (lamports)", mode="numeric")
     jito_tip_max_lamports = _text("Largest Jito tip (lamports)", mode="numeric")
     jito_region = _text("Jito region", mode="text")
+    follow_migration = forms.ChoiceField(
+        label="When the pump.fun curve completes",
+        choices=(("true", "Trade on its PumpSwap pool"), ("false", "Pause the campaign")),
+        initial="true",
+        help_text="A coin whose bonding curve completes moves to PumpSwap.",
+    )
     confirm_start = forms.BooleanField(label="Start now", required=False)
     seed = _text("Seed", "Empty: a random one. The same seed replays a run.", mode="numeric")
 

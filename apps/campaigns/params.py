@@ -214,6 +214,11 @@ class CampaignParamsSerializer(serializers.Serializer):
         error_messages=_bounds(0, MAX_SEED, "(seed)"),
         help_text="Planner seed; empty picks one at random. The same seed replays a run.",
     )  # fmt: skip
+    follow_migration = serializers.BooleanField(
+        default=True,
+        help_text="When the token's pump.fun curve completes mid-run, keep trading on its "
+        "PumpSwap pool (otherwise the campaign pauses with the reason).",
+    )
     version = serializers.IntegerField(read_only=True)
 
     def validate(self, attrs: dict) -> dict:

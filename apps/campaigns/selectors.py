@@ -28,6 +28,7 @@ from apps.campaigns.domain import (
 from apps.campaigns.models import CAMPAIGN_LIVE, Campaign, CampaignRun
 from apps.campaigns.params import params_from_input, params_to_input, validation_failed
 from apps.chain.dex import pumpfun as pf
+from apps.chain.dex.pumpswap import PumpSwap
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
 from apps.chain.dex.raydium_cpmm import RaydiumCpmm
 from apps.chain.errors import DexError
@@ -160,8 +161,9 @@ def wallet_lamports(*, wallet: Wallet, network: str) -> int:
 def pool_reserves(*, pool: Pool) -> PoolReserves:
     """The pool's pricing reserves and fee read from chain now, for the estimate: Raydium's
     vault reserves and swap fee (CPMM: trade plus creator fee); a pump.fun curve's virtual
-    reserves and fee. A pool that is gone or no longer trades (e.g. a migrated curve) is a
-    Conflict that says so."""
+    reserves and its tiered protocol and creator fee; a PumpSwap pool's vault reserves and its
+    tiered fees. A pool that is gone or no longer trades (e.g. a migrated curve) is a Conflict
+    that says so."""
     address = Pubkey.from_string(pool.address)
     try:
         if pool.dex == Dex.RAYDIUM_AMM_V4:
@@ -190,10 +192,20 @@ def pool_reserves(*, pool: Pool) -> PoolReserves:
                 pool.network,
                 lambda rpc: pf.PumpFun().load_state(rpc=rpc, address=address, mint=mint),
             )
+            fees = state.fees
             return PoolReserves(
-                sol_reserve_lamports=state.curve.virtual_sol_reserves,
+                sol_reserve_lamports=state.curve.virtual_quote_reserves,
                 token_reserve_raw=state.curve.virtual_token_reserves,
-                fee_bps=state.global_state.fee_basis_points,
+                fee_bps=fees.protocol_fee_bps + fees.creator_fee_bps,
+            )
+        if pool.dex == Dex.PUMPSWAP:
+            state = chain_run(
+                pool.network, lambda rpc: PumpSwap().load_state(rpc=rpc, address=address)
+            )
+            return PoolReserves(
+                sol_reserve_lamports=state.quote_reserve,
+                token_reserve_raw=state.base_reserve,
+                fee_bps=state.fees.total_bps,
             )
     except DexError as error:
         raise Conflict(f"The pool cannot be priced: {error}.", code="pool_unavailable") from error

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from solders.pubkey import Pubkey
 
 from apps.accounts.models import User
 from apps.admin_ops.models import Alert
@@ -48,8 +49,10 @@ from apps.campaigns.selectors import (
     utc_day_start,
     wallet_lamports,
 )
+from apps.chain.dex.pumpswap import PumpSwap
 from apps.core import events
 from apps.core.amounts import format_sol_trimmed
+from apps.core.chain import chain_run
 from apps.core.errors import Conflict, DomainError, Forbidden, NotFound
 from apps.core.models import SystemSwitch
 from apps.core.selectors import switch_enabled
@@ -61,7 +64,7 @@ from apps.execution.services import (
     run_engine_start,
     run_engine_stop,
 )
-from apps.tokens.models import Network, Pool, PoolSelection, Token
+from apps.tokens.models import Dex, Network, Pool, PoolSelection, Token
 from apps.tokens.selectors import mint_rule_refusal
 from apps.wallets.models import Wallet
 
@@ -656,6 +659,58 @@ def campaign_resume(
     return _transition(
         campaign_id=campaign_id, action=Action.RESUME, actor=actor, owner=owner, ip=ip
     )
+
+
+def campaign_follow_migration(*, campaign_id: int) -> Pool | None:
+    """The campaign's pump.fun curve completed (the engine saw it): move the campaign to the
+    token's canonical PumpSwap pool when its params allow it (the default), or pause it with
+    the reason. Returns the pool it trades on now, or None when it paused. Repeating it once
+    the campaign moved changes nothing."""
+    campaign = Campaign.objects.select_related("pool", "token").get(pk=campaign_id)
+    if campaign.pool.dex != Dex.PUMPFUN:
+        return campaign.pool
+    params = Params.from_json(campaign.params)
+    pools = []
+    if params.follow_migration is not False:
+        mint = Pubkey.from_string(campaign.token.mint)
+        # Outside the row lock: a chain read must not hold it.
+        pools = chain_run(campaign.network, lambda rpc: PumpSwap().find_pools(rpc=rpc, mint=mint))
+    if not pools:
+        reason = (
+            "The pump.fun curve completed: the token trades on PumpSwap now"
+            + (", and this campaign does not follow it." if params.follow_migration is False
+               else ", but its pool is not on chain yet.")
+        )  # fmt: skip
+        if campaign.status == CampaignStatus.ACTIVE:
+            campaign_pause(campaign_id=campaign.pk, actor=None, reason=reason)
+        return None
+    target = pools[0]
+    with transaction.atomic():
+        # Lock: concurrent trades that all saw the completed curve switch it once.
+        campaign = Campaign.objects.select_for_update().select_related("pool").get(pk=campaign_id)
+        if campaign.pool.dex != Dex.PUMPFUN:
+            return campaign.pool
+        before = campaign.pool
+        pool, _ = Pool.objects.update_or_create(
+            network=campaign.network, address=str(target.address),
+            defaults={
+                "token": campaign.token, "dex": Dex.PUMPSWAP, "quote_mint": str(target.quote_mint),
+                "metadata": {"migrated_from": before.address}, "fetched_at": timezone.now(),
+            },
+        )  # fmt: skip
+        PoolSelection.objects.get_or_create(owner=campaign.owner, pool=pool)
+        campaign.pool = pool
+        campaign.status_reason = (
+            f"The pump.fun curve completed: trading moved to PumpSwap pool {pool.address}."
+        )
+        campaign.save(update_fields=["pool", "status_reason", "updated_at"])
+        audit_log(
+            actor=None, action="campaign.pool_migrated", entity="campaign", entity_id=campaign.pk,
+            metadata={"from": before.address, "to": pool.address},
+        )  # fmt: skip
+        run = _live_run_locked(campaign)
+        realtime.run_status_publish(campaign=campaign, run=run)
+    return pool
 
 
 SELL_ONLY_REASON = "Sell-only: no more buys; the makers sell what they hold, then it stops."

@@ -47,6 +47,7 @@ from apps.chain.errors import (
     PermanentRpcError,
     TransactionRejected,
     TransientRpcError,
+    VenueMigrated,
 )
 from apps.chain.jito import JitoClient, tip_instruction
 from apps.chain.rpc import RpcPool, run_sync, single
@@ -394,6 +395,9 @@ def build_failed(error: TransactionRejected | DexError | PermanentRpcError) -> J
             code="simulation_failed",
             detail={"logs": error.logs[-8:]},
         )
+    if isinstance(error, VenueMigrated):
+        # The engine moves the campaign to the token's new pool (or pauses it).
+        return JobFailed(f"The trade cannot be made: {error}", code="venue_migrated")
     return JobFailed(f"The trade cannot be made: {error}", code="venue")
 
 

@@ -72,6 +72,7 @@ from apps.chain.errors import (
     PermanentRpcError,
     TransactionRejected,
     TransientRpcError,
+    VenueMigrated,
 )
 from apps.chain.jito import JitoClient
 from apps.chain.rpc import run_sync
@@ -568,7 +569,9 @@ def _fail(job: Job, *, status: str, code: str, message: str, detail: Any = None,
         job, status=status, error={"code": code, "message": message[:500], "detail": detail},
         write=write_all, event="job_failed", extra={"error": message[:280]},
     )  # fmt: skip
-    if job.type in TRADE_TYPES and status == Job.Status.FAILED:
+    if job.type in TRADE_TYPES and code == "venue_migrated":
+        _follow_migration(job)
+    elif job.type in TRADE_TYPES and status == Job.Status.FAILED:
         _circuit_breaker(job)
     if job.type == Job.Type.GATHER:
         # The makers are funded: stop (and gather everything back) with the reason shown.
@@ -867,6 +870,10 @@ def _preflight(job: Job) -> Done:
                              pool_address=pool.address, mint=mint))  # fmt: skip
     except (TransientRpcError, ChainUnavailable):
         raise
+    except VenueMigrated as error:
+        if _follow_migration(job) is None:
+            raise JobFailed(f"The pool cannot be traded: {error}", code="pool") from None
+        raise NotYet("the campaign moved to the token's PumpSwap pool", countdown_s=0) from None
     except ChainError as error:
         raise JobFailed(f"The pool cannot be traded: {error}", code="pool") from None
     if params.mode != SELL_ONLY:
@@ -1768,6 +1775,14 @@ def _circuit_breaker(job: Job) -> None:
         alert_raise(
             kind=Alert.Kind.CIRCUIT_BREAKER, user=campaign.owner, campaign=campaign, message=reason
         )
+
+
+def _follow_migration(job: Job):
+    """The campaign's pump.fun curve completed: the campaigns service moves it to the token's
+    PumpSwap pool (the next trades use it) or pauses it; returns the new pool or None."""
+    from apps.campaigns.services import campaign_follow_migration
+
+    return campaign_follow_migration(campaign_id=job.run.campaign_id)
 
 
 def _summary_update_outside(run_id: int, **values: Any) -> None:

@@ -15,10 +15,12 @@ Real programs (their own code executes in LiteSVM, the actual runtime):
   charges no fee where the current program and the platform's quote charge one unit.
 
 Emulated by the localnet itself, because no build of the real thing can be had or shipped:
-- pump.fun (6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P) `buy`/`sell`: no public build of the
-  program exists; emulated at its real program id and instruction layout by rewriting it into
-  real transfers (see `dex_emulation`). Logs and inner instructions show those transfers, not
-  the venue's own;
+- pump.fun (6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P) and PumpSwap
+  (pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA) `buy`/`sell`: no public build of either
+  program exists; emulated at their real program ids and instruction layouts by rewriting them
+  into real transfers (see `dex_emulation`). They check every account the official IDL lists
+  (`emulation/anchor_idl`) and answer with Anchor's and the programs' own error codes. Logs
+  and inner instructions show those transfers, not the venue's own;
 - signature verification (done by us before execution; LiteSVM runs with sigverify off),
   duplicate detection (`AlreadyProcessed`, from our own status map) and the blockhash window
   (a blockhash per slot, valid for 150 slots; the clock advances a slot every 400 ms by
@@ -34,7 +36,9 @@ Emulated by the localnet itself, because no build of the real thing can be had o
 Not supported: address lookup tables, the PubSub websocket, CPI into the emulated venues.
 
 Entry points: `Cluster`, `create_app` (ASGI, in-process tests), `start_server` (HTTP in a
-background thread), `seed.seed_token` / `seed.seed_demo`, `python manage.py localnet`.
+background thread), `seed.seed_token` / `seed.seed_demo`, `seed_pump.seed_pump_coins` (a live
+curve, a completed one with its PumpSwap pool, a Token-2022 coin, a cashback coin),
+`python manage.py localnet`.
 """
 
 from apps.localnet.app import Faults, create_app

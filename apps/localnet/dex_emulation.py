@@ -1,6 +1,6 @@
 """DEX programs emulated by rewriting their instructions into real SPL/System transfers.
 
-No pump.fun binary can run here, so a transaction naming one of them is rewritten
+No pump.fun or PumpSwap binary can run here, so a transaction naming one of them is rewritten
 before LiteSVM executes it (see `apps.localnet` for the whole picture):
 
 - The venue's checks (account list, pool/curve state, PDAs, signer, fee recipient) and its
@@ -30,9 +30,8 @@ from typing import Protocol
 from solders.account import Account
 from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import AccountMeta, Instruction
-from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from solders.token.state import TokenAccount, TokenAccountState
+from solders.token.state import TokenAccount
 
 from apps.chain.constants import (
     BUILTIN_PROGRAM_IDS,
@@ -40,19 +39,19 @@ from apps.chain.constants import (
     DEFAULT_BUILTIN_INSTRUCTION_CU,
     DEFAULT_INSTRUCTION_CU,
     MAX_COMPUTE_UNIT_LIMIT,
-    TOKEN_PROGRAM_ID,
 )
 from apps.chain.dex import pumpfun as pf
+from apps.chain.dex import pumpswap_state as pss
 from apps.chain.dex import raydium_amm_v4 as ray
 from apps.chain.spl import (
     TOKEN_ACCOUNT_LEN,
-    ata_address,
-    close_account,
     decode_mint,
     decode_token_account,
     sol_transfer,
-    transfer_checked,
 )
+from apps.localnet.emulation import pumpfun as pumpfun_emulation
+from apps.localnet.emulation import pumpswap as pumpswap_emulation
+from apps.localnet.emulation.base import VenueFailure
 
 MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 # Lamports nobody can hold: a transfer of this much always fails, charging only the fee.
@@ -64,14 +63,6 @@ _SET_CU_PRICE = 3
 
 class AccountView(Protocol):
     def get_account(self, address: Pubkey) -> Account | None: ...
-
-
-class VenueFailure(Exception):
-    """The emulated program rejects the instruction with its own error `code`."""
-
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
 
 
 @dataclass
@@ -210,121 +201,9 @@ def _keeps_signer(signer: Pubkey) -> Instruction:
     return Instruction(MEMO_PROGRAM_ID, b"", [AccountMeta(signer, True, False)])
 
 
-def _pump_accounts(ix: Instruction, ov: _Overlay, token_program_index: int):
-    if len(ix.accounts) < 12:
-        raise VenueFailure(pf.ANCHOR_ACCOUNT_NOT_ENOUGH_KEYS)
-    keys = [m.pubkey for m in ix.accounts]
-    global_key, fee_recipient, mint, curve_key, curve_ata, user_ata = keys[:6]
-    user, token_program = ix.accounts[6], keys[token_program_index]
-    if global_key != pf.global_address():
-        raise VenueFailure(pf.ANCHOR_CONSTRAINT_SEEDS)
-    global_acc = ov.get(global_key)
-    if global_acc is None or global_acc.owner != pf.PROGRAM_ID:
-        raise VenueFailure(pf.ANCHOR_ACCOUNT_OWNED_BY_WRONG_PROGRAM)
-    glob = pf.Global.decode(bytes(global_acc.data))
-    if not glob.initialized:
-        raise VenueFailure(pf.ERR_NOT_INITIALIZED)
-    if fee_recipient != glob.fee_recipient:
-        raise VenueFailure(pf.ERR_NOT_AUTHORIZED)
-    if curve_key != pf.bonding_curve_address(mint):
-        raise VenueFailure(pf.ANCHOR_CONSTRAINT_SEEDS)
-    curve_acc = ov.get(curve_key)
-    if curve_acc is None or curve_acc.owner != pf.PROGRAM_ID:
-        raise VenueFailure(pf.ANCHOR_ACCOUNT_OWNED_BY_WRONG_PROGRAM)
-    if curve_ata != ata_address(owner=curve_key, mint=mint, token_program=token_program):
-        raise VenueFailure(pf.ANCHOR_CONSTRAINT_SEEDS)
-    if not user.is_signer:
-        raise VenueFailure(pf.ANCHOR_ACCOUNT_NOT_SIGNER)
-    curve = pf.BondingCurve.decode(bytes(curve_acc.data))
-    if curve.complete:
-        raise VenueFailure(pf.ERR_BONDING_CURVE_COMPLETE)
-    return glob, curve, curve_acc, mint, curve_key, curve_ata, user_ata, user.pubkey, token_program
-
-
-def _pump(ix: Instruction, ov: _Overlay) -> _Step:
-    data = bytes(ix.data)
-    if data[:8] == pf.BUY_DISCRIMINATOR and len(data) >= 24:
-        return _pump_buy(ix, ov, *struct.unpack_from("<QQ", data, 8))
-    if data[:8] == pf.SELL_DISCRIMINATOR and len(data) >= 24:
-        return _pump_sell(ix, ov, *struct.unpack_from("<QQ", data, 8))
-    raise VenueFailure(pf.ANCHOR_INSTRUCTION_FALLBACK_NOT_FOUND)
-
-
-def _pump_buy(ix: Instruction, ov: _Overlay, amount: int, max_sol_cost: int) -> _Step:
-    glob, curve, curve_acc, mint, curve_key, curve_ata, user_ata, user, program = _pump_accounts(
-        ix, ov, 8
-    )
-    # Like the program, a buy larger than what is left takes the rest and completes the curve.
-    amount = min(amount, curve.real_token_reserves)
-    cost = pf.buy_sol_cost(curve=curve, amount=amount)
-    fee = pf.trade_fee(lamports=cost, fee_basis_points=glob.fee_basis_points)
-    if cost + fee > max_sol_cost:
-        raise VenueFailure(pf.ERR_TOO_MUCH_SOL_REQUIRED)
-    after = curve.after_buy(amount=amount, sol_cost=cost)
-    ov.put(curve_key, Account(curve_acc.lamports, after.encode(), pf.PROGRAM_ID))
-    ov.delegate(curve_ata, to=user, amount=amount)
-    ixs = [sol_transfer(source=user, destination=curve_key, lamports=cost)]
-    if fee:
-        ixs.append(sol_transfer(source=user, destination=glob.fee_recipient, lamports=fee))
-    ixs.append(
-        transfer_checked(
-            source=curve_ata,
-            mint=mint,
-            destination=user_ata,
-            authority=user,
-            amount=amount,
-            decimals=ov.decimals(mint),
-            token_program=program,
-        )
-    )
-    return _Step(ixs)
-
-
-def _escrow(ov: _Overlay, *, mint: Pubkey, owner: Pubkey, lamports: int) -> Pubkey:
-    address = Keypair().pubkey()
-    state = TokenAccount(
-        mint=mint,
-        owner=owner,
-        amount=0,
-        delegate=None,
-        state=TokenAccountState.Initialized,
-        is_native=None,
-        delegated_amount=0,
-    )
-    ov.put(address, Account(lamports, bytes(state), TOKEN_PROGRAM_ID))
-    return address
-
-
-def _pump_sell(ix: Instruction, ov: _Overlay, amount: int, min_sol_output: int) -> _Step:
-    glob, curve, curve_acc, mint, curve_key, curve_ata, user_ata, user, program = _pump_accounts(
-        ix, ov, 9
-    )
-    gross = pf.sell_sol_output(curve=curve, amount=amount)
-    fee = pf.trade_fee(lamports=gross, fee_basis_points=glob.fee_basis_points)
-    if gross - fee < min_sol_output:
-        raise VenueFailure(pf.ERR_TOO_LITTLE_SOL_RECEIVED)
-    after = curve.after_sell(amount=amount, sol_out=gross)
-    ov.put(curve_key, Account(curve_acc.lamports - gross, after.encode(), pf.PROGRAM_ID))
-    ixs = [
-        transfer_checked(
-            source=user_ata,
-            mint=mint,
-            destination=curve_ata,
-            authority=user,
-            amount=amount,
-            decimals=ov.decimals(mint),
-            token_program=program,
-        )
-    ]
-    for lamports, destination in ((gross - fee, user), (fee, glob.fee_recipient)):
-        if lamports:
-            escrow = _escrow(ov, mint=mint, owner=user, lamports=lamports)
-            ixs.append(close_account(account=escrow, destination=destination, owner=user))
-    return _Step(ixs)
-
-
 EMULATED: dict[Pubkey, Callable[[Instruction, _Overlay], _Step]] = {
-    pf.PROGRAM_ID: _pump,
+    pf.PROGRAM_ID: pumpfun_emulation.emulate,
+    pss.PROGRAM_ID: pumpswap_emulation.emulate,
 }
 
 

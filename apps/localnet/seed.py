@@ -32,9 +32,10 @@ from apps.chain.constants import (
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
-from apps.chain.dex import pumpfun as pf
+from apps.chain.dex import pumpfun_state as pfs
 from apps.chain.dex import raydium_amm_v4 as ray
 from apps.chain.dex import raydium_cpmm as cpmm
+from apps.chain.dex.pumpfees import FEE_PROGRAM_ID, FeeConfig, Fees, FeeTier
 from apps.chain.metaplex import TokenMetadata, metadata_address
 from apps.chain.spl import MINT_LEN, TOKEN_ACCOUNT_LEN, ata_address
 from apps.localnet.cluster import Cluster
@@ -44,8 +45,54 @@ PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES = 1_073_000_000_000_000
 PUMP_INITIAL_VIRTUAL_SOL_RESERVES = 30_000_000_000
 PUMP_INITIAL_REAL_TOKEN_RESERVES = 793_100_000_000_000
 PUMP_TOKEN_TOTAL_SUPPLY = 1_000_000_000_000_000
-PUMP_FEE_BASIS_POINTS = 100
-PUMP_FEE_RECIPIENT = Pubkey.from_string("CebN5WGQ4jvEPvsVU4EoHEpgzq1VV7AbicfhtW4xC9iM")
+# Global's fallback rates (the FeeConfig tiers below are what trades pay).
+PUMP_FEE_BASIS_POINTS = 95
+PUMP_CREATOR_FEE_BASIS_POINTS = 30
+
+
+def _keys_of(*addresses: str) -> tuple[Pubkey, ...]:
+    return tuple(Pubkey.from_string(a) for a in addresses)
+
+
+# The 8 normal, 8 reserved (mayhem) and 8 buyback fee recipients of mainnet
+# (docs/FEE_RECIPIENTS.md of pump-public-docs).
+PUMP_FEE_RECIPIENTS = _keys_of(
+    "62qc2CNXwrYqQScmEdiZFFAnJR262PxWEuNQtxfafNgV",
+    "7VtfL8fvgNfhz17qKRMjzQEXgbdpnHHHQRh54R9jP2RJ",
+    "7hTckgnGnLQR6sdH7YkqFTAA7VwTfYFaZ6EhEsU3saCX",
+    "9rPYyANsfQZw3DnDmKE3YCQF5E8oD89UXoHn9JFEhJUz",
+    "AVmoTthdrX6tKt4nDjco2D775W2YK3sDhxPcMmzUAmTY",
+    "CebN5WGQ4jvEPvsVU4EoHEpgzq1VV7AbicfhtW4xC9iM",
+    "FWsW1xNtWscwNmKv6wVsU1iTzRN6wmmk3MjxRP5tT7hz",
+    "G5UZAVbAf46s7cKWoyKu8kYTip9DGTpbLZ2qa9Aq69dP",
+)
+PUMP_RESERVED_FEE_RECIPIENTS = _keys_of(
+    "GesfTA3X2arioaHp8bbKdjG9vJtskViWACZoYvxp4twS",
+    "4budycTjhs9fD6xw62VBducVTNgMgJJ5BgtKq7mAZwn6",
+    "8SBKzEQU4nLSzcwF4a74F2iaUDQyTfjGndn6qUWBnrpR",
+    "4UQeTP1T39KZ9Sfxzo3WR5skgsaP6NZa87BAkuazLEKH",
+    "8sNeir4QsLsJdYpc9RZacohhK1Y5FLU3nC5LXgYB4aa6",
+    "Fh9HmeLNUMVCvejxCtCL2DbYaRyBFVJ5xrWkLnMH6fdk",
+    "463MEnMeGyJekNZFQSTUABBEbLnvMTALbT6ZmsxAbAdq",
+    "6AUH3WEHucYZyC61hqpqYUWVto5qA5hjHuNQ32GNnNxA",
+)
+PUMP_BUYBACK_FEE_RECIPIENTS = _keys_of(
+    "5YxQFdt3Tr9zJLvkFccqXVUwhdTWJQc1fFg2YPbxvxeD",
+    "9M4giFFMxmFGXtc3feFzRai56WbBqehoSeRE5GK7gf7",
+    "GXPFM2caqTtQYC2cJ5yJRi9VDkpsYZXzYdwYpGnLmtDL",
+    "3BpXnfJaUTiwXnJNe7Ej1rcbzqTTQUvLShZaWazebsVR",
+    "5cjcW9wExnJJiqgLjq7DEG75Pm6JBgE1hNv4B2vHXUW6",
+    "EHAAiTxcdDwQ3U4bU6YcMsQGaekdzLS3B5SmYo46kJtL",
+    "5eHhjP8JaYkz83CWwvGU2uMUXefd3AazWGx4gpcuEEYD",
+    "A7hAgCzFw14fejgCp387JUJRMNyz4j89JKnhtKU8piqW",
+)
+# The bonding curve's fees on mainnet (docs/fees.png: protocol 0.95 %, creator 0.30 %) from
+# launch; the second tier, from a 40 SOL market cap, is localnet's own so that tests cross a
+# tier boundary (mainnet's curve has one rate).
+PUMP_FEE_TIERS = (
+    FeeTier(0, Fees(lp_fee_bps=0, protocol_fee_bps=95, creator_fee_bps=30)),
+    FeeTier(40 * LAMPORTS_PER_SOL, Fees(lp_fee_bps=0, protocol_fee_bps=90, creator_fee_bps=25)),
+)
 DEMO_KEY_SEED = b"volumebot-localnet-demo-v1"
 
 
@@ -76,7 +123,8 @@ class PumpSeed:
     curve: Pubkey
     associated_curve: Pubkey
     global_account: Pubkey
-    fee_recipient: Pubkey
+    creator: Pubkey
+    creator_vault: Pubkey
 
 
 @dataclass(frozen=True)
@@ -169,57 +217,118 @@ def seed_metadata(
 def seed_pumpfun_global(
     cluster: Cluster,
     *,
-    fee_recipient: Pubkey = PUMP_FEE_RECIPIENT,
     fee_basis_points: int = PUMP_FEE_BASIS_POINTS,
+    creator_fee_basis_points: int = PUMP_CREATOR_FEE_BASIS_POINTS,
 ) -> Pubkey:
-    """Create (or overwrite) pump.fun's Global; the fee recipient gets a rent-exempt balance."""
-    address = pf.global_address()
-    state = pf.Global(
+    """Create (or overwrite) pump.fun's Global with mainnet's recipients (each funded
+    rent-exempt, so fees can land) and launch parameters."""
+    address = pfs.global_address()
+    state = pfs.Global(
         initialized=True,
-        authority=fee_recipient,
-        fee_recipient=fee_recipient,
+        authority=PUMP_FEE_RECIPIENTS[0],
+        fee_recipient=PUMP_FEE_RECIPIENTS[0],
         initial_virtual_token_reserves=PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES,
         initial_virtual_sol_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES,
         initial_real_token_reserves=PUMP_INITIAL_REAL_TOKEN_RESERVES,
         token_total_supply=PUMP_TOKEN_TOTAL_SUPPLY,
         fee_basis_points=fee_basis_points,
+        withdraw_authority=PUMP_FEE_RECIPIENTS[0],
+        enable_migrate=True,
+        pool_migration_fee=15_000_001,
+        creator_fee_basis_points=creator_fee_basis_points,
+        fee_recipients=PUMP_FEE_RECIPIENTS[1:],
+        set_creator_authority=PUMP_FEE_RECIPIENTS[0],
+        admin_set_creator_authority=PUMP_FEE_RECIPIENTS[0],
+        create_v2_enabled=True,
+        whitelist_pda=Pubkey.default(),
+        reserved_fee_recipient=PUMP_RESERVED_FEE_RECIPIENTS[0],
+        mayhem_mode_enabled=True,
+        reserved_fee_recipients=PUMP_RESERVED_FEE_RECIPIENTS[1:],
+        is_cashback_enabled=True,
+        buyback_fee_recipients=PUMP_BUYBACK_FEE_RECIPIENTS,
+        buyback_basis_points=0,
+        initial_virtual_quote_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES,
+        whitelisted_quote_mints=(Pubkey.default(),),
     )
     data = state.encode()
-    cluster.set_account(address, Account(_rent(cluster, len(data)), data, pf.PROGRAM_ID))
-    if cluster.get_account(fee_recipient) is None:
-        fund(cluster, address=fee_recipient, lamports=_rent(cluster, 0))
+    cluster.set_account(address, Account(_rent(cluster, len(data)), data, pfs.PROGRAM_ID))
+    for recipient in (
+        *PUMP_FEE_RECIPIENTS,
+        *PUMP_RESERVED_FEE_RECIPIENTS,
+        *PUMP_BUYBACK_FEE_RECIPIENTS,
+    ):
+        if cluster.get_account(recipient) is None:
+            fund(cluster, address=recipient, lamports=_rent(cluster, 0))
     return address
+
+
+def seed_pumpfun_fee_config(
+    cluster: Cluster, *, tiers: tuple[FeeTier, ...] = PUMP_FEE_TIERS
+) -> Pubkey:
+    """The fee program's FeeConfig for pump.fun (its market-cap tiers)."""
+    address = pfs.fee_config_address()
+    state = FeeConfig(
+        bump=Pubkey.find_program_address([b"fee_config", bytes(pfs.PROGRAM_ID)], FEE_PROGRAM_ID)[1],
+        admin=PUMP_FEE_RECIPIENTS[0],
+        flat_fees=tiers[0].fees,
+        fee_tiers=tiers,
+    )
+    data = state.encode()
+    cluster.set_account(address, Account(_rent(cluster, len(data)), data, FEE_PROGRAM_ID))
+    return address
+
+
+def launch_curve(
+    *, creator: Pubkey, cashback: bool = False, mayhem: bool = False
+) -> pfs.BondingCurve:
+    """A curve in pump.fun's launch state."""
+    return pfs.BondingCurve(
+        virtual_token_reserves=PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES,
+        virtual_quote_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES,
+        real_token_reserves=PUMP_INITIAL_REAL_TOKEN_RESERVES,
+        real_quote_reserves=0,
+        token_total_supply=PUMP_TOKEN_TOTAL_SUPPLY,
+        complete=False,
+        creator=creator,
+        is_mayhem_mode=mayhem,
+        is_cashback_coin=cashback,
+    )
 
 
 def seed_pumpfun_curve(
     cluster: Cluster,
     *,
     mint: Pubkey,
-    curve: pf.BondingCurve | None = None,
+    curve: pfs.BondingCurve | None = None,
     token_program: Pubkey = TOKEN_PROGRAM_ID,
+    creator: Pubkey | None = None,
 ) -> PumpSeed:
-    """A bonding curve for `mint` (pump.fun's launch state unless `curve` is given); its token
-    account holds the real reserves plus the supply kept back for migration."""
+    """A bonding curve for `mint` (pump.fun's launch state, by a random creator, unless
+    `curve` is given) in its 115-byte layout; its token account holds the real reserves plus
+    the supply kept back for migration; the creator vault exists (rent-exempt)."""
     global_account = (
         seed_pumpfun_global(cluster)
-        if cluster.get_account(pf.global_address()) is None
-        else pf.global_address()
+        if cluster.get_account(pfs.global_address()) is None
+        else pfs.global_address()
     )
-    glob = pf.Global.decode(bytes(cluster.get_account(global_account).data))
-    curve = curve or pf.BondingCurve(
-        virtual_token_reserves=PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES,
-        virtual_sol_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES,
-        real_token_reserves=PUMP_INITIAL_REAL_TOKEN_RESERVES,
-        real_sol_reserves=0,
-        token_total_supply=PUMP_TOKEN_TOTAL_SUPPLY,
-        complete=False,
-    )
-    address = pf.bonding_curve_address(mint)
+    if cluster.get_account(pfs.fee_config_address()) is None:
+        seed_pumpfun_fee_config(cluster)
+    curve = curve or launch_curve(creator=creator or Keypair().pubkey())
+    address = pfs.bonding_curve_address(mint)
     data = curve.encode()
     cluster.set_account(
-        address, Account(_rent(cluster, len(data)) + curve.real_sol_reserves, data, pf.PROGRAM_ID)
+        address,
+        Account(_rent(cluster, len(data)) + curve.real_quote_reserves, data, pfs.PROGRAM_ID),
     )
-    held = curve.real_token_reserves + (curve.token_total_supply - PUMP_INITIAL_REAL_TOKEN_RESERVES)
+    creator_vault = pfs.creator_vault_address(curve.creator)
+    if cluster.get_account(creator_vault) is None:
+        fund(cluster, address=creator_vault, lamports=_rent(cluster, 0))
+    # A live curve also holds the supply kept back for migration; `migrate` empties it.
+    held = (
+        0
+        if curve.complete
+        else curve.real_token_reserves + curve.token_total_supply - PUMP_INITIAL_REAL_TOKEN_RESERVES
+    )
     associated = ata_address(owner=address, mint=mint, token_program=token_program)
     create_token_account(
         cluster,
@@ -229,19 +338,20 @@ def seed_pumpfun_curve(
         amount=max(held, 0),
         token_program=token_program,
     )
-    return PumpSeed(address, associated, global_account, glob.fee_recipient)
+    return PumpSeed(address, associated, global_account, curve.creator, creator_vault)
 
 
-def migrated_curve() -> pf.BondingCurve:
-    """A curve whose real token reserves ran out: `complete`, liquidity moved to an AMM."""
-    return pf.BondingCurve(
+def migrated_curve(*, creator: Pubkey | None = None) -> pfs.BondingCurve:
+    """A curve whose real token reserves ran out: `complete`, liquidity moved to PumpSwap."""
+    return pfs.BondingCurve(
         virtual_token_reserves=PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES
         - PUMP_INITIAL_REAL_TOKEN_RESERVES,
-        virtual_sol_reserves=115_005_359_056,
+        virtual_quote_reserves=115_005_359_056,
         real_token_reserves=0,
-        real_sol_reserves=0,
+        real_quote_reserves=0,
         token_total_supply=PUMP_TOKEN_TOTAL_SUPPLY,
         complete=True,
+        creator=creator or Keypair().pubkey(),
     )
 
 
@@ -512,7 +622,7 @@ def seed_token(
     token_program: Pubkey = TOKEN_PROGRAM_ID,
     raydium_reserves: tuple[int, int] | None = (500_000_000_000_000, 200 * LAMPORTS_PER_SOL),
     pumpfun: bool = True,
-    pumpfun_curve: pf.BondingCurve | None = None,
+    pumpfun_curve: pfs.BondingCurve | None = None,
     cpmm_reserves: tuple[int, int] | None = None,
     wallets: int = 2,
     wallet_lamports: int = 100 * LAMPORTS_PER_SOL,
@@ -540,8 +650,9 @@ def seed_token(
         supply += raydium_reserves[0]
     if pumpfun:
         pump = seed_pumpfun_curve(
-            cluster, mint=mint, curve=pumpfun_curve, token_program=token_program
-        )
+            cluster, mint=mint, curve=pumpfun_curve, token_program=token_program,
+            creator=keys.address("pumpfun/creator"),
+        )  # fmt: skip
         acc = cluster.get_account(pump.associated_curve)
         supply += TokenAccount.from_bytes(bytes(acc.data)[:TOKEN_ACCOUNT_LEN]).amount
     if cpmm_reserves is not None:

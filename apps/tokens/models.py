@@ -60,6 +60,7 @@ class Dex(models.TextChoices):
     RAYDIUM_AMM_V4 = "raydium_amm_v4", "Raydium AMM v4"
     RAYDIUM_CPMM = "raydium_cpmm", "Raydium CPMM"
     PUMPFUN = "pumpfun", "pump.fun bonding curve"
+    PUMPSWAP = "pumpswap", "PumpSwap"
 
 
 class Pool(TimeStampedModel):

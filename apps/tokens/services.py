@@ -2,6 +2,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.chain.constants import WSOL_MINT
 from apps.chain.token_info import AccountKind, MintInfo, NotAMint, read_mint
 from apps.core.chain import chain_run, parse_address
 from apps.core.errors import Conflict, ValidationFailed
@@ -82,6 +83,14 @@ def pool_select(*, owner: User, token_id: int, address: str) -> PoolSelection:
             "This pump.fun bonding curve is complete: the token migrated to an AMM, so this venue "
             "no longer trades it. Select its AMM pool instead.",
             code="pool_migrated",
+        )
+    if candidate["quote_mint"] != str(WSOL_MINT):
+        # pump.fun coins can be quoted in another mint (USDC); their trades are a different
+        # instruction family with quote token accounts, which the engine does not build.
+        raise Conflict(
+            f"This pool is quoted in {candidate['quote_mint']}, not SOL: volumebot trades "
+            "SOL-quoted pools only.",
+            code="pool_not_sol_quoted",
         )
     with transaction.atomic():
         pool, _ = Pool.objects.update_or_create(

@@ -13,7 +13,8 @@ from apps.chain.dex.base import Side
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
 from apps.chain.dex.raydium_cpmm import RaydiumCpmm
 from apps.core.chain import chain_run
-from apps.localnet.seed import seed_token
+from apps.localnet.seed import migrated_curve, seed_token
+from apps.localnet.seed_pump import seed_pumpswap_pool
 from apps.tokens.services import pool_select, token_register
 from tests.campaigns.conftest import PARAMS, SOL, make_campaign
 from tests.factories import WalletFactory
@@ -245,3 +246,41 @@ def test_it_adds_guardrail_warnings_and_refuses_unsaved_params_beyond_the_limits
     assert refused.json()["error"]["fields"] == {
         "params.slippage_bps": ["At most 1000 bps: higher slippage is refused by the platform."]
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("venue", ["pumpfun", "pumpswap"])
+def test_it_prices_pump_venues_with_their_tiered_fees(alice, alice_api, localnet, venue):
+    # A live curve: its virtual reserves and the first fee tier (0.95 % + 0.30 % creator);
+    # a migrated coin's canonical PumpSwap pool: its vaults and tier (0.02 + 0.93 + 0.30 %).
+    if venue == "pumpfun":
+        seeded = seed_token(localnet.cluster, raydium_reserves=None)
+        address, expected = (
+            seeded.pumpfun.curve,
+            {
+                "sol_reserve_lamports": 30_000_000_000,
+                "token_reserve_raw": 1_073_000_000_000_000,
+                "fee_bps": 125,
+            },
+        )
+    else:
+        seeded = seed_token(localnet.cluster, raydium_reserves=None, pumpfun_curve=migrated_curve())
+        pool = seed_pumpswap_pool(
+            localnet.cluster, mint=seeded.mint, base_reserve=TOKENS, quote_reserve=SOL_RESERVE,
+            coin_creator=seeded.pumpfun.creator,
+        )  # fmt: skip
+        address, expected = pool.pool, {
+            "sol_reserve_lamports": SOL_RESERVE, "token_reserve_raw": TOKENS, "fee_bps": 125,
+        }  # fmt: skip
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+    selection = pool_select(owner=alice, token_id=token.pk, address=str(address))
+    campaign = campaign_create(
+        owner=alice, name="Pump", token_id=token.pk, pool_id=selection.pool_id,
+        funding_wallet_id=WalletFactory(owner=alice, keypair=seeded.wallets[0]).pk, params=PARAMS,
+    )  # fmt: skip
+
+    response = alice_api.post(f"/v1/campaigns/{campaign.pk}/estimate")
+
+    assert response.status_code == 200
+    assert selection.pool.dex == venue
+    assert response.json()["pool"] == expected

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import pytest
 from solders.compute_budget import set_compute_unit_price
-from solders.instruction import AccountMeta
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import InstructionErrorCustom, TransactionErrorInstructionError
 
 from apps.chain.constants import (
-    ASSOCIATED_TOKEN_PROGRAM_ID,
     LAMPORTS_PER_SOL,
     METAPLEX_METADATA_PROGRAM_ID,
-    RENT_SYSVAR_ID,
-    SYSTEM_PROGRAM_ID,
     TOKEN_2022_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
 )
@@ -125,63 +121,6 @@ def test_it_rounds_the_raydium_fee_up_like_the_current_program_source():
     assert ray.swap_fee(amount_in=199, numerator=25, denominator=10_000) == 1
     assert ray.swap_fee(amount_in=1, numerator=25, denominator=10_000) == 1
     assert ray.swap_fee(amount_in=0, numerator=25, denominator=10_000) == 0
-
-
-def test_it_encodes_pumpfun_buy_and_sell_like_the_idl():
-    mint, user, fee_to = key(1), key(2), key(3)
-    curve = pf.bonding_curve_address(mint)
-
-    buy = pf.buy_instruction(
-        mint=mint, user=user, fee_recipient=fee_to, amount=1_000, max_sol_cost=2_000
-    )
-    sell = pf.sell_instruction(
-        mint=mint, user=user, fee_recipient=fee_to, amount=1_000, min_sol_output=900
-    )
-
-    assert Pubkey.from_string("6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P") == pf.PROGRAM_ID
-    assert bytes(buy.data) == bytes([102, 6, 61, 18, 1, 218, 235, 234]) + (1_000).to_bytes(
-        8, "little"
-    ) + (2_000).to_bytes(8, "little")
-    assert bytes(sell.data) == bytes([51, 230, 133, 164, 1, 127, 131, 173]) + (1_000).to_bytes(
-        8, "little"
-    ) + (900).to_bytes(8, "little")
-    global_account = Pubkey.from_string("4wTV1YmiEkRvAtNtsSGPtUrqRYQMe5SKy2uB4Jjaxnjf")
-    event_authority = Pubkey.from_string("Ce6TQqeHC9p8KetsN6JsjHK7UTZk7nasjjnr7XxXp9F1")
-    common = [
-        AccountMeta(global_account, False, False),
-        AccountMeta(fee_to, False, True),
-        AccountMeta(mint, False, False),
-        AccountMeta(curve, False, True),
-        AccountMeta(ata_address(owner=curve, mint=mint), False, True),
-        AccountMeta(ata_address(owner=user, mint=mint), False, True),
-        AccountMeta(user, True, True),
-        AccountMeta(SYSTEM_PROGRAM_ID, False, False),
-    ]
-    tail = [AccountMeta(event_authority, False, False), AccountMeta(pf.PROGRAM_ID, False, False)]
-    assert list(buy.accounts) == [
-        *common,
-        AccountMeta(TOKEN_PROGRAM_ID, False, False),
-        AccountMeta(RENT_SYSVAR_ID, False, False),
-        *tail,
-    ]
-    assert list(sell.accounts) == [
-        *common,
-        AccountMeta(ASSOCIATED_TOKEN_PROGRAM_ID, False, False),
-        AccountMeta(TOKEN_PROGRAM_ID, False, False),
-        *tail,
-    ]
-
-
-def test_it_round_trips_the_pumpfun_account_layouts():
-    curve = pf.BondingCurve(
-        1_073_000_000_000_000, 30_000_000_000, 793_100_000_000_000, 0, 10**15, False
-    )
-    data = curve.encode()
-    assert len(data) == 49
-    assert data[:8] == bytes(
-        [23, 183, 248, 55, 96, 216, 172, 96]
-    )  # sha256("account:BondingCurve")[:8]
-    assert pf.BondingCurve.decode(data + bytes(32)) == curve  # newer curves append fields
 
 
 # -- discovery and seeding ----------------------------------------------------------------
@@ -310,60 +249,6 @@ async def test_it_fails_a_raydium_swap_below_min_out_with_exceeded_slippage(rpc,
     assert await balance(rpc, ata_address(owner=trader.pubkey(), mint=seeded.mint)) == 0
 
 
-async def test_it_buys_then_sells_on_pumpfun_with_the_one_percent_fee(rpc, seeded):
-    adapter = get_adapter("pumpfun")
-    trader = seeded.wallets[0]
-    fee_to = seeded.pumpfun.fee_recipient
-    state = await adapter.load_state(rpc=rpc, address=seeded.pumpfun.curve, mint=seeded.mint)
-    curve = state.curve
-    start, fee_start = await balance(rpc, trader.pubkey()), await balance(rpc, fee_to)
-    curve_start = await balance(rpc, seeded.pumpfun.curve)
-
-    quote = adapter.quote(state=state, side=Side.BUY, amount_in=LAMPORTS_PER_SOL)
-    amount = quote.amount_out
-    cost = curve.virtual_sol_reserves * amount // (curve.virtual_token_reserves - amount) + 1
-    fee = cost * 100 // 10_000
-    assert quote.amount_in == cost + fee <= LAMPORTS_PER_SOL
-    bought = await execute(
-        rpc,
-        trader,
-        adapter.build_buy(state=state, owner=trader.pubkey(), quote=quote, slippage_bps=100),
-    )
-
-    token_ata = ata_address(owner=trader.pubkey(), mint=seeded.mint)
-    assert bought.status == ConfirmStatus.LANDED
-    assert await tokens(rpc, token_ata) == amount
-    assert (
-        await balance(rpc, trader.pubkey())
-        == start - cost - fee - TOKEN_ACCOUNT_RENT_LAMPORTS - 5_000
-    )
-    assert await balance(rpc, fee_to) == fee_start + fee
-    assert await balance(rpc, seeded.pumpfun.curve) == curve_start + cost
-    state = await adapter.load_state(rpc=rpc, address=seeded.pumpfun.curve, mint=seeded.mint)
-    assert state.curve.virtual_sol_reserves == curve.virtual_sol_reserves + cost
-    assert state.curve.real_token_reserves == curve.real_token_reserves - amount
-
-    gross = (
-        amount * state.curve.virtual_sol_reserves // (state.curve.virtual_token_reserves + amount)
-    )
-    sell_fee = gross * 100 // 10_000
-    quote = adapter.quote(state=state, side=Side.SELL, amount_in=amount)
-    sold = await execute(
-        rpc,
-        trader,
-        adapter.build_sell(state=state, owner=trader.pubkey(), quote=quote, slippage_bps=100),
-    )
-
-    assert quote.amount_out == gross - sell_fee
-    assert sold.status == ConfirmStatus.LANDED
-    assert await tokens(rpc, token_ata) == 0
-    assert await balance(rpc, trader.pubkey()) == (
-        start - cost - fee - TOKEN_ACCOUNT_RENT_LAMPORTS - 10_000 + gross - sell_fee
-    )
-    assert await balance(rpc, fee_to) == fee_start + fee + sell_fee
-    assert await balance(rpc, seeded.pumpfun.curve) == curve_start + cost - gross
-
-
 async def test_it_fails_pumpfun_trades_outside_the_limits_with_the_idl_error_codes(rpc, seeded):
     adapter = get_adapter("pumpfun")
     trader = seeded.wallets[0]
@@ -403,24 +288,6 @@ async def test_it_fails_pumpfun_trades_outside_the_limits_with_the_idl_error_cod
     assert await balance(rpc, trader.pubkey()) == before_sell - 5_000
     assert (
         await tokens(rpc, ata_address(owner=trader.pubkey(), mint=seeded.mint)) == quote.amount_out
-    )
-
-
-async def test_it_refuses_to_trade_on_a_completed_curve(rpc, cluster):
-    migrated = seed_token(cluster, raydium_reserves=None, pumpfun_curve=migrated_curve())
-    trader = migrated.wallets[0]
-    ix = pf.buy_instruction(
-        mint=migrated.mint,
-        user=trader.pubkey(),
-        fee_recipient=migrated.pumpfun.fee_recipient,
-        amount=1_000,
-        max_sol_cost=LAMPORTS_PER_SOL,
-    )
-
-    failed = await execute(rpc, trader, [ix], skip_preflight=True)
-
-    assert failed.err == TransactionErrorInstructionError(
-        2, InstructionErrorCustom(pf.ERR_BONDING_CURVE_COMPLETE)
     )
 
 

@@ -202,3 +202,19 @@ def test_it_puts_create_errors_on_their_fields(alice_client, alice_setup, bob):
     assert htmx.content.decode().lstrip().startswith('<form method="post"')
     assert "Between 1 and 1000 maker wallets." in htmx.content.decode()
     assert Campaign.objects.count() == 0
+
+
+@pytest.mark.parametrize(("choice", "stored"), [("true", True), ("false", False)])
+def test_it_asks_what_to_do_when_a_pumpfun_curve_completes(
+    alice_client, alice_setup, choice, stored
+):
+    page = alice_client.get(reverse("campaigns:new")).content.decode()
+    assert "When the pump.fun curve completes" in page
+    assert '<option value="true" selected>Trade on its PumpSwap pool</option>' in page
+
+    alice_client.post(
+        reverse("campaigns:new"),
+        {**wizard_data(alice_setup), "intent": "draft", "follow_migration": choice},
+    )
+
+    assert Campaign.objects.get().params["follow_migration"] is stored

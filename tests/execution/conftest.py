@@ -20,6 +20,7 @@ from apps.core.chain import rpc_pool
 from apps.execution.services import _lock_key, run_engine_start
 from apps.localnet import Cluster
 from apps.localnet.seed import seed_token
+from apps.localnet.seed_pump import seed_pumpswap_pool
 from apps.localnet.server import start_server
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from tests.factories import WalletFactory
@@ -67,8 +68,9 @@ def chain(engine_localnet, settings):
 
 
 class Setup:
-    """alice's token (fresh mint), its pools selected (Raydium AMM v4, Raydium CPMM, pump.fun;
-    a Token-2022 token has no AMM v4 pool), and a custodial wallet with 100 SOL."""
+    """alice's token (fresh mint), its pools on every venue selected (Raydium AMM v4, Raydium
+    CPMM, pump.fun, PumpSwap; a Token-2022 token has no AMM v4 pool), and a custodial wallet
+    with 100 SOL."""
 
     def __init__(self, user, cluster: Cluster, *, token_program: Pubkey = TOKEN_PROGRAM_ID):
         self.user = user
@@ -77,6 +79,12 @@ class Setup:
             cluster, wallets=1, token_program=token_program,
             raydium_reserves=RAYDIUM_RESERVES if spl else None, cpmm_reserves=RAYDIUM_RESERVES,
         )  # fmt: skip
+        # A PumpSwap pool for the same mint, as if the curve had migrated (the engine trades
+        # whichever pool the campaign names).
+        self.pumpswap = seed_pumpswap_pool(
+            cluster, mint=self.seeded.mint, base_reserve=206_900_000_000_000,
+            quote_reserve=84_990_359_056, coin_creator=self.seeded.pumpfun.creator,
+        )  # fmt: skip
         mint = str(self.seeded.mint)
         self.token = Token.objects.create(
             network="localnet", mint=mint, program="spl" if spl else "token2022",
@@ -84,7 +92,11 @@ class Setup:
         )  # fmt: skip
         TokenLink.objects.create(owner=user, token=self.token)
         self.pools = {}
-        venues = [("raydium_cpmm", self.seeded.cpmm.pool), ("pumpfun", self.seeded.pumpfun.curve)]
+        venues = [
+            ("raydium_cpmm", self.seeded.cpmm.pool),
+            ("pumpfun", self.seeded.pumpfun.curve),
+            ("pumpswap", self.pumpswap.pool),
+        ]
         if spl:
             venues.insert(0, ("raydium_amm_v4", self.seeded.raydium.amm))
         for dex, address in venues:
@@ -154,9 +166,20 @@ def held_by_another_worker(namespace: int, key: int) -> Iterator[None]:
     try:
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [_lock_key(namespace, key)])
+            cursor.execute("SELECT pg_backend_pid()")
+            (pid,) = cursor.fetchone()
         yield
     finally:
         other.close()
+    # The server ends a closed session (and frees its locks) a moment after the client hangs
+    # up: wait for that, so the next lock attempt does not race it.
+    with connections["default"].cursor() as cursor:
+
+        def gone() -> bool:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = %s", [pid])
+            return cursor.fetchone()[0] == 0
+
+        wait_for(gone, timeout=10, what="the other session to end")
 
 
 def wait_for_the_endpoint_to_cool_down() -> None:

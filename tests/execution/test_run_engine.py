@@ -36,7 +36,8 @@ JITO = {
 @pytest.mark.parametrize(
     ("dex", "mode"),
     [("raydium_amm_v4", "legacy"), ("pumpfun", "legacy"), ("raydium_amm_v4", "jito"),
-     ("pumpfun", "jito"), ("raydium_cpmm", "legacy"), ("raydium_cpmm", "jito")],
+     ("pumpfun", "jito"), ("raydium_cpmm", "legacy"), ("raydium_cpmm", "jito"),
+     ("pumpswap", "legacy"), ("pumpswap", "jito")],
 )  # fmt: skip
 def test_it_runs_a_campaign_to_its_target_and_gathers_every_lamport(setup, workers, dex, mode):
     run_to_target_and_gather(setup, dex=dex, mode=mode)
@@ -265,8 +266,9 @@ def test_a_run_continues_through_the_second_endpoint_when_the_primary_goes_down(
         assert setup.lamports(maker.address) == 0
 
 
-def test_sell_only_stops_the_buys_sells_what_is_held_then_stops_and_gathers(setup, workers):
-    campaign = setup.campaign(buy_percent=100, target_volume_sol="1000")
+@pytest.mark.parametrize("dex", ["raydium_amm_v4", "pumpfun", "pumpswap"])
+def test_sell_only_stops_the_buys_sells_what_is_held_then_stops_and_gathers(setup, workers, dex):
+    campaign = setup.campaign(dex=dex, buy_percent=100, target_volume_sol="1000")
     funding_before = setup.lamports(setup.wallet.address)
     run = setup.start(campaign)
     buys = Execution.objects.filter(run=run, side="buy", status="landed")

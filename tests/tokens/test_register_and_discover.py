@@ -1,20 +1,25 @@
 """Registration and discovery against the real localnet (seeded mints, pools and curves)."""
 
+import dataclasses
+
 import pytest
 from prometheus_client import REGISTRY
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
-from apps.chain.constants import LAMPORTS_PER_SOL, TOKEN_2022_PROGRAM_ID
-from apps.chain.dex import pumpfun as pf
+from apps.chain.constants import LAMPORTS_PER_SOL, TOKEN_2022_PROGRAM_ID, WSOL_MINT
+from apps.chain.dex import pumpfun_state as pfs
 from apps.core.errors import Conflict, ValidationFailed
 from apps.localnet.seed import (
     PUMP_INITIAL_REAL_TOKEN_RESERVES,
     PUMP_INITIAL_VIRTUAL_SOL_RESERVES,
     PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES,
     PUMP_TOKEN_TOTAL_SUPPLY,
+    launch_curve,
     migrated_curve,
     seed_token,
 )
+from apps.localnet.seed_pump import seed_pumpswap_pool
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from apps.tokens.services import pool_select, token_register
 
@@ -113,7 +118,8 @@ def test_it_discovers_both_venues_with_exact_reserves_and_caches(alice_api, seed
     assert raydium["price_sol"] == "0.000000375"  # 150 SOL / 400,000,000 whole tokens
     assert pump["address"] == str(seeded.pumpfun.curve)
     assert pump["migrated"] is False
-    assert pump["fee_bps"] == 100
+    # The fee program's first tier for the curve: 0.95 % protocol + 0.30 % creator.
+    assert pump["fee_bps"] == 125
     assert pump["progress_bps"] == 0
     assert after_first > before
     assert after_cached == after_first  # served from the cache: no RPC call
@@ -146,6 +152,22 @@ def test_it_lists_and_selects_the_cpmm_pool_of_a_token_2022_mint(alice, alice_ap
         "Raydium CPMM",
     )
     assert selection.pool.token == token
+
+
+def test_it_refuses_to_select_a_pumpfun_coin_quoted_in_anything_but_sol(alice, localnet):
+    usdc = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+    curve = dataclasses.replace(
+        launch_curve(creator=Keypair().pubkey()), quote_mint=Pubkey.from_string(usdc)
+    )
+    seeded = seed_token(localnet.cluster, raydium_reserves=None, pumpfun_curve=curve)
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+
+    with pytest.raises(Conflict, match=f"quoted in {usdc}, not SOL") as refused:
+        pool_select(owner=alice, token_id=token.pk, address=str(seeded.pumpfun.curve))
+
+    assert refused.value.code == "pool_not_sol_quoted"
+    assert not Pool.objects.exists()
+    assert not PoolSelection.objects.exists()
 
 
 def test_it_shows_a_migrated_curve_and_refuses_to_select_it(alice, localnet):
@@ -220,13 +242,14 @@ def test_it_previews_metadata_before_saving(client, alice, seeded, htmx):
 
 def test_it_reports_a_partly_sold_curve_with_exact_reserves_and_progress(alice_api, localnet):
     sold_tokens, paid_lamports = 200_000_000_000_000, 20 * LAMPORTS_PER_SOL
-    curve = pf.BondingCurve(
+    curve = pfs.BondingCurve(
         virtual_token_reserves=PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES - sold_tokens,
-        virtual_sol_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES + paid_lamports,
+        virtual_quote_reserves=PUMP_INITIAL_VIRTUAL_SOL_RESERVES + paid_lamports,
         real_token_reserves=PUMP_INITIAL_REAL_TOKEN_RESERVES - sold_tokens,
-        real_sol_reserves=paid_lamports,
+        real_quote_reserves=paid_lamports,
         token_total_supply=PUMP_TOKEN_TOTAL_SUPPLY,
         complete=False,
+        creator=Keypair().pubkey(),
     )
     seeded = seed_token(localnet.cluster, raydium_reserves=None, pumpfun_curve=curve)
 
@@ -284,3 +307,29 @@ def test_the_demo_account_gets_the_demo_token_with_both_raydium_pools(alice, set
         ("raydium_amm_v4", str(demo.raydium.amm)),
         ("raydium_cpmm", str(demo.cpmm.pool)),
     ]
+
+
+def test_it_shows_a_migrated_coins_pumpswap_pool_next_to_its_completed_curve(
+    alice, alice_api, localnet
+):
+    seeded = seed_token(localnet.cluster, raydium_reserves=None, pumpfun_curve=migrated_curve())
+    pool = seed_pumpswap_pool(
+        localnet.cluster, mint=seeded.mint, base_reserve=206_900_000_000_000,
+        quote_reserve=84_990_359_056, coin_creator=seeded.pumpfun.creator,
+    )  # fmt: skip
+
+    pools = alice_api.get(f"/v1/pools?mint={seeded.mint}&network=localnet").json()
+
+    by_dex = {p["dex"]: p for p in pools}
+    assert set(by_dex) == {"pumpfun", "pumpswap"}
+    assert by_dex["pumpfun"]["migrated"] is True
+    swap = by_dex["pumpswap"]
+    assert (swap["address"], swap["venue"], swap["migrated"]) == (str(pool.pool), "PumpSwap", False)
+    assert (swap["base_reserve_raw"], swap["quote_reserve_lamports"]) == (
+        206_900_000_000_000,
+        84_990_359_056,
+    )
+    assert swap["fee_bps"] == 125  # 0.02 % LP + 0.93 % protocol + 0.30 % creator
+    token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
+    selection = pool_select(owner=alice, token_id=token.pk, address=str(pool.pool))
+    assert (selection.pool.dex, selection.pool.quote_mint) == ("pumpswap", str(WSOL_MINT))

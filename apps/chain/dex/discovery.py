@@ -1,7 +1,8 @@
 """Pool discovery for a mint across every venue, summarised for people choosing a pool.
 
 Reads only the chain (no third-party API). Unlike `registry.find_pools`, discovery also reports
-pump.fun curves that completed (migrated), so a user sees why that venue no longer applies.
+pump.fun curves that completed (migrated), so a user sees why that venue no longer applies, next
+to the PumpSwap pool the coin moved to.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from solders.pubkey import Pubkey
 
 from apps.chain.constants import LAMPORTS_PER_SOL, WSOL_MINT
 from apps.chain.dex import pumpfun as pf
+from apps.chain.dex import pumpfun_state as pfs
 from apps.chain.dex.base import BPS
+from apps.chain.dex.pumpfees import FeeConfig, fee_config_from_account
+from apps.chain.dex.pumpswap import PumpSwap, PumpSwapState
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4, RaydiumPoolState
 from apps.chain.dex.raydium_cpmm import CpmmPoolState, RaydiumCpmm
 from apps.chain.token_info import decode_mint
@@ -89,8 +93,15 @@ def _cpmm(state: CpmmPoolState, *, decimals: int) -> PoolSummary:
 
 
 def _pumpfun(
-    *, address: Pubkey, mint: Pubkey, curve: pf.BondingCurve, global_state: pf.Global, decimals: int
+    *,
+    address: Pubkey,
+    mint: Pubkey,
+    curve: pfs.BondingCurve,
+    global_state: pfs.Global,
+    fee_config: FeeConfig | None,
+    decimals: int,
 ) -> PoolSummary:
+    fees = pfs.curve_fees(curve=curve, global_state=global_state, fee_config=fee_config)
     initial = global_state.initial_real_token_reserves
     sold = max(0, initial - curve.real_token_reserves)
     progress = BPS if curve.complete else (sold * BPS // initial if initial else 0)
@@ -99,31 +110,52 @@ def _pumpfun(
         venue="pump.fun bonding curve",
         address=str(address),
         base_mint=str(mint),
-        quote_mint=str(WSOL_MINT),
+        # Coins quoted in anything but SOL show their quote mint (and cannot be registered).
+        quote_mint=str(WSOL_MINT if curve.sol_quoted else curve.quote_mint),
         base_reserve_raw=curve.real_token_reserves,
-        quote_reserve_lamports=curve.real_sol_reserves,
+        quote_reserve_lamports=curve.real_quote_reserves,
         # The curve prices on its virtual reserves.
         price_sol=_price(
-            lamports=curve.virtual_sol_reserves,
+            lamports=curve.virtual_quote_reserves,
             raw_tokens=curve.virtual_token_reserves,
             decimals=decimals,
         ),
-        liquidity_lamports=curve.real_sol_reserves,
-        fee_bps=global_state.fee_basis_points,
+        liquidity_lamports=curve.real_quote_reserves,
+        fee_bps=fees.protocol_fee_bps + fees.creator_fee_bps,
         migrated=curve.complete,
         progress_bps=progress,
     )
 
 
+def _pumpswap(state: PumpSwapState, *, decimals: int) -> PoolSummary:
+    sol, tokens = state.quote_reserve, state.base_reserve
+    return PoolSummary(
+        dex=PumpSwap.name,
+        venue="PumpSwap",
+        address=str(state.address),
+        base_mint=str(state.mint),
+        quote_mint=str(WSOL_MINT),
+        base_reserve_raw=tokens,
+        quote_reserve_lamports=sol,
+        price_sol=_price(lamports=sol, raw_tokens=tokens, decimals=decimals),
+        liquidity_lamports=2 * sol,
+        fee_bps=state.fees.total_bps,
+        migrated=False,
+        progress_bps=None,
+    )
+
+
 async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
-    """Every SOL pool of `mint`: Raydium AMM v4 and CPMM pools and its pump.fun curve (live or
-    migrated). A mint with no account has no pools."""
-    curve_address = pf.bonding_curve_address(mint)
+    """Every SOL pool of `mint`: Raydium AMM v4 and CPMM pools, its pump.fun curve (live or
+    migrated) and its PumpSwap pools. A mint with no account has no pools."""
+    curve_address = pfs.bonding_curve_address(mint)
     accounts = await rpc.call(
         "getMultipleAccounts",
-        lambda c: c.get_multiple_accounts([mint, curve_address, pf.global_address()]),
+        lambda c: c.get_multiple_accounts(
+            [mint, curve_address, pfs.global_address(), pfs.fee_config_address()]
+        ),
     )
-    mint_account, curve_account, global_account = accounts.value
+    mint_account, curve_account, global_account, fee_config_account = accounts.value
     if mint_account is None:
         return []
     decimals = decode_mint(
@@ -138,17 +170,23 @@ async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
     for ref in await cpmm.find_pools(rpc=rpc, mint=mint):
         state = await cpmm.load_state(rpc=rpc, address=ref.address)
         summaries.append(_cpmm(state, decimals=decimals))
+    pumpswap = PumpSwap()
+    for ref in await pumpswap.find_pools(rpc=rpc, mint=mint):
+        summaries.append(
+            _pumpswap(await pumpswap.load_state(rpc=rpc, address=ref.address), decimals=decimals)
+        )
     if (
         curve_account is not None
-        and curve_account.owner == pf.PROGRAM_ID
+        and curve_account.owner == pfs.PROGRAM_ID
         and global_account is not None
     ):
         summaries.append(
             _pumpfun(
                 address=curve_address,
                 mint=mint,
-                curve=pf.BondingCurve.decode(bytes(curve_account.data)),
-                global_state=pf.Global.decode(bytes(global_account.data)),
+                curve=pfs.BondingCurve.decode(bytes(curve_account.data)),
+                global_state=pfs.Global.decode(bytes(global_account.data)),
+                fee_config=fee_config_from_account(fee_config_account),
                 decimals=decimals,
             )
         )

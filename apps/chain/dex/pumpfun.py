@@ -1,32 +1,33 @@
-"""pump.fun bonding curve (program 6EF8rrec…), written from the public Anchor IDL.
+"""pump.fun bonding curve (program 6EF8rrec…): the legacy `buy` and `sell` as mainnet takes them.
 
-Instructions: `buy(amount u64, max_sol_cost u64)` and `sell(amount u64, min_sol_output u64)`,
-each an 8-byte discriminator sha256("global:<name>")[:8] followed by the borsh args, with
-the IDL's 12-account lists. Accounts: `Global` (fee recipient, fee_basis_points, initial
-reserves) at PDA ["global"] and `BondingCurve` (virtual/real reserves, total supply,
-`complete`) at PDA ["bonding-curve", mint]; both start with sha256("account:<Name>")[:8].
+Account lists follow `idl/pump.json` (16 accounts for `buy`, 14 for `sell`) plus what the
+2026-04-28 upgrade appends (`docs/BREAKING_FEE_RECIPIENT.md`): bonding-curve-v2 (read-only) and
+one buyback fee recipient (writable); a cashback coin's `sell` puts the trader's
+user_volume_accumulator first among those remaining accounts (the IDL's `sell` docs). So:
+`buy` 18 accounts, `sell` 16 (17 for cashback coins). `buy` data is the discriminator, `amount`
+u64, `max_sol_cost` u64 and `track_volume` OptionBool (25 bytes); `sell` is 24 bytes.
 
-Pricing on the virtual reserves: a buy of `amount` tokens costs
-`virtual_sol * amount // (virtual_token - amount) + 1` lamports plus `fee_basis_points` of
-that; a sell of `amount` tokens yields `amount * virtual_sol // (virtual_token + amount)`
-less the fee. A `complete` curve has migrated: this venue no longer applies.
+Why the legacy pair and not `buy_v2`/`sell_v2`: both take SOL-quoted coins with the same
+quotes, but v2 makes `user_volume_accumulator` (init-if-needed, 137 bytes of rent paid by the
+trader) and its quote ATA mandatory for every trade, so every maker wallet would leave rent
+in a pump-owned account that the gather cannot sweep, and the transactions carry 27 accounts
+instead of 18. v2 is only needed for non-SOL quotes, which the platform refuses.
+
+Layouts, addresses and pricing are in `pumpfun_state`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from solana.rpc.models import TokenAccountOpts
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
 from apps.chain.constants import (
-    ASSOCIATED_TOKEN_PROGRAM_ID,
-    PUMPFUN_PROGRAM_ID,
-    RENT_SYSVAR_ID,
     SYSTEM_PROGRAM_ID,
+    TOKEN_2022_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
@@ -39,173 +40,75 @@ from apps.chain.dex.base import (
     limit_or_min_out,
     max_in_with_slippage,
 )
+from apps.chain.dex.pumpfees import FEE_PROGRAM_ID, FeeConfig, fee_config_from_account
+from apps.chain.dex.pumpfun_state import (
+    PROGRAM_ID,
+    BondingCurve,
+    CurveFees,
+    Global,
+    bonding_curve_address,
+    bonding_curve_v2_address,
+    buy_sol_cost,
+    creator_vault_address,
+    curve_fees,
+    discriminator,
+    event_authority_address,
+    fee_config_address,
+    global_address,
+    global_volume_accumulator_address,
+    pick,
+    sell_sol_output,
+    user_volume_accumulator_address,
+)
 from apps.chain.errors import DexError, PoolNotFound, VenueMigrated
 from apps.chain.spl import ata_address, create_ata_idempotent
 
-PROGRAM_ID = PUMPFUN_PROGRAM_ID
+BUY_DISCRIMINATOR = discriminator("global", "buy")
+SELL_DISCRIMINATOR = discriminator("global", "sell")
 
-
-def _discriminator(namespace: str, name: str) -> bytes:
-    return hashlib.sha256(f"{namespace}:{name}".encode()).digest()[:8]
-
-
-BUY_DISCRIMINATOR = _discriminator("global", "buy")
-SELL_DISCRIMINATOR = _discriminator("global", "sell")
-GLOBAL_DISCRIMINATOR = _discriminator("account", "Global")
-BONDING_CURVE_DISCRIMINATOR = _discriminator("account", "BondingCurve")
-
-# Anchor error codes from the IDL.
+# The program's own error codes (`errors` of the IDL).
 ERR_NOT_AUTHORIZED = 6000
 ERR_TOO_MUCH_SOL_REQUIRED = 6002
 ERR_TOO_LITTLE_SOL_RECEIVED = 6003
-ERR_MINT_DOES_NOT_MATCH_BONDING_CURVE = 6004
 ERR_BONDING_CURVE_COMPLETE = 6005
 ERR_NOT_INITIALIZED = 6007
-# Anchor framework codes used for account validation failures.
+ERR_BUY_ZERO_AMOUNT = 6020
+ERR_NOT_ENOUGH_TOKENS_TO_BUY = 6021
+ERR_SELL_ZERO_AMOUNT = 6022
+ERR_BUYBACK_FEE_RECIPIENT_NOT_AUTHORIZED = 6057
+ERR_BUYBACK_FEE_RECIPIENT_MISSING = 6062
+ERR_UNSUPPORTED_QUOTE_MINT = 6063
+# Anchor framework codes for account validation.
 ANCHOR_INSTRUCTION_FALLBACK_NOT_FOUND = 101
+ANCHOR_INSTRUCTION_DID_NOT_DESERIALIZE = 102
+ANCHOR_CONSTRAINT_MUT = 2000
 ANCHOR_CONSTRAINT_SEEDS = 2006
+ANCHOR_CONSTRAINT_ADDRESS = 2012
 ANCHOR_ACCOUNT_NOT_ENOUGH_KEYS = 3005
 ANCHOR_ACCOUNT_OWNED_BY_WRONG_PROGRAM = 3007
 ANCHOR_ACCOUNT_NOT_SIGNER = 3010
 
-_GLOBAL = struct.Struct("<8s?32s32s5Q")
-_CURVE = struct.Struct("<8s5Q?")
+
+def _ro(key: Pubkey) -> AccountMeta:
+    return AccountMeta(key, is_signer=False, is_writable=False)
 
 
-def global_address() -> Pubkey:
-    return Pubkey.find_program_address([b"global"], PROGRAM_ID)[0]
+def _rw(key: Pubkey) -> AccountMeta:
+    return AccountMeta(key, is_signer=False, is_writable=True)
 
 
-def event_authority_address() -> Pubkey:
-    return Pubkey.find_program_address([b"__event_authority"], PROGRAM_ID)[0]
-
-
-def bonding_curve_address(mint: Pubkey) -> Pubkey:
-    return Pubkey.find_program_address([b"bonding-curve", bytes(mint)], PROGRAM_ID)[0]
-
-
-def associated_bonding_curve_address(
-    mint: Pubkey, token_program: Pubkey = TOKEN_PROGRAM_ID
-) -> Pubkey:
-    return ata_address(owner=bonding_curve_address(mint), mint=mint, token_program=token_program)
-
-
-@dataclass(frozen=True)
-class Global:
-    initialized: bool
-    authority: Pubkey
-    fee_recipient: Pubkey
-    initial_virtual_token_reserves: int
-    initial_virtual_sol_reserves: int
-    initial_real_token_reserves: int
-    token_total_supply: int
-    fee_basis_points: int
-
-    @classmethod
-    def decode(cls, data: bytes) -> Global:
-        if len(data) < _GLOBAL.size or data[:8] != GLOBAL_DISCRIMINATOR:
-            raise DexError("not a pump.fun Global account")
-        (_, init, auth, fee_to, ivt, ivs, irt, supply, fee_bps) = _GLOBAL.unpack_from(data)
-        return cls(
-            initialized=init,
-            authority=Pubkey.from_bytes(auth),
-            fee_recipient=Pubkey.from_bytes(fee_to),
-            initial_virtual_token_reserves=ivt,
-            initial_virtual_sol_reserves=ivs,
-            initial_real_token_reserves=irt,
-            token_total_supply=supply,
-            fee_basis_points=fee_bps,
-        )
-
-    def encode(self) -> bytes:
-        return _GLOBAL.pack(
-            GLOBAL_DISCRIMINATOR,
-            self.initialized,
-            bytes(self.authority),
-            bytes(self.fee_recipient),
-            self.initial_virtual_token_reserves,
-            self.initial_virtual_sol_reserves,
-            self.initial_real_token_reserves,
-            self.token_total_supply,
-            self.fee_basis_points,
-        )
-
-
-@dataclass(frozen=True)
-class BondingCurve:
-    virtual_token_reserves: int
-    virtual_sol_reserves: int
-    real_token_reserves: int
-    real_sol_reserves: int
-    token_total_supply: int
-    complete: bool
-
-    @classmethod
-    def decode(cls, data: bytes) -> BondingCurve:
-        # Newer curves append fields (creator, …) after `complete`; they are not needed here.
-        if len(data) < _CURVE.size or data[:8] != BONDING_CURVE_DISCRIMINATOR:
-            raise DexError("not a pump.fun BondingCurve account")
-        (_, vt, vs, rt, rs, supply, complete) = _CURVE.unpack_from(data)
-        return cls(vt, vs, rt, rs, supply, complete)
-
-    def encode(self) -> bytes:
-        return _CURVE.pack(
-            BONDING_CURVE_DISCRIMINATOR,
-            self.virtual_token_reserves,
-            self.virtual_sol_reserves,
-            self.real_token_reserves,
-            self.real_sol_reserves,
-            self.token_total_supply,
-            self.complete,
-        )
-
-    def after_buy(self, *, amount: int, sol_cost: int) -> BondingCurve:
-        real_tokens = self.real_token_reserves - amount
-        return replace(
-            self,
-            virtual_token_reserves=self.virtual_token_reserves - amount,
-            virtual_sol_reserves=self.virtual_sol_reserves + sol_cost,
-            real_token_reserves=real_tokens,
-            real_sol_reserves=self.real_sol_reserves + sol_cost,
-            complete=real_tokens == 0,
-        )
-
-    def after_sell(self, *, amount: int, sol_out: int) -> BondingCurve:
-        return replace(
-            self,
-            virtual_token_reserves=self.virtual_token_reserves + amount,
-            virtual_sol_reserves=self.virtual_sol_reserves - sol_out,
-            real_token_reserves=self.real_token_reserves + amount,
-            real_sol_reserves=self.real_sol_reserves - sol_out,
-        )
-
-
-def buy_sol_cost(*, curve: BondingCurve, amount: int) -> int:
-    """Lamports (before fee) the curve charges for `amount` raw tokens."""
-    return curve.virtual_sol_reserves * amount // (curve.virtual_token_reserves - amount) + 1
-
-
-def sell_sol_output(*, curve: BondingCurve, amount: int) -> int:
-    """Lamports (before fee) the curve pays for `amount` raw tokens."""
-    return amount * curve.virtual_sol_reserves // (curve.virtual_token_reserves + amount)
-
-
-def trade_fee(*, lamports: int, fee_basis_points: int) -> int:
-    return lamports * fee_basis_points // BPS
-
-
-def _trader_accounts(
+def _head(
     *, mint: Pubkey, user: Pubkey, fee_recipient: Pubkey, token_program: Pubkey
 ) -> list[AccountMeta]:
-    """The first seven accounts, the same for `buy` and `sell` in the IDL."""
+    """global … user: the first seven accounts, the same for `buy` and `sell`."""
     curve = bonding_curve_address(mint)
     return [
-        AccountMeta(global_address(), is_signer=False, is_writable=False),
-        AccountMeta(fee_recipient, is_signer=False, is_writable=True),
-        AccountMeta(mint, is_signer=False, is_writable=False),
-        AccountMeta(curve, is_signer=False, is_writable=True),
-        AccountMeta(ata_address(owner=curve, mint=mint, token_program=token_program), False, True),
-        AccountMeta(ata_address(owner=user, mint=mint, token_program=token_program), False, True),
+        _ro(global_address()),
+        _rw(fee_recipient),
+        _ro(mint),
+        _rw(curve),
+        _rw(ata_address(owner=curve, mint=mint, token_program=token_program)),
+        _rw(ata_address(owner=user, mint=mint, token_program=token_program)),
         AccountMeta(user, is_signer=True, is_writable=True),
     ]
 
@@ -214,47 +117,59 @@ def buy_instruction(
     *,
     mint: Pubkey,
     user: Pubkey,
+    creator: Pubkey,
     fee_recipient: Pubkey,
+    buyback_fee_recipient: Pubkey,
     amount: int,
     max_sol_cost: int,
     token_program: Pubkey = TOKEN_PROGRAM_ID,
 ) -> Instruction:
-    """`buy`: the IDL's 12 accounts; `amount` is the number of raw tokens bought."""
+    """`buy` of `amount` raw tokens: 18 accounts; volume tracking off (nothing to claim later)."""
     metas = [
-        *_trader_accounts(
-            mint=mint, user=user, fee_recipient=fee_recipient, token_program=token_program
-        ),
-        AccountMeta(SYSTEM_PROGRAM_ID, is_signer=False, is_writable=False),
-        AccountMeta(token_program, is_signer=False, is_writable=False),
-        AccountMeta(RENT_SYSVAR_ID, is_signer=False, is_writable=False),
-        AccountMeta(event_authority_address(), is_signer=False, is_writable=False),
-        AccountMeta(PROGRAM_ID, is_signer=False, is_writable=False),
+        *_head(mint=mint, user=user, fee_recipient=fee_recipient, token_program=token_program),
+        _ro(SYSTEM_PROGRAM_ID),
+        _ro(token_program),
+        _rw(creator_vault_address(creator)),
+        _ro(event_authority_address()),
+        _ro(PROGRAM_ID),
+        _ro(global_volume_accumulator_address()),
+        _rw(user_volume_accumulator_address(user)),
+        _ro(fee_config_address()),
+        _ro(FEE_PROGRAM_ID),
+        _ro(bonding_curve_v2_address(mint)),
+        _rw(buyback_fee_recipient),
     ]
-    return Instruction(
-        PROGRAM_ID, BUY_DISCRIMINATOR + struct.pack("<QQ", amount, max_sol_cost), metas
-    )
+    # track_volume is an OptionBool: a one-field struct, one byte.
+    data = BUY_DISCRIMINATOR + struct.pack("<QQ?", amount, max_sol_cost, False)
+    return Instruction(PROGRAM_ID, data, metas)
 
 
 def sell_instruction(
     *,
     mint: Pubkey,
     user: Pubkey,
+    creator: Pubkey,
     fee_recipient: Pubkey,
+    buyback_fee_recipient: Pubkey,
     amount: int,
     min_sol_output: int,
+    cashback: bool,
     token_program: Pubkey = TOKEN_PROGRAM_ID,
 ) -> Instruction:
-    """`sell`: the IDL's 12 accounts (associated token program where `buy` has rent)."""
+    """`sell` of `amount` raw tokens: 16 accounts, 17 for a cashback coin."""
     metas = [
-        *_trader_accounts(
-            mint=mint, user=user, fee_recipient=fee_recipient, token_program=token_program
-        ),
-        AccountMeta(SYSTEM_PROGRAM_ID, is_signer=False, is_writable=False),
-        AccountMeta(ASSOCIATED_TOKEN_PROGRAM_ID, is_signer=False, is_writable=False),
-        AccountMeta(token_program, is_signer=False, is_writable=False),
-        AccountMeta(event_authority_address(), is_signer=False, is_writable=False),
-        AccountMeta(PROGRAM_ID, is_signer=False, is_writable=False),
+        *_head(mint=mint, user=user, fee_recipient=fee_recipient, token_program=token_program),
+        _ro(SYSTEM_PROGRAM_ID),
+        _rw(creator_vault_address(creator)),
+        _ro(token_program),
+        _ro(event_authority_address()),
+        _ro(PROGRAM_ID),
+        _ro(fee_config_address()),
+        _ro(FEE_PROGRAM_ID),
     ]
+    if cashback:
+        metas.append(_rw(user_volume_accumulator_address(user)))
+    metas += [_ro(bonding_curve_v2_address(mint)), _rw(buyback_fee_recipient)]
     data = SELL_DISCRIMINATOR + struct.pack("<QQ", amount, min_sol_output)
     return Instruction(PROGRAM_ID, data, metas)
 
@@ -265,14 +180,39 @@ class PumpCurveState:
     mint: Pubkey
     curve: BondingCurve
     global_state: Global
+    fee_config: FeeConfig | None = None
     token_program: Pubkey = TOKEN_PROGRAM_ID
+
+    @property
+    def fees(self) -> CurveFees:
+        return curve_fees(
+            curve=self.curve, global_state=self.global_state, fee_config=self.fee_config
+        )
+
+    def fee_recipient(self, user: Pubkey) -> Pubkey:
+        """Mayhem coins pay a reserved recipient; every other coin a normal one."""
+        if self.curve.is_mayhem_mode:
+            return pick(self.global_state.all_reserved_fee_recipients, user=user)
+        return pick(self.global_state.all_fee_recipients, user=user)
+
+    def buyback_fee_recipient(self, user: Pubkey) -> Pubkey:
+        return pick(self.global_state.buyback_fee_recipients, user=user)
 
 
 def _migrated(mint: Pubkey) -> VenueMigrated:
     return VenueMigrated(
         f"the pump.fun bonding curve of {mint} is complete: the token migrated, "
-        "this venue no longer applies (trade it on its AMM pool)"
+        "this venue no longer applies (trade it on its PumpSwap pool)"
     )
+
+
+def check_sol_quoted(curve: BondingCurve, *, mint: Pubkey) -> None:
+    """Refuse coins quoted in anything but SOL (their trades need `buy_v2` and quote ATAs)."""
+    if not curve.sol_quoted:
+        raise DexError(
+            f"the pump.fun coin {mint} is quoted in {curve.quote_mint}, not SOL; "
+            "only SOL-quoted pump.fun coins are supported"
+        )
 
 
 class PumpFun(DexAdapter):
@@ -280,12 +220,13 @@ class PumpFun(DexAdapter):
     program_id = PROGRAM_ID
 
     async def find_pools(self, *, rpc, mint: Pubkey) -> list[PoolRef]:
-        """The mint's curve PDA if it exists and still trades (complete curves are skipped)."""
+        """The mint's curve PDA if it exists, is SOL-quoted and still trades."""
         address = bonding_curve_address(mint)
         resp = await rpc.call("getAccountInfo", lambda c: c.get_account_info(address))
         if resp.value is None or resp.value.owner != PROGRAM_ID:
             return []
-        if BondingCurve.decode(bytes(resp.value.data)).complete:
+        curve = BondingCurve.decode(bytes(resp.value.data))
+        if curve.complete or not curve.sol_quoted:
             return []
         return [PoolRef(dex=self.name, address=address, base_mint=mint, quote_mint=WSOL_MINT)]
 
@@ -295,59 +236,68 @@ class PumpFun(DexAdapter):
     async def load_state(
         self, *, rpc, address: Pubkey, mint: Pubkey | None = None
     ) -> PumpCurveState:
-        """Load a curve; `address` may be the curve or, with `mint`, is checked against its PDA."""
-        keys = [address, global_address()]
-        resp = await rpc.call("getMultipleAccounts", lambda c: c.get_multiple_accounts(keys))
-        curve_acc, global_acc = resp.value
-        if curve_acc is None or curve_acc.owner != PROGRAM_ID:
-            raise PoolNotFound(f"no pump.fun bonding curve at {address}")
-        if global_acc is None:
-            raise DexError("pump.fun Global account is missing")
+        """Load a curve, Global, the FeeConfig and the mint (for its token program)."""
         if mint is None:
             mint = await self._mint_of_curve(rpc=rpc, curve=address)
         elif bonding_curve_address(mint) != address:
             raise DexError(f"{address} is not the bonding curve of {mint}")
+        keys = [address, global_address(), fee_config_address(), mint]
+        resp = await rpc.call("getMultipleAccounts", lambda c: c.get_multiple_accounts(keys))
+        curve_acc, global_acc, fee_config_acc, mint_acc = resp.value
+        if curve_acc is None or curve_acc.owner != PROGRAM_ID:
+            raise PoolNotFound(f"no pump.fun bonding curve at {address}")
+        if global_acc is None:
+            raise DexError("pump.fun Global account is missing")
+        if mint_acc is None or mint_acc.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+            raise DexError(f"{mint} is not a token mint")
         curve = BondingCurve.decode(bytes(curve_acc.data))
         if curve.complete:
             raise _migrated(mint)
+        check_sol_quoted(curve, mint=mint)
+        fee_config = fee_config_from_account(fee_config_acc)
         return PumpCurveState(
             address=address,
             mint=mint,
             curve=curve,
             global_state=Global.decode(bytes(global_acc.data)),
+            fee_config=fee_config,
+            # create_v2 coins are Token-2022 mints: the mint's owner says which.
+            token_program=mint_acc.owner,
         )
 
     async def _mint_of_curve(self, *, rpc, curve: Pubkey) -> Pubkey:
         # The curve account does not store its mint: its token account (the ATA) does.
-        resp = await rpc.call(
-            "getTokenAccountsByOwner",
-            lambda c: c.get_token_accounts_by_owner(
-                curve, TokenAccountOpts(program_id=TOKEN_PROGRAM_ID)
-            ),
-        )
-        for keyed in resp.value:
-            mint = Pubkey.from_bytes(bytes(keyed.account.data)[:32])
-            if bonding_curve_address(mint) == curve:
-                return mint
+        for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+            resp = await rpc.call(
+                "getTokenAccountsByOwner",
+                lambda c, p=program: c.get_token_accounts_by_owner(
+                    curve, TokenAccountOpts(program_id=p)
+                ),
+            )
+            for keyed in resp.value:
+                mint = Pubkey.from_bytes(bytes(keyed.account.data)[:32])
+                if bonding_curve_address(mint) == curve:
+                    return mint
         raise DexError(f"cannot find the mint of bonding curve {curve}")
 
     def quote(self, *, state: PumpCurveState, side: Side, amount_in: int) -> Quote:
-        curve, fee_bps = state.curve, state.global_state.fee_basis_points
+        curve, fees = state.curve, state.fees
         if curve.complete:
             raise _migrated(state.mint)
         if side == Side.SELL:
             gross = sell_sol_output(curve=curve, amount=amount_in)
-            fee = trade_fee(lamports=gross, fee_basis_points=fee_bps)
-            return Quote(side=side, amount_in=amount_in, amount_out=gross - fee, fee=fee)
-        # A buy names the tokens; find the most tokens whose cost plus fee fits the budget.
-        budget_net = amount_in * BPS // (BPS + fee_bps)
+            fee = fees.total(gross)
+            return Quote(side=side, amount_in=amount_in, amount_out=max(gross - fee, 0), fee=fee)
+        # A buy names the tokens; find the most tokens whose cost plus fees fits the budget.
+        total_bps = fees.protocol_fee_bps + fees.creator_fee_bps
+        budget_net = amount_in * BPS // (BPS + total_bps)
         tokens = (
-            curve.virtual_token_reserves * budget_net // (curve.virtual_sol_reserves + budget_net)
+            curve.virtual_token_reserves * budget_net // (curve.virtual_quote_reserves + budget_net)
         )
         tokens = min(tokens, curve.real_token_reserves)
         while tokens > 0:
             cost = buy_sol_cost(curve=curve, amount=tokens)
-            fee = trade_fee(lamports=cost, fee_basis_points=fee_bps)
+            fee = fees.total(cost)
             if cost + fee <= amount_in:
                 return Quote(side=side, amount_in=cost + fee, amount_out=tokens, fee=fee)
             tokens -= max(1, tokens // 1_000_000)
@@ -375,7 +325,10 @@ class PumpFun(DexAdapter):
             buy_instruction(
                 mint=state.mint,
                 user=owner,
-                fee_recipient=state.global_state.fee_recipient,
+                # Read from the curve every time: the creator can change.
+                creator=state.curve.creator,
+                fee_recipient=state.fee_recipient(owner),
+                buyback_fee_recipient=state.buyback_fee_recipient(owner),
                 amount=quote.amount_out,
                 max_sol_cost=max_cost,
                 token_program=state.token_program,
@@ -396,9 +349,12 @@ class PumpFun(DexAdapter):
             sell_instruction(
                 mint=state.mint,
                 user=owner,
-                fee_recipient=state.global_state.fee_recipient,
+                creator=state.curve.creator,
+                fee_recipient=state.fee_recipient(owner),
+                buyback_fee_recipient=state.buyback_fee_recipient(owner),
                 amount=quote.amount_in,
                 min_sol_output=min_out,
+                cashback=state.curve.is_cashback_coin,
                 token_program=state.token_program,
             )
         ]

@@ -8,6 +8,7 @@ from solders.pubkey import Pubkey
 
 from apps.chain.dex.base import DexAdapter, PoolRef
 from apps.chain.dex.pumpfun import PumpFun
+from apps.chain.dex.pumpswap import PumpSwap
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
 from apps.chain.dex.raydium_cpmm import RaydiumCpmm
 from apps.chain.errors import DexError
@@ -15,11 +16,13 @@ from apps.chain.errors import DexError
 if TYPE_CHECKING:
     from apps.chain.rpc import RpcPool
 
-ADAPTERS: dict[str, DexAdapter] = {a.name: a for a in (RaydiumAmmV4(), RaydiumCpmm(), PumpFun())}
+ADAPTERS: dict[str, DexAdapter] = {
+    a.name: a for a in (RaydiumAmmV4(), RaydiumCpmm(), PumpFun(), PumpSwap())
+}
 
 
 def get_adapter(name: str) -> DexAdapter:
-    """The adapter for a venue name (`raydium_amm_v4`, `raydium_cpmm`, `pumpfun`)."""
+    """The adapter for a venue name (`raydium_amm_v4`, `raydium_cpmm`, `pumpfun`, `pumpswap`)."""
     try:
         return ADAPTERS[name]
     except KeyError:

@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 
 from apps.localnet.seed import seed_demo
+from apps.localnet.seed_pump import seed_pump_coins
 from apps.localnet.server import load_or_create, serve_forever
 
 
@@ -45,6 +46,12 @@ class Command(BaseCommand):
         if seed and not restored:
             demo = seed_demo(cluster)
             self.stdout.write(f"seeded demo token {demo.mint}")
+            pump = seed_pump_coins(cluster)
+            self.stdout.write(
+                f"seeded pump coins: live {pump.live.mint}, migrated {pump.migrated.mint} "
+                f"(PumpSwap pool {pump.migrated_pool.pool}), Token-2022 {pump.token2022.mint}, "
+                f"cashback {pump.cashback.mint}"
+            )
         self.stdout.write(
             f"localnet on http://{host}:{port} (state {'restored' if restored else 'new'})"
         )
