@@ -13,6 +13,7 @@ class Migration(migrations.Migration):
             field=models.CharField(
                 choices=[
                     ("raydium_amm_v4", "Raydium AMM v4"),
+                    ("raydium_cpmm", "Raydium CPMM"),
                     ("pumpfun", "pump.fun bonding curve"),
                     ("pumpswap", "PumpSwap"),
                 ],
