@@ -625,9 +625,11 @@ class Cluster:
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
-        """Write every account the cluster has touched, and the slot, atomically to `path`."""
+        """Write every account the cluster has touched, the slot and the unix time, atomically
+        to `path`."""
         with self._lock:
             slot = self._sync_clock()
+            unix_time = self._unix_time
             accounts = []
             for address in sorted(self._known, key=bytes):
                 acc = self._svm.get_account(address)
@@ -644,16 +646,26 @@ class Cluster:
                 )
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": _STATE_VERSION, "slot": slot, "accounts": accounts}))
+        tmp.write_text(
+            json.dumps(
+                {"version": _STATE_VERSION, "slot": slot, "unix_time": unix_time,
+                 "accounts": accounts}
+            )
+        )  # fmt: skip
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path, **kwargs: Any) -> Cluster:
-        """A cluster with the accounts saved in `path`, its clock resuming after the saved slot."""
+        """A cluster with the accounts saved in `path`, its clock resuming after the saved slot
+        and never before the saved unix time (programs compare it with times they stored, e.g.
+        a pool's open time)."""
         state = json.loads(path.read_text())
         if state.get("version") != _STATE_VERSION:
             raise LocalnetError(f"unsupported localnet state version in {path}")
         cluster = cls(start_slot=state["slot"] + 1, **kwargs)
+        behind = state.get("unix_time", 0) - int(time.time())
+        if behind > 0:
+            cluster.advance_time(behind)
         for item in state["accounts"]:
             cluster.set_account(
                 Pubkey.from_string(item["address"]),

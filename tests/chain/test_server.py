@@ -14,12 +14,14 @@ import pytest
 from solders.keypair import Keypair
 
 from apps.chain.constants import LAMPORTS_PER_SOL
+from apps.chain.dex.base import Side
+from apps.chain.dex.raydium_cpmm import RaydiumCpmm
 from apps.chain.jito import JitoClient
 from apps.chain.rpc import EndpointConfig, RpcPool
 from apps.chain.spl import sol_transfer
 from apps.chain.tx import ConfirmStatus, FixedFee, build_transaction, send_and_confirm
-from apps.localnet import Cluster, start_server
-from apps.localnet.seed import fund
+from apps.localnet import Cluster, create_app, start_server
+from apps.localnet.seed import fund, seed_token
 from apps.localnet.server import STATE_FILE, free_port, load_or_create
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +66,32 @@ def test_it_keeps_accounts_and_slot_across_restarts(tmp_path):
     assert (restored, restored_again) == (False, True)
     assert again.get_balance(holder) == 123_456_789
     assert again.slot > cluster.slot
+
+
+async def test_a_restarted_localnet_trades_on_the_cpmm_pool_it_just_created(tmp_path):
+    # `initialize` opens a pool a second after its block and the seeder moves the clock on;
+    # the restarted cluster's clock never goes back behind the saved time.
+    cluster, _ = load_or_create(state_dir=tmp_path, slot_ms=0)
+    token = seed_token(cluster, raydium_reserves=None, pumpfun=False,
+                       cpmm_reserves=(10**15, 10**11), wallets=1)  # fmt: skip
+    saved_at = cluster.advance_time(60)  # as if it ran ahead of the wall clock
+    cluster.save(tmp_path / STATE_FILE)
+
+    again, _ = load_or_create(state_dir=tmp_path, slot_ms=0)
+    rpc = RpcPool(endpoints=[EndpointConfig(name="restarted", url="http://l/",
+                                            asgi_app=create_app(again))])  # fmt: skip
+    adapter, trader = RaydiumCpmm(), token.wallets[0]
+    state = await adapter.load_state(rpc=rpc, address=token.cpmm.pool)
+    quote = adapter.quote(state=state, side=Side.BUY, amount_in=LAMPORTS_PER_SOL)
+    built = await build_transaction(
+        rpc=rpc, payer=trader,
+        instructions=adapter.build_buy(state=state, owner=trader.pubkey(), quote=quote,
+                                       slippage_bps=0),
+    )  # fmt: skip
+    result = await send_and_confirm(rpc=rpc, built=built, poll_interval_s=0.01)
+
+    assert again.advance_time(0) >= saved_at
+    assert result.status == ConfirmStatus.LANDED
 
 
 @pytest.mark.skipif(
