@@ -24,6 +24,7 @@ from apps.campaigns.models import Campaign
 from apps.core import metrics
 from apps.core.consumers import CLOSE_POLICY
 from apps.core.errors import NotFound
+from apps.core.realtime import campaign_group
 
 # Engine event fields worth passing on to API clients (never anything secret: ids, amounts,
 # public signatures and addresses only).
@@ -68,7 +69,7 @@ class CampaignConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_POLICY)
             return
         self.user, self.campaign_id = user, campaign_id
-        self.group = realtime.campaign_group(campaign_id)
+        self.group = campaign_group(campaign_id)
         # Join before rendering the snapshot: an event published in between is then sent after
         # the snapshot (possibly repeating it), never lost.
         await self.channel_layer.group_add(self.group, self.channel_name)

@@ -8,12 +8,7 @@ from apps.admin_ops.selectors import alerts_for_user
 from apps.campaigns import charts, selectors
 from apps.campaigns.domain import Action, TransitionRefused, transition_target
 from apps.campaigns.models import Campaign, CampaignRun, CampaignStatus
-from apps.core.realtime import group_send_on_commit
-
-
-def campaign_group(campaign_id: int) -> str:
-    """The channel group of one campaign (the dashboard's WebSocket consumer joins it)."""
-    return f"campaign.{campaign_id}"
+from apps.core.realtime import campaign_group, group_send_on_commit
 
 
 def run_status_publish(*, campaign: Campaign, run: CampaignRun | None) -> None:

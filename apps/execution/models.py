@@ -29,6 +29,7 @@ class Job(models.Model):
         PLAN = "plan", "Planner window"
 
     LIVE = (Status.QUEUED, Status.PROCESSING)
+    TRADE_TYPES = (Type.TRADE_BUY, Type.TRADE_SELL)
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.DEAD)
 
     run = models.ForeignKey("campaigns.CampaignRun", on_delete=models.CASCADE, related_name="jobs")

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.admin_ops import selectors, services
+from apps.admin_ops import alerts, selectors, services
 from apps.execution.models import Execution
 from tests.admin_ops.conftest import SOL, make_campaign, make_execution, make_job
 from tests.workers import threads_worker
@@ -147,8 +147,8 @@ def test_it_probes_every_rpc_endpoint(localnet, settings, unused_tcp_port):
 
 def test_it_lists_flagged_users_on_the_control_room(operator, alice, settings):
     settings.OPS_ABUSE_THRESHOLD = 2
-    services.alert_raise(kind="guardrail", user=alice, message="slippage above the maximum")
-    services.alert_raise(kind="guardrail", user=alice, message="slippage above the maximum")
+    alerts.alert_raise(kind="guardrail", user=alice, message="slippage above the maximum")
+    alerts.alert_raise(kind="guardrail", user=alice, message="slippage above the maximum")
 
     content = operator.get(reverse("admin:control_room")).content.decode()
 

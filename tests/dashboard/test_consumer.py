@@ -9,7 +9,7 @@ from django.db import connections
 from django.test import Client
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from apps.campaigns import realtime, services
+from apps.campaigns import realtime, services, transitions
 from apps.core.realtime import group_send_on_commit
 from tests.dashboard.conftest import SOL, Setup, make_campaign, make_job, make_trade
 from volumebot.asgi import application
@@ -87,7 +87,7 @@ async def test_the_owner_receives_the_engines_events_in_order(alice, active):
         fee_lamports=5000,
     )  # fmt: skip
     await sync(engine_event)(active, "stats", volume_lamports=SOL // 2, jobs={"succeeded": 1})
-    await sync(services.campaign_pause)(campaign_id=active.pk, actor=alice, owner=alice)
+    await sync(transitions.campaign_pause)(campaign_id=active.pk, actor=alice, owner=alice)
 
     received = [await socket.receive_json_from(timeout=5) for _ in range(4)]
     assert [m["type"] for m in received] == [
@@ -114,7 +114,7 @@ async def test_a_reconnecting_page_gets_the_current_state_first(alice, active):
     await socket.disconnect()
     # While the page is away: a trade lands and the campaign is paused.
     trade = await sync(make_trade)(await sync(lambda: active.current_run)(), lamports=SOL)
-    await sync(services.campaign_pause)(campaign_id=active.pk, actor=alice, owner=alice)
+    await sync(transitions.campaign_pause)(campaign_id=active.pk, actor=alice, owner=alice)
 
     socket = await connect(path, await sync(session_headers)(alice))
     first = await socket.receive_json_from(timeout=5)

@@ -16,7 +16,8 @@ from solders.pubkey import Pubkey
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.services import campaign_create, campaign_start
 from apps.core.chain import rpc_pool
-from apps.execution.services import _lock_key, run_engine_start
+from apps.core.locking import lock_key
+from apps.execution.lifecycle import run_engine_start
 from apps.localnet import Cluster
 from apps.localnet.seed import seed_token
 from apps.localnet.server import start_server
@@ -140,7 +141,7 @@ def held_by_another_worker(namespace: int, key: int) -> Iterator[None]:
     other = connections.create_connection("default")
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s)", [_lock_key(namespace, key)])
+            cursor.execute("SELECT pg_advisory_lock(%s)", [lock_key(namespace, key)])
         yield
     finally:
         other.close()

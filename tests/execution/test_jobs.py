@@ -16,16 +16,13 @@ from apps.campaigns.models import CampaignRun
 from apps.campaigns.services import campaign_start
 from apps.core.chain import rpc_pool
 from apps.execution import domain
+from apps.execution.jobs import job_create, job_redrive
+from apps.execution.lifecycle import run_engine_start
 from apps.execution.models import Execution, Job, LedgerEntry
+from apps.execution.runner import job_execute
 from apps.execution.sending import build_signed
-from apps.execution.services import (
-    distribute_batch_spec,
-    job_create,
-    job_execute,
-    job_redrive,
-    plan_backpressure,
-    run_engine_start,
-)
+from apps.execution.steps.distribute import distribute_batch_spec
+from apps.execution.steps.plan import plan_backpressure
 from apps.wallets.models import Wallet
 from tests.execution.conftest import held_by_another_worker, wait_for_the_endpoint_to_cool_down
 
@@ -169,25 +166,26 @@ def test_it_dead_letters_after_transient_errors_and_a_redrive_finishes_the_job(s
 
 
 def test_it_does_not_run_a_job_another_worker_holds(setup):
-    from apps.execution.services import _HELD_RETRY_S, _JOB_LOCK, advisory_lock
+    from apps.core.locking import JOB_LOCK, advisory_lock
+    from apps.execution.jobs import HELD_RETRY_S
 
     _run, batch = started_run(setup)
-    with held_by_another_worker(_JOB_LOCK, batch.pk):
+    with held_by_another_worker(JOB_LOCK, batch.pk):
         # Still queued (the holder may have finished it just before a re-drive): the task
         # comes back in a moment instead of being lost. Nothing ran.
-        assert job_execute(job_id=batch.pk) == _HELD_RETRY_S
+        assert job_execute(job_id=batch.pk) == HELD_RETRY_S
         assert Job.objects.get(pk=batch.pk).status == "queued"
         assert not Execution.objects.filter(job=batch).exists()
         # A job the holder is working on (`processing`): the holder re-queues it if needed.
         Job.objects.filter(pk=batch.pk).update(status="processing")
         assert job_execute(job_id=batch.pk) is None
         assert Job.objects.get(pk=batch.pk).status == "processing"
-    with advisory_lock(_JOB_LOCK, batch.pk) as held:
+    with advisory_lock(JOB_LOCK, batch.pk) as held:
         assert held  # released with the holder's session
 
 
 def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings):
-    from apps.execution.services import _WALLET_LOCK, advisory_lock
+    from apps.core.locking import WALLET_LOCK, advisory_lock
 
     settings.EXECUTION_WALLET_WAIT_MS = 200
     campaign = setup.campaign()
@@ -197,7 +195,7 @@ def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings)
     job_execute(job_id=plan0.pk)
     trade = Job.objects.filter(run=run, type="trade_buy").order_by("id").first()
     # Another worker has a transaction of this maker in flight.
-    with held_by_another_worker(_WALLET_LOCK, trade.payload["wallet_id"]):
+    with held_by_another_worker(WALLET_LOCK, trade.payload["wallet_id"]):
         started = time.monotonic()
         assert job_execute(job_id=trade.pk) == 0.3  # waited, then back to the queue
         assert time.monotonic() - started >= 0.2
@@ -208,7 +206,7 @@ def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings)
     with connection.cursor() as cursor:
         cursor.execute("SHOW lock_timeout")
         assert cursor.fetchone()[0] == "0"
-    with advisory_lock(_WALLET_LOCK, trade.payload["wallet_id"], wait_ms=200) as held:
+    with advisory_lock(WALLET_LOCK, trade.payload["wallet_id"], wait_ms=200) as held:
         assert held  # released with the holder's session
     assert job_execute(job_id=trade.pk) is None
     assert Job.objects.get(pk=trade.pk).status == "succeeded"
@@ -216,7 +214,7 @@ def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings)
 
 def test_reconcile_pauses_a_run_whose_ledger_differs_from_the_chain(setup, chain):
     from apps.core.models import AuditEvent
-    from apps.execution.services import run_reconcile, runs_status_tick
+    from apps.execution.monitor import run_reconcile, runs_status_tick
     from apps.localnet.seed import fund
 
     run, batch = started_run(setup)

@@ -117,7 +117,7 @@ def test_the_circuit_breaker_pauses_a_failing_run_and_resume_continues_with_its_
     setup, workers, settings
 ):
     from apps.campaigns.services import campaign_resume
-    from apps.execution.services import run_engine_resume
+    from apps.execution.lifecycle import run_engine_resume
 
     settings.EXECUTION_PLAN_WINDOW_MS = 1_000
     settings.EXECUTION_BUSY_MS = 300

@@ -52,7 +52,7 @@ def pages(alice, carol, monkeypatch):
         (anonymous, reverse("accounts:signup")),
         (anonymous, reverse("accounts:password_reset")),
         (anonymous, "/no-such-page/"),
-        (user, reverse("core:dashboard")),
+        (user, reverse("dashboard")),
         (user, reverse("campaigns:list")),
         (user, reverse("campaigns:new")),
         (user, reverse("campaigns:detail", args=[campaign.pk])),
