@@ -11,7 +11,7 @@ A run's jobs, by type and sequence (the key's last part):
     distribute:0  create the maker wallets (keys committed first), then one job per batch
     distribute:batch-N  one funding transaction (several transfers); the last one to finish
                   enqueues the pre-flight
-    gather:0      pre-flight: pool state, balances, one simulated trade; then the first plan
+    preflight:0   pre-flight: pool state, balances, one simulated trade; then the first plan
     plan:N        the planner's window N: stop conditions, then the trades due in the next
                   window (with their ETA) and plan:N+1 at the window's end
     trade_buy|trade_sell:<planner sequence>   one trade through the idempotent send; a
@@ -43,7 +43,7 @@ from apps.execution.realtime import job_event, job_events
 
 QUEUE_FOR = {
     Job.Type.DISTRIBUTE: "distribute",
-    Job.Type.GATHER: "gather",
+    Job.Type.PREFLIGHT: "gather",  # the queue of the run's set-up checks
     Job.Type.PLAN: "status",
     Job.Type.TRADE_BUY: "trade.buy",
     Job.Type.TRADE_SELL: "trade.sell",
@@ -53,7 +53,7 @@ QUEUE_FOR = {
 # The Celery task of each job type (apps.execution.tasks), and the batch task of trades.
 TASK_NAMES = {
     Job.Type.DISTRIBUTE: "execution.distribute",
-    Job.Type.GATHER: "execution.preflight",
+    Job.Type.PREFLIGHT: "execution.preflight",
     Job.Type.PLAN: "execution.plan",
     Job.Type.TRADE_BUY: "execution.trade",
     Job.Type.TRADE_SELL: "execution.trade",
@@ -107,18 +107,21 @@ def job_create(
     run_id: int,
     type: str,
     sequence: int | str,
+    step: str = Job.Step.MAIN,
+    window: int | None = None,
     payload: dict | None = None,
     scheduled_for: datetime | None = None,
 ) -> tuple[Job, bool]:
     """Create a job and enqueue its task once the transaction commits; (job, created). A job
-    with the same run + type + sequence already existing is returned as it is, not enqueued."""
+    with the same run + type + sequence already existing is returned as it is, not enqueued.
+    `sequence` only makes the key; `step`, `window` and `payload` say what the job does."""
     key = idempotency_key(run_id=run_id, type=type, sequence=sequence)
     try:
         # Savepoint: the unique key is what makes a repeated step a no-op, not a broken transaction.
         with transaction.atomic():
             job = Job.objects.create(
-                run_id=run_id, queue=QUEUE_FOR[type], type=type, payload=payload or {},
-                idempotency_key=key, scheduled_for=scheduled_for,
+                run_id=run_id, queue=QUEUE_FOR[type], type=type, step=step, window=window,
+                payload=payload or {}, idempotency_key=key, scheduled_for=scheduled_for,
             )  # fmt: skip
     except IntegrityError:
         return Job.objects.get(idempotency_key=key), False
@@ -135,6 +138,7 @@ def jobs_create_many(*, run_id: int, jobs: list[dict], enqueue: bool = True) -> 
     rows = [
         Job(
             run_id=run_id, queue=QUEUE_FOR[spec["type"]], type=spec["type"],
+            step=spec.get("step", Job.Step.MAIN), window=spec.get("window"),
             payload=spec.get("payload") or {}, scheduled_for=spec.get("scheduled_for"),
             idempotency_key=idempotency_key(
                 run_id=run_id, type=spec["type"], sequence=spec["sequence"]

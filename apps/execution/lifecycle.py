@@ -51,7 +51,7 @@ def run_engine_resume(*, run_id: int) -> Job | None:
         window = run.summary.get("plan_window", 0) + 1
         run.summary["plan_window"] = window
         run.save(update_fields=["summary", "updated_at"])
-        job, _ = job_create(run_id=run_id, type=Job.Type.PLAN, sequence=window)
+        job, _ = job_create(run_id=run_id, type=Job.Type.PLAN, sequence=window, window=window)
     return job
 
 

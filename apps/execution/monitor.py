@@ -128,11 +128,10 @@ def run_reconcile(*, run_id: int) -> list[dict]:
     mint = run.campaign.token.mint
     makers = run_makers(run)
     busy = set()
-    for job in Job.objects.filter(run=run, status__in=Job.LIVE).only("payload", "idempotency_key"):
+    # A trade, sell or sweep job names its maker in the payload.
+    for job in Job.objects.filter(run=run, status__in=Job.LIVE).only("payload"):
         if "wallet_id" in job.payload:
             busy.add(int(job.payload["wallet_id"]))
-        if ":sell-" in job.idempotency_key or ":sweep-" in job.idempotency_key:
-            busy.add(int(job.idempotency_key.rsplit("-", 1)[1]))
     makers = [m for m in makers if m.pk not in busy]
     if not makers:
         return []

@@ -143,7 +143,7 @@ def job_fail(job: Job, *, status: str, code: str, message: str, detail: Any = No
     )  # fmt: skip
     if job.type in Job.TRADE_TYPES and status == Job.Status.FAILED:
         circuit_breaker(job)
-    if job.type == Job.Type.GATHER:
+    if job.type == Job.Type.PREFLIGHT:
         # The makers are funded: stop (and gather everything back) with the reason shown.
         run_stop(job.run, reason=f"Pre-flight failed: {message}"[:280], completed=False)
     if job.type == Job.Type.DISTRIBUTE:

@@ -31,7 +31,7 @@ from apps.execution.steps import distribute, gather, plan, preflight, trade
 
 HANDLERS: dict[str, Callable[[Job], Done]] = {
     Job.Type.DISTRIBUTE: distribute.execute,
-    Job.Type.GATHER: preflight.execute,
+    Job.Type.PREFLIGHT: preflight.execute,
     Job.Type.PLAN: plan.execute,
     Job.Type.TRADE_BUY: trade.execute,
     Job.Type.TRADE_SELL: trade.execute,

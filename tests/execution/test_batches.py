@@ -27,7 +27,7 @@ def planned_run(setup, **params):
     """A started run with its makers funded and its first window planned; its buys, one per
     maker (the first window starts with a buy for each)."""
     run = setup.start(setup.campaign(**params))
-    drain(run, types=("distribute", "gather"))
+    drain(run, types=("distribute", "preflight"))
     [plan0] = Job.objects.filter(run=run, type="plan")
     job_execute(job_id=plan0.pk)
     buys, makers = [], set()

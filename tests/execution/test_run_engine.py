@@ -209,7 +209,7 @@ def test_a_failed_preflight_stops_the_run_with_its_reason_and_gathers_the_fundin
     assert campaign.status == "stopped"
     assert campaign.status_reason.startswith("Pre-flight failed: ")
     assert campaign.status_reason.endswith("; funds gathered.")
-    assert Job.objects.get(run=run, type="gather").status == "failed"
+    assert Job.objects.get(run=run, type="preflight").status == "failed"
     assert not Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"]).exists()
     for maker in Wallet.objects.filter(run_id=run.pk):
         assert setup.lamports(maker.address) == 0

@@ -24,7 +24,7 @@ from apps.wallets.services import wallets_create_makers
 
 
 def execute(job: Job) -> Done:
-    if job.payload.get("wallet_ids"):
+    if job.step == Job.Step.BATCH:
         return _distribute_batch(job)
     run = job.run
     params = run_params(run)
@@ -41,10 +41,11 @@ def execute(job: Job) -> Done:
 
     def write() -> None:
         if not batches:
-            job_create(run_id=run.pk, type=Job.Type.GATHER, sequence=0)
+            job_create(run_id=run.pk, type=Job.Type.PREFLIGHT, sequence=0)
         for index, ids in enumerate(batches):
             job_create(
                 run_id=run.pk, type=Job.Type.DISTRIBUTE, sequence=f"batch-{index}",
+                step=Job.Step.BATCH,
                 payload={"wallet_ids": ids, "lamports": params.maker_funding_lamports},
             )  # fmt: skip
         summary_update(run.pk, maker_count=len(makers), fund_batches=len(batches))
@@ -97,13 +98,13 @@ def _distribute_batch(job: Job) -> Done:
         # Row lock on the run: concurrent batches agree on which one finishes the distribute.
         CampaignRun.objects.select_for_update().filter(pk=run.pk).first()
         pending = (
-            Job.objects.filter(run=run, type=Job.Type.DISTRIBUTE, payload__has_key="wallet_ids")
+            Job.objects.filter(run=run, type=Job.Type.DISTRIBUTE, step=Job.Step.BATCH)
             .exclude(pk=job.pk)
             .exclude(status=Job.Status.SUCCEEDED)
             .exists()
         )
         if not pending:
-            job_create(run_id=run.pk, type=Job.Type.GATHER, sequence=0)
+            job_create(run_id=run.pk, type=Job.Type.PREFLIGHT, sequence=0)
 
     return Done(
         result={"signature": execution.signature, "makers": len(makers)},

@@ -31,18 +31,16 @@ from apps.wallets.models import Wallet
 
 
 def execute(job: Job) -> Done:
-    sequence = job.idempotency_key.rsplit(":", 1)[1]
-    if sequence == "0":
+    if job.step == Job.Step.MAIN:
         return _gather_start(job)
-    if sequence == "finish":
+    if job.step == Job.Step.FINISH:
         return _gather_finish(job)
-    step, wallet_id = sequence.split("-")
-    maker = Wallet.objects.get(pk=int(wallet_id), run_id=job.run_id)
+    maker = Wallet.objects.get(pk=job.payload["wallet_id"], run_id=job.run_id)
     # Wallet lock: a trade still resolving its transaction finishes before the sell/sweep.
     with advisory_lock(WALLET_LOCK, maker.pk) as held:
         if not held:
             raise NotYet("the maker wallet has a transaction in flight", countdown_s=0.3)
-        if step == "sell":
+        if job.step == Job.Step.SELL:
             return _gather_sell(job, maker=maker)
         return _gather_sweep(job, maker=maker)
 
@@ -65,9 +63,14 @@ def _gather_start(job: Job) -> Done:
 
     def write() -> None:
         for maker in makers:
-            job_create(run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence=f"sell-{maker.pk}")
+            job_create(
+                run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence=f"sell-{maker.pk}",
+                step=Job.Step.SELL, payload={"wallet_id": maker.pk},
+            )  # fmt: skip
         if not makers:
-            job_create(run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence="finish")
+            job_create(
+                run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence="finish", step=Job.Step.FINISH
+            )
 
     return Done(result={"makers": len(makers)}, write=write)
 
@@ -80,7 +83,10 @@ def _gather_sell(job: Job, *, maker: Wallet) -> Done:
     tokens = ledger_tokens(run_id=run.pk, wallet_id=maker.pk, mint=mint)
 
     def next_step() -> None:
-        job_create(run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence=f"sweep-{maker.pk}")
+        job_create(
+            run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence=f"sweep-{maker.pk}",
+            step=Job.Step.SWEEP, payload={"wallet_id": maker.pk},
+        )  # fmt: skip
 
     if tokens <= 0 and not job.executions.exists():
         return Done(result={"skipped": "nothing to sell"}, write=next_step)
@@ -129,14 +135,16 @@ def _gather_sweep(job: Job, *, maker: Wallet) -> Done:
             Job.objects.filter(
                 run=run,
                 type=Job.Type.FUNDS_GATHER,
-                idempotency_key__contains=":sweep-",
+                step=Job.Step.SWEEP,
                 status=Job.Status.SUCCEEDED,
             )
             .exclude(pk=job.pk)
             .count()
         )
         if swept + 1 >= makers:
-            job_create(run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence="finish")
+            job_create(
+                run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence="finish", step=Job.Step.FINISH
+            )
 
     async def instructions(rpc) -> list:
         balance = (await rpc.call("getBalance", lambda c: c.get_balance(owner))).value

@@ -37,7 +37,7 @@ def execute(job: Job) -> Done:
     run = job.run  # as read by the claim (its write re-reads it under the row lock)
     if run.status != RunStatus.RUNNING:
         raise JobCancelled(f"the run is {run.status}")
-    if run.summary.get("plan_window") != int(job.idempotency_key.rsplit(":", 1)[1]):
+    if run.summary.get("plan_window") != job.window:
         raise JobCancelled("a newer planner window took over (resume)")
     params = Params.from_json(run.campaign.params)
     reason = stop_reason(run, params)
@@ -92,7 +92,8 @@ def execute(job: Job) -> Done:
                     }
                     for trade in trades
                 ),
-                {"type": Job.Type.PLAN, "sequence": window + 1, "scheduled_for": _at(horizon_ms)},
+                {"type": Job.Type.PLAN, "sequence": window + 1, "window": window + 1,
+                 "scheduled_for": _at(horizon_ms)},
             ],
         )  # fmt: skip
         trades_enqueue(

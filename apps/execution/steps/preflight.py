@@ -69,6 +69,6 @@ def execute(job: Job) -> Done:
             run.pk, plan=PlanState.start(config).to_json(), plan_epoch_ms=now_ms, plan_window=0,
             maker_ids=[maker.pk for maker in makers],
         )  # fmt: skip
-        job_create(run_id=run.pk, type=Job.Type.PLAN, sequence=0)
+        job_create(run_id=run.pk, type=Job.Type.PLAN, sequence=0, window=0)
 
     return Done(result={"preflight": "ok"}, write=write)
