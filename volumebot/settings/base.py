@@ -399,6 +399,8 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 
 # Operator console (apps.admin_ops): timeouts of its live reads and the abuse-flag rule.
 OPS_CONTROL_ROOM_REFRESH_S = env.int("OPS_CONTROL_ROOM_REFRESH_S", default=10)
+# How long a campaign page's socket goes on without its ownership being checked again.
+LIVE_OWNERSHIP_RECHECK_S = env.float("LIVE_OWNERSHIP_RECHECK_S", default=30.0)
 OPS_BROKER_TIMEOUT_S = env.float("OPS_BROKER_TIMEOUT_S", default=1.0)
 OPS_INSPECT_TIMEOUT_S = env.float("OPS_INSPECT_TIMEOUT_S", default=1.0)
 OPS_RPC_PROBE_TIMEOUT_S = env.float("OPS_RPC_PROBE_TIMEOUT_S", default=2.0)
