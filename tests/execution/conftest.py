@@ -142,9 +142,20 @@ def held_by_another_worker(namespace: int, key: int) -> Iterator[None]:
     try:
         with other.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [lock_key(namespace, key)])
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
         yield
     finally:
         other.close()
+    # Postgres releases the lock when that backend exits, which happens a moment after the
+    # client closes (longer on a loaded machine): wait for it, as a worker's death would.
+    wait_for(lambda: not _backend_alive(pid), timeout=10, what="the holder's backend to exit")
+
+
+def _backend_alive(pid: int) -> bool:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone() is not None
 
 
 def wait_for_the_endpoint_to_cool_down() -> None:
