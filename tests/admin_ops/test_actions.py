@@ -15,7 +15,7 @@ from apps.campaigns.services import campaign_resume, campaign_start
 from apps.core.errors import Conflict
 from apps.core.models import PAUSE_ALL_REASON, AuditEvent, SystemSwitch
 from apps.execution.models import Job
-from tests.admin_ops.conftest import make_campaign, make_job
+from tests.support.campaigns import make_campaign, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +128,7 @@ def test_it_reports_a_refused_override_and_changes_nothing(operator, alice):
 def test_it_requeues_the_gather_of_a_stopping_campaign_whose_gather_died(carol, alice):
     campaign = make_campaign(alice, status="stopping")
     run = campaign.runs.get()
-    job = make_job(run, type="funds_gather", sequence=0)
+    job = make_job(run, type="funds_gather", status="dead", sequence=0)
     Job.objects.filter(pk=job.pk).update(queue="funds.gather")
 
     services.campaign_force_gather(campaign_id=campaign.pk, actor=carol)
@@ -252,8 +252,8 @@ def test_it_shows_access_fields_read_only_so_changes_go_through_the_actions(oper
 
 def test_it_redrives_dead_jobs_once_and_leaves_the_others(operator, alice):
     run = make_campaign(alice, status="paused").runs.get()
-    dead = [make_job(run, sequence=1), make_job(run, sequence=2)]
-    done = make_job(run, status="succeeded", sequence=3)
+    dead = [make_job(run, status="dead", type="plan", sequence=n, attempts=5) for n in (1, 2)]
+    done = make_job(run, status="succeeded", type="plan", sequence=3, attempts=5)
 
     ids = [job.pk for job in [*dead, done]]
     response = admin_action(operator, "admin:execution_job_changelist", "redrive", ids)

@@ -13,7 +13,8 @@ from apps.campaigns.services import campaign_start
 from apps.core.locking import JOB_LOCK
 from apps.core.models import PAUSE_ALL_REASON
 from apps.execution.models import Execution, Job
-from tests.execution.conftest import Setup, held_by_another_worker, wait_for
+from tests.support.campaigns import Setup
+from tests.support.engine import held_by_another_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

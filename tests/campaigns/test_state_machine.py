@@ -12,7 +12,7 @@ from apps.campaigns.models import CampaignRun
 from apps.core.errors import Conflict
 from apps.core.models import AuditEvent
 from apps.execution.models import Job
-from tests.campaigns.conftest import make_campaign
+from tests.support.campaigns import make_campaign
 
 pytestmark = pytest.mark.django_db
 

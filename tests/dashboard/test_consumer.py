@@ -6,26 +6,19 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
-from django.test import Client
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.accounts.models import User
 from apps.campaigns import realtime, services, transitions
 from apps.campaigns.consumers import SHARED_RENDERS
 from apps.core.realtime import group_send_on_commit
-from tests.dashboard.conftest import SOL, Setup, make_campaign, make_job, make_trade
+from tests.support.campaigns import SOL, Setup, make_campaign, make_job, make_trade
+from tests.support.web import ORIGIN, session_headers
 from volumebot.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = (b"origin", b"http://testserver")
 LIVE_PARTS = list(realtime.LIVE_PARTS)
-
-
-def session_headers(user) -> list[tuple[bytes, bytes]]:
-    client = Client()
-    client.force_login(user)
-    return [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), ORIGIN]
 
 
 def sync(function):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils.timezone import now
 
 from apps.admin_ops.alerts import alert_raise
 from apps.admin_ops.models import Alert
@@ -13,7 +14,7 @@ from apps.campaigns import realtime
 from apps.campaigns.models import Campaign
 from apps.core.models import AuditEvent, SystemSwitch
 from apps.execution.models import Execution
-from tests.dashboard.conftest import SOL, make_campaign, make_job, make_trade, now
+from tests.support.campaigns import SOL, make_campaign, make_job, make_trade
 
 pytestmark = pytest.mark.django_db
 

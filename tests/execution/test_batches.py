@@ -16,8 +16,7 @@ from apps.execution.runner import job_execute
 from apps.execution.steps import batch, batch_send
 from apps.execution.steps.batch import trades_execute
 from apps.wallets.models import Wallet
-from tests.execution.conftest import held_by_another_worker, wait_for_the_endpoint_to_cool_down
-from tests.execution.test_jobs import drain
+from tests.support.engine import drain, held_by_another_worker, wait_for_the_endpoint_to_cool_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TRADES = ("trade_buy", "trade_sell")

@@ -24,7 +24,7 @@ from apps.execution.sending import build_signed
 from apps.execution.steps.distribute import distribute_batch_spec
 from apps.execution.steps.plan import plan_backpressure
 from apps.wallets.models import Wallet
-from tests.execution.conftest import held_by_another_worker, wait_for_the_endpoint_to_cool_down
+from tests.support.engine import drain, held_by_another_worker, wait_for_the_endpoint_to_cool_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FUNDING = 200_000_000  # PARAMS: 0.2 SOL per maker
@@ -240,13 +240,6 @@ def test_reconcile_pauses_a_run_whose_ledger_differs_from_the_chain(setup, chain
     assert AuditEvent.objects.filter(
         action="run.reconcile_mismatch", entity_id=str(run.pk)
     ).exists()
-
-
-def drain(run, *, types: tuple[str, ...]) -> None:
-    """Run every live job of these types, as workers would (ETAs ignored)."""
-    while jobs := list(Job.objects.filter(run=run, type__in=types, status="queued")):
-        for job in jobs:
-            job_execute(job_id=job.pk)
 
 
 def test_the_planner_plans_nothing_more_today_once_the_daily_cap_is_reached(setup):

@@ -11,7 +11,7 @@ from apps.campaigns.models import Campaign, CampaignRun
 from apps.campaigns.services import campaign_sell_only
 from apps.execution.models import Execution, Job, LedgerEntry
 from apps.wallets.models import Wallet
-from tests.execution.conftest import EventListener, wait_for
+from tests.support.engine import EventListener, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,8 +13,8 @@ from apps.admin_ops.services import user_set_mainnet
 from apps.campaigns.models import CampaignRun
 from apps.core.models import AuditEvent
 from apps.wallets import keystore
-from tests.campaigns.conftest import Setup, make_campaign
 from tests.factories import PASSWORD, WalletFactory
+from tests.support.campaigns import Setup, make_campaign
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.wallets import balances as chain_balances
-from tests.campaigns.conftest import FakeReader, Setup, make_campaign
+from tests.support.balances import FakeReader
+from tests.support.campaigns import Setup, make_campaign
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from apps.wallets import keystore
 from apps.wallets.models import UserKey, Wallet
 from apps.wallets.selectors import wallet_list
 from apps.wallets.services import wallets_create_makers
-from tests.campaigns.conftest import Setup, make_campaign
+from tests.support.campaigns import Setup, make_campaign
 
 pytestmark = pytest.mark.django_db
 
