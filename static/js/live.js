@@ -18,20 +18,23 @@
     if (label) label.textContent = text;
   }
 
-  // A new row first in its table (hx-swap-oob="afterbegin:#<tbody id>"), which keeps its newest
+  // A new row first in its table (hx-swap-oob="afterbegin:#<tbody id>" on a <template> holding
+  // the row: a row outside a table would not survive parsing), which keeps its newest
   // data-max-rows. No such table yet (nothing was there before): load the part that holds it
-  // from the row's data-feed-url instead.
+  // from data-feed-url instead.
   function prepend(node, selector) {
     var target = document.getElementById(selector.replace(/^#/, ""));
-    var existing = document.getElementById(node.id);
     if (!target) {
       if (node.dataset.feedUrl && window.htmx) {
         window.htmx.ajax("GET", node.dataset.feedUrl, { target: "#trade-feed", swap: "outerHTML" });
       }
       return null;
     }
+    var row = node.content ? node.content.firstElementChild : node;
+    if (!row || !row.id) return null;
+    var existing = document.getElementById(row.id);
     if (existing) existing.remove();  // the same trade again (a repeated event): moved, not doubled
-    delete node.dataset.feedUrl;
+    node = row;
     target.prepend(node);
     var keep = parseInt(target.dataset.maxRows || "0", 10);
     while (keep && target.children.length > keep) target.lastElementChild.remove();

@@ -93,10 +93,11 @@ async def test_the_owner_receives_the_engines_events_in_order(alice, active):
     assert started["event"]["job_id"] == job.pk
     assert f'id="trade-{trade.pk}"' in completed["html"]
     assert completed["event"]["signature"] == trade.signature
-    # The trade's own row, first in the feed: not the whole feed again.
-    assert (
-        f'<tr id="trade-{trade.pk}" hx-swap-oob="afterbegin:#trade-feed-rows"' in completed["html"]
-    )
+    # The trade's own row, to go first in the feed (in a template: a bare row would not survive
+    # parsing), not the whole feed again.
+    pushed = '<template id="trade-push" hx-swap-oob="afterbegin:#trade-feed-rows"'
+    assert pushed in completed["html"]
+    assert f'<tr id="trade-{trade.pk}">' in completed["html"]
     assert '<section id="trade-feed"' not in completed["html"]
     assert '<section id="run-charts"' in completed["html"] and "<svg" in completed["html"]
     assert '<section id="run-charts"' in stats["html"]
