@@ -253,7 +253,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON with a size and a nesting limit, checked before parsing (API_MAX_* below).
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.LimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -264,6 +265,10 @@ REST_FRAMEWORK = {
         "apps.core.throttling.ScopeThrottle",
     ],
 }
+# The largest JSON body the API reads (413 past it) and its deepest nesting (400 past it); the
+# API's real bodies are a few KB and a few levels deep (campaign params are the deepest).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=16)
 # Rate limits ("<n>/<s|min|hour|day>"), counted in the default cache: `user` per signed-in user
 # and `anon` per IP on every API request; the others per user (or IP when signed out) on the
 # writes of the views they name. Each is RATE_LIMIT_<SCOPE> in the environment.
