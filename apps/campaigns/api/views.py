@@ -1,7 +1,6 @@
 """The campaigns API: one view per operation; each parses, calls one service or selector and
 renders. Another user's campaign is a 404, exactly like a missing one."""
 
-import csv
 import json
 from dataclasses import asdict
 
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 
 from apps.campaigns import selectors, services
 from apps.campaigns.api import serializers as s
+from apps.core.csv_export import csv_lines
 from apps.core.services import client_ip
 
 TAGS = ["campaigns"]
@@ -342,11 +342,6 @@ class CsvRenderer(BaseRenderer):
         return json.dumps(data)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 class CampaignLogsCsvView(APIView):
     renderer_classes = [JSONRenderer, CsvRenderer]
 
@@ -370,15 +365,13 @@ class CampaignLogsCsvView(APIView):
         rows = selectors.executions_export(
             campaign=campaign, filters=_filters(query.validated_data)
         )
-        writer = csv.writer(_Echo())
-
-        def lines():
-            yield writer.writerow(CSV_COLUMNS)
-            for row in rows:
-                data = s.ExecutionSerializer(row).data
-                yield writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        cells = (
+            ["" if data[c] is None else data[c] for c in CSV_COLUMNS]
+            for data in (s.ExecutionSerializer(row).data for row in rows)
+        )
+        response = StreamingHttpResponse(
+            csv_lines(CSV_COLUMNS, cells), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = (
             f'attachment; filename="campaign-{campaign.pk}-executions.csv"'
         )
