@@ -123,6 +123,7 @@ def set_theme(request):
 
 password_reset = rate_limit("password_reset")(
     auth_views.PasswordResetView.as_view(
+        form_class=forms.ResetForm,
         template_name="accounts/password_reset.html",
         email_template_name="accounts/email/password_reset.txt",
         html_email_template_name="accounts/email/password_reset.html",

@@ -63,6 +63,23 @@ def test_it_starts_when_everything_is_set(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variables", "site_url"),
+    [
+        ({"WEB_PORT": "8123"}, "http://127.0.0.1:8123"),
+        ({"WEB_PORT": "8123", "SITE_URL": "https://vb.example.com"}, "https://vb.example.com"),
+    ],
+)
+def test_site_url_follows_the_dev_port_unless_set(tmp_path, variables, site_url):
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.SITE_URL)"],
+        env={**BASE_ENV, "DEBUG": "1", "HOME": str(tmp_path), **variables},
+        cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.stdout.strip() == site_url, result.stderr
+
+
 @contextlib.contextmanager
 def captured_log_lines():
     """The JSON lines the configured console handler writes, parsed."""

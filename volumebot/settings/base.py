@@ -244,7 +244,9 @@ else:
     EMAIL_BACKEND = "apps.core.mail.DevEmailBackend"
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="volumebot <no-reply@volumebot.local>")
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# The public URL every e-mailed link starts with (apps.core.links); by default the port
+# `make run` serves on (WEB_PORT), so a dev stack on another port mails working links.
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{env.int('WEB_PORT', default=8000)}")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
