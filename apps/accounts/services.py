@@ -15,6 +15,7 @@ from apps.accounts.models import Role, Theme, User
 from apps.core.errors import DomainError, ValidationFailed
 from apps.core.links import site_link
 from apps.core.services import audit_log
+from apps.core.text import check_name
 
 VERIFY_SALT = "accounts.verify-email"
 
@@ -28,6 +29,7 @@ def user_signup(
     links) instead, and the caller answers exactly as for a new account: the sign-up form must
     not tell anyone which addresses are registered. Returns None in that case."""
     email = User.objects.normalize_email(email.strip()).lower()
+    check_name(display_name, field="display_name")
     try:
         password_validation.validate_password(password, User(email=email))
     except ValidationError as error:
@@ -140,6 +142,8 @@ def user_update_profile(*, user: User, display_name: str, theme: str) -> User:
         raise ValidationFailed(
             "Unknown theme.", fields={"theme": ["Choose light, dark or system."]}
         )
+    if display_name.strip() != user.display_name:  # a name saved before this rule stays
+        check_name(display_name, field="display_name")
     user.display_name = display_name.strip()
     user.theme = theme
     user.save(update_fields=["display_name", "theme"])

@@ -98,13 +98,19 @@ def profile(request):
         request.POST or None, initial={"display_name": user.display_name, "theme": user.theme}
     )
     if request.method == "POST" and form.is_valid():
-        user_update_profile(
-            user=user,
-            display_name=form.cleaned_data["display_name"],
-            theme=form.cleaned_data["theme"] or "",
-        )
-        messages.success(request, "Profile saved.")
-        return redirect("accounts:profile")
+        try:
+            user_update_profile(
+                user=user,
+                display_name=form.cleaned_data["display_name"],
+                theme=form.cleaned_data["theme"] or "",
+            )
+        except DomainError as error:
+            for field, field_messages in error.fields.items():
+                for message in field_messages:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            messages.success(request, "Profile saved.")
+            return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form})
 
 

@@ -54,6 +54,7 @@ from apps.core.errors import Conflict, DomainError, Forbidden, NotFound
 from apps.core.models import SystemSwitch
 from apps.core.selectors import switch_enabled
 from apps.core.services import audit_log, ip_in_networks
+from apps.core.text import check_name
 from apps.execution.models import Job
 from apps.execution.services import (
     job_redrive,
@@ -214,6 +215,7 @@ def campaign_create(
     name = (name or "").strip()
     if not name:
         raise validation_failed({"name": ["Give the campaign a name."]})
+    check_name(name, field="name")
     with transaction.atomic():
         campaign = Campaign.objects.create(
             owner=owner, name=name[:80], token=token, pool=pool, funding_wallet=wallet,
@@ -294,6 +296,7 @@ def campaign_update(
             name = (changes["name"] or "").strip()
             if not name:
                 raise validation_failed({"name": ["Give the campaign a name."]})
+            check_name(name, field="name")
             campaign.name = name[:80]
         campaign.token, campaign.pool, campaign.funding_wallet = token, pool, wallet
         campaign.network = token.network

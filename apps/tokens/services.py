@@ -6,6 +6,7 @@ from apps.chain.token_info import MintInfo, NotAMint, read_mint
 from apps.core.chain import chain_run, parse_address
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.services import audit_log
+from apps.core.text import plain_text
 from apps.tokens.models import MintRule, Pool, PoolSelection, Token, TokenLink
 from apps.tokens.selectors import (
     mint_refusal,
@@ -45,8 +46,9 @@ def token_register(*, owner: User, network: str, mint: str) -> Token:
                 "supply_raw": info.supply,
                 "mint_authority": str(info.mint_authority or ""),
                 "freeze_authority": str(info.freeze_authority or ""),
-                "name": metadata.name[:64] if metadata else "",
-                "symbol": metadata.symbol[:16] if metadata else "",
+                # The mint's creator wrote these: shown everywhere, so plain text only.
+                "name": plain_text(metadata.name)[:64] if metadata else "",
+                "symbol": plain_text(metadata.symbol)[:16] if metadata else "",
                 "uri": metadata.uri[:200] if metadata else "",
                 "metadata": {"source": metadata.source} if metadata else {},
             },
