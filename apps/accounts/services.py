@@ -110,6 +110,9 @@ def user_verify_email(*, token: str) -> User:
     return user
 
 
+LOCKED_OUT_MESSAGE = "Too many failed sign-ins. Try again in a few minutes, or reset your password."
+
+
 def signin_identifier(request, credentials: dict | None) -> str:
     """The identifier django-axes counts failures against: the e-mail, however it was posted
     (the sign-in form calls it `username`, the JWT endpoint `email`)."""

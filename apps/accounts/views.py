@@ -9,8 +9,11 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts import forms
 from apps.accounts.models import Theme, User
+from apps.accounts.selectors import signin_lockout_seconds
 from apps.accounts.services import (
+    LOCKED_OUT_MESSAGE,
     email_verification_send,
+    signin_identifier,
     user_signup,
     user_update_profile,
     user_verify_email,
@@ -80,15 +83,19 @@ class SignInView(auth_views.LoginView):
 
 def locked_out(request, response=None, credentials=None):
     """django-axes calls this once an identifier has too many failed sign-ins."""
-    message = "Too many failed sign-ins. Try again in a few minutes, or reset your password."
+    message = LOCKED_OUT_MESSAGE
     if request.path.startswith("/v1/"):
-        return JsonResponse(error_body("locked_out", message), status=429)
-    return render(
-        request,
-        "accounts/signin.html",
-        {"form": forms.SignInForm(request), "locked_out_message": message},
-        status=429,
-    )
+        response = JsonResponse(error_body("locked_out", message), status=429)
+    else:
+        response = render(
+            request,
+            "accounts/signin.html",
+            {"form": forms.SignInForm(request), "locked_out_message": message},
+            status=429,
+        )
+    wait = signin_lockout_seconds(request=request, username=signin_identifier(request, credentials))
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 @login_required
