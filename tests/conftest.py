@@ -10,8 +10,8 @@ import time
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from apps.accounts.tokens import StampedRefreshToken
 from tests.factories import PASSWORD, UserFactory
 
 
@@ -82,7 +82,7 @@ def api_client():
 
 
 def bearer(user) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(user).access_token}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {StampedRefreshToken.for_user(user).access_token}"}
 
 
 @pytest.fixture

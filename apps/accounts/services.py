@@ -7,9 +7,11 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from apps.accounts.models import Role, Theme, User
 from apps.core.errors import DomainError, ValidationFailed
@@ -120,6 +122,19 @@ def signin_identifier(request, credentials: dict | None) -> str:
     return str(source.get("email") or source.get("username") or "").strip().lower()
 
 
+def user_tokens_revoke(
+    *, user_id: int, actor: User | None, reason: str, ip: str | None = None
+) -> None:
+    """Revoke every API token (access and refresh) and every session of the user at once: both
+    are bound to `token_version` (apps.accounts.tokens, User.get_session_auth_hash)."""
+    with transaction.atomic():
+        User.objects.filter(pk=user_id).update(token_version=F("token_version") + 1)
+        audit_log(
+            actor=actor, action="account.tokens_revoke", entity="user", entity_id=user_id,
+            metadata={"reason": reason}, ip=ip,
+        )  # fmt: skip
+
+
 def user_set_role(*, user_id: int, role: str, actor: User) -> User:
     """Make a user an admin or a plain user. An admin is an operator of the whole platform:
     staff with every permission in the admin (the console has no finer roles)."""
@@ -151,6 +166,13 @@ def user_update_profile(*, user: User, display_name: str, theme: str) -> User:
     user.theme = theme
     user.save(update_fields=["display_name", "theme"])
     return user
+
+
+def expired_tokens_purge() -> int:
+    """Forget refresh tokens past their expiry (and their blacklist rows): they are refused
+    by their signature's expiry alone."""
+    deleted, _ = OutstandingToken.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted
 
 
 def unverified_signups_purge(*, older_than: timedelta) -> int:

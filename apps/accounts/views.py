@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, JsonResponse
@@ -15,6 +16,7 @@ from apps.accounts.services import (
     email_verification_send,
     signin_identifier,
     user_signup,
+    user_tokens_revoke,
     user_update_profile,
     user_verify_email,
 )
@@ -96,6 +98,18 @@ def locked_out(request, response=None, credentials=None):
     wait = signin_lockout_seconds(request=request, username=signin_identifier(request, credentials))
     response.headers["Retry-After"] = str(wait)
     return response
+
+
+@login_required
+@require_POST
+def signout_everywhere(request):
+    user_tokens_revoke(
+        user_id=request.user.pk, actor=request.user, reason="signout_everywhere",
+        ip=client_ip(request),
+    )  # fmt: skip
+    logout(request)
+    messages.success(request, "You are signed out everywhere, and your API tokens are revoked.")
+    return redirect("accounts:signin")
 
 
 @login_required

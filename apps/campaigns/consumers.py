@@ -16,9 +16,9 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from apps.accounts.tokens import StampedJWTAuthentication
 from apps.campaigns import realtime, selectors
 from apps.campaigns.models import Campaign
 from apps.core import metrics
@@ -39,7 +39,7 @@ def _jwt_user(query_string: bytes):
     tokens = parse_qs(query_string.decode("latin-1")).get("token")
     if not tokens:
         return None
-    auth = JWTAuthentication()
+    auth = StampedJWTAuthentication()  # refuses revoked tokens too
     try:
         user = auth.get_user(auth.get_validated_token(tokens[0].encode()))
     except (InvalidToken, TokenError, AuthenticationFailed):

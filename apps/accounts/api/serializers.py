@@ -4,6 +4,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from apps.accounts.models import User
 from apps.accounts.selectors import signin_lockout_seconds
 from apps.accounts.services import LOCKED_OUT_MESSAGE, signin_identifier
+from apps.accounts.tokens import StampedRefreshToken
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -31,6 +32,8 @@ class SignInLockedOut(exceptions.Throttled):
 
 class VerifiedTokenObtainPairSerializer(TokenObtainPairSerializer):
     """JWTs only for accounts whose e-mail is verified, like the sign-in page."""
+
+    token_class = StampedRefreshToken
 
     def validate(self, attrs):
         request = self.context["request"]
