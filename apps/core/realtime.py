@@ -1,8 +1,22 @@
-"""Push events to browsers through the channel layer, after the transaction commits."""
+"""Push events to browsers through the channel layer, after the transaction commits.
+
+Best-effort: a live update or a notice that cannot be delivered (Redis down) is logged and
+dropped, never raised into the request or task that caused it; the pages catch up on their next
+refresh. After a Redis restart the channel layer still holds connections the server closed, so
+a failed send drops them and is tried once more on fresh ones.
+"""
+
+import asyncio
+import contextlib
+import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from apps.core.outage import REDIS_DOWN
+
+logger = logging.getLogger(__name__)
 
 NOTICES_GROUP = "notices"
 
@@ -11,12 +25,32 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+async def group_send_all(messages: list[tuple[str, dict]]) -> None:
+    """Send every (group, event) of `messages` at once; never raises for an unavailable Redis."""
+    layer = get_channel_layer()
+    for attempt in (1, 2):
+        try:
+            await asyncio.gather(*(layer.group_send(group, event) for group, event in messages))
+            return
+        except REDIS_DOWN as error:
+            if attempt == 2:
+                logger.warning(
+                    "realtime publish dropped: redis unavailable",
+                    extra={"groups": sorted({group for group, _ in messages})},
+                    exc_info=error,
+                )
+                return
+            # Drop the pooled connections (channels_redis); the retry opens new ones.
+            with contextlib.suppress(*REDIS_DOWN, OSError, RuntimeError):
+                await layer.close_pools()
+
+
 def group_send_on_commit(group: str, event: dict) -> None:
     """Send `event` to `group` once the surrounding transaction commits (at once outside one):
     a browser must never see a change that was rolled back."""
 
     def send() -> None:
-        async_to_sync(get_channel_layer().group_send)(group, event)
+        async_to_sync(group_send_all)([(group, event)])
 
     transaction.on_commit(send)
 

@@ -47,7 +47,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count, Exists, F, Model, OuterRef, Q, Sum
@@ -79,6 +78,7 @@ from apps.core import events, metrics
 from apps.core.amounts import format_sol_trimmed
 from apps.core.chain import ChainUnavailable, rpc_pool
 from apps.core.models import SystemSwitch
+from apps.core.realtime import group_send_all
 from apps.core.selectors import switch_enabled
 from apps.core.sql import add_to_rows, update_rows
 from apps.execution import domain
@@ -334,8 +334,7 @@ def _group_send_on_commit(messages: list[tuple[str, dict]]) -> None:
     trade's time), and a batch's events share one trip through the loop."""
 
     async def send_all() -> None:
-        layer = get_channel_layer()
-        await asyncio.gather(*(layer.group_send(group, event) for group, event in messages))
+        await group_send_all(messages)  # best-effort: never fails the trade that published
 
     def send() -> None:
         try:

@@ -1,7 +1,6 @@
 from dataclasses import asdict
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import QuerySet
 
 from apps.accounts.models import User
@@ -9,6 +8,7 @@ from apps.chain.dex.discovery import discover_pools
 from apps.chain.token_info import AccountKind, NotAMint
 from apps.core.chain import chain_run, parse_address
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.outage import soft_cache
 from apps.tokens.models import MintRule, PoolSelection, Token
 
 NOT_A_MINT = {
@@ -59,7 +59,7 @@ def pool_candidates(*, network: str, mint: str, refresh: bool = False) -> list[d
     address = parse_address(mint, field="mint")
     key = f"pools:{network}:{address}"
     if not refresh:
-        cached = cache.get(key)
+        cached = soft_cache.get(key)  # Redis down: read the chain
         if cached is not None:
             return cached
     try:
@@ -67,7 +67,7 @@ def pool_candidates(*, network: str, mint: str, refresh: bool = False) -> list[d
     except NotAMint as error:
         raise not_a_mint(error) from error
     candidates = [asdict(summary) for summary in summaries]
-    cache.set(key, candidates, settings.POOL_CACHE_SECONDS)
+    soft_cache.set(key, candidates, settings.POOL_CACHE_SECONDS)
     return candidates
 
 

@@ -111,6 +111,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.htmx_messages_middleware",
     "apps.core.middleware.log_context_middleware",
+    # A page whose work needs Redis answers 503 + Retry-After while it is down.
+    "apps.core.middleware.OutageMiddleware",
     # Last, so it sees the final response of a failed sign-in (django-axes docs).
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -162,9 +164,18 @@ CACHES = {
         "LOCATION": redis_db(REDIS_URL, REDIS_DB_CACHE),
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="vb"),
         "TIMEOUT": 300,
+        # A Redis that hangs must not hang every request: fail fast, then degrade
+        # (apps.core.outage).
+        "OPTIONS": {
+            "socket_connect_timeout": env.float("REDIS_TIMEOUT_S", default=2.0),
+            "socket_timeout": env.float("REDIS_TIMEOUT_S", default=2.0),
+        },
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# cached_db, reading Postgres when Redis does not answer (apps.core.sessions).
+SESSION_ENGINE = "apps.core.sessions"
+# Retry-After (seconds) of the 503 answered while Redis is down.
+OUTAGE_RETRY_AFTER_S = env.int("OUTAGE_RETRY_AFTER_S", default=10)
 
 CHANNEL_LAYERS = {
     "default": {
