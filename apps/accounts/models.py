@@ -99,3 +99,30 @@ class User(AbstractUser):
     @property
     def may_trade_mainnet(self) -> bool:
         return self.mainnet_allowed and self.attested_at is not None
+
+
+class ApiKeyScope(models.TextChoices):
+    READ = "read", "Read only"
+    TRADE = "trade", "Read and trade (every write the API allows)"
+
+
+class ApiKey(models.Model):
+    """A personal API key for a bot: `vbk_<prefix>_<secret>`, shown once when created. Only the
+    SHA-256 of the whole key is kept (the secret is 256 random bits, so a fast hash is enough:
+    nothing to brute-force); `prefix` finds the row and names the key in lists."""
+
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scope = models.CharField(max_length=8, choices=ApiKeyScope.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} (vbk_{self.prefix}_…)"

@@ -35,6 +35,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from apps.accounts.api_keys import api_key_create
 from apps.core.consumers import CLOSE_POLICY
 from tests.campaigns.conftest import chain  # noqa: F401
 from tests.conftest import bearer
@@ -101,6 +102,11 @@ def delivery(w: World) -> dict:
     return {"delivery_id": w.delivery.pk}
 
 
+def api_key(w: World) -> dict:
+    key, _ = api_key_create(owner=w.owner, name="bot", scope="read", expires_in_days=30)
+    return {"key_id": key.pk}
+
+
 ROUTES: dict[str, Rule] = {
     # Pages
     "": public(),
@@ -153,6 +159,8 @@ ROUTES: dict[str, Rule] = {
     "settings/webhooks/deliveries/<int:delivery_id>/resend/": obj(delivery, "post"),
     # API
     "v1/me": auth(),
+    "v1/api-keys": auth("get", "post"),
+    "v1/api-keys/<int:key_id>": obj(api_key, "delete"),
     "v1/auth/token": public("post"),
     "v1/auth/token/refresh": public("post"),
     "v1/auth/token/verify": public("post"),

@@ -265,6 +265,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # simplejwt's, refusing revoked tokens (apps.accounts.tokens).
         "apps.accounts.tokens.StampedJWTAuthentication",
+        # Personal API keys for bots: `Authorization: Api-Key <key>`.
+        "apps.accounts.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -285,6 +287,8 @@ REST_FRAMEWORK = {
 # API's real bodies are a few KB and a few levels deep (campaign params are the deepest).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=16)
+# Personal API keys (apps.accounts.api_keys): the longest a key may live.
+API_KEY_MAX_DAYS = env.int("API_KEY_MAX_DAYS", default=365)
 # Rate limits ("<n>/<s|min|hour|day>"), counted in the default cache: `user` per signed-in user
 # and `anon` per IP on every API request; the others per user (or IP when signed out) on the
 # writes of the views they name. Each is RATE_LIMIT_<SCOPE> in the environment.

@@ -1,10 +1,12 @@
 from django.urls import path
 from rest_framework_simplejwt.views import TokenBlacklistView
 
-from apps.accounts.api import views
+from apps.accounts.api import keys, views
 
 urlpatterns = [
     path("me", views.MeView.as_view(), name="me"),
+    path("api-keys", keys.ApiKeyListView.as_view(), name="api_key_list"),
+    path("api-keys/<int:key_id>", keys.ApiKeyDetailView.as_view(), name="api_key_detail"),
     path("auth/token", views.TokenObtainView.as_view(), name="token_obtain"),
     path("auth/token/refresh", views.TokenRefreshRotatingView.as_view(), name="token_refresh"),
     path("auth/token/verify", views.TokenVerifyStampedView.as_view(), name="token_verify"),
