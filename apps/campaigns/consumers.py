@@ -1,8 +1,10 @@
 """The campaign page's WebSocket: `/ws/campaigns/<id>/`.
 
-Authenticate (the session, or a simplejwt access token in the `token` query parameter for API
-clients), check that the user owns the campaign, join `campaign.<id>`, send the current state,
-then forward every event as rendered out-of-band partials. Nothing else happens here.
+Authenticate (the session; for API clients a single-use ticket from
+`POST /v1/campaigns/<id>/ws-ticket` in the `ticket` query parameter, or, older, an access token
+in `token`, which the logs redact), check that the user owns the campaign, join
+`campaign.<id>`, send the current state, then forward every event as rendered out-of-band
+partials. Nothing else happens here.
 
 Every message is JSON: `{"type": <event>, "html": <partials with hx-swap-oob>, "event": {...}}`;
 `type` is `state` for the snapshot sent on connect, else the engine's event name
@@ -18,6 +20,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from apps.accounts.tickets import ws_ticket_redeem
 from apps.accounts.tokens import StampedJWTAuthentication
 from apps.campaigns import realtime, selectors
 from apps.campaigns.models import Campaign
@@ -47,6 +50,14 @@ def _jwt_user(query_string: bytes):
     return user if user.is_active else None
 
 
+def _ticket_user(query_string: bytes, campaign_id: int):
+    """The user of a live WebSocket ticket for this campaign in `?ticket=`, or None."""
+    tickets = parse_qs(query_string.decode("latin-1")).get("ticket")
+    if not tickets:
+        return None
+    return ws_ticket_redeem(ticket=tickets[0], campaign_id=campaign_id)
+
+
 def _owned_campaign(user, campaign_id: int) -> Campaign | None:
     try:
         return selectors.campaign_get(owner=user, campaign_id=campaign_id)
@@ -57,9 +68,12 @@ def _owned_campaign(user, campaign_id: int) -> Campaign | None:
 class CampaignConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            user = await database_sync_to_async(_jwt_user)(self.scope.get("query_string", b""))
         campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
+        query = self.scope.get("query_string", b"")
+        if user is None or not user.is_authenticated:
+            user = await database_sync_to_async(_ticket_user)(query, campaign_id)
+        if user is None:
+            user = await database_sync_to_async(_jwt_user)(query)
         campaign = None
         if user is not None:
             campaign = await database_sync_to_async(_owned_campaign)(user, campaign_id)

@@ -187,6 +187,7 @@ ROUTES: dict[str, Rule] = {
     "v1/campaigns/<int:campaign_id>/estimate": obj(campaign),
     "v1/campaigns/<int:campaign_id>/status": obj(campaign),
     "v1/campaigns/<int:campaign_id>/logs": obj(campaign),
+    "v1/campaigns/<int:campaign_id>/ws-ticket": obj(campaign, "post"),
     "v1/campaigns/<int:campaign_id>/logs.csv": obj(campaign),
     "v1/webhooks": auth(),
     # The webhook is named in the body: tests/webhooks/test_api.py checks bob cannot test alice's.

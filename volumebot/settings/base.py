@@ -287,6 +287,8 @@ REST_FRAMEWORK = {
 # API's real bodies are a few KB and a few levels deep (campaign params are the deepest).
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=16)
+# WebSocket tickets (apps.accounts.tickets): seconds a ticket stays valid (it works once).
+WS_TICKET_SECONDS = env.int("WS_TICKET_SECONDS", default=30)
 # Personal API keys (apps.accounts.api_keys): the longest a key may live.
 API_KEY_MAX_DAYS = env.int("API_KEY_MAX_DAYS", default=365)
 # Rate limits ("<n>/<s|min|hour|day>"), counted in the default cache: `user` per signed-in user
@@ -384,7 +386,8 @@ LOGGING = {
     },
     "formatters": {
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            # python-json-logger's, with `token=` / `ticket=` query values redacted.
+            "()": "apps.core.logging.RedactingJsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s "
             "%(celery_parent_id)s %(celery_current_id)s",
             "rename_fields": {"correlation_id": "request_id", "levelname": "level"},
@@ -405,6 +408,12 @@ LOGGING = {
         # One line per RPC request is noise; failures surface through the RPC pool.
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # uvicorn's own handlers would print WebSocket handshakes (query strings and all)
+        # unredacted: its lines go through ours instead (configured after uvicorn's, when the
+        # ASGI app imports Django).
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
+        "uvicorn.access": {"handlers": [], "level": "INFO", "propagate": True},
     },
 }
 

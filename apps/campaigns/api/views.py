@@ -4,6 +4,7 @@ renders. Another user's campaign is a 404, exactly like a missing one."""
 import json
 from dataclasses import asdict
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -12,6 +13,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.tickets import ws_ticket_issue
 from apps.campaigns import selectors, services
 from apps.campaigns.api import serializers as s
 from apps.core.csv_export import csv_lines
@@ -375,4 +377,22 @@ class CampaignLogsCsvView(APIView):
         response["Content-Disposition"] = (
             f'attachment; filename="campaign-{campaign.pk}-executions.csv"'
         )
+        return response
+
+
+class CampaignWsTicketView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={200: s.WsTicketSerializer, 404: NOT_FOUND},
+        summary="A single-use ticket to open the campaign's WebSocket",
+        description="Open `/ws/campaigns/<id>/?ticket=<ticket>` within `expires_in` seconds. "
+        "The ticket works once, for this campaign and this user only, so no lasting "
+        "credential travels in the URL.",
+    )
+    def post(self, request, campaign_id: int):
+        campaign = _campaign(request, campaign_id)
+        ticket = ws_ticket_issue(user=request.user, campaign_id=campaign.pk)
+        response = Response({"ticket": ticket, "expires_in": settings.WS_TICKET_SECONDS})
+        response["Cache-Control"] = "no-store"
         return response
