@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
-from apps.accounts.models import Theme
+from apps.accounts.models import ApiKeyScope, Theme
 from apps.accounts.services import password_reset_link
 
 
@@ -63,3 +63,9 @@ class ResetForm(PasswordResetForm):
     def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
         context["link"] = password_reset_link(uidb64=context["uid"], token=context["token"])
         super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=80)
+    scope = forms.ChoiceField(label="Scope", choices=ApiKeyScope.choices)
+    expires_in_days = forms.IntegerField(label="Expires after (days)", min_value=1, initial=90)

@@ -22,4 +22,10 @@ urlpatterns = [
     path("settings/profile/", views.profile, name="profile"),
     path("settings/password/", views.password_change, name="password_change"),
     path("settings/theme/", views.set_theme, name="set_theme"),
+    path("settings/api-keys/", views.api_keys, name="api_keys"),
+    path(
+        "settings/api-keys/<int:key_id>/revoke/",
+        views.api_key_revoke_page,
+        name="api_key_revoke",
+    ),
 ]

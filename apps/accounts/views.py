@@ -2,13 +2,14 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from apps.accounts import forms
+from apps.accounts.api_keys import api_key_create, api_key_list, api_key_revoke
 from apps.accounts.models import Theme, User
 from apps.accounts.selectors import signin_lockout_seconds
 from apps.accounts.services import (
@@ -21,7 +22,7 @@ from apps.accounts.services import (
     user_verify_email,
 )
 from apps.core.api import error_body
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, NotFound
 from apps.core.services import client_ip
 from apps.core.throttling import rate_limit
 
@@ -110,6 +111,42 @@ def signout_everywhere(request):
     logout(request)
     messages.success(request, "You are signed out everywhere, and your API tokens are revoked.")
     return redirect("accounts:signin")
+
+
+@login_required
+def api_keys(request):
+    """Settings → API keys: the user's keys, and a form whose answer shows a new key once."""
+    form = forms.ApiKeyForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, created = api_key_create(
+                owner=request.user, ip=client_ip(request), **form.cleaned_data
+            )
+        except DomainError as error:
+            for field, field_messages in error.fields.items():
+                for message in field_messages:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            form = forms.ApiKeyForm()
+    context = {"form": form, "keys": api_key_list(owner=request.user), "created": created}
+    response = render(
+        request, "accounts/api_keys.html", context, status=400 if form.errors else 200
+    )
+    if created:
+        response["Cache-Control"] = "no-store"  # the key must not linger in a cache
+    return response
+
+
+@login_required
+@require_POST
+def api_key_revoke_page(request, key_id: int):
+    try:
+        key = api_key_revoke(owner=request.user, key_id=key_id, ip=client_ip(request))
+    except NotFound as error:
+        raise Http404(error.message) from error
+    messages.success(request, f"The key {key.name} is revoked.")
+    return redirect("accounts:api_keys")
 
 
 @login_required

@@ -1,10 +1,12 @@
 """Personal API keys: named, scoped (read / trade), expiring, shown once, hashed at rest,
 revocable, with the time they were last used; `Authorization: Api-Key <key>`."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -161,3 +163,41 @@ def test_the_schema_documents_api_keys(api_client):
     assert {"jwtAuth": []} in schema["paths"]["/v1/me"]["get"]["security"]
     assert {"apiKeyAuth": []} in schema["paths"]["/v1/me"]["get"]["security"]
     assert set(schema["paths"]["/v1/api-keys"]) >= {"get", "post"}
+
+
+def test_the_settings_page_creates_a_key_shown_once_and_revokes_it(client, alice):
+    client.force_login(alice)
+    url = reverse("accounts:api_keys")
+
+    created = client.post(url, {"name": "Page bot", "scope": "trade", "expires_in_days": 7})
+
+    assert created.status_code == 200
+    assert created["Cache-Control"] == "no-store"
+    key = ApiKey.objects.get()
+    raw = re.search(rb"vbk_[0-9a-f]{12}_[\w-]+", created.content).group().decode()
+    assert with_key(raw).get("/v1/me").json()["email"] == "alice@example.com"
+    listing = client.get(url)
+    assert raw.encode() not in listing.content  # shown that once only
+    assert f"vbk_{key.prefix}_…".encode() in listing.content
+
+    revoked = client.post(reverse("accounts:api_key_revoke", args=[key.pk]))
+
+    assert revoked.status_code == 302
+    assert with_key(raw).get("/v1/me").status_code == 401
+
+
+def test_the_settings_page_refuses_a_bad_key_and_another_users_revocation(client, alice, bob):
+    client.force_login(alice)
+    refused = client.post(reverse("accounts:api_keys"), {"name": "x", "scope": "read",
+                                                         "expires_in_days": 999})  # fmt: skip
+    assert refused.status_code == 400
+    assert b"A key lasts 1 to 365 days." in refused.content
+    assert not ApiKey.objects.exists()
+
+    from apps.accounts.api_keys import api_key_create
+
+    bobs, _ = api_key_create(owner=bob, name="b", scope="read", expires_in_days=1)
+    response = client.post(reverse("accounts:api_key_revoke", args=[bobs.pk]))
+
+    assert response.status_code == 404
+    assert ApiKey.objects.get(pk=bobs.pk).revoked_at is None

@@ -127,6 +127,8 @@ ROUTES: dict[str, Rule] = {
     "accounts/settings/password/": auth("get", "post"),
     # The theme toggle also works signed out (kept in a cookie).
     "accounts/settings/theme/": public("post"),
+    "accounts/settings/api-keys/": auth("get", "post"),
+    "accounts/settings/api-keys/<int:key_id>/revoke/": obj(api_key, "post"),
     "tokens/": auth(),
     "tokens/register/": auth("get", "post"),
     "tokens/<int:token_id>/": obj(token),
