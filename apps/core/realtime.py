@@ -2,12 +2,12 @@
 
 Best-effort: a live update or a notice that cannot be delivered (Redis down) is logged and
 dropped, never raised into the request or task that caused it; the pages catch up on their next
-refresh. After a Redis restart the channel layer still holds connections the server closed, so
-a failed send drops them and is tried once more on fresh ones.
+refresh. After a Redis restart the channel layer still holds connections the server closed: the
+first send on one fails (redis-py then drops that connection), so a failed send is tried once
+more, on a fresh connection.
 """
 
 import asyncio
-import contextlib
 import logging
 
 from asgiref.sync import async_to_sync
@@ -25,6 +25,14 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def _dropped(groups: list[str], error: Exception) -> None:
+    logger.warning(
+        "realtime publish dropped: redis unavailable",
+        extra={"groups": sorted(set(groups))},
+        exc_info=error,
+    )
+
+
 async def group_send_all(messages: list[tuple[str, dict]]) -> None:
     """Send every (group, event) of `messages` at once; never raises for an unavailable Redis."""
     layer = get_channel_layer()
@@ -34,15 +42,7 @@ async def group_send_all(messages: list[tuple[str, dict]]) -> None:
             return
         except REDIS_DOWN as error:
             if attempt == 2:
-                logger.warning(
-                    "realtime publish dropped: redis unavailable",
-                    extra={"groups": sorted({group for group, _ in messages})},
-                    exc_info=error,
-                )
-                return
-            # Drop the pooled connections (channels_redis); the retry opens new ones.
-            with contextlib.suppress(*REDIS_DOWN, OSError, RuntimeError):
-                await layer.close_pools()
+                _dropped([group for group, _ in messages], error)
 
 
 def group_send_on_commit(group: str, event: dict) -> None:
@@ -50,7 +50,14 @@ def group_send_on_commit(group: str, event: dict) -> None:
     a browser must never see a change that was rolled back."""
 
     def send() -> None:
-        async_to_sync(group_send_all)([(group, event)])
+        layer = get_channel_layer()
+        for attempt in (1, 2):
+            try:
+                async_to_sync(layer.group_send)(group, event)
+                return
+            except REDIS_DOWN as error:
+                if attempt == 2:
+                    _dropped([group], error)
 
     transaction.on_commit(send)
 

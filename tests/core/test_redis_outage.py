@@ -22,7 +22,7 @@ from solders.keypair import Keypair
 
 from apps.admin_ops.models import Alert
 from apps.core.models import AuditEvent
-from apps.core.realtime import group_send_all
+from apps.core.realtime import group_send_all, notice_publish
 from apps.wallets.services import wallet_watch
 from tests.conftest import bearer
 
@@ -186,3 +186,4 @@ def test_a_publish_while_redis_is_down_is_dropped_without_failing(redis_server):
     redis_server.stop()
 
     async_to_sync(group_send_all)([("probe", {"type": "notice", "text": "lost"})])
+    notice_publish(text="lost too", user_id=1)  # outside a transaction: sent (tried) at once
