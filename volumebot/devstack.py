@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -240,6 +241,60 @@ def web_command(*, host: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+# `make run` restarts these when they die (a crashed or OOM-killed worker must not take the whole
+# stack down); the web server and the localnet hold state a developer is looking at, so their
+# exit still stops everything, loudly.
+RESTARTABLE = frozenset({"worker", "beat"})
+# A process that stayed up this long has its backoff reset: it is failing anew, not still.
+RESTART_STABLE_S = 60.0
+
+
+def restart_delay(restarts: int) -> float:
+    """Seconds before restarting a process that has been restarted `restarts` times in a row:
+    1, 2, 4 … capped at 30, so a process that cannot start does not spin."""
+    return float(min(30, 2**restarts))
+
+
+def supervise(
+    running: dict[str, subprocess.Popen],
+    *,
+    start: Callable[[str], subprocess.Popen],
+    stopping: Callable[[], bool],
+) -> int:
+    """Watch the children in `running` (name → process, updated in place on a restart) until
+    `stopping()`: one of RESTARTABLE that exits is started again after `restart_delay(n)`
+    seconds, any other ends the watch with 1 (0 when stopped on request)."""
+    restarts = dict.fromkeys(running, 0)
+    started = dict.fromkeys(running, time.monotonic())
+    due: dict[str, float] = {}  # name → when its restart is due
+    while not stopping():
+        now = time.monotonic()
+        for name, process in list(running.items()):
+            if name in due:
+                if now >= due[name]:
+                    del due[name]
+                    running[name], started[name] = start(name), time.monotonic()
+                continue
+            if process.poll() is None:
+                if restarts[name] and now - started[name] >= RESTART_STABLE_S:
+                    restarts[name] = 0
+                continue
+            if name not in RESTARTABLE:
+                print(f"{name} exited with code {process.returncode}; stopping.", flush=True)
+                return 1
+            # Its pool children may outlive it: clear the group before a new one starts.
+            _terminate([process])
+            wait = restart_delay(restarts[name])
+            restarts[name] += 1
+            due[name] = now + wait
+            print(
+                f"{name} exited with code {process.returncode}; restarting in {wait:g} s.",
+                flush=True,
+            )
+        time.sleep(0.2)
+    return 0
+
+
 def run() -> int:
     environment = development_environment()
     root = devstack_dir()
@@ -265,17 +320,20 @@ def run() -> int:
     processes: list[subprocess.Popen] = []
     stopping = False
 
+    def start(name: str) -> subprocess.Popen:
+        # Own sessions so a terminal Ctrl-C reaches only us; we stop the children in order.
+        return subprocess.Popen(
+            commands[name], cwd=BASE_DIR, env=environment, start_new_session=True
+        )
+
     def request_stop(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    for name, command in commands.items():
-        # Own sessions so a terminal Ctrl-C reaches only us; we stop the children in order.
-        processes.append(
-            subprocess.Popen(command, cwd=BASE_DIR, env=environment, start_new_session=True)
-        )
+    for name in commands:
+        processes.append(start(name))
         if name == "localnet":
             # The demo account's token and pool are read from the chain: wait for it first.
             if not _wait_for_localnet(processes[-1]):
@@ -290,16 +348,10 @@ def run() -> int:
         f"Sign-in details are in {root / 'demo-credentials.txt'}. Press Ctrl-C to stop.\n",
         flush=True,
     )
-    exit_code = 0
-    while not stopping:
-        for name, process in zip(commands, processes, strict=True):
-            if process.poll() is not None:
-                print(f"{name} exited with code {process.returncode}; stopping.", flush=True)
-                exit_code = 1
-                stopping = True
-        time.sleep(0.2)
+    running = dict(zip(commands, processes, strict=True))
+    exit_code = supervise(running, start=start, stopping=lambda: stopping)
     print("Stopping volumebot...", flush=True)
-    _terminate(processes)
+    _terminate(list(running.values()))
     return exit_code
 
 

@@ -1,7 +1,8 @@
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 
-from apps.accounts.models import Theme
+from apps.accounts.models import ApiKeyScope, Theme
+from apps.accounts.services import password_reset_link
 
 
 class SignUpForm(forms.Form):
@@ -53,3 +54,18 @@ class ResendVerificationForm(forms.Form):
 class ProfileForm(forms.Form):
     display_name = forms.CharField(label="Name", max_length=80, required=False)
     theme = forms.ChoiceField(label="Theme", choices=Theme.choices, required=False)
+
+
+class ResetForm(PasswordResetForm):
+    """Django's reset form, with the link built from SITE_URL like every e-mailed link (Django
+    builds it from the request's Host header, which the client chooses)."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs):
+        context["link"] = password_reset_link(uidb64=context["uid"], token=context["token"])
+        super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=80)
+    scope = forms.ChoiceField(label="Scope", choices=ApiKeyScope.choices)
+    expires_in_days = forms.IntegerField(label="Expires after (days)", min_value=1, initial=90)

@@ -1,5 +1,10 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.utils.crypto import salted_hmac
+
+# Django's own salt, so sessions made before token_version existed (version 0) stay valid.
+_SESSION_SALT = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
 
 
 class Role(models.TextChoices):
@@ -55,6 +60,10 @@ class User(AbstractUser):
     attested_at = models.DateTimeField(
         null=True, blank=True, help_text="When the user attested to lawful use."
     )
+    token_version = models.PositiveIntegerField(
+        default=0,
+        help_text="Raised to revoke every API token and session of the user at once.",
+    )
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -64,6 +73,20 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+    def _session_auth_hash(self, secret=None) -> str:
+        # Django signs a session with the password hash; the token version joins it, so
+        # revoking a user's tokens (apps.accounts.services.user_tokens_revoke) ends their
+        # sessions too.
+        material = f"{self.password}:{self.token_version}" if self.token_version else self.password
+        return salted_hmac(_SESSION_SALT, material, secret=secret, algorithm="sha256").hexdigest()
+
+    def get_session_auth_hash(self) -> str:
+        return self._session_auth_hash()
+
+    def get_session_auth_fallback_hash(self):
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_auth_hash(secret=secret)
 
     @property
     def role(self) -> str:
@@ -76,3 +99,30 @@ class User(AbstractUser):
     @property
     def may_trade_mainnet(self) -> bool:
         return self.mainnet_allowed and self.attested_at is not None
+
+
+class ApiKeyScope(models.TextChoices):
+    READ = "read", "Read only"
+    TRADE = "trade", "Read and trade (every write the API allows)"
+
+
+class ApiKey(models.Model):
+    """A personal API key for a bot: `vbk_<prefix>_<secret>`, shown once when created. Only the
+    SHA-256 of the whole key is kept (the secret is 256 random bits, so a fast hash is enough:
+    nothing to brute-force); `prefix` finds the row and names the key in lists."""
+
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    scope = models.CharField(max_length=8, choices=ApiKeyScope.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} (vbk_{self.prefix}_…)"

@@ -2,37 +2,48 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from apps.accounts.models import Role, Theme, User
 from apps.core.errors import DomainError, ValidationFailed
+from apps.core.links import site_link
 from apps.core.services import audit_log
+from apps.core.text import check_name
 
 VERIFY_SALT = "accounts.verify-email"
 
 
 def user_signup(
     *, email: str, password: str, display_name: str = "", ip: str | None = None
-) -> User:
-    """Create an unverified account and e-mail it a verification link."""
+) -> User | None:
+    """Create an unverified account and e-mail it a verification link.
+
+    An address that already has an account gets an e-mail saying so (with sign-in and reset
+    links) instead, and the caller answers exactly as for a new account: the sign-up form must
+    not tell anyone which addresses are registered. Returns None in that case."""
     email = User.objects.normalize_email(email.strip()).lower()
-    if User.objects.filter(email__iexact=email).exists():
-        raise ValidationFailed(
-            "An account with this e-mail address already exists.",
-            fields={"email": ["An account with this e-mail address already exists."]},
-        )
+    check_name(display_name, field="display_name")
     try:
         password_validation.validate_password(password, User(email=email))
     except ValidationError as error:
         raise ValidationFailed(
             " ".join(error.messages), fields={"password": error.messages}
         ) from error
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        # Hash anyway, so the answer takes as long as creating an account does.
+        make_password(password)
+        transaction.on_commit(lambda: account_exists_send(user=existing))
+        return None
     with transaction.atomic():
         user = User.objects.create_user(email=email, password=password, display_name=display_name)
         audit_log(actor=user, action="account.signup", entity="user", entity_id=user.pk, ip=ip)
@@ -46,9 +57,7 @@ def verification_token(*, user: User) -> str:
 
 
 def email_verification_send(*, user: User) -> None:
-    link = settings.SITE_URL.rstrip("/") + reverse(
-        "accounts:verify", kwargs={"token": verification_token(user=user)}
-    )
+    link = site_link(reverse("accounts:verify", kwargs={"token": verification_token(user=user)}))
     context = {"user": user, "link": link}
     send_mail(
         subject="Verify your e-mail address for volumebot",
@@ -56,6 +65,28 @@ def email_verification_send(*, user: User) -> None:
         html_message=render_to_string("accounts/email/verify.html", context),
         from_email=None,
         recipient_list=[user.email],
+    )
+
+
+def account_exists_send(*, user: User) -> None:
+    """Tell the owner of an address that someone tried to sign up with it again."""
+    context = {
+        "user": user,
+        "signin_link": site_link(reverse("accounts:signin")),
+        "reset_link": site_link(reverse("accounts:password_reset")),
+    }
+    send_mail(
+        subject="You already have a volumebot account",
+        message=render_to_string("accounts/email/account_exists.txt", context),
+        html_message=render_to_string("accounts/email/account_exists.html", context),
+        from_email=None,
+        recipient_list=[user.email],
+    )
+
+
+def password_reset_link(*, uidb64: str, token: str) -> str:
+    return site_link(
+        reverse("accounts:password_reset_confirm", kwargs={"uidb64": uidb64, "token": token})
     )
 
 
@@ -81,11 +112,27 @@ def user_verify_email(*, token: str) -> User:
     return user
 
 
+LOCKED_OUT_MESSAGE = "Too many failed sign-ins. Try again in a few minutes, or reset your password."
+
+
 def signin_identifier(request, credentials: dict | None) -> str:
     """The identifier django-axes counts failures against: the e-mail, however it was posted
     (the sign-in form calls it `username`, the JWT endpoint `email`)."""
     source = credentials or getattr(request, "POST", {}) or {}
     return str(source.get("email") or source.get("username") or "").strip().lower()
+
+
+def user_tokens_revoke(
+    *, user_id: int, actor: User | None, reason: str, ip: str | None = None
+) -> None:
+    """Revoke every API token (access and refresh) and every session of the user at once: both
+    are bound to `token_version` (apps.accounts.tokens, User.get_session_auth_hash)."""
+    with transaction.atomic():
+        User.objects.filter(pk=user_id).update(token_version=F("token_version") + 1)
+        audit_log(
+            actor=actor, action="account.tokens_revoke", entity="user", entity_id=user_id,
+            metadata={"reason": reason}, ip=ip,
+        )  # fmt: skip
 
 
 def user_set_role(*, user_id: int, role: str, actor: User) -> User:
@@ -113,10 +160,19 @@ def user_update_profile(*, user: User, display_name: str, theme: str) -> User:
         raise ValidationFailed(
             "Unknown theme.", fields={"theme": ["Choose light, dark or system."]}
         )
+    if display_name.strip() != user.display_name:  # a name saved before this rule stays
+        check_name(display_name, field="display_name")
     user.display_name = display_name.strip()
     user.theme = theme
     user.save(update_fields=["display_name", "theme"])
     return user
+
+
+def expired_tokens_purge() -> int:
+    """Forget refresh tokens past their expiry (and their blacklist rows): they are refused
+    by their signature's expiry alone."""
+    deleted, _ = OutstandingToken.objects.filter(expires_at__lt=timezone.now()).delete()
+    return deleted
 
 
 def unverified_signups_purge(*, older_than: timedelta) -> int:

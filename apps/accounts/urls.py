@@ -8,6 +8,7 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("signin/", views.SignInView.as_view(), name="signin"),
     path("signout/", auth_views.LogoutView.as_view(), name="signout"),
+    path("signout-everywhere/", views.signout_everywhere, name="signout_everywhere"),
     path("verify/<str:token>/", views.verify, name="verify"),
     path("verify-again/", views.resend_verification, name="resend_verification"),
     path("password-reset/", views.password_reset, name="password_reset"),
@@ -21,4 +22,10 @@ urlpatterns = [
     path("settings/profile/", views.profile, name="profile"),
     path("settings/password/", views.password_change, name="password_change"),
     path("settings/theme/", views.set_theme, name="set_theme"),
+    path("settings/api-keys/", views.api_keys, name="api_keys"),
+    path(
+        "settings/api-keys/<int:key_id>/revoke/",
+        views.api_key_revoke_page,
+        name="api_key_revoke",
+    ),
 ]

@@ -1,22 +1,28 @@
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from apps.accounts import forms
+from apps.accounts.api_keys import api_key_create, api_key_list, api_key_revoke
 from apps.accounts.models import Theme, User
+from apps.accounts.selectors import signin_lockout_seconds
 from apps.accounts.services import (
+    LOCKED_OUT_MESSAGE,
     email_verification_send,
+    signin_identifier,
     user_signup,
+    user_tokens_revoke,
     user_update_profile,
     user_verify_email,
 )
 from apps.core.api import error_body
-from apps.core.errors import DomainError
+from apps.core.errors import DomainError, NotFound
 from apps.core.services import client_ip
 from apps.core.throttling import rate_limit
 
@@ -80,15 +86,67 @@ class SignInView(auth_views.LoginView):
 
 def locked_out(request, response=None, credentials=None):
     """django-axes calls this once an identifier has too many failed sign-ins."""
-    message = "Too many failed sign-ins. Try again in a few minutes, or reset your password."
+    message = LOCKED_OUT_MESSAGE
     if request.path.startswith("/v1/"):
-        return JsonResponse(error_body("locked_out", message), status=429)
-    return render(
-        request,
-        "accounts/signin.html",
-        {"form": forms.SignInForm(request), "locked_out_message": message},
-        status=429,
+        response = JsonResponse(error_body("locked_out", message), status=429)
+    else:
+        response = render(
+            request,
+            "accounts/signin.html",
+            {"form": forms.SignInForm(request), "locked_out_message": message},
+            status=429,
+        )
+    wait = signin_lockout_seconds(request=request, username=signin_identifier(request, credentials))
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+@login_required
+@require_POST
+def signout_everywhere(request):
+    user_tokens_revoke(
+        user_id=request.user.pk, actor=request.user, reason="signout_everywhere",
+        ip=client_ip(request),
+    )  # fmt: skip
+    logout(request)
+    messages.success(request, "You are signed out everywhere, and your API tokens are revoked.")
+    return redirect("accounts:signin")
+
+
+@login_required
+def api_keys(request):
+    """Settings → API keys: the user's keys, and a form whose answer shows a new key once."""
+    form = forms.ApiKeyForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            _, created = api_key_create(
+                owner=request.user, ip=client_ip(request), **form.cleaned_data
+            )
+        except DomainError as error:
+            for field, field_messages in error.fields.items():
+                for message in field_messages:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            form = forms.ApiKeyForm()
+    context = {"form": form, "keys": api_key_list(owner=request.user), "created": created}
+    response = render(
+        request, "accounts/api_keys.html", context, status=400 if form.errors else 200
     )
+    if created:
+        response["Cache-Control"] = "no-store"  # the key must not linger in a cache
+    return response
+
+
+@login_required
+@require_POST
+def api_key_revoke_page(request, key_id: int):
+    try:
+        key = api_key_revoke(owner=request.user, key_id=key_id, ip=client_ip(request))
+    except NotFound as error:
+        raise Http404(error.message) from error
+    messages.success(request, f"The key {key.name} is revoked.")
+    return redirect("accounts:api_keys")
 
 
 @login_required
@@ -98,13 +156,19 @@ def profile(request):
         request.POST or None, initial={"display_name": user.display_name, "theme": user.theme}
     )
     if request.method == "POST" and form.is_valid():
-        user_update_profile(
-            user=user,
-            display_name=form.cleaned_data["display_name"],
-            theme=form.cleaned_data["theme"] or "",
-        )
-        messages.success(request, "Profile saved.")
-        return redirect("accounts:profile")
+        try:
+            user_update_profile(
+                user=user,
+                display_name=form.cleaned_data["display_name"],
+                theme=form.cleaned_data["theme"] or "",
+            )
+        except DomainError as error:
+            for field, field_messages in error.fields.items():
+                for message in field_messages:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            messages.success(request, "Profile saved.")
+            return redirect("accounts:profile")
     return render(request, "accounts/profile.html", {"form": form})
 
 
@@ -123,6 +187,7 @@ def set_theme(request):
 
 password_reset = rate_limit("password_reset")(
     auth_views.PasswordResetView.as_view(
+        form_class=forms.ResetForm,
         template_name="accounts/password_reset.html",
         email_template_name="accounts/email/password_reset.txt",
         html_email_template_name="accounts/email/password_reset.html",

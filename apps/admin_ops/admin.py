@@ -4,7 +4,6 @@ Every action calls a service, which audits it with the operator as actor and is 
 repeated; the message says how many rows actually changed.
 """
 
-import csv
 import json
 
 from django.contrib import admin, messages
@@ -12,17 +11,11 @@ from django.http import StreamingHttpResponse
 
 from apps.admin_ops import services
 from apps.admin_ops.models import Alert
+from apps.core.csv_export import csv_lines
 from apps.core.models import AuditEvent, SystemSwitch
 from apps.core.services import client_ip
 from apps.execution.admin import JobAdmin
 from apps.execution.models import Job
-
-
-class _Echo:
-    """A file-like object whose write returns the line, for streaming csv.writer output."""
-
-    def write(self, value):
-        return value
 
 
 @admin.register(AuditEvent)
@@ -52,19 +45,21 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.action(description="Export selected events as CSV")
     def export_csv(self, request, queryset):
         # Streamed: "select all" over a filtered log can be large.
-        writer = csv.writer(_Echo())
         header = ["created_at", "actor", "action", "entity", "entity_id", "ip", "metadata"]
-
-        def rows():
-            yield writer.writerow(header)
-            for event in queryset.select_related("actor").order_by("created_at", "id").iterator():
-                yield writer.writerow([
-                    event.created_at.isoformat(), event.actor.email if event.actor else "",
-                    event.action, event.entity, event.entity_id, event.ip or "",
-                    _json(event.metadata),
-                ])  # fmt: skip
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv")
+        events = queryset.select_related("actor").order_by("created_at", "id").iterator()
+        rows = (
+            [
+                event.created_at.isoformat(),
+                event.actor.email if event.actor else "",
+                event.action,
+                event.entity,
+                event.entity_id,
+                event.ip or "",
+                _json(event.metadata),
+            ]
+            for event in events
+        )
+        response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="audit-events.csv"'
         return response
 

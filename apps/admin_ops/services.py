@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.accounts.services import user_tokens_revoke
 from apps.admin_ops.models import Alert
 from apps.admin_ops.selectors import job_counts, queue_depths
 from apps.campaigns.models import Campaign, CampaignStatus
@@ -115,6 +116,8 @@ def user_suspend(*, user_id: int, actor: User, ip: str | None = None) -> User:
             return user
         user.is_active = False
         user.save(update_fields=["is_active"])
+        # For good: lifting the suspension must not revive the tokens it had.
+        user_tokens_revoke(user_id=user.pk, actor=actor, reason="suspended", ip=ip)
         sessions = _sessions_delete(user_id=user.pk)
         audit_log(
             actor=actor, action="account.suspend", entity="user", entity_id=user.pk,

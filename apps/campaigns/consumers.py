@@ -1,8 +1,10 @@
 """The campaign page's WebSocket: `/ws/campaigns/<id>/`.
 
-Authenticate (the session, or a simplejwt access token in the `token` query parameter for API
-clients), check that the user owns the campaign, join `campaign.<id>`, send the current state,
-then forward every event as rendered out-of-band partials. Nothing else happens here.
+Authenticate (the session; for API clients a single-use ticket from
+`POST /v1/campaigns/<id>/ws-ticket` in the `ticket` query parameter, or, older, an access token
+in `token`, which the logs redact), check that the user owns the campaign, join
+`campaign.<id>`, send the current state, then forward every event as rendered out-of-band
+partials. Nothing else happens here.
 
 Ownership is checked when the socket connects and again, with the user re-read, when an event
 arrives more than `LIVE_OWNERSHIP_RECHECK_S` after the last check (a suspended user's page stops
@@ -26,10 +28,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from apps.accounts.models import User
+from apps.accounts.tickets import ws_ticket_redeem
+from apps.accounts.tokens import StampedJWTAuthentication
 from apps.campaigns import realtime, selectors
 from apps.campaigns.models import Campaign
 from apps.core import metrics
@@ -51,12 +54,20 @@ def _jwt_user(query_string: bytes):
     tokens = parse_qs(query_string.decode("latin-1")).get("token")
     if not tokens:
         return None
-    auth = JWTAuthentication()
+    auth = StampedJWTAuthentication()  # refuses revoked tokens too
     try:
         user = auth.get_user(auth.get_validated_token(tokens[0].encode()))
     except (InvalidToken, TokenError, AuthenticationFailed):
         return None
     return user if user.is_active else None
+
+
+def _ticket_user(query_string: bytes, campaign_id: int):
+    """The user of a live WebSocket ticket for this campaign in `?ticket=`, or None."""
+    tickets = parse_qs(query_string.decode("latin-1")).get("ticket")
+    if not tickets:
+        return None
+    return ws_ticket_redeem(ticket=tickets[0], campaign_id=campaign_id)
 
 
 def _owned_campaign(user, campaign_id: int) -> Campaign | None:
@@ -127,9 +138,12 @@ SHARED_RENDERS = SharedRenders()
 class CampaignConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            user = await database_sync_to_async(_jwt_user)(self.scope.get("query_string", b""))
         campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
+        query = self.scope.get("query_string", b"")
+        if user is None or not user.is_authenticated:
+            user = await database_sync_to_async(_ticket_user)(query, campaign_id)
+        if user is None:
+            user = await database_sync_to_async(_jwt_user)(query)
         campaign = None
         if user is not None:
             campaign = await database_sync_to_async(_owned_campaign)(user, campaign_id)

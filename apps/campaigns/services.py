@@ -59,6 +59,7 @@ from apps.campaigns.transitions import (
 from apps.core.amounts import format_sol_trimmed
 from apps.core.errors import Conflict, DomainError, Forbidden, NotFound
 from apps.core.services import audit_log, ip_in_networks
+from apps.core.text import check_name
 from apps.execution.jobs import job_redrive
 from apps.execution.lifecycle import run_engine_resume, run_engine_start, run_engine_stop
 from apps.execution.models import Job
@@ -215,6 +216,7 @@ def campaign_create(
     name = (name or "").strip()
     if not name:
         raise validation_failed({"name": ["Give the campaign a name."]})
+    check_name(name, field="name")
     with transaction.atomic():
         campaign = Campaign.objects.create(
             owner=owner, name=name[:80], token=token, pool=pool, funding_wallet=wallet,
@@ -274,6 +276,7 @@ def campaign_update(
             name = (changes["name"] or "").strip()
             if not name:
                 raise validation_failed({"name": ["Give the campaign a name."]})
+            check_name(name, field="name")
             campaign.name = name[:80]
         campaign.token, campaign.pool, campaign.funding_wallet = token, pool, wallet
         campaign.network = token.network

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.errors import DomainError
+from apps.core.outage import REDIS_DOWN, ServiceUnavailable, retry_after
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -40,8 +41,13 @@ def _validation_message(fields: dict[str, list[str]]) -> str:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, REDIS_DOWN):
+        exc = ServiceUnavailable()
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        if isinstance(exc, ServiceUnavailable):
+            response.headers["Retry-After"] = retry_after()
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -1,12 +1,18 @@
 import json
+import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import reverse
 
+from apps.core.api import error_body
 from apps.core.logging import bound
+from apps.core.outage import OUTAGE_MESSAGE, REDIS_DOWN, ServiceUnavailable, retry_after
 from apps.core.services import client_ip, ip_in_networks
+
+outage_logger = logging.getLogger("apps.core.outage")
 
 
 def htmx_messages_middleware(get_response):
@@ -62,3 +68,32 @@ def admin_allowlist_middleware(get_response):
         return get_response(request)
 
     return middleware
+
+
+def outage_response(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After: the API's error shape under /v1/, else a short page."""
+    if request.path.startswith("/v1/"):
+        response = JsonResponse(error_body(ServiceUnavailable.code, OUTAGE_MESSAGE), status=503)
+    else:
+        response = render(request, "503.html", {"message": OUTAGE_MESSAGE}, status=503)
+    response.headers["Retry-After"] = retry_after()
+    return response
+
+
+class OutageMiddleware:
+    """A page whose work needs Redis answers 503 instead of a 500 (the API's views answer
+    through apps.core.api.exception_handler, which does the same)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, (*REDIS_DOWN, ServiceUnavailable)):
+            outage_logger.warning(
+                "redis unavailable", extra={"path": request.path}, exc_info=exception
+            )
+            return outage_response(request)
+        return None

@@ -19,6 +19,12 @@ PERIODIC_TASKS: tuple[Periodic, ...] = (
         every_seconds=3600,
     ),
     Periodic(
+        # Every issued refresh token has a row (to be blacklisted on use); expired ones go.
+        name="Purge expired API tokens",
+        task="accounts.purge_expired_tokens",
+        every_seconds=24 * 3600,
+    ),
+    Periodic(
         # Starts due scheduled campaigns and stops runs past their window end; the tick is
         # how late a scheduled start or window end may be.
         name="Start and stop scheduled campaigns",

@@ -9,6 +9,7 @@ abuse signals.
 """
 
 import json
+import logging
 from collections.abc import Callable
 from functools import wraps
 
@@ -20,7 +21,20 @@ from django.shortcuts import render
 from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
+from apps.core.outage import REDIS_DOWN, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# When Redis (the counters) is down, these limits fail closed (503 + Retry-After): they stand
+# between an attacker and guessing passwords, probing which addresses have accounts, or draining
+# key exports, and an attacker who can knock Redis over must not lift them with it (django-axes
+# keeps counting failed sign-ins in Postgres, but sign-ups, resets and exports have no second
+# line). Every other limit fails open: `user`/`anon` only share capacity fairly, and losing them
+# for an outage keeps reads (a bot's status polls, the dashboards) working; starts and webhook
+# tests need the broker anyway, so they answer 503 when they enqueue.
+FAIL_CLOSED_SCOPES = frozenset({"signin", "signup", "password_reset", "token", "wallet_export"})
 
 # What the user is told a scope limits (the alert message and the 429 page).
 SCOPE_LABELS = {
@@ -70,7 +84,14 @@ class _RateThrottle(SimpleRateThrottle):
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        if super().allow_request(request, view):
+        try:
+            allowed = super().allow_request(request, view)
+        except REDIS_DOWN as error:
+            if self.scope in FAIL_CLOSED_SCOPES:
+                raise ServiceUnavailable() from error
+            logger.warning("rate limit skipped: redis unavailable", extra={"scope": self.scope})
+            return True
+        if allowed:
             return True
         rate_limit_hit(request, scope=self.scope, window_s=self.duration)
         return False
@@ -104,7 +125,11 @@ def rate_limit_hit(request, *, scope: str, window_s: int) -> None:
     user = _user(request)
     if user is None:
         return
-    if not cache.add(f"throttle:alerted:{scope}:{user.pk}", 1, timeout=window_s):
+    try:
+        first_in_window = cache.add(f"throttle:alerted:{scope}:{user.pk}", 1, timeout=window_s)
+    except REDIS_DOWN:
+        return  # the abuse signal is best-effort: the 429 itself stands
+    if not first_in_window:
         return
     # A signal: the operator console (which raises the alert) builds on core, not the other
     # way round.

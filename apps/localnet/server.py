@@ -56,6 +56,9 @@ def _uvicorn(cluster: Cluster, faults: Faults, host: str, port: int) -> uvicorn.
         log_level="warning",
         access_log=False,
         lifespan="off",
+        # Leave logging to the process (Django's JSON handler): uvicorn's own config would
+        # re-route every uvicorn logger of the process, a web server's too.
+        log_config=None,
     )
     return uvicorn.Server(config)
 

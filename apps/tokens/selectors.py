@@ -1,14 +1,34 @@
 from dataclasses import asdict
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import QuerySet
 
 from apps.accounts.models import User
 from apps.chain.dex.discovery import discover_pools
+from apps.chain.token_info import AccountKind, NotAMint
 from apps.core.chain import chain_run, parse_address
-from apps.core.errors import NotFound
+from apps.core.errors import NotFound, ValidationFailed
+from apps.core.outage import soft_cache
 from apps.tokens.models import MintRule, PoolSelection, Token
+
+NOT_A_MINT = {
+    AccountKind.WALLET: "This address is a wallet, not a token mint.",
+    AccountKind.TOKEN_ACCOUNT: "This address is a token account, not a mint: "
+    "use the mint it holds.",
+    AccountKind.PROGRAM: "This address is a program, not a token mint.",
+    AccountKind.OTHER: "This account is not a token mint "
+    "(it is not owned by SPL Token or Token-2022).",
+}
+
+
+def mint_refusal(message: str) -> ValidationFailed:
+    """The 400 for an address that cannot be used as a mint, on the `mint` field."""
+    return ValidationFailed(message, fields={"mint": [message]})
+
+
+def not_a_mint(error: NotAMint) -> ValidationFailed:
+    """The chain layer's NotAMint as the clear 400 that says what the address is instead."""
+    return mint_refusal(NOT_A_MINT[error.kind])
 
 
 def mint_rule_refusal(*, mint: str) -> str | None:
@@ -39,12 +59,15 @@ def pool_candidates(*, network: str, mint: str, refresh: bool = False) -> list[d
     address = parse_address(mint, field="mint")
     key = f"pools:{network}:{address}"
     if not refresh:
-        cached = cache.get(key)
+        cached = soft_cache.get(key)  # Redis down: read the chain
         if cached is not None:
             return cached
-    summaries = chain_run(network, lambda rpc: discover_pools(rpc=rpc, mint=address))
+    try:
+        summaries = chain_run(network, lambda rpc: discover_pools(rpc=rpc, mint=address))
+    except NotAMint as error:
+        raise not_a_mint(error) from error
     candidates = [asdict(summary) for summary in summaries]
-    cache.set(key, candidates, settings.POOL_CACHE_SECONDS)
+    soft_cache.set(key, candidates, settings.POOL_CACHE_SECONDS)
     return candidates
 
 

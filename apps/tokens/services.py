@@ -3,25 +3,19 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.chain.constants import WSOL_MINT
-from apps.chain.token_info import AccountKind, MintInfo, NotAMint, read_mint
+from apps.chain.token_info import MintInfo, NotAMint, read_mint
 from apps.core.chain import chain_run, parse_address
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.services import audit_log
+from apps.core.text import plain_text
 from apps.tokens.models import MintRule, Pool, PoolSelection, Token, TokenLink
-from apps.tokens.selectors import mint_rule_refusal, pool_candidates, token_get
-
-NOT_A_MINT = {
-    AccountKind.WALLET: "This address is a wallet, not a token mint.",
-    AccountKind.TOKEN_ACCOUNT: "This address is a token account, not a mint: "
-    "use the mint it holds.",
-    AccountKind.PROGRAM: "This address is a program, not a token mint.",
-    AccountKind.OTHER: "This account is not a token mint "
-    "(it is not owned by SPL Token or Token-2022).",
-}
-
-
-def _refuse(message: str) -> ValidationFailed:
-    return ValidationFailed(message, fields={"mint": [message]})
+from apps.tokens.selectors import (
+    mint_refusal,
+    mint_rule_refusal,
+    not_a_mint,
+    pool_candidates,
+    token_get,
+)
 
 
 def mint_read(*, network: str, mint: str) -> MintInfo:
@@ -29,13 +23,13 @@ def mint_read(*, network: str, mint: str) -> MintInfo:
     address = parse_address(mint, field="mint")
     refusal = mint_rule_refusal(mint=str(address))
     if refusal:
-        raise _refuse(refusal)
+        raise mint_refusal(refusal)
     try:
         info = chain_run(network, lambda rpc: read_mint(rpc=rpc, mint=address))
     except NotAMint as error:
-        raise _refuse(NOT_A_MINT[error.kind]) from error
+        raise not_a_mint(error) from error
     if info is None:
-        raise _refuse(f"Not found on {network}: no account exists at this address.")
+        raise mint_refusal(f"Not found on {network}: no account exists at this address.")
     return info
 
 
@@ -53,8 +47,9 @@ def token_register(*, owner: User, network: str, mint: str) -> Token:
                 "supply_raw": info.supply,
                 "mint_authority": str(info.mint_authority or ""),
                 "freeze_authority": str(info.freeze_authority or ""),
-                "name": metadata.name[:64] if metadata else "",
-                "symbol": metadata.symbol[:16] if metadata else "",
+                # The mint's creator wrote these: shown everywhere, so plain text only.
+                "name": plain_text(metadata.name)[:64] if metadata else "",
+                "symbol": plain_text(metadata.symbol)[:16] if metadata else "",
                 "uri": metadata.uri[:200] if metadata else "",
                 "metadata": {"source": metadata.source} if metadata else {},
             },

@@ -16,6 +16,7 @@ from apps.accounts.models import User
 from apps.campaigns.models import RUN_LIVE, Campaign, CampaignRun
 from apps.core.amounts import format_amount, format_sol
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.outage import soft_cache
 from apps.wallets import balances as chain_balances
 from apps.wallets.domain import (
     Challenge,
@@ -157,7 +158,7 @@ def wallet_balances(*, wallet: Wallet, network: str | None = None) -> Balances:
     with a stale-or-missing balance is better than no page."""
     network = network or settings.SOLANA_DEFAULT_NETWORK
     key = _balances_cache_key(network, wallet.address)
-    cached = cache.get(key)
+    cached = soft_cache.get(key)  # Redis down: read the chain
     if cached is not None:
         return Balances(
             **{**cached, "tokens": [TokenBalance(**token) for token in cached["tokens"]]}
@@ -166,7 +167,7 @@ def wallet_balances(*, wallet: Wallet, network: str | None = None) -> Balances:
         result = _read_balances(address=wallet.address, network=network)
     except chain_balances.BalanceUnavailable as error:
         return Balances(address=wallet.address, network=network, error=str(error))
-    cache.set(key, asdict(result), timeout=settings.WALLET_BALANCE_CACHE_SECONDS)
+    soft_cache.set(key, asdict(result), timeout=settings.WALLET_BALANCE_CACHE_SECONDS)
     return result
 
 

@@ -19,6 +19,7 @@ from solders.signature import Signature
 from apps.accounts.models import User
 from apps.core.errors import Conflict, DomainError, ValidationFailed
 from apps.core.services import audit_log
+from apps.core.text import check_name
 from apps.wallets import keystore
 from apps.wallets.domain import Challenge, parse_address, parse_secret_key
 from apps.wallets.models import UserKey, Wallet
@@ -55,6 +56,7 @@ def _wallet_create_signing(
     *, owner: User, keypair: Keypair, kind: str, label: str, run_id: int | None = None
 ) -> Wallet:
     address = str(keypair.pubkey())
+    check_name(label, field="label")
     if Wallet.objects.filter(owner=owner, address=address).exists():
         raise _duplicate(address)
     try:
@@ -111,6 +113,7 @@ def wallet_generate(*, owner: User, label: str = "", ip: str | None = None) -> W
 def wallet_watch(*, owner: User, address: str, label: str = "", ip: str | None = None) -> Wallet:
     """Add a watch-only wallet: an address without a key, unverified until proven."""
     address = str(parse_address(address))
+    check_name(label, field="label")
     if Wallet.objects.filter(owner=owner, address=address).exists():
         raise _duplicate(address)
     try:
@@ -186,6 +189,7 @@ def wallet_update(
                 raise ValidationFailed(
                     "A label has at most 80 characters.", fields={"label": ["At most 80."]}
                 )
+            check_name(label, field="label")
             changes["label"] = label.strip()
         if active is not None and active != wallet.active:
             changes["active"] = active

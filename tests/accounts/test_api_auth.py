@@ -89,3 +89,38 @@ def test_it_serves_the_schema_and_swagger_ui_without_a_cdn(client):
     assert docs.status_code == 200
     assert b"cdn." not in docs.content
     assert b"/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs.content
+
+
+def test_it_answers_a_locked_out_account_with_429_and_retry_after(
+    api_client, alice, password, settings
+):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        wrong = api_client.post("/v1/auth/token", {"email": alice.email, "password": "nope"})
+        assert wrong.status_code == 401
+    last = api_client.post("/v1/auth/token", {"email": alice.email, "password": "nope"})
+    assert last.status_code == 429
+
+    # Even the right password is refused while the lock-out lasts.
+    response = api_client.post("/v1/auth/token", {"email": alice.email, "password": password})
+
+    assert response.status_code == 429
+    cool_off = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    assert cool_off - 60 < int(response["Retry-After"]) <= cool_off
+    error = response.json()["error"]
+    assert error["code"] == "locked_out"
+    assert error["message"].startswith("Too many failed sign-ins.")
+    assert "access" not in response.json() and "refresh" not in response.json()
+    # Another address from the same client is not locked.
+    assert (
+        api_client.post("/v1/auth/token", {"email": "x@example.com", "password": "p"}).status_code
+        == 401
+    )
+
+
+def test_the_sign_in_page_lock_out_says_when_to_retry(client, alice, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        locked = client.post("/accounts/signin/", {"username": alice.email, "password": "nope"})
+
+    assert locked.status_code == 429
+    cool_off = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    assert cool_off - 60 < int(locked["Retry-After"]) <= cool_off

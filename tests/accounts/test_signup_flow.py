@@ -2,7 +2,7 @@ import re
 
 import pytest
 from django.core import mail
-from django.test import TestCase
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from apps.accounts.models import User
@@ -13,17 +13,22 @@ pytestmark = pytest.mark.django_db
 STRONG = "a-long-and-unusual-passphrase"
 
 
-def signup(client, email="dave@example.com", password=STRONG, again=None):
+def signup(client, email="dave@example.com", password=STRONG, again=None, **extra):
     # The verification e-mail goes out on commit; run those callbacks as a real commit would.
     with TestCase.captureOnCommitCallbacks(execute=True):
         return client.post(
             reverse("accounts:signup"),
             {"email": email, "password": password, "password_again": again or password},
+            **extra,
         )
 
 
 def verification_link(message) -> str:
     return re.search(r"http://\S+/accounts/verify/\S+/", message.body).group(0)
+
+
+def page(response) -> str:
+    return re.sub(r'"X-CSRFToken": "[^"]+"', "", response.content.decode())
 
 
 def signin(client, email, password):
@@ -83,13 +88,42 @@ def test_it_rejects_a_tampered_verification_link(client):
     assert User.objects.get().email_verified_at is None
 
 
-def test_it_rejects_a_duplicate_email_and_creates_nothing(client, alice):
-    response = signup(client, email="ALICE@example.com")
+def test_it_answers_a_taken_address_like_a_new_one_and_mails_its_owner(client, alice):
+    taken = signup(client, email="ALICE@example.com")
+    fresh = signup(Client(), email="dave@example.com")
 
-    assert response.status_code == 200
-    assert b"An account with this e-mail address already exists." in response.content
-    assert User.objects.count() == 1
+    assert taken.status_code == fresh.status_code == 200
+    assert b"Check your inbox" in taken.content
+    # The same page, but for the address echoed back (and each client's own CSRF token).
+    assert page(taken).replace("ALICE@example.com", "dave@example.com") == page(fresh)
+    assert list(User.objects.order_by("email").values_list("email", flat=True)) == [
+        "alice@example.com",
+        "dave@example.com",
+    ]
+    assert not AuditEvent.objects.filter(action="account.signup", actor=alice).exists()
+    to_alice = [message for message in mail.outbox if message.to == ["alice@example.com"]]
+    assert [message.subject for message in to_alice] == ["You already have a volumebot account"]
+    assert "http://127.0.0.1:8000/accounts/signin/" in to_alice[0].body
+    assert "http://127.0.0.1:8000/accounts/password-reset/" in to_alice[0].body
+    assert "verify" not in to_alice[0].body
+
+
+def test_it_refuses_a_weak_password_for_a_taken_address_as_for_a_new_one(client, alice):
+    response = signup(client, email="alice@example.com", password="1234567890123")
+
+    assert b"This password is entirely numeric." in response.content
     assert mail.outbox == []
+
+
+def test_every_mailed_link_starts_with_site_url_whatever_the_host(client, alice, settings):
+    settings.SITE_URL = "https://vb.example.com"
+    signup(client, email="dave@example.com")
+    client.post(reverse("accounts:password_reset"), {"email": alice.email}, HTTP_HOST="localhost:9")
+    signup(client, email="alice@example.com", HTTP_HOST="localhost:9")
+
+    links = [re.findall(r"https?://[^\s\"<>]+", message.body) for message in mail.outbox]
+    assert [len(found) for found in links] == [1, 1, 2]
+    assert all(link.startswith("https://vb.example.com/accounts/") for f in links for link in f)
 
 
 @pytest.mark.parametrize(

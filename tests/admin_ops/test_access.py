@@ -1,5 +1,8 @@
 """Who gets the operator console, and what it never shows or lets anyone edit."""
 
+import csv
+import io
+
 import pytest
 from django.contrib import admin
 from django.urls import reverse
@@ -8,7 +11,7 @@ from apps.core.models import AuditEvent
 from apps.core.services import audit_log
 from apps.execution.models import Execution, Job, LedgerEntry
 from apps.wallets.models import UserKey, Wallet
-from tests.factories import WalletFactory
+from tests.factories import UserFactory, WalletFactory
 from tests.support.campaigns import make_campaign, make_execution, make_job
 
 pytestmark = pytest.mark.django_db
@@ -116,6 +119,25 @@ def test_it_searches_the_audit_log_by_actor_and_exports_it_as_csv(operator, alic
     assert [line.split(",")[1:5] for line in lines[1:]] == [
         ["alice@example.com", "campaign.start", "campaign", "1"],
         ["bob@example.com", "campaign.stop", "campaign", "2"],
+    ]
+
+
+def test_the_audit_csv_neutralises_cells_a_spreadsheet_would_run(operator):
+    # A valid e-mail address that is also a formula; every trigger character in one row.
+    attacker = UserFactory(email="=2+5+cmd|'/ccalc'!a0@example.com")
+    audit_log(actor=attacker, action="+cmd", entity="-x", entity_id="@SUM(A1)", ip=None)
+    audit_log(actor=attacker, action="\tcmd", entity="\rcmd", entity_id="-5")
+
+    response = operator.post(
+        reverse("admin:core_auditevent_changelist"),
+        {"action": "export_csv", "_selected_action": list(
+            AuditEvent.objects.values_list("pk", flat=True))},
+    )  # fmt: skip
+
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row[1:5] for row in rows[1:]] == [
+        ["'=2+5+cmd|'/ccalc'!a0@example.com", "'+cmd", "'-x", "'@SUM(A1)"],
+        ["'=2+5+cmd|'/ccalc'!a0@example.com", "'\tcmd", "'\rcmd", "-5"],  # a number stays
     ]
 
 

@@ -311,6 +311,21 @@ def test_it_exports_the_logs_as_streamed_csv(alice_api, logged):
     assert lines[1][lines[0].index("token_out_raw")] == "10000000000000000000"
 
 
+def test_the_logs_csv_neutralises_formulas_and_keeps_signed_numbers(alice_api, logged):
+    campaign, rows = logged
+    Execution.objects.filter(pk=rows[3].pk).update(signature='=HYPERLINK("x")')
+    Execution.objects.filter(pk=rows[1].pk).update(sol_in_lamports=-1000)
+
+    response = alice_api.get(f"/v1/campaigns/{campaign.pk}/logs.csv?side=buy")
+
+    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    signature, sol_in = lines[0].index("signature"), lines[0].index("sol_in_lamports")
+    assert [(line[signature], line[sol_in]) for line in lines[1:]] == [
+        ('\'=HYPERLINK("x")', "3000"),
+        ("sig1", "-1000"),  # a signed amount is a number, not a formula
+    ]
+
+
 def test_it_answers_csv_errors_as_json(alice_api, bob, logged):
     campaign, _ = logged
 

@@ -107,3 +107,68 @@ def test_it_serves_the_platform_and_ctrl_c_leaves_no_process(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
         print((tmp_path / "make-run.log").read_text(errors="replace")[-3000:])
+
+
+def test_the_supervisor_restarts_a_dead_worker_with_backoff(tmp_path, capsys):
+    from volumebot.devstack import restart_delay, supervise
+
+    starts = tmp_path / "starts"
+    # Dies at once on its first two starts (as a crashing worker would), then stays up.
+    worker = (
+        "import pathlib, sys, time\n"
+        f"p = pathlib.Path({str(starts)!r})\n"
+        "n = len(p.read_text()) if p.exists() else 0\n"
+        "p.write_text('x' * (n + 1))\n"
+        "sys.exit(3) if n < 2 else time.sleep(120)\n"
+    )
+    commands = {
+        "web": [sys.executable, "-c", "import time; time.sleep(120)"],
+        "worker": [sys.executable, "-c", worker],
+    }
+
+    def start(name):
+        return subprocess.Popen(commands[name], start_new_session=True)
+
+    running = {name: start(name) for name in commands}
+    web = running["web"]
+    deadline = time.monotonic() + 60
+
+    def stopping():
+        up = starts.exists() and len(starts.read_text()) == 3
+        return (up and running["worker"].poll() is None) or time.monotonic() > deadline
+
+    try:
+        code = supervise(running, start=start, stopping=stopping)
+    finally:
+        for process in running.values():
+            process.kill()
+            process.wait()
+
+    assert code == 0
+    assert starts.read_text() == "xxx"
+    assert running["web"] is web  # untouched
+    out = capsys.readouterr().out
+    assert "worker exited with code 3; restarting in 1 s." in out
+    assert "worker exited with code 3; restarting in 2 s." in out
+    assert [restart_delay(n) for n in range(7)] == [1, 2, 4, 8, 16, 30, 30]
+
+
+def test_the_supervisor_stops_when_the_web_server_dies(capsys):
+    from volumebot.devstack import supervise
+
+    running = {
+        "web": subprocess.Popen([sys.executable, "-c", "raise SystemExit(5)"]),
+        "worker": subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]),
+    }
+    worker = running["worker"]
+    try:
+        code = supervise(
+            running, start=lambda name: pytest.fail("restarted"), stopping=lambda: False
+        )
+        assert worker.poll() is None  # left for the caller to stop with the rest
+    finally:
+        worker.kill()
+        worker.wait()
+
+    assert code == 1
+    assert "web exited with code 5; stopping." in capsys.readouterr().out

@@ -63,6 +63,23 @@ def test_it_starts_when_everything_is_set(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize(
+    ("variables", "site_url"),
+    [
+        ({"WEB_PORT": "8123"}, "http://127.0.0.1:8123"),
+        ({"WEB_PORT": "8123", "SITE_URL": "https://vb.example.com"}, "https://vb.example.com"),
+    ],
+)
+def test_site_url_follows_the_dev_port_unless_set(tmp_path, variables, site_url):
+    result = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.SITE_URL)"],
+        env={**BASE_ENV, "DEBUG": "1", "HOME": str(tmp_path), **variables},
+        cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.stdout.strip() == site_url, result.stderr
+
+
 @contextlib.contextmanager
 def captured_log_lines():
     """The JSON lines the configured console handler writes, parsed."""
@@ -157,3 +174,76 @@ def test_it_keeps_messages_for_the_page_an_htmx_redirect_opens():
 
     assert "HX-Trigger" not in response.headers
     assert [str(m) for m in request._messages] == ["Created."]
+
+
+SECRET = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    ("logger", "message", "args"),
+    [
+        (
+            "uvicorn.error",
+            '%s - "WebSocket %s" [accepted]',
+            ("1.2.3.4:5", f"/ws/x/?token={SECRET}"),
+        ),
+        ("django.request", "Not Found: %s", (f"/v1/me?a=1&ticket={SECRET}&b=2",)),
+        ("celery.app.trace", f"Task got url http://h/ws?access={SECRET}", ()),
+    ],
+)
+def test_logs_redact_credentials_in_query_strings(logger, message, args):
+    with captured_log_lines() as lines:
+        logging.getLogger(logger).warning(message, *args)
+
+    (line,) = lines
+    assert SECRET not in json.dumps(line)
+    assert "=[redacted]" in line["message"]
+
+
+def test_uvicorn_logs_a_websocket_handshake_without_its_token(tmp_path):
+    import socket as socket_module
+    import time
+
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with socket_module.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "uvicorn.log").open("wb")
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "volumebot.settings.test"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "volumebot.asgi:application", "--port", str(port),
+         "--no-access-log", "--lifespan", "off"],
+        cwd=settings.BASE_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket_module.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "uvicorn did not start"
+                assert server.poll() is None, (tmp_path / "uvicorn.log").read_text()
+                time.sleep(0.2)
+        for query in (f"token={SECRET}", f"ticket={SECRET}&x=1"):
+            with pytest.raises(InvalidStatus):
+                connect(
+                    f"ws://127.0.0.1:{port}/ws/campaigns/1/?{query}",
+                    origin="http://127.0.0.1",
+                    open_timeout=10,
+                )
+        # The handshake is logged as it is answered; wait for both lines, however slow.
+        while (tmp_path / "uvicorn.log").read_text().count("WebSocket /ws/") < 2:
+            assert time.monotonic() < deadline, "the handshakes were not logged"
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+    output = (tmp_path / "uvicorn.log").read_text()
+    assert "/ws/campaigns/1/?token=[redacted]" in output
+    assert "/ws/campaigns/1/?ticket=[redacted]&x=1" in output
+    assert SECRET not in output

@@ -6,9 +6,10 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.accounts.models import User
+from apps.accounts.services import user_tokens_revoke
+from apps.accounts.tokens import StampedRefreshToken
 from apps.campaigns import realtime, services, transitions
 from apps.campaigns.consumers import SHARED_RENDERS
 from apps.core.realtime import group_send_on_commit
@@ -33,7 +34,7 @@ async def connect(path: str, headers) -> WebsocketCommunicator:
 
 
 def engine_event(campaign, event: str, **extra) -> None:
-    """An event exactly as apps.execution.services publishes it."""
+    """An event exactly as apps.execution.realtime publishes it."""
     group_send_on_commit(
         f"campaign.{campaign.pk}",
         {"type": "campaign.event", "event": event, "campaign_id": campaign.pk,
@@ -147,8 +148,8 @@ async def test_it_refuses_anonymous_and_missing_campaigns_with_4403(alice, activ
 
 
 async def test_an_api_client_subscribes_with_a_jwt_in_the_query(alice, bob, active):
-    token = await sync(lambda user: str(RefreshToken.for_user(user).access_token))(alice)
-    bob_token = await sync(lambda user: str(RefreshToken.for_user(user).access_token))(bob)
+    token = await sync(lambda user: str(StampedRefreshToken.for_user(user).access_token))(alice)
+    bob_token = await sync(lambda user: str(StampedRefreshToken.for_user(user).access_token))(bob)
     path = f"/ws/campaigns/{active.pk}/"
 
     socket = await connect(f"{path}?token={token}", [ORIGIN])
@@ -160,6 +161,17 @@ async def test_an_api_client_subscribes_with_a_jwt_in_the_query(alice, bob, acti
     for bad in (bob_token, "not-a-token", token[:-4] + "AAAA"):
         refused = WebsocketCommunicator(application, f"{path}?token={bad}", [ORIGIN])
         assert await refused.connect(timeout=5) == (False, 4403), bad
+
+
+async def test_a_revoked_jwt_cannot_subscribe(alice, active):
+    token = await sync(lambda user: str(StampedRefreshToken.for_user(user).access_token))(alice)
+    await sync(user_tokens_revoke)(user_id=alice.pk, actor=alice, reason="test")
+
+    refused = WebsocketCommunicator(
+        application, f"/ws/campaigns/{active.pk}/?token={token}", [ORIGIN]
+    )
+
+    assert await refused.connect(timeout=5) == (False, 4403)
 
 
 async def test_other_campaigns_events_do_not_reach_the_socket(alice, active):

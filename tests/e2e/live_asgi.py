@@ -23,7 +23,12 @@ def asgi_server(transactional_db):
         port = probe.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
-            application, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            application,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            log_config=None,  # the project's logging (JSON, redacted), as under `make run`
         )
     )
     server.install_signal_handlers = lambda: None  # the test's thread keeps its handlers

@@ -35,6 +35,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from apps.accounts.api_keys import api_key_create
 from apps.core.consumers import CLOSE_POLICY
 from tests.security.isolation_fixtures import World, build_world
 from tests.support.web import bearer, session_headers
@@ -99,6 +100,11 @@ def delivery(w: World) -> dict:
     return {"delivery_id": w.delivery.pk}
 
 
+def api_key(w: World) -> dict:
+    key, _ = api_key_create(owner=w.owner, name="bot", scope="read", expires_in_days=30)
+    return {"key_id": key.pk}
+
+
 ROUTES: dict[str, Rule] = {
     # Pages
     "": public(),
@@ -108,6 +114,7 @@ ROUTES: dict[str, Rule] = {
     "accounts/signup/": public("get", "post"),
     "accounts/signin/": public("get", "post"),
     "accounts/signout/": public("post"),
+    "accounts/signout-everywhere/": auth("post"),
     "accounts/verify/<str:token>/": public(),
     "accounts/verify-again/": public("post"),
     "accounts/password-reset/": public("get", "post"),
@@ -118,6 +125,8 @@ ROUTES: dict[str, Rule] = {
     "accounts/settings/password/": auth("get", "post"),
     # The theme toggle also works signed out (kept in a cookie).
     "accounts/settings/theme/": public("post"),
+    "accounts/settings/api-keys/": auth("get", "post"),
+    "accounts/settings/api-keys/<int:key_id>/revoke/": obj(api_key, "post"),
     "tokens/": auth(),
     "tokens/register/": auth("get", "post"),
     "tokens/<int:token_id>/": obj(token),
@@ -150,9 +159,13 @@ ROUTES: dict[str, Rule] = {
     "settings/webhooks/deliveries/<int:delivery_id>/resend/": obj(delivery, "post"),
     # API
     "v1/me": auth(),
+    "v1/api-keys": auth("get", "post"),
+    "v1/api-keys/<int:key_id>": obj(api_key, "delete"),
     "v1/auth/token": public("post"),
     "v1/auth/token/refresh": public("post"),
     "v1/auth/token/verify": public("post"),
+    "v1/auth/signout": public("post"),
+    "v1/auth/signout-everywhere": auth("post"),
     "v1/tokens": auth(),
     "v1/tokens/<int:token_id>": obj(token),
     "v1/pools": auth(),
@@ -174,6 +187,7 @@ ROUTES: dict[str, Rule] = {
     "v1/campaigns/<int:campaign_id>/estimate": obj(campaign),
     "v1/campaigns/<int:campaign_id>/status": obj(campaign),
     "v1/campaigns/<int:campaign_id>/logs": obj(campaign),
+    "v1/campaigns/<int:campaign_id>/ws-ticket": obj(campaign, "post"),
     "v1/campaigns/<int:campaign_id>/logs.csv": obj(campaign),
     "v1/webhooks": auth(),
     # The webhook is named in the body: tests/webhooks/test_api.py checks bob cannot test alice's.

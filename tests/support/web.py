@@ -1,13 +1,14 @@
 """Credentials for API clients (a bearer token) and WebSocket sessions (a session cookie)."""
 
 from django.test import Client
-from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.accounts.tokens import StampedRefreshToken
 
 ORIGIN = (b"origin", b"http://testserver")
 
 
 def bearer(user) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(user).access_token}"}
+    return {"HTTP_AUTHORIZATION": f"Bearer {StampedRefreshToken.for_user(user).access_token}"}
 
 
 def session_headers(user) -> list[tuple[bytes, bytes]]:

@@ -41,6 +41,73 @@ def test_it_refuses_private_urls_at_registration(alice_api, settings, url, reaso
     assert not AuditEvent.objects.filter(action="webhook.create").exists()
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://[2002:a00:1::]/", "a private address (10.0.0.1 inside a 6to4 address)"),
+        ("http://[2002:7f00:1::]/", "a loopback address (127.0.0.1 inside a 6to4 address)"),
+        # Teredo stores the client's address inverted: ~10.0.0.1 = f5ff:fffe.
+        (
+            "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/",
+            "a private address (10.0.0.1 inside a Teredo address)",
+        ),
+        (
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "a cloud metadata address (169.254.169.254 inside a NAT64 address)",
+        ),
+        (
+            "http://[::127.0.0.1]/",
+            "a loopback address (127.0.0.1 inside an IPv4-compatible address)",
+        ),
+        (
+            "http://[::ffff:0:a00:1]/",
+            "a private address (10.0.0.1 inside an IPv4-translated address)",
+        ),
+        (
+            "http://[2a00:1450::5efe:a00:1]/",
+            "a private address (10.0.0.1 inside an ISATAP address)",
+        ),
+        (
+            "http://[::ffff:192.168.1.1]/",
+            "a private address (192.168.1.1 inside an IPv4-mapped address)",
+        ),
+    ],
+)
+def test_it_refuses_private_ipv4_embedded_in_ipv6(alice_api, url, reason):
+    response = alice_api.post("/v1/webhooks", {"url": url, "events": EVENTS}, format="json")
+
+    assert response.status_code == 400
+    host = url.split("[")[1].split("]")[0]
+    message = f"The host {host} resolves to {host}, {reason}: webhooks must be public."
+    assert response.json()["error"] == {
+        "code": "unsafe_url",
+        "message": message,
+        "fields": {"url": [message]},
+    }
+    assert not Webhook.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["http://[2002:808:808::1]/hook", "http://[::ffff:8.8.8.8]/hook"])
+def test_it_accepts_public_ipv4_embedded_in_ipv6(alice_api, url):
+    response = alice_api.post("/v1/webhooks", {"url": url, "events": EVENTS}, format="json")
+
+    assert response.status_code == 201
+    assert list(Webhook.objects.values_list("url", flat=True)) == [url]
+
+
+@pytest.mark.parametrize("url", ["http://example.com:0/hook", "https://8.8.8.8:0/"])
+def test_it_refuses_port_zero(alice_api, url):
+    response = alice_api.post("/v1/webhooks", {"url": url, "events": EVENTS}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "unsafe_url",
+        "message": "The URL's port is invalid.",
+        "fields": {"url": ["Invalid port."]},
+    }
+    assert not Webhook.objects.exists()
+
+
 def test_it_refuses_a_name_resolving_to_a_private_address(alice_api, monkeypatch):
     # The resolver is stubbed: no public DNS name is guaranteed to resolve to 10/8 here.
     real = socket.getaddrinfo

@@ -68,6 +68,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "rest_framework_simplejwt",
+    # Refresh tokens rotate and the used one is blacklisted (SIMPLE_JWT below).
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -109,6 +111,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.htmx_messages_middleware",
     "apps.core.middleware.log_context_middleware",
+    # A page whose work needs Redis answers 503 + Retry-After while it is down.
+    "apps.core.middleware.OutageMiddleware",
     # Last, so it sees the final response of a failed sign-in (django-axes docs).
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -160,9 +164,18 @@ CACHES = {
         "LOCATION": redis_db(REDIS_URL, REDIS_DB_CACHE),
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="vb"),
         "TIMEOUT": 300,
+        # A Redis that hangs must not hang every request: fail fast, then degrade
+        # (apps.core.outage).
+        "OPTIONS": {
+            "socket_connect_timeout": env.float("REDIS_TIMEOUT_S", default=2.0),
+            "socket_timeout": env.float("REDIS_TIMEOUT_S", default=2.0),
+        },
     }
 }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# cached_db, reading Postgres when Redis does not answer (apps.core.sessions).
+SESSION_ENGINE = "apps.core.sessions"
+# Retry-After (seconds) of the 503 answered while Redis is down.
+OUTAGE_RETRY_AFTER_S = env.int("OUTAGE_RETRY_AFTER_S", default=10)
 
 CHANNEL_LAYERS = {
     "default": {
@@ -246,16 +259,22 @@ else:
     EMAIL_BACKEND = "apps.core.mail.DevEmailBackend"
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="volumebot <no-reply@volumebot.local>")
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# The public URL every e-mailed link starts with (apps.core.links); by default the port
+# `make run` serves on (WEB_PORT), so a dev stack on another port mails working links.
+SITE_URL = env.str("SITE_URL", default=f"http://127.0.0.1:{env.int('WEB_PORT', default=8000)}")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, refusing revoked tokens (apps.accounts.tokens).
+        "apps.accounts.tokens.StampedJWTAuthentication",
+        # Personal API keys for bots: `Authorization: Api-Key <key>`.
+        "apps.accounts.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON with a size and a nesting limit, checked before parsing (API_MAX_* below).
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.LimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -266,6 +285,14 @@ REST_FRAMEWORK = {
         "apps.core.throttling.ScopeThrottle",
     ],
 }
+# The largest JSON body the API reads (413 past it) and its deepest nesting (400 past it); the
+# API's real bodies are a few KB and a few levels deep (campaign params are the deepest).
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=16)
+# WebSocket tickets (apps.accounts.tickets): seconds a ticket stays valid (it works once).
+WS_TICKET_SECONDS = env.int("WS_TICKET_SECONDS", default=30)
+# Personal API keys (apps.accounts.api_keys): the longest a key may live.
+API_KEY_MAX_DAYS = env.int("API_KEY_MAX_DAYS", default=365)
 # Rate limits ("<n>/<s|min|hour|day>"), counted in the default cache: `user` per signed-in user
 # and `anon` per IP on every API request; the others per user (or IP when signed out) on the
 # writes of the views they name. Each is RATE_LIMIT_<SCOPE> in the environment.
@@ -293,6 +320,10 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
     "AUTH_HEADER_TYPES": ("Bearer",),
     "UPDATE_LAST_LOGIN": True,
+    # Each refresh answers a new refresh token and blacklists the one it used, so a refresh
+    # token works once; apps.accounts.tokens revokes all of a user's tokens on demand.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "volumebot API",
@@ -357,7 +388,8 @@ LOGGING = {
     },
     "formatters": {
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            # python-json-logger's, with `token=` / `ticket=` query values redacted.
+            "()": "apps.core.logging.RedactingJsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s "
             "%(celery_parent_id)s %(celery_current_id)s",
             "rename_fields": {"correlation_id": "request_id", "levelname": "level"},
@@ -378,6 +410,12 @@ LOGGING = {
         # One line per RPC request is noise; failures surface through the RPC pool.
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # uvicorn's own handlers would print WebSocket handshakes (query strings and all)
+        # unredacted: its lines go through ours instead (configured after uvicorn's, when the
+        # ASGI app imports Django).
+        "uvicorn": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
+        "uvicorn.access": {"handlers": [], "level": "INFO", "propagate": True},
     },
 }
 

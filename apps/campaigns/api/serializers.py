@@ -200,3 +200,8 @@ class ExecutionSerializer(serializers.ModelSerializer):
 class ExecutionPageSerializer(serializers.Serializer):
     results = ExecutionSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)
+
+
+class WsTicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid.")

@@ -51,4 +51,9 @@ urlpatterns = [
         views.CampaignLogsCsvView.as_view(),
         name="campaign_logs_csv",
     ),
+    path(
+        "campaigns/<int:campaign_id>/ws-ticket",
+        views.CampaignWsTicketView.as_view(),
+        name="campaign_ws_ticket",
+    ),
 ]

@@ -1,10 +1,10 @@
 """The campaigns API: one view per operation; each parses, calls one service or selector and
 renders. Another user's campaign is a 404, exactly like a missing one."""
 
-import csv
 import json
 from dataclasses import asdict
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
@@ -13,8 +13,10 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.tickets import ws_ticket_issue
 from apps.campaigns import selectors, services, transitions
 from apps.campaigns.api import serializers as s
+from apps.core.csv_export import csv_lines
 from apps.core.services import client_ip
 
 TAGS = ["campaigns"]
@@ -342,11 +344,6 @@ class CsvRenderer(BaseRenderer):
         return json.dumps(data)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 class CampaignLogsCsvView(APIView):
     renderer_classes = [JSONRenderer, CsvRenderer]
 
@@ -370,16 +367,32 @@ class CampaignLogsCsvView(APIView):
         rows = selectors.executions_export(
             campaign=campaign, filters=_filters(query.validated_data)
         )
-        writer = csv.writer(_Echo())
-
-        def lines():
-            yield writer.writerow(CSV_COLUMNS)
-            for row in rows:
-                data = s.ExecutionSerializer(row).data
-                yield writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        cells = (
+            ["" if data[c] is None else data[c] for c in CSV_COLUMNS]
+            for data in (s.ExecutionSerializer(row).data for row in rows)
+        )
+        response = StreamingHttpResponse(
+            csv_lines(CSV_COLUMNS, cells), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = (
             f'attachment; filename="campaign-{campaign.pk}-executions.csv"'
         )
+        return response
+
+
+class CampaignWsTicketView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={200: s.WsTicketSerializer, 404: NOT_FOUND},
+        summary="A single-use ticket to open the campaign's WebSocket",
+        description="Open `/ws/campaigns/<id>/?ticket=<ticket>` within `expires_in` seconds. "
+        "The ticket works once, for this campaign and this user only, so no lasting "
+        "credential travels in the URL.",
+    )
+    def post(self, request, campaign_id: int):
+        campaign = _campaign(request, campaign_id)
+        ticket = ws_ticket_issue(user=request.user, campaign_id=campaign.pk)
+        response = Response({"ticket": ticket, "expires_in": settings.WS_TICKET_SECONDS})
+        response["Cache-Control"] = "no-store"
         return response
