@@ -20,8 +20,6 @@ from apps.campaigns.domain import (
     Limits,
     Params,
     PoolReserves,
-    cursor_decode,
-    cursor_encode,
     estimate,
     guardrail_check,
 )
@@ -31,14 +29,11 @@ from apps.chain.dex import pumpfun as pf
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
 from apps.chain.errors import DexError
 from apps.core.chain import ChainUnavailable, chain_run
-from apps.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from apps.core.errors import Conflict, DomainError, NotFound
 from apps.execution.models import Execution, Job
 from apps.tokens.models import Dex, Pool
 from apps.wallets import balances as chain_balances
 from apps.wallets.models import Wallet
-
-LOGS_PAGE_DEFAULT = 50
-LOGS_PAGE_MAX = 200
 
 
 def campaign_limits() -> Limits:
@@ -233,7 +228,8 @@ class LogFilters:
 
 
 def executions_filtered(*, campaign: Campaign, filters: LogFilters) -> QuerySet[Execution]:
-    """The campaign's executions (every run), newest first, filtered."""
+    """The campaign's executions (every run), newest first, filtered (the logs page through it
+    with a cursor on (created_at, id): stable while new trades land)."""
     rows = Execution.objects.filter(run__campaign=campaign).select_related("wallet", "job")
     if filters.status:
         rows = rows.filter(status=filters.status)
@@ -246,25 +242,6 @@ def executions_filtered(*, campaign: Campaign, filters: LogFilters) -> QuerySet[
     if filters.until:
         rows = rows.filter(created_at__lt=filters.until)
     return rows.order_by("-created_at", "-id")
-
-
-def execution_page(
-    *, campaign: Campaign, filters: LogFilters, cursor: str | None = None, limit: int = 50
-) -> tuple[list[Execution], str | None]:
-    """One page of the logs, keyset-paginated on (created_at, id) descending: stable while new
-    trades land, and as fast on page 1000 as on page 1. Returns (rows, next cursor or None)."""
-    rows = executions_filtered(campaign=campaign, filters=filters)
-    if cursor:
-        try:
-            created_at, pk = cursor_decode(cursor)
-        except ValueError as error:
-            raise ValidationFailed(str(error), fields={"cursor": [str(error)]}) from error
-        rows = rows.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
-    page = list(rows[: limit + 1])
-    if len(page) <= limit:
-        return page, None
-    page = page[:limit]
-    return page, cursor_encode(page[-1].created_at, page[-1].pk)
 
 
 def executions_export(*, campaign: Campaign, filters: LogFilters) -> Iterator[Execution]:

@@ -74,7 +74,8 @@ def test_it_lists_only_the_owners_campaigns(alice_api, alice_setup, bob_setup):
 
     response = alice_api.get("/v1/campaigns")
 
-    assert [c["id"] for c in response.json()] == [mine.pk]
+    assert [c["id"] for c in response.json()["results"]] == [mine.pk]
+    assert response.json()["next_cursor"] is None
 
 
 def test_it_filters_the_list_by_status(alice_api, alice_setup):
@@ -83,7 +84,7 @@ def test_it_filters_the_list_by_status(alice_api, alice_setup):
 
     response = alice_api.get("/v1/campaigns?status=paused")
 
-    assert [c["id"] for c in response.json()] == [paused.pk]
+    assert [c["id"] for c in response.json()["results"]] == [paused.pk]
 
 
 def test_it_creates_a_campaign_and_returns_it(alice_api, alice_setup):

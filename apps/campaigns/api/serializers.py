@@ -7,6 +7,7 @@ from rest_framework import serializers
 from apps.campaigns.models import Campaign, CampaignRun, CampaignStatus
 from apps.campaigns.params import CampaignParamsSerializer, params_to_input
 from apps.campaigns.selectors import campaign_warnings
+from apps.core.api import PageQuerySerializer
 from apps.execution.models import Execution
 
 
@@ -128,7 +129,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         return RunSerializer(runs[-1]).data if runs else None
 
 
-class CampaignListQuerySerializer(serializers.Serializer):
+class CampaignListQuerySerializer(PageQuerySerializer):
     status = serializers.ChoiceField(choices=CampaignStatus.choices, required=False)
 
 
@@ -175,9 +176,8 @@ class LogQuerySerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False, help_text="Created before.")
 
 
-class LogPageQuerySerializer(LogQuerySerializer):
-    cursor = serializers.CharField(required=False, help_text="`next_cursor` of the last page.")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+class LogPageQuerySerializer(LogQuerySerializer, PageQuerySerializer):
+    pass
 
 
 class ExecutionSerializer(serializers.ModelSerializer):
@@ -195,8 +195,3 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "sol_out_lamports", "token_in_raw", "token_out_raw", "latency_ms", "error",
         ]  # fmt: skip
         read_only_fields = fields
-
-
-class ExecutionPageSerializer(serializers.Serializer):
-    results = ExecutionSerializer(many=True)
-    next_cursor = serializers.CharField(allow_null=True)

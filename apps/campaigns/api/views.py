@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from apps.campaigns import selectors, services
 from apps.campaigns.api import serializers as s
+from apps.core.api import page_serializer, paginated
 from apps.core.services import client_ip
 
 TAGS = ["campaigns"]
@@ -79,15 +80,20 @@ def _render(request, campaign_id: int, *, code: int = status.HTTP_200_OK) -> Res
 class CampaignListView(APIView):
     @extend_schema(
         tags=TAGS,
-        summary="Your campaigns, newest first",
+        summary="Your campaigns, newest first (cursor pagination)",
         parameters=[s.CampaignListQuerySerializer],
-        responses=s.CampaignSerializer(many=True),
+        responses={200: page_serializer(s.CampaignSerializer), 400: ERROR},
     )
     def get(self, request):
         query = s.CampaignListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        campaigns = selectors.campaign_list(owner=request.user, **query.validated_data)
-        return Response(s.CampaignSerializer(campaigns.prefetch_related("runs"), many=True).data)
+        campaigns = selectors.campaign_list(
+            owner=request.user, status=query.validated_data.get("status")
+        )
+        return paginated(
+            request, campaigns.prefetch_related("runs"), s.CampaignSerializer,
+            query=query.validated_data,
+        )  # fmt: skip
 
     @extend_schema(
         tags=TAGS,
@@ -303,25 +309,18 @@ def _filters(query) -> selectors.LogFilters:
 class CampaignLogsView(APIView):
     @extend_schema(
         tags=TAGS,
-        summary="The campaign's executions, newest first (keyset pagination)",
-        description="Pass the response's `next_cursor` as `cursor` for the next page; "
-        "`next_cursor` is null on the last page.",
+        summary="The campaign's executions, newest first (cursor pagination)",
         parameters=[s.LogPageQuerySerializer],
-        responses={200: s.ExecutionPageSerializer, 400: ERROR, 404: NOT_FOUND},
+        responses={200: page_serializer(s.ExecutionSerializer), 400: ERROR, 404: NOT_FOUND},
     )
     def get(self, request, campaign_id: int):
         campaign = _campaign(request, campaign_id)
         query = s.LogPageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows, next_cursor = selectors.execution_page(
-            campaign=campaign,
-            filters=_filters(query.validated_data),
-            cursor=query.validated_data.get("cursor"),
-            limit=query.validated_data["limit"],
+        rows = selectors.executions_filtered(
+            campaign=campaign, filters=_filters(query.validated_data)
         )
-        return Response(
-            s.ExecutionPageSerializer({"results": rows, "next_cursor": next_cursor}).data
-        )
+        return paginated(request, rows, s.ExecutionSerializer, query=query.validated_data)
 
 
 CSV_COLUMNS = [
