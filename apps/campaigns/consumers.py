@@ -1,8 +1,9 @@
 """The campaign page's WebSocket: `/ws/campaigns/<id>/`.
 
 Authenticate (the session, or a simplejwt access token in the `token` query parameter for API
-clients), check that the user owns the campaign, join `campaign.<id>`, send the current state,
-then forward every event as rendered out-of-band partials. Nothing else happens here.
+clients, which need no Origin header: apps.core.websocket), check that the user owns the
+campaign, join `campaign.<id>`, send the current state, then forward every event as rendered
+out-of-band partials. Nothing else happens here.
 
 Every message is JSON: `{"type": <event>, "html": <partials with hx-swap-oob>, "event": {...}}`;
 `type` is `state` for the snapshot sent on connect, else the engine's event name
@@ -11,18 +12,12 @@ Every message is JSON: `{"type": <event>, "html": <partials with hx-swap-oob>, "
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
-
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from apps.campaigns import realtime, selectors
 from apps.campaigns.models import Campaign
 from apps.core import metrics
-from apps.core.consumers import CLOSE_POLICY
+from apps.core.consumers import CLOSE_POLICY, ListenOnlyConsumer
 from apps.core.errors import NotFound
 
 # Engine event fields worth passing on to API clients (never anything secret: ids, amounts,
@@ -34,19 +29,6 @@ EVENT_FIELDS = (
 )  # fmt: skip
 
 
-def _jwt_user(query_string: bytes):
-    """The user of a valid access token in `?token=`, or None."""
-    tokens = parse_qs(query_string.decode("latin-1")).get("token")
-    if not tokens:
-        return None
-    auth = JWTAuthentication()
-    try:
-        user = auth.get_user(auth.get_validated_token(tokens[0].encode()))
-    except (InvalidToken, TokenError, AuthenticationFailed):
-        return None
-    return user if user.is_active else None
-
-
 def _owned_campaign(user, campaign_id: int) -> Campaign | None:
     try:
         return selectors.campaign_get(owner=user, campaign_id=campaign_id)
@@ -54,11 +36,11 @@ def _owned_campaign(user, campaign_id: int) -> Campaign | None:
         return None
 
 
-class CampaignConsumer(AsyncJsonWebsocketConsumer):
+class CampaignConsumer(ListenOnlyConsumer):
     async def connect(self):
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            user = await database_sync_to_async(_jwt_user)(self.scope.get("query_string", b""))
+        if user is not None and not user.is_authenticated:
+            user = None
         campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
         campaign = None
         if user is not None:

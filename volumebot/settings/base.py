@@ -407,6 +407,10 @@ OPS_RPC_PROBE_TIMEOUT_S = env.float("OPS_RPC_PROBE_TIMEOUT_S", default=2.0)
 OPS_ABUSE_THRESHOLD = env.int("OPS_ABUSE_THRESHOLD", default=3)
 OPS_ABUSE_WINDOW_HOURS = env.int("OPS_ABUSE_WINDOW_HOURS", default=24 * 7)
 
+# The live pages' WebSockets only listen: a client message longer than this closes the socket
+# (the web server's own frame limit, uvicorn's --ws-max-size, should be no larger than 64 KiB).
+WEBSOCKET_MAX_MESSAGE_BYTES = env.int("WEBSOCKET_MAX_MESSAGE_BYTES", default=4096)
+
 # Security: production values by default; development relaxes them via DEBUG.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
