@@ -293,6 +293,8 @@ class CampaignStatusView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Live summary: status, the latest run's counters, progress and job counts",
+        description="While the run is live, `jobs` are as of the engine's last status tick "
+        "(every few seconds; `run.summary.stats_at`); the counters are current.",
         responses={200: s.StatusSerializer, 404: NOT_FOUND},
     )
     def get(self, request, campaign_id: int):
