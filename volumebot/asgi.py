@@ -5,6 +5,9 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "volumebot.settings.base")
+# Only web processes import this module: they use the connection pool (settings DB_POOL_*);
+# DB_POOL=0 in the environment turns it off.
+os.environ.setdefault("DB_POOL", "1")
 # Django must be set up before anything imports models (the routing below does).
 django_application = get_asgi_application()
 
