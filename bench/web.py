@@ -112,10 +112,20 @@ async def _api_load(host: str, port: int, clients: list[dict], seconds: float) -
     return {"latencies": latencies, "statuses": statuses, "elapsed": elapsed}
 
 
-async def _page(*, url: str, origin: str, until: float, seen: list) -> None:
+async def _page(*, url: str, origin: str, opened: asyncio.Queue, window: asyncio.Future, seen):
+    """One open campaign page: connect, take the snapshot, then note every trade message until
+    the window closes."""
     import websockets
 
-    async with websockets.connect(url, origin=origin, max_size=2**22) as socket:
+    try:
+        socket = await websockets.connect(url, origin=origin, max_size=2**22, open_timeout=120)
+    except (OSError, TimeoutError, websockets.WebSocketException) as error:
+        await opened.put(f"{type(error).__name__}: {error}")
+        return
+    async with socket:
+        await socket.recv()  # the snapshot
+        await opened.put(None)
+        until = await window
         while (left := until - time.monotonic()) > 0:
             try:
                 raw = await asyncio.wait_for(socket.recv(), timeout=left)
@@ -128,13 +138,6 @@ async def _page(*, url: str, origin: str, until: float, seen: list) -> None:
                 seen.append((signature, received))
 
 
-async def _pages(pages: list[str], origin: str, seconds: float) -> list:
-    seen: list = []
-    until = time.monotonic() + seconds
-    await asyncio.gather(*(_page(url=url, origin=origin, until=until, seen=seen) for url in pages))
-    return seen
-
-
 def _generator(job: dict, results) -> None:
     """The child process: API clients and/or pages for `seconds`, results back on a queue."""
     try:
@@ -145,12 +148,24 @@ def _generator(job: dict, results) -> None:
         pass
 
     async def both():
-        api = _api_load(job["host"], job["port"], job["clients"], job["seconds"])
-        pages = _pages(job["pages"], job["origin"], job["seconds"])
-        return await asyncio.gather(api, pages)
+        # The pages connect first (as they would have been open already), then the window.
+        opened: asyncio.Queue = asyncio.Queue()
+        window = asyncio.get_running_loop().create_future()
+        seen: list = []
+        pages = [
+            asyncio.create_task(
+                _page(url=url, origin=job["origin"], opened=opened, window=window, seen=seen)
+            )
+            for url in job["pages"]
+        ]
+        failures = [f for f in [await opened.get() for _ in pages] if f is not None]
+        window.set_result(time.monotonic() + job["seconds"])
+        api = await _api_load(job["host"], job["port"], job["clients"], job["seconds"])
+        await asyncio.gather(*pages)
+        return api, seen, failures
 
-    api, seen = asyncio.run(both())
-    results.put({"api": api if job["clients"] else None, "seen": seen})
+    api, seen, failures = asyncio.run(both())
+    results.put({"api": api if job["clients"] else None, "seen": seen, "failures": failures})
 
 
 def generate(job: dict) -> dict:
@@ -158,8 +173,10 @@ def generate(job: dict) -> dict:
     results = context.Queue()
     child = context.Process(target=_generator, args=(job, results))
     child.start()
-    outcome = results.get(timeout=job["seconds"] + 120)
+    outcome = results.get(timeout=job["seconds"] + 300)
     child.join(30)
+    if outcome["failures"]:
+        print(f"  pages that did not open: {outcome['failures']}", file=sys.stderr, flush=True)
     return outcome
 
 
