@@ -1,4 +1,5 @@
-"""The API's one error shape: `{"error": {"code", "message", "fields"}}` for every 4xx."""
+"""The API's shared shapes: the one error shape, `{"error": {"code", "message", "fields"}}` for
+every 4xx, and the cursor page of every list, `{"results": [...], "next_cursor": ...}`."""
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet

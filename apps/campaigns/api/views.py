@@ -81,6 +81,7 @@ class CampaignListView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Your campaigns, newest first (cursor pagination)",
+        operation_id="campaigns_list",
         parameters=[s.CampaignListQuerySerializer],
         responses={200: page_serializer(s.CampaignSerializer), 400: ERROR},
     )

@@ -17,6 +17,7 @@ class TokenListView(APIView):
         parameters=[PageQuerySerializer],
         responses=page_serializer(s.TokenSerializer),
         summary="Your registered tokens, by symbol (cursor pagination)",
+        operation_id="tokens_list",
     )
     def get(self, request):
         return paginated(request, token_list(owner=request.user), s.TokenSerializer)
@@ -71,6 +72,7 @@ class PoolSelectionListView(APIView):
         parameters=[PageQuerySerializer],
         responses=page_serializer(s.PoolSelectionSerializer),
         summary="Your selected pools, newest first (cursor pagination)",
+        operation_id="pools_selected_list",
     )
     def get(self, request):
         selections = pool_selection_list(owner=request.user)

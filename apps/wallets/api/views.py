@@ -32,6 +32,7 @@ class WalletListView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Your wallets, oldest first (cursor pagination)",
+        operation_id="wallets_list",
         parameters=[
             PageQuerySerializer,
             OpenApiParameter(

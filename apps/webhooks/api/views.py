@@ -28,6 +28,7 @@ class WebhookListView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Your webhooks, newest first (cursor pagination)",
+        operation_id="webhooks_list",
         parameters=[PageQuerySerializer],
         responses={200: page_serializer(WebhookSerializer), 400: ERROR},
     )
@@ -99,6 +100,7 @@ class WebhookDeliveriesView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="A webhook's deliveries, newest first, each with its attempts (cursor pagination)",
+        operation_id="webhooks_deliveries_list",
         parameters=[PageQuerySerializer],
         responses={200: page_serializer(DeliverySerializer), 400: ERROR, 404: ERROR},
     )
