@@ -2,12 +2,16 @@
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "volumebot.settings.base")
-# Only web processes import this module: they use the connection pool (settings DB_POOL_*);
-# DB_POOL=0 in the environment turns it off.
-os.environ.setdefault("DB_POOL", "1")
+if not settings.configured:
+    # A web process, which loads its settings here: it uses the connection pool (settings
+    # DB_POOL_*; DB_POOL=0 in the environment turns it off). A process that loaded its settings
+    # already (a test run serving this app in a thread) keeps them, and so do the Celery
+    # workers it starts, which inherit its environment.
+    os.environ.setdefault("DB_POOL", "1")
 # Django must be set up before anything imports models (the routing below does).
 django_application = get_asgi_application()
 

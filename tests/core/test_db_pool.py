@@ -84,3 +84,19 @@ def test_a_celery_worker_keeps_its_own_connections_without_a_pool():
     answer = run(WORKER)
 
     assert answer == {"pool": None, "max_age": 60}
+
+
+TEST_SERVER = """
+import json, os
+import django
+django.setup()  # as pytest-django does, before a test serves the app in a thread
+import volumebot.asgi
+from django.db import connection
+pool = connection.settings_dict["OPTIONS"].get("pool")
+print(json.dumps({"env": os.environ.get("DB_POOL"), "pool": pool}))
+"""
+
+
+def test_serving_the_app_from_a_set_up_process_leaves_its_workers_unpooled():
+    # Worker processes a test run starts inherit its environment: it must not say DB_POOL.
+    assert run(TEST_SERVER) == {"env": None, "pool": None}
