@@ -1,7 +1,7 @@
 """`python -m bench`: print the benchmark lines (the bare-loop baseline, what one swap costs on
-each Raydium program in the localnet, then the run engine)."""
+each Raydium program in the localnet, the run engine, then the web tier under load)."""
 
-from bench import run_engine, swap_cost
+from bench import run_engine, swap_cost, web
 from bench.baseline import baseline
 
 
@@ -10,6 +10,7 @@ def main() -> None:
     print(f"baseline transfers/s http={http} inprocess={inprocess}", flush=True)
     swap_cost.main([])
     run_engine.main([])
+    web.main([])
 
 
 if __name__ == "__main__":

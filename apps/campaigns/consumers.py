@@ -1,10 +1,10 @@
 """The campaign page's WebSocket: `/ws/campaigns/<id>/`.
 
-Authenticate (the session; for API clients a single-use ticket from
-`POST /v1/campaigns/<id>/ws-ticket` in the `ticket` query parameter, or, older, an access token
-in `token`, which the logs redact), check that the user owns the campaign, join
-`campaign.<id>`, send the current state, then forward every event as rendered out-of-band
-partials. Nothing else happens here.
+Authenticate (`apps.accounts.websocket`: the session from our own origins; for API clients a
+single-use ticket from `POST /v1/campaigns/<id>/ws-ticket` in `?ticket=`, or an access token in
+`?token=`, with any Origin or none; the logs redact both), check that the user owns the
+campaign, join `campaign.<id>`, send the current state, then forward every event as rendered
+out-of-band partials. Nothing else happens here.
 
 Ownership is checked when the socket connects and again, with the user re-read, when an event
 arrives more than `LIVE_OWNERSHIP_RECHECK_S` after the last check (a suspended user's page stops
@@ -22,21 +22,16 @@ import asyncio
 import json
 import time
 from collections import Counter
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from rest_framework.exceptions import AuthenticationFailed
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from apps.accounts.models import User
 from apps.accounts.tickets import ws_ticket_redeem
-from apps.accounts.tokens import StampedJWTAuthentication
 from apps.campaigns import realtime, selectors
 from apps.campaigns.models import Campaign
 from apps.core import metrics
-from apps.core.consumers import CLOSE_POLICY
+from apps.core.consumers import CLOSE_POLICY, ListenOnlyConsumer
 from apps.core.errors import NotFound
 from apps.core.realtime import campaign_group
 
@@ -49,25 +44,9 @@ EVENT_FIELDS = (
 )  # fmt: skip
 
 
-def _jwt_user(query_string: bytes):
-    """The user of a valid access token in `?token=`, or None."""
-    tokens = parse_qs(query_string.decode("latin-1")).get("token")
-    if not tokens:
-        return None
-    auth = StampedJWTAuthentication()  # refuses revoked tokens too
-    try:
-        user = auth.get_user(auth.get_validated_token(tokens[0].encode()))
-    except (InvalidToken, TokenError, AuthenticationFailed):
-        return None
-    return user if user.is_active else None
-
-
-def _ticket_user(query_string: bytes, campaign_id: int):
-    """The user of a live WebSocket ticket for this campaign in `?ticket=`, or None."""
-    tickets = parse_qs(query_string.decode("latin-1")).get("ticket")
-    if not tickets:
-        return None
-    return ws_ticket_redeem(ticket=tickets[0], campaign_id=campaign_id)
+def _ticket_user(ticket: str, campaign_id: int):
+    """The user of a live WebSocket ticket for this campaign, or None."""
+    return ws_ticket_redeem(ticket=ticket, campaign_id=campaign_id)
 
 
 def _owned_campaign(user, campaign_id: int) -> Campaign | None:
@@ -135,15 +114,16 @@ class SharedRenders:
 SHARED_RENDERS = SharedRenders()
 
 
-class CampaignConsumer(AsyncJsonWebsocketConsumer):
+class CampaignConsumer(ListenOnlyConsumer):
     async def connect(self):
         user = self.scope.get("user")
         campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
-        query = self.scope.get("query_string", b"")
-        if user is None or not user.is_authenticated:
-            user = await database_sync_to_async(_ticket_user)(query, campaign_id)
-        if user is None:
-            user = await database_sync_to_async(_jwt_user)(query)
+        ticket = self.scope.get("ws_ticket")
+        if ticket is not None:
+            # A ticket names its campaign: only this consumer can redeem it.
+            user = await database_sync_to_async(_ticket_user)(ticket, campaign_id)
+        elif user is not None and not user.is_authenticated:
+            user = None
         campaign = None
         if user is not None:
             campaign = await database_sync_to_async(_owned_campaign)(user, campaign_id)

@@ -3,12 +3,9 @@ rules, the cost estimate and the logs cursor. Everything takes its inputs as arg
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import math
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
 
 from apps.campaigns.models import CampaignStatus, RunStatus
 from apps.core.amounts import format_sol_trimmed
@@ -453,28 +450,3 @@ def estimate(*, params: Params, pool: PoolReserves, window_seconds: int | None =
         trades_within_budget=within_budget,
         warnings=warnings,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Logs cursor (keyset pagination on (created_at, id), newest first)
-
-
-class BadCursor(ValueError):
-    pass
-
-
-def cursor_encode(created_at: datetime, pk: int) -> str:
-    raw = f"{created_at.isoformat()}|{pk}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def cursor_decode(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, pk = raw.split("|")
-        created_at = datetime.fromisoformat(stamp)
-        if created_at.tzinfo is None:
-            raise ValueError("naive")
-        return created_at, int(pk)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
-        raise BadCursor("This cursor is not valid: start again from the first page.") from error

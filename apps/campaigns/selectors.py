@@ -20,12 +20,10 @@ from apps.campaigns.domain import (
     Limits,
     Params,
     PoolReserves,
-    cursor_decode,
-    cursor_encode,
     estimate,
     guardrail_check,
 )
-from apps.campaigns.models import CAMPAIGN_LIVE, Campaign, CampaignRun
+from apps.campaigns.models import CAMPAIGN_LIVE, RUN_LIVE, Campaign, CampaignRun
 from apps.campaigns.params import params_from_input, params_to_input, validation_failed
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex.pumpswap import PumpSwap
@@ -33,14 +31,11 @@ from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
 from apps.chain.dex.raydium_cpmm import RaydiumCpmm
 from apps.chain.errors import DexError
 from apps.core.chain import ChainUnavailable, chain_run
-from apps.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from apps.core.errors import Conflict, DomainError, NotFound
 from apps.execution.models import Execution, Job
 from apps.tokens.models import Dex, Pool
 from apps.wallets import balances as chain_balances
 from apps.wallets.models import Wallet
-
-LOGS_PAGE_DEFAULT = 50
-LOGS_PAGE_MAX = 200
 
 
 def campaign_limits() -> Limits:
@@ -93,7 +88,10 @@ def run_latest(*, campaign: Campaign) -> CampaignRun | None:
 
 def campaign_status(*, campaign: Campaign) -> dict:
     """The live summary the status endpoint and the dashboard show: the campaign's state, its
-    latest run's counters and progress towards target and budget, and job counts by state."""
+    latest run's counters and progress towards target and budget, and job counts by state.
+    While the run is live the job counts are those the engine's status tick keeps in the run's
+    summary (`summary.stats_at` says when): counting a busy run's jobs for every poll of every
+    client is the one expensive part of this read. A finished run's are counted (exact)."""
     params = Params.from_json(campaign.params)
     run = run_latest(campaign=campaign)
     body: dict = {
@@ -131,6 +129,9 @@ def campaign_status(*, campaign: Campaign) -> dict:
         "budget_used_bps": _progress(spent, params.budget_cap_lamports),
         "summary": run.summary,
     }
+    if run.status in RUN_LIVE and "jobs" in run.summary:
+        body["jobs"] = dict(run.summary["jobs"])
+        return body
     counts = Job.objects.filter(run=run).values("status").annotate(n=Count("id"))
     body["jobs"] = {row["status"]: row["n"] for row in counts}
     return body
@@ -263,7 +264,8 @@ class LogFilters:
 
 
 def executions_filtered(*, campaign: Campaign, filters: LogFilters) -> QuerySet[Execution]:
-    """The campaign's executions (every run), newest first, filtered."""
+    """The campaign's executions (every run), newest first, filtered (the logs page through it
+    with a cursor on (created_at, id): stable while new trades land)."""
     rows = Execution.objects.filter(run__campaign=campaign).select_related("wallet", "job")
     if filters.status:
         rows = rows.filter(status=filters.status)
@@ -276,25 +278,6 @@ def executions_filtered(*, campaign: Campaign, filters: LogFilters) -> QuerySet[
     if filters.until:
         rows = rows.filter(created_at__lt=filters.until)
     return rows.order_by("-created_at", "-id")
-
-
-def execution_page(
-    *, campaign: Campaign, filters: LogFilters, cursor: str | None = None, limit: int = 50
-) -> tuple[list[Execution], str | None]:
-    """One page of the logs, keyset-paginated on (created_at, id) descending: stable while new
-    trades land, and as fast on page 1000 as on page 1. Returns (rows, next cursor or None)."""
-    rows = executions_filtered(campaign=campaign, filters=filters)
-    if cursor:
-        try:
-            created_at, pk = cursor_decode(cursor)
-        except ValueError as error:
-            raise ValidationFailed(str(error), fields={"cursor": [str(error)]}) from error
-        rows = rows.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
-    page = list(rows[: limit + 1])
-    if len(page) <= limit:
-        return page, None
-    page = page[:limit]
-    return page, cursor_encode(page[-1].created_at, page[-1].pk)
 
 
 def executions_export(*, campaign: Campaign, filters: LogFilters) -> Iterator[Execution]:

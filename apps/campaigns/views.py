@@ -23,6 +23,7 @@ from apps.campaigns.forms import PARAMS_FIELDS, CampaignWizardForm
 from apps.campaigns.models import Campaign, CampaignStatus
 from apps.core.errors import DomainError, NotFound
 from apps.core.htmx import redirect_page
+from apps.core.pagination import PAGE_SIZE_DEFAULT, keyset_page
 from apps.core.services import client_ip
 from apps.core.throttling import html_throttle
 from apps.execution.models import Execution
@@ -314,10 +315,11 @@ def campaign_logs(request, campaign_id: int):
     rows, next_cursor = [], None
     if not error:
         try:
-            rows, next_cursor = selectors.execution_page(
-                campaign=campaign, filters=filters, cursor=cursor,
-                limit=selectors.LOGS_PAGE_DEFAULT,
+            page = keyset_page(
+                selectors.executions_filtered(campaign=campaign, filters=filters),
+                cursor=cursor, limit=PAGE_SIZE_DEFAULT,
             )  # fmt: skip
+            rows, next_cursor = page.rows, page.next_cursor
         except DomainError as failure:
             error = failure.message
     context = {

@@ -1,13 +1,16 @@
-"""The API's one error shape: `{"error": {"code", "message", "fields"}}` for every 4xx."""
+"""The API's shared shapes: the one error shape, `{"error": {"code", "message", "fields"}}` for
+every 4xx, and the cursor page of every list, `{"results": [...], "next_cursor": ...}`."""
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, JsonResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.errors import DomainError
 from apps.core.outage import REDIS_DOWN, ServiceUnavailable, retry_after
+from apps.core.pagination import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, keyset_page
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -66,6 +69,57 @@ def exception_handler(exc, context):
         message, code = str(detail), getattr(detail, "code", None) or exc.default_code
     response.data = error_body(code, message)
     return response
+
+
+class PageQuerySerializer(serializers.Serializer):
+    """The query parameters of every list endpoint."""
+
+    cursor = serializers.CharField(
+        required=False, max_length=1000, help_text="`next_cursor` of the previous page."
+    )
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=PAGE_SIZE_MAX, default=PAGE_SIZE_DEFAULT,
+        help_text=f"Rows per page (default {PAGE_SIZE_DEFAULT}, at most {PAGE_SIZE_MAX}).",
+    )  # fmt: skip
+
+
+_page_serializers: dict[type, type[serializers.Serializer]] = {}
+
+
+def page_serializer(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The page shape of a list of `item`: `{"results": [...], "next_cursor": str | null}`,
+    one named serializer per item type (the OpenAPI schema names it `<Item>Page`)."""
+    if item not in _page_serializers:
+        name = item.__name__.removesuffix("Serializer") + "PageSerializer"
+        _page_serializers[item] = type(
+            name,
+            (serializers.Serializer,),
+            {
+                "results": item(many=True, read_only=True),
+                "next_cursor": serializers.CharField(
+                    allow_null=True,
+                    help_text="Pass as `cursor` for the next page; null on the last page.",
+                ),
+                "__doc__": f"One page of {item.__name__.removesuffix('Serializer')} rows.",
+            },
+        )
+    return _page_serializers[item]
+
+
+def paginated(
+    request, rows: QuerySet, item: type[serializers.Serializer], *, query: dict | None = None
+) -> Response:
+    """A list endpoint's answer: the page of `rows` (ordered by their selector) that the
+    request's `cursor` and `limit` ask for (`query`: those already validated with the view's own
+    filters, a PageQuerySerializer subclass), in `item`'s page shape."""
+    if query is None:
+        parsed = PageQuerySerializer(data=request.query_params)
+        parsed.is_valid(raise_exception=True)
+        query = parsed.validated_data
+    page = keyset_page(rows, cursor=query.get("cursor"), limit=query["limit"])
+    return Response(
+        page_serializer(item)({"results": page.rows, "next_cursor": page.next_cursor}).data
+    )
 
 
 def json_not_found(request, exception=None) -> JsonResponse:

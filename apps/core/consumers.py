@@ -1,13 +1,27 @@
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from apps.core import metrics
 from apps.core.realtime import NOTICES_GROUP, user_group
 
 # Close code for "policy violation" (RFC 6455): the client is not allowed to subscribe.
 CLOSE_POLICY = 4403
+# RFC 6455 "message too big".
+CLOSE_TOO_BIG = 1009
 
 
-class NoticesConsumer(AsyncJsonWebsocketConsumer):
+class ListenOnlyConsumer(AsyncJsonWebsocketConsumer):
+    """A socket the server pushes to; the client has nothing to say. What it sends anyway is
+    dropped unparsed, and a message over WEBSOCKET_MAX_MESSAGE_BYTES closes the socket, so a
+    client cannot make the server decode megabytes of JSON per frame."""
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > settings.WEBSOCKET_MAX_MESSAGE_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+
+
+class NoticesConsumer(ListenOnlyConsumer):
     """System notices (e.g. pause-all) and per-user notices, pushed to every open page."""
 
     async def connect(self):

@@ -42,7 +42,7 @@ def mint_rule_refusal(*, mint: str) -> str | None:
 
 
 def token_list(*, owner: User) -> QuerySet[Token]:
-    return Token.objects.filter(links__owner=owner).order_by("symbol", "mint")
+    return Token.objects.filter(links__owner=owner).order_by("symbol", "mint", "id")
 
 
 def token_get(*, owner: User, token_id: int) -> Token:
@@ -75,4 +75,4 @@ def pool_selection_list(*, owner: User, token: Token | None = None) -> QuerySet[
     selections = PoolSelection.objects.filter(owner=owner).select_related("pool", "pool__token")
     if token is not None:
         selections = selections.filter(pool__token=token)
-    return selections.order_by("-created_at")
+    return selections.order_by("-created_at", "-id")

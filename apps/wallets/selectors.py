@@ -28,7 +28,7 @@ from apps.wallets.models import Wallet
 
 def wallet_list(*, owner: User, kind: str | None = None) -> QuerySet[Wallet]:
     """The owner's wallets, oldest first. Maker wallets (many per run) only when asked for."""
-    wallets = Wallet.objects.filter(owner=owner)
+    wallets = Wallet.objects.filter(owner=owner).order_by("created_at", "id")
     if kind:
         return wallets.filter(kind=kind)
     return wallets.exclude(kind=Wallet.Kind.MAKER)

@@ -1,21 +1,28 @@
 """Reads: a user's webhooks and deliveries (another user's are a 404), preferences."""
 
 from django.db import connection
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from apps.webhooks.models import NotificationPreferences, Webhook, WebhookAttempt, WebhookDelivery
 
 
-def webhook_list(*, owner) -> list[Webhook]:
-    return list(Webhook.objects.filter(owner=owner))
+def webhook_list(*, owner) -> QuerySet[Webhook]:
+    """The owner's webhooks, newest first."""
+    return Webhook.objects.filter(owner=owner).order_by("-created_at", "-id")
 
 
 def webhook_get(*, owner, webhook_id: int) -> Webhook:
     return get_object_or_404(Webhook, owner=owner, pk=webhook_id)
 
 
-def webhook_deliveries(*, webhook: Webhook, limit: int = 50) -> list[WebhookDelivery]:
-    return list(WebhookDelivery.objects.filter(webhook=webhook).prefetch_related("log")[:limit])
+def webhook_deliveries(*, webhook: Webhook) -> QuerySet[WebhookDelivery]:
+    """The webhook's deliveries, newest first, each with its attempts (one more query)."""
+    return (
+        WebhookDelivery.objects.filter(webhook=webhook)
+        .prefetch_related("log")
+        .order_by("-created_at", "-id")
+    )
 
 
 def delivery_get(*, owner, delivery_id: int) -> WebhookDelivery:

@@ -15,6 +15,9 @@ from apps.core.services import client_ip
 from apps.webhooks import forms, selectors, services
 from apps.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
+# The delivery log shows the latest deliveries; the API pages through all of them.
+DELIVERIES_SHOWN = 50
+
 
 def _form_errors(form, error: DomainError) -> None:
     for field, field_messages in (error.fields or {None: [error.message]}).items():
@@ -80,7 +83,7 @@ def webhook_detail(request, webhook_id: int):
     context = {
         "webhook": webhook,
         "form": form,
-        "deliveries": selectors.webhook_deliveries(webhook=webhook),
+        "deliveries": selectors.webhook_deliveries(webhook=webhook)[:DELIVERIES_SHOWN],
         "settings_tab": "webhooks",
     }
     return render(request, "webhooks/detail.html", context)
@@ -89,7 +92,10 @@ def webhook_detail(request, webhook_id: int):
 @login_required
 def delivery_log(request, webhook_id: int):
     webhook = _owned(request, webhook_id)
-    context = {"webhook": webhook, "deliveries": selectors.webhook_deliveries(webhook=webhook)}
+    context = {
+        "webhook": webhook,
+        "deliveries": selectors.webhook_deliveries(webhook=webhook)[:DELIVERIES_SHOWN],
+    }
     if request.htmx:
         return render(request, "webhooks/detail.html#delivery-log", context)
     return redirect(reverse("webhooks:detail", args=[webhook.pk]) + "#delivery-log")

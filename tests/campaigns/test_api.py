@@ -9,6 +9,8 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.campaigns.models import Campaign, CampaignRun
@@ -74,7 +76,8 @@ def test_it_lists_only_the_owners_campaigns(alice_api, alice_setup, bob_setup):
 
     response = alice_api.get("/v1/campaigns")
 
-    assert [c["id"] for c in response.json()] == [mine.pk]
+    assert [c["id"] for c in response.json()["results"]] == [mine.pk]
+    assert response.json()["next_cursor"] is None
 
 
 def test_it_filters_the_list_by_status(alice_api, alice_setup):
@@ -83,7 +86,7 @@ def test_it_filters_the_list_by_status(alice_api, alice_setup):
 
     response = alice_api.get("/v1/campaigns?status=paused")
 
-    assert [c["id"] for c in response.json()] == [paused.pk]
+    assert [c["id"] for c in response.json()["results"]] == [paused.pk]
 
 
 def test_it_creates_a_campaign_and_returns_it(alice_api, alice_setup):
@@ -208,6 +211,26 @@ def test_it_deletes_an_ended_campaign_with_its_history(alice_api, alice_setup):
     assert not Job.objects.exists()
     assert not Execution.objects.exists()
     assert AuditEvent.objects.filter(action="campaign.delete").count() == 1
+
+
+def test_a_live_runs_job_counts_come_from_the_engines_summary(alice_api, alice_setup):
+    campaign = make_campaign(alice_setup, status="active")
+    run = campaign.runs.get()
+    Job.objects.create(run=run, queue="trade.buy", type="trade_buy", idempotency_key="s1")
+    stamp = "2026-01-01T00:00:00+00:00"
+    CampaignRun.objects.filter(pk=run.pk).update(
+        summary={"jobs": {"succeeded": 40, "queued": 2}, "stats_at": stamp}
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        body = alice_api.get(f"/v1/campaigns/{campaign.pk}/status").json()
+
+    assert body["jobs"] == {"succeeded": 40, "queued": 2}
+    assert body["run"]["summary"]["stats_at"] == stamp
+    assert not [q for q in queries.captured_queries if "execution_job" in q["sql"]]
+    # Once the run has ended its jobs are counted, exactly.
+    CampaignRun.objects.filter(pk=run.pk).update(status="stopped", ended_at=timezone.now())
+    assert alice_api.get(f"/v1/campaigns/{campaign.pk}/status").json()["jobs"] == {"queued": 1}
 
 
 def test_it_reports_the_live_status(alice_api, alice_setup):

@@ -2,6 +2,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from apps.accounts.tokens import StampedRefreshToken
 from apps.core.realtime import notice_publish
 from volumebot.asgi import application
 
@@ -64,3 +65,19 @@ def sync(function):
     from asgiref.sync import sync_to_async
 
     return sync_to_async(function)
+
+
+async def test_an_api_client_gets_its_notices_with_a_token_and_no_origin(alice, bob):
+    token = await sync(lambda: str(StampedRefreshToken.for_user(alice).access_token))()
+    bobs = await sync(lambda: str(StampedRefreshToken.for_user(bob).access_token))()
+    alice_socket = WebsocketCommunicator(application, f"/ws/notices/?token={token}", headers=[])
+    bob_socket = WebsocketCommunicator(application, f"/ws/notices/?token={bobs}", headers=[])
+    assert (await alice_socket.connect())[0]
+    assert (await bob_socket.connect())[0]
+
+    await sync(notice_publish)(text="Your wallet is low.", user_id=alice.pk)
+
+    assert (await alice_socket.receive_json_from(timeout=5))["text"] == "Your wallet is low."
+    assert await bob_socket.receive_nothing(timeout=0.5)
+    await alice_socket.disconnect()
+    await bob_socket.disconnect()

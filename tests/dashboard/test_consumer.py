@@ -174,6 +174,75 @@ async def test_a_revoked_jwt_cannot_subscribe(alice, active):
     assert await refused.connect(timeout=5) == (False, 4403)
 
 
+def access_token(user) -> str:
+    return str(StampedRefreshToken.for_user(user).access_token)
+
+
+@pytest.mark.parametrize(
+    "headers", [[], [(b"origin", b"https://elsewhere.example")]], ids=["no-origin", "foreign"]
+)
+async def test_a_token_client_needs_no_origin_for_its_own_campaign(alice, active, headers):
+    # API clients (scripts, servers) send no Origin; a token is not ambient authority, so
+    # where the client runs does not matter.
+    token = await sync(access_token)(alice)
+
+    socket = await connect(f"/ws/campaigns/{active.pk}/?token={token}", headers)
+
+    assert (await socket.receive_json_from(timeout=5))["type"] == "state"
+    await sync(engine_event)(active, "stats", jobs={"succeeded": 1})
+    message = await socket.receive_json_from(timeout=5)
+    assert (message["type"], message["event"]["jobs"]) == ("stats", {"succeeded": 1})
+    await socket.disconnect()
+
+
+async def test_a_token_client_without_origin_is_closed_for_another_users_campaign(bob, active):
+    token = await sync(access_token)(bob)
+    socket = WebsocketCommunicator(application, f"/ws/campaigns/{active.pk}/?token={token}", [])
+
+    assert await socket.connect(timeout=5) == (False, 4403)
+    await sync(engine_event)(active, "stats", jobs={})
+    assert await socket.receive_nothing(timeout=0.3)
+
+
+@pytest.mark.parametrize(
+    "origin", [b"https://evil.example", None], ids=["foreign-origin", "no-origin"]
+)
+async def test_a_cookie_session_from_another_origin_is_refused(alice, active, origin):
+    cookie, _ = await sync(session_headers)(alice)
+    headers = [cookie] + ([(b"origin", origin)] if origin else [])
+    socket = WebsocketCommunicator(application, f"/ws/campaigns/{active.pk}/", headers)
+
+    connected, _ = await socket.connect(timeout=5)
+
+    assert connected is False
+    await sync(engine_event)(active, "stats", jobs={})
+    assert await socket.receive_nothing(timeout=0.3)
+
+
+async def test_a_foreign_page_cannot_borrow_the_session_by_adding_a_junk_token(alice, active):
+    # With `?token=` the Origin check is skipped, so the session must not count at all.
+    cookie, _ = await sync(session_headers)(alice)
+    for token in ("junk", ""):
+        socket = WebsocketCommunicator(
+            application, f"/ws/campaigns/{active.pk}/?token={token}",
+            [cookie, (b"origin", b"https://evil.example")],
+        )  # fmt: skip
+        assert await socket.connect(timeout=5) == (False, 4403), token
+
+
+async def test_it_closes_a_socket_that_sends_an_oversized_message(alice, active, settings):
+    settings.WEBSOCKET_MAX_MESSAGE_BYTES = 64
+    socket = await connect(f"/ws/campaigns/{active.pk}/", await sync(session_headers)(alice))
+    await socket.receive_json_from(timeout=5)
+
+    # Small messages are ignored (the socket keeps listening), a large one closes it.
+    await socket.send_to(text_data='{"ping": 1}')
+    await sync(engine_event)(active, "stats", jobs={})
+    assert (await socket.receive_json_from(timeout=5))["type"] == "stats"
+    await socket.send_to(text_data="x" * 65)
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 1009}
+
+
 async def test_other_campaigns_events_do_not_reach_the_socket(alice, active):
     other = await sync(make_campaign)(await sync(Setup)(alice), status="active")
     socket = await connect(f"/ws/campaigns/{active.pk}/", await sync(session_headers)(alice))

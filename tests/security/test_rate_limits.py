@@ -164,6 +164,19 @@ def test_it_ignores_a_client_sent_forwarded_for(api_client, clock, limits):
     assert_throttled_json(refused)
 
 
+def test_a_windows_counter_expires_with_the_window(alice, alice_api, clock, limits):
+    from django.core.cache import cache
+
+    limits(user=f"{LIMIT}/min")
+    alice_api.get("/v1/me")
+    alice_api.get("/v1/me")
+
+    key = cache.make_and_validate_key(f"throttle_user_u{alice.pk}:{int(NOW // 60)}")
+    client = cache._cache.get_client(key)
+    assert int(client.get(key)) == 2
+    assert 0 < client.ttl(key) <= 60
+
+
 def test_it_keeps_users_apart(alice_api, bob_api, clock, limits):
     limits(user=f"{LIMIT}/min")
     for _ in range(LIMIT + 1):

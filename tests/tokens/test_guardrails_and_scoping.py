@@ -88,11 +88,12 @@ def test_it_hides_other_users_tokens_and_selections_in_the_api(alice, bob, alice
     )  # fmt: skip
     selection = PoolSelection.objects.create(owner=alice, pool=pool)
 
-    assert [t["id"] for t in alice_api.get("/v1/tokens").json()] == [token.pk]
-    assert bob_api.get("/v1/tokens").json() == []
+    assert [t["id"] for t in alice_api.get("/v1/tokens").json()["results"]] == [token.pk]
+    assert bob_api.get("/v1/tokens").json() == {"results": [], "next_cursor": None}
     assert bob_api.get(f"/v1/tokens/{token.pk}").status_code == 404
-    assert [s["id"] for s in alice_api.get("/v1/pools/selected").json()] == [selection.pk]
-    assert bob_api.get("/v1/pools/selected").json() == []
+    selected = alice_api.get("/v1/pools/selected").json()["results"]
+    assert [s["id"] for s in selected] == [selection.pk]
+    assert bob_api.get("/v1/pools/selected").json() == {"results": [], "next_cursor": None}
     assert bob_api.delete(f"/v1/pools/selected/{selection.pk}").status_code == 404
     assert PoolSelection.objects.filter(pk=selection.pk).exists()
     assert bob_api.post("/v1/pools", {"token_id": token.pk, "address": OTHER}).status_code == 404

@@ -134,7 +134,7 @@ def test_it_lets_two_users_hold_the_same_address(alice_wallet, bob_api, keypair)
 
 
 def test_it_lists_gets_edits_and_deletes(alice_api, alice_wallet, alice_watch):
-    listed = alice_api.get(LIST).json()
+    listed = alice_api.get(LIST).json()["results"]
     assert [w["address"] for w in listed] == [alice_wallet.address, alice_watch.address]
     assert alice_api.get(url("wallet_detail", alice_wallet)).json()["label"] == "Funding"
 
@@ -167,7 +167,7 @@ def test_it_refuses_to_delete_a_wallet_in_use(alice_api, alice_wallet):
 
 def test_it_hides_bobs_wallets_from_alice(alice_api, bob_wallet):
     before = Wallet.objects.get(pk=bob_wallet.pk)
-    assert alice_api.get(LIST).json() == []
+    assert alice_api.get(LIST).json() == {"results": [], "next_cursor": None}
     for method, name, body in [
         ("get", "wallet_detail", None),
         ("patch", "wallet_detail", {"label": "mine"}),

@@ -33,7 +33,7 @@ def test_it_registers_a_webhook_and_shows_the_secret_once(alice_api, public_dns)
     webhook = Webhook.objects.get(pk=body["id"])
     assert body["secret"].encode() not in bytes(webhook.encrypted_secret)
     assert services.webhook_secret(webhook=webhook) == body["secret"]
-    listed = alice_api.get("/v1/webhooks").json()
+    listed = alice_api.get("/v1/webhooks").json()["results"]
     assert [w["id"] for w in listed] == [webhook.pk]
     assert "secret" not in listed[0] and "encrypted_secret" not in listed[0]
     assert "secret" not in alice_api.get(f"/v1/webhooks/{webhook.pk}").json()
@@ -73,7 +73,7 @@ def test_it_rotates_the_secret(alice_api, alice_hook):
 
 def test_bob_cannot_see_change_test_or_delete_alices_webhook(bob_api, alice_hook):
     base = f"/v1/webhooks/{alice_hook.pk}"
-    assert bob_api.get("/v1/webhooks").json() == []
+    assert bob_api.get("/v1/webhooks").json() == {"results": [], "next_cursor": None}
     for response in (
         bob_api.get(base),
         bob_api.patch(base, {"active": False}, format="json"),
@@ -126,7 +126,8 @@ def test_the_deliveries_are_listed_with_their_attempts(alice, alice_api, alice_h
     response = alice_api.get(f"/v1/webhooks/{alice_hook.pk}/deliveries")
 
     assert response.status_code == 200
-    [row] = response.json()
+    [row] = response.json()["results"]
+    assert response.json()["next_cursor"] is None
     assert row["event_id"] == str(delivery.event_id)
     assert row["attempts_log"][0]["status_code"] == 500
     assert row["attempts_log"][0]["latency_ms"] == 12

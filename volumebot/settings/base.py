@@ -141,6 +141,23 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres:///volumebot")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Web processes (volumebot/asgi.py turns DB_POOL on for them) borrow connections from a psycopg
+# pool for each request instead of opening one per request: Django's persistent connections
+# are per thread, which ASGI does not keep stable. Celery workers and commands keep one
+# connection per thread (DB_CONN_MAX_AGE, volumebot/celery.py): a job holds session advisory
+# locks on its connection, which must never be lent to another borrower. Each web process keeps
+# DB_POOL_MIN_SIZE..DB_POOL_MAX_SIZE connections (its sync views and consumers run on one
+# thread, so a few are enough); a borrower waits at most DB_POOL_TIMEOUT seconds for one.
+DB_POOL = env.bool("DB_POOL", default=False)
+if DB_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistence with a pool
+    # A borrowed connection is checked first, so a Postgres restart costs no failed request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=4),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -448,6 +465,10 @@ OPS_RPC_PROBE_TIMEOUT_S = env.float("OPS_RPC_PROBE_TIMEOUT_S", default=2.0)
 # times within the window.
 OPS_ABUSE_THRESHOLD = env.int("OPS_ABUSE_THRESHOLD", default=3)
 OPS_ABUSE_WINDOW_HOURS = env.int("OPS_ABUSE_WINDOW_HOURS", default=24 * 7)
+
+# The live pages' WebSockets only listen: a client message longer than this closes the socket
+# (the web server's own frame limit, uvicorn's --ws-max-size, should be no larger than 64 KiB).
+WEBSOCKET_MAX_MESSAGE_BYTES = env.int("WEBSOCKET_MAX_MESSAGE_BYTES", default=4096)
 
 # Security: production values by default; development relaxes them via DEBUG.
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from apps.accounts.tickets import ws_ticket_issue
 from apps.campaigns import selectors, services, transitions
 from apps.campaigns.api import serializers as s
+from apps.core.api import page_serializer, paginated
 from apps.core.csv_export import csv_lines
 from apps.core.services import client_ip
 
@@ -81,15 +82,21 @@ def _render(request, campaign_id: int, *, code: int = status.HTTP_200_OK) -> Res
 class CampaignListView(APIView):
     @extend_schema(
         tags=TAGS,
-        summary="Your campaigns, newest first",
+        summary="Your campaigns, newest first (cursor pagination)",
+        operation_id="campaigns_list",
         parameters=[s.CampaignListQuerySerializer],
-        responses=s.CampaignSerializer(many=True),
+        responses={200: page_serializer(s.CampaignSerializer), 400: ERROR},
     )
     def get(self, request):
         query = s.CampaignListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        campaigns = selectors.campaign_list(owner=request.user, **query.validated_data)
-        return Response(s.CampaignSerializer(campaigns.prefetch_related("runs"), many=True).data)
+        campaigns = selectors.campaign_list(
+            owner=request.user, status=query.validated_data.get("status")
+        )
+        return paginated(
+            request, campaigns.prefetch_related("runs"), s.CampaignSerializer,
+            query=query.validated_data,
+        )  # fmt: skip
 
     @extend_schema(
         tags=TAGS,
@@ -289,6 +296,8 @@ class CampaignStatusView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Live summary: status, the latest run's counters, progress and job counts",
+        description="While the run is live, `jobs` are as of the engine's last status tick "
+        "(every few seconds; `run.summary.stats_at`); the counters are current.",
         responses={200: s.StatusSerializer, 404: NOT_FOUND},
     )
     def get(self, request, campaign_id: int):
@@ -305,25 +314,18 @@ def _filters(query) -> selectors.LogFilters:
 class CampaignLogsView(APIView):
     @extend_schema(
         tags=TAGS,
-        summary="The campaign's executions, newest first (keyset pagination)",
-        description="Pass the response's `next_cursor` as `cursor` for the next page; "
-        "`next_cursor` is null on the last page.",
+        summary="The campaign's executions, newest first (cursor pagination)",
         parameters=[s.LogPageQuerySerializer],
-        responses={200: s.ExecutionPageSerializer, 400: ERROR, 404: NOT_FOUND},
+        responses={200: page_serializer(s.ExecutionSerializer), 400: ERROR, 404: NOT_FOUND},
     )
     def get(self, request, campaign_id: int):
         campaign = _campaign(request, campaign_id)
         query = s.LogPageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows, next_cursor = selectors.execution_page(
-            campaign=campaign,
-            filters=_filters(query.validated_data),
-            cursor=query.validated_data.get("cursor"),
-            limit=query.validated_data["limit"],
+        rows = selectors.executions_filtered(
+            campaign=campaign, filters=_filters(query.validated_data)
         )
-        return Response(
-            s.ExecutionPageSerializer({"results": rows, "next_cursor": next_cursor}).data
-        )
+        return paginated(request, rows, s.ExecutionSerializer, query=query.validated_data)
 
 
 CSV_COLUMNS = [

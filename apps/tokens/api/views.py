@@ -4,6 +4,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api import PageQuerySerializer, page_serializer, paginated
 from apps.tokens.api import serializers as s
 from apps.tokens.selectors import pool_candidates, pool_selection_list, token_get, token_list
 from apps.tokens.services import pool_select, pool_unselect, token_register
@@ -12,9 +13,14 @@ EXAMPLE_MINT = "So11111111111111111111111111111111111111112"
 
 
 class TokenListView(APIView):
-    @extend_schema(responses=s.TokenSerializer(many=True), summary="Your registered tokens")
+    @extend_schema(
+        parameters=[PageQuerySerializer],
+        responses=page_serializer(s.TokenSerializer),
+        summary="Your registered tokens, by symbol (cursor pagination)",
+        operation_id="tokens_list",
+    )
     def get(self, request):
-        return Response(s.TokenSerializer(token_list(owner=request.user), many=True).data)
+        return paginated(request, token_list(owner=request.user), s.TokenSerializer)
 
     @extend_schema(
         request=s.TokenRegisterSerializer,
@@ -62,10 +68,15 @@ class PoolListView(APIView):
 
 
 class PoolSelectionListView(APIView):
-    @extend_schema(responses=s.PoolSelectionSerializer(many=True), summary="Your selected pools")
+    @extend_schema(
+        parameters=[PageQuerySerializer],
+        responses=page_serializer(s.PoolSelectionSerializer),
+        summary="Your selected pools, newest first (cursor pagination)",
+        operation_id="pools_selected_list",
+    )
     def get(self, request):
         selections = pool_selection_list(owner=request.user)
-        return Response(s.PoolSelectionSerializer(selections, many=True).data)
+        return paginated(request, selections, s.PoolSelectionSerializer)
 
 
 class PoolSelectionDetailView(APIView):

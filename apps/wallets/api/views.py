@@ -6,6 +6,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api import PageQuerySerializer, page_serializer, paginated
 from apps.core.services import client_ip
 from apps.core.throttling import api_throttle
 from apps.wallets import selectors, services
@@ -30,20 +31,22 @@ ERROR = OpenApiResponse(description='`{"error": {"code", "message", "fields"}}`'
 class WalletListView(APIView):
     @extend_schema(
         tags=TAGS,
-        summary="Your wallets",
+        summary="Your wallets, oldest first (cursor pagination)",
+        operation_id="wallets_list",
         parameters=[
+            PageQuerySerializer,
             OpenApiParameter(
                 "kind", enum=Wallet.Kind.values, description="Only this kind (makers: only so)."
-            )
+            ),
         ],
-        responses=WalletSerializer(many=True),
+        responses={200: page_serializer(WalletSerializer), 400: ERROR},
     )
     def get(self, request):
         kind = request.query_params.get("kind") or None
         if kind is not None and kind not in Wallet.Kind.values:
             raise exceptions.ValidationError({"kind": ["Choose custodial, watch or maker."]})
         wallets = selectors.wallet_list(owner=request.user, kind=kind)
-        return Response(WalletSerializer(wallets, many=True).data)
+        return paginated(request, wallets, WalletSerializer)
 
     @extend_schema(
         tags=TAGS,

@@ -3,6 +3,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api import PageQuerySerializer, page_serializer, paginated
 from apps.core.services import client_ip
 from apps.webhooks import selectors, services
 from apps.webhooks.api.serializers import (
@@ -24,11 +25,15 @@ def _with_secret(webhook, secret: str) -> dict:
 
 
 class WebhookListView(APIView):
-    @extend_schema(tags=TAGS, summary="Your webhooks", responses=WebhookSerializer(many=True))
+    @extend_schema(
+        tags=TAGS,
+        summary="Your webhooks, newest first (cursor pagination)",
+        operation_id="webhooks_list",
+        parameters=[PageQuerySerializer],
+        responses={200: page_serializer(WebhookSerializer), 400: ERROR},
+    )
     def get(self, request):
-        return Response(
-            WebhookSerializer(selectors.webhook_list(owner=request.user), many=True).data
-        )
+        return paginated(request, selectors.webhook_list(owner=request.user), WebhookSerializer)
 
     @extend_schema(
         tags=TAGS,
@@ -94,13 +99,14 @@ class WebhookRotateSecretView(APIView):
 class WebhookDeliveriesView(APIView):
     @extend_schema(
         tags=TAGS,
-        summary="The latest 50 deliveries of a webhook, each with its attempts",
-        responses={200: DeliverySerializer(many=True), 404: ERROR},
+        summary="A webhook's deliveries, newest first, each with its attempts (cursor pagination)",
+        operation_id="webhooks_deliveries_list",
+        parameters=[PageQuerySerializer],
+        responses={200: page_serializer(DeliverySerializer), 400: ERROR, 404: ERROR},
     )
     def get(self, request, webhook_id: int):
         webhook = selectors.webhook_get(owner=request.user, webhook_id=webhook_id)
-        deliveries = selectors.webhook_deliveries(webhook=webhook)
-        return Response(DeliverySerializer(deliveries, many=True).data)
+        return paginated(request, selectors.webhook_deliveries(webhook=webhook), DeliverySerializer)
 
 
 class DeliveryResendView(APIView):
