@@ -1,6 +1,6 @@
 """`python -m bench`: print the benchmark lines (the bare-loop baseline, then the run engine)."""
 
-from bench import run_engine
+from bench import budget, run_engine
 from bench.baseline import baseline
 
 
@@ -8,6 +8,7 @@ def main() -> None:
     http, inprocess = baseline()
     print(f"baseline transfers/s http={http} inprocess={inprocess}", flush=True)
     run_engine.main([])
+    budget.main([])
 
 
 if __name__ == "__main__":

@@ -464,6 +464,16 @@ SOLANA_RPC_URLS = {
     "devnet": env.list("SOLANA_DEVNET_RPC_URLS", default=[]),
     "mainnet-beta": env.list("SOLANA_MAINNET_RPC_URLS", default=[]),
 }
+# Request budgets of those endpoints, shared by every worker through Redis (format in
+# apps/core/budgets.py: "all=50,send=5;all=10", one group per URL); empty: no budget.
+SOLANA_RPC_BUDGETS = {
+    "localnet": env.str("SOLANA_LOCALNET_RPC_BUDGETS", default=""),
+    "devnet": env.str("SOLANA_DEVNET_RPC_BUDGETS", default=""),
+    "mainnet-beta": env.str("SOLANA_MAINNET_RPC_BUDGETS", default=""),
+}
+# Jito block-engine budgets per region ("ny:all=5,bundle=1;frankfurt:all=5"; the localnet's
+# block engine is the region "localnet"); empty: no budget.
+JITO_BUDGETS = env.str("JITO_BUDGETS", default="")
 # Wallet balances read from the chain are cached this long (seconds).
 WALLET_BALANCE_CACHE_SECONDS = env.int("WALLET_BALANCE_CACHE_SECONDS", default=15)
 
