@@ -89,10 +89,14 @@ def summary_update_atomic(run_id: int, **values: Any) -> None:
         summary_update(run_id, **values)
 
 
-def plan_config(*, params: Params, seed: int, sell_only: bool = False) -> PlanConfig:
+def plan_config(*, params: Params, run: CampaignRun, sell_only: bool = False) -> PlanConfig:
+    """The run's planner config: its seed, and its volume cap (the target, or the raised cap
+    in the run's summary, see `steps.plan`)."""
     return domain.plan_config(
-        params=params, seed=seed, busy_ms=settings.EXECUTION_BUSY_MS, sell_only=sell_only
-    )
+        params=params, seed=run.seed, busy_ms=settings.EXECUTION_BUSY_MS, sell_only=sell_only,
+        volume_cap_lamports=run.summary.get("volume_cap_lamports", params.target_volume_lamports),
+        min_last_lamports=settings.CAMPAIGN_MIN_TRADE_LAMPORTS,
+    )  # fmt: skip
 
 
 def stop_reason(run: CampaignRun, params: Params) -> str | None:

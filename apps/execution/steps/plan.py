@@ -2,6 +2,13 @@
 sell-only sold out, today's volume cap), then the trades due in the next window (with their
 ETA, sent as batches: `jobs.trades_enqueue`) and window N+1 at the window's end. Also the
 planner's backpressure (`plan_backpressure`), which its task asks before the job is claimed.
+
+Stopping on target: the planner plans to the run's target (`planner.buy_room`), so the last
+trades are sized to the remainder. The traded volume can still end short of the plan (the
+pool's fees and price impact on the sells, a failed or skipped trade): once every planned
+trade is done and the target is not reached, the plan's volume cap is raised by what is
+missing (at least a smallest last buy) and the planner goes on, until the target stop
+(`lifecycle.stop_reason`) ends it.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from apps.execution.jobs import JobCancelled, job_enqueue, jobs_create_many, tra
 from apps.execution.lifecycle import plan_config, run_stop, stop_reason
 from apps.execution.models import Job
 from apps.execution.outcomes import Done
-from apps.execution.planner import PlanState, Side, plan_window, sold_out
+from apps.execution.planner import PlanState, Side, plan_done, plan_window, sold_out
 from apps.execution.selectors import volume_since
 from apps.execution.trading import batchable
 
@@ -52,7 +59,18 @@ def execute(job: Job) -> Done:
         # Sell-only and every maker sold what it held: stop, so the gather sweeps them.
         run_stop(run, reason=SOLD_OUT_REASON, completed=False)
         return Done(result={"stopped": SOLD_OUT_REASON})
-    config = plan_config(params=params, seed=run.seed, sell_only=sell_only)
+    config = plan_config(params=params, run=run, sell_only=sell_only)
+    # Every planned trade done and the target not reached (stop_reason above): plan the rest.
+    short_lamports = 0
+    if (
+        not sell_only
+        and config.volume_cap_lamports is not None
+        and plan_done(config, PlanState.from_json(run.summary["plan"]))
+        and not Job.objects.filter(
+            run_id=run.pk, type__in=Job.TRADE_TYPES, status__in=Job.LIVE
+        ).exists()
+    ):
+        short_lamports = params.target_volume_lamports - run.volume_lamports
     window = run.summary["plan_window"]
     now = timezone.now()
     capped = bool(
@@ -67,6 +85,12 @@ def execute(job: Job) -> Done:
             return
         now_ms = int(now.timestamp() * 1000)
         state = PlanState.from_json(locked.summary["plan"])
+        plan = config
+        if short_lamports > 0:
+            # At least one smallest last buy (and its sell), or nothing could be planned.
+            room = max(short_lamports, 2 * config.min_last_lamports)
+            locked.summary["volume_cap_lamports"] = state.planned_lamports + room
+            plan = plan_config(params=params, run=locked, sell_only=sell_only)
         # Never plan into the past (after a resume, a daily-cap wait or a late window): the
         # planner's clock continues from now.
         epoch_ms = max(locked.summary["plan_epoch_ms"], now_ms - state.clock_ms)
@@ -75,7 +99,7 @@ def execute(job: Job) -> Done:
             # Today's volume cap is reached: plan nothing until the next UTC day.
             horizon_ms = int((day_start(now) + timedelta(days=1)).timestamp() * 1000)
         else:
-            trades, state = plan_window(config, state, until_ms=horizon_ms - epoch_ms)
+            trades, state = plan_window(plan, state, until_ms=horizon_ms - epoch_ms)
         makers = locked.summary["maker_ids"]
         # The window's trades and the next window, in one INSERT.
         created = jobs_create_many(

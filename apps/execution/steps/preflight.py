@@ -63,7 +63,7 @@ def execute(job: Job) -> Done:
 
     def write() -> None:
         now_ms = int(timezone.now().timestamp() * 1000)
-        config = plan_config(params=params, seed=run.seed)
+        config = plan_config(params=params, run=run)
         # The makers (by their index in the plan) are the run's for good: kept for the planner.
         summary_update(
             run.pk, plan=PlanState.start(config).to_json(), plan_epoch_ms=now_ms, plan_window=0,
