@@ -55,6 +55,13 @@ class User(AbstractUser):
     attested_at = models.DateTimeField(
         null=True, blank=True, help_text="When the user attested to lawful use."
     )
+    # Set by an admin: the most trades per minute this user's running campaigns may make
+    # together on a network with a request budget (their fair share is cut to it).
+    max_trades_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most trades per minute of all running campaigns together (empty: no cap).",
+    )
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"

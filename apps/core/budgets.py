@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import random
 import threading
@@ -202,14 +203,20 @@ _budgets: dict[tuple[str, str], RedisBudget] = {}
 _budgets_lock = threading.Lock()
 
 
+@functools.cache
+def budget_redis() -> redis.Redis:
+    """This process's connection (pool) to the Redis the budgets live in: the cache's."""
+    return redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+
+
 def redis_budget(*, name: str, limits: Mapping[str, Mapping[str, Limit]]) -> RedisBudget:
     """The process-wide budget `name` (a network, or `jito`) on the cache's Redis."""
     # Locked: one client and one set of registered scripts per process and name.
     key = (name, repr(sorted((e, sorted(c.items())) for e, c in limits.items())))
+    client = budget_redis()
     with _budgets_lock:
         budget = _budgets.get(key)
         if budget is None:
-            client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
             budget = _budgets[key] = RedisBudget(
                 client=client, key_prefix=cache.make_key(f"budget:{name}:"), limits=limits
             )

@@ -269,17 +269,24 @@ def next_trade(config: PlanConfig, state: PlanState) -> PlannedTrade | None:
 
 
 def plan_window(
-    config: PlanConfig, state: PlanState, *, until_ms: int
+    config: PlanConfig, state: PlanState, *, until_ms: int, max_trades: int | None = None
 ) -> tuple[list[PlannedTrade], PlanState]:
-    """Every trade planned before `until_ms`, and the state to continue from. The input state
-    is left as it was, so a caller can persist the new one in the same transaction as the
-    trades it enqueues."""
+    """Every trade planned before `until_ms` (at most `max_trades`: the rest waits for a later
+    window), and the state to continue from. The input state is left as it was, so a caller
+    can persist the new one in the same transaction as the trades it enqueues."""
     cursor = PlanState.from_json(state.to_json())
     trades: list[PlannedTrade] = []
-    while True:
+    while max_trades is None or len(trades) < max_trades:
         probe = PlanState.from_json(cursor.to_json())
         trade = next_trade(config, probe)
         if trade is None or trade.at_ms >= until_ms:
-            return trades, cursor
+            break
         trades.append(trade)
         cursor = probe
+    return trades, cursor
+
+
+def due_before(config: PlanConfig, state: PlanState, *, until_ms: int) -> bool:
+    """Whether the plan has another trade due before `until_ms` (`state` is left as it was)."""
+    trade = next_trade(config, PlanState.from_json(state.to_json()))
+    return trade is not None and trade.at_ms < until_ms

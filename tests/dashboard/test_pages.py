@@ -403,3 +403,18 @@ def test_the_logs_csv_link_downloads_with_the_page_session(alice_client, bob_cli
     assert link == reverse("api:campaign_logs_csv", args=[active.pk]) + "?side=sell"
     assert len(lines) == 2  # the header and the one sell
     assert bob_client.get(link.replace("&amp;", "&")).status_code == 404
+
+
+def test_it_says_when_a_run_is_slowed_by_the_request_budget(alice_client, active):
+    url = reverse("campaigns:detail", args=[active.pk])
+    note = "Slowed by the network's request budget: this run gets its fair share, 4.5 trades"
+    assert note not in alice_client.get(url).content.decode()
+    run = active.current_run
+    run.summary.update(budget_slowed=True, share_trades_per_minute=4.5)
+    run.save(update_fields=["summary"])
+
+    page = alice_client.get(url).content.decode()
+    fragment = alice_client.get(url, {"part": "run-stats"}, **HX).content.decode()
+
+    assert note in page
+    assert note in fragment and "<html" not in fragment

@@ -507,6 +507,10 @@ EXECUTION_BATCH_CONFIRM_S = env.float("EXECUTION_BATCH_CONFIRM_S", default=10.0)
 # A batch's trade whose maker wallet is busy comes back in a batch up to this many times (0.25 s
 # apart), then goes to its own task (which waits EXECUTION_WALLET_WAIT_MS for the wallet).
 EXECUTION_BATCH_RETRIES = env.int("EXECUTION_BATCH_RETRIES", default=8)
+# RPC requests one trade costs on average (blockhash, pool read, simulation, send, status
+# polls, the landed transaction): with a request budget, a network carries its `all` rate
+# divided by this many trades per second, shared fairly between the running campaigns.
+EXECUTION_REQUESTS_PER_TRADE = env.int("EXECUTION_REQUESTS_PER_TRADE", default=6)
 
 # Webhooks: delivery timeout, retries (exponential backoff with jitter from the base, capped),
 # how many deliveries in a row may fail before a webhook is disabled, and the SSRF guard's

@@ -25,11 +25,19 @@ from apps.campaigns.transitions import campaign_pause
 from apps.core.models import PAUSE_ALL_REASON, SystemSwitch
 from apps.core.selectors import switch_enabled
 from apps.core.sql import table_name
+from apps.execution.fairshare import Demand, demand_per_s, run_share_per_s
 from apps.execution.jobs import JobCancelled, job_enqueue, jobs_create_many, trades_enqueue
 from apps.execution.lifecycle import plan_config, run_stop, stop_reason
 from apps.execution.models import Job
 from apps.execution.outcomes import Done
-from apps.execution.planner import PlanState, Side, plan_done, plan_window, sold_out
+from apps.execution.planner import (
+    PlanState,
+    Side,
+    due_before,
+    plan_done,
+    plan_window,
+    sold_out,
+)
 from apps.execution.selectors import volume_since
 from apps.execution.trading import batchable
 
@@ -72,6 +80,15 @@ def execute(job: Job) -> Done:
     ):
         short_lamports = params.target_volume_lamports - run.volume_lamports
     window = run.summary["plan_window"]
+    # The run's fair share of the network's request budget (None: no budget on the network).
+    owner = run.campaign.owner
+    share_per_s = run_share_per_s(
+        network=run.campaign.network,
+        demand=Demand(run.pk, owner.pk, demand_per_s(config)),
+        user_cap_per_s=None
+        if owner.max_trades_per_minute is None
+        else owner.max_trades_per_minute / 60,
+    )
     now = timezone.now()
     capped = bool(
         params.daily_volume_cap_lamports
@@ -99,7 +116,22 @@ def execute(job: Job) -> Done:
             # Today's volume cap is reached: plan nothing until the next UTC day.
             horizon_ms = int((day_start(now) + timedelta(days=1)).timestamp() * 1000)
         else:
-            trades, state = plan_window(plan, state, until_ms=horizon_ms - epoch_ms)
+            until_ms = horizon_ms - epoch_ms
+            allowed = credit = None
+            if share_per_s is not None:
+                # Within the share: whole trades this window, the rest carried to the next (a
+                # run starts with one trade's credit, and an idle one saves up to two, so a
+                # run within its share is never held back by rounding or a short burst).
+                carried = locked.summary.get("share_credit", 1.0)
+                credit = share_per_s * plan_window_ms() / 1000 + carried
+                allowed = int(credit)
+            trades, state = plan_window(plan, state, until_ms=until_ms, max_trades=allowed)
+            slowed = allowed is not None and due_before(plan, state, until_ms=until_ms)
+            locked.summary.update(
+                budget_slowed=slowed,
+                share_trades_per_minute=None if share_per_s is None else round(60 * share_per_s, 1),
+                share_credit=1.0 if credit is None else min(credit - len(trades), 2.0),
+            )
         makers = locked.summary["maker_ids"]
         # The window's trades and the next window, in one INSERT.
         created = jobs_create_many(
