@@ -418,3 +418,18 @@ def test_it_says_when_a_run_is_slowed_by_the_request_budget(alice_client, active
 
     assert note in page
     assert note in fragment and "<html" not in fragment
+
+
+def test_it_shows_the_runs_cost_per_sol_of_volume_beside_the_estimate(alice_client, active):
+    run = active.current_run
+    run.summary["estimate_per_sol_volume_lamports"] = 60_000
+    run.save(update_fields=["summary"])
+    url = reverse("campaigns:detail", args=[active.pk])
+
+    fragment = alice_client.get(url, {"part": "run-stats"}, **HX).content.decode()
+
+    # 0.15 SOL traded for two 5,000-lamport fees: 66,667 lamports per SOL, rounded up.
+    assert (
+        '<dd class="num" id="stat-cost-per-sol">0.000066667 SOL '
+        '<span class="muted">(estimate 0.000060000 SOL)</span></dd>'
+    ) in fragment

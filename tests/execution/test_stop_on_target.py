@@ -38,3 +38,5 @@ def test_a_run_stops_within_two_percent_of_its_target(setup, workers, makers, ta
         for e in swaps.only("sol_in_lamports", "sol_out_lamports")
     )
     assert not Job.objects.filter(run=run, status__in=Job.LIVE).exists()
+    # The pre-flight kept the estimate's cost per SOL of volume for the run page.
+    assert run.summary["estimate_per_sol_volume_lamports"] > 0
