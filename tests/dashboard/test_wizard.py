@@ -210,7 +210,7 @@ def test_the_review_quotes_the_cost_per_sol_and_per_100k_at_the_price_given(alic
     body = alice_client.post(reverse("campaigns:wizard_review"), data, **HX).content.decode()
 
     assert 'id="estimate-per-sol"' in body and "Cost per 1 SOL of volume" in body
-    assert "Rent not returned</dt><dd class=\"num\">0.000000000 SOL" in body
+    assert 'Rent not returned</dt><dd class="num">0.000000000 SOL' in body
     # 0.002668174 SOL per SOL of volume on the seeded pool; $100K is 500 SOL at $200.
     assert "<strong>0.002668174 SOL</strong>" in body
     assert "$266.82 = 1.334087000 SOL at $200/SOL</dd>" in body
