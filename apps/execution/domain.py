@@ -29,6 +29,9 @@ BACKOFF_CAP_S = 60.0
 BREAKER_CONSECUTIVE = 5
 BREAKER_WINDOW = 20
 BREAKER_FAILURE_PERCENT = 50
+# A run with a budget cap plans the volume that this much less than its cap pays for at the
+# estimate's cost per SOL, so an estimate a few percent low does not take it past the cap.
+BUDGET_MARGIN_PERCENT = 10
 
 
 def plan_config(

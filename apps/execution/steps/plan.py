@@ -27,7 +27,7 @@ from apps.core.selectors import switch_enabled
 from apps.core.sql import table_name
 from apps.execution.fairshare import Demand, demand_per_s, run_share_per_s
 from apps.execution.jobs import JobCancelled, job_enqueue, jobs_create_many, trades_enqueue
-from apps.execution.lifecycle import plan_config, run_stop, stop_reason
+from apps.execution.lifecycle import budget_volume_lamports, plan_config, run_stop, stop_reason
 from apps.execution.models import Job
 from apps.execution.outcomes import Done
 from apps.execution.planner import (
@@ -42,6 +42,7 @@ from apps.execution.selectors import volume_since
 from apps.execution.trading import batchable
 
 SOLD_OUT_REASON = "Sell-only: the makers sold everything they held."
+BUDGET_REASON = "Budget cap reached: the trades it pays for are done."
 
 
 def plan_window_ms() -> int:
@@ -78,6 +79,11 @@ def execute(job: Job) -> Done:
             run_id=run.pk, type__in=Job.TRADE_TYPES, status__in=Job.LIVE
         ).exists()
     ):
+        budget = budget_volume_lamports(params=params, run=run)
+        if budget is not None and budget <= config.volume_cap_lamports:
+            # The planned volume is all the budget cap pays for: stop before it is exceeded.
+            run_stop(run, reason=BUDGET_REASON, completed=True)
+            return Done(result={"stopped": BUDGET_REASON})
         short_lamports = params.target_volume_lamports - run.volume_lamports
     window = run.summary["plan_window"]
     # The run's fair share of the network's request budget (None: no budget on the network).
