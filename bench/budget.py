@@ -5,7 +5,9 @@ and answers 429 past it, as a provider does.
     python -m bench.budget [--rps 50] [--workers 4] [--seconds 10]
 
 Prints `budget endpoint_rps=<n> workers=<k> observed_rps=<n> 429s=<n>`: observed_rps is what
-the localnet served per second, 429s how many requests it refused. Not a timed test.
+the localnet served per second from the second second on (the steady rate; the bucket's first
+burst of a tenth of a second's worth comes on top), 429s how many requests it refused over the
+whole run. Not a timed test.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def measure(*, rps: float, workers: int, seconds: float) -> tuple[float, int]:
     try:
         for process in processes:
             process.start()
-        time.sleep(max(0.0, start_at - time.time()))
+        # Counted from a second in: the steady rate, without the bucket's first burst.
+        time.sleep(max(0.0, start_at + 1 - time.time()))
         served_before = faults.requests_served
         time.sleep(max(0.0, end_at - time.time()))
         served = faults.requests_served - served_before
@@ -78,7 +81,7 @@ def measure(*, rps: float, workers: int, seconds: float) -> tuple[float, int]:
             process.join(timeout=30)
     finally:
         server.stop()
-    return served / seconds, faults.requests_refused
+    return served / (seconds - 1), faults.requests_refused
 
 
 def main(argv: list[str] | None = None) -> None:
