@@ -1,7 +1,7 @@
 """`python -m bench`: print the benchmark lines (the bare-loop baseline, what one swap costs on
 each Raydium program in the localnet, the run engine, then the web tier under load)."""
 
-from bench import run_engine, swap_cost, web
+from bench import budget, run_engine, swap_cost, web
 from bench.baseline import baseline
 
 
@@ -11,6 +11,7 @@ def main() -> None:
     swap_cost.main([])
     run_engine.main([])
     web.main([])
+    budget.main([])
 
 
 if __name__ == "__main__":

@@ -64,6 +64,13 @@ class User(AbstractUser):
         default=0,
         help_text="Raised to revoke every API token and session of the user at once.",
     )
+    # Set by an admin: the most trades per minute this user's running campaigns may make
+    # together on a network with a request budget (their fair share is cut to it).
+    max_trades_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most trades per minute of all running campaigns together (empty: no cap).",
+    )
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"

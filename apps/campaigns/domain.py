@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from apps.campaigns.models import CampaignStatus, RunStatus
-from apps.core.amounts import format_sol_trimmed
+from apps.core.amounts import LAMPORTS_PER_SOL, format_sol_trimmed
 
 LAMPORTS_PER_SIGNATURE = 5_000
 BPS = 10_000
@@ -334,6 +334,12 @@ class Estimate:
     sol_needed_upfront_lamports: int
     trades_within_budget: int | None
     warnings: list[GuardrailWarning] = field(default_factory=list)
+    # The cost of 1 SOL of volume, by part (network_fees, priority_fees, tips, price_impact
+    # with the venue fees, setup_fees, rent_not_returned, total); None without a volume.
+    per_sol_volume_lamports: dict[str, int] | None = None
+    # What $100,000 of volume costs, in US cents: every cost and the volume are SOL, so the
+    # ratio holds at any SOL price (`cost_per_usd_volume` gives it in lamports at a price).
+    cost_per_100k_usd_cents: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -432,6 +438,18 @@ def estimate(*, params: Params, pool: PoolReserves, window_seconds: int | None =
                 "largest trade, its fees and a token account's rent (returned at the end).",
             )
         )
+    per_sol = None
+    cents = None
+    if trades:
+        volume = trades * mean
+        # The gather closes every token account, so no rent stays behind.
+        parts = {"network_fees": network, "priority_fees": priority_total, "tips": tips,
+                 "price_impact": impact, "setup_fees": distribute + gather,
+                 "rent_not_returned": 0, "total": total}  # fmt: skip
+        per_sol = {
+            part: -(-lamports * LAMPORTS_PER_SOL // volume) for part, lamports in parts.items()
+        }
+        cents = -(-total * 100_000 * 100 // volume)
     return Estimate(
         mean_trade_lamports=mean,
         trades=trades,
@@ -449,4 +467,16 @@ def estimate(*, params: Params, pool: PoolReserves, window_seconds: int | None =
         sol_needed_upfront_lamports=sol_needed_upfront(params),
         trades_within_budget=within_budget,
         warnings=warnings,
+        per_sol_volume_lamports=per_sol,
+        cost_per_100k_usd_cents=cents,
     )
+
+
+def cost_per_usd_volume(
+    *, cost_per_sol_volume_lamports: int, usd_volume: int, sol_price_usd_cents: int
+) -> int:
+    """Lamports that `usd_volume` dollars of volume cost at a SOL price (in cents) the user
+    gives: the SOL volume it takes, times the cost of each SOL of it (rounded up)."""
+    if sol_price_usd_cents <= 0:
+        raise ValueError("the SOL price must be positive")
+    return -(-cost_per_sol_volume_lamports * usd_volume * 100 // sol_price_usd_cents)

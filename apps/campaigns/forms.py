@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 
 from apps.campaigns.params import CADENCES, DISTRIBUTIONS, EXECUTION_MODES, PATTERNS, Mode
@@ -69,6 +71,12 @@ class CampaignWizardForm(forms.Form):
         help_text="A coin whose bonding curve completes moves to PumpSwap.",
     )
     confirm_start = forms.BooleanField(label="Start now", required=False)
+    # Not a parameter: only prices the estimate's cost per $100K of volume in SOL.
+    sol_price_usd = forms.DecimalField(
+        label="SOL price (USD)", required=False, min_value=Decimal("0.01"),
+        max_value=Decimal("1000000"), max_digits=12, decimal_places=2,
+        help_text="Prices the cost of $100K of volume in SOL.",
+    )  # fmt: skip
     seed = _text("Seed", "Empty: a random one. The same seed replays a run.", mode="numeric")
 
     def __init__(self, *args, tokens=(), pools=(), wallets=(), **kwargs):

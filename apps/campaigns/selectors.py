@@ -30,6 +30,7 @@ from apps.chain.dex.pumpswap import PumpSwap
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
 from apps.chain.dex.raydium_cpmm import RaydiumCpmm
 from apps.chain.errors import DexError
+from apps.core.amounts import LAMPORTS_PER_SOL
 from apps.core.chain import ChainUnavailable, chain_run
 from apps.core.errors import Conflict, DomainError, NotFound
 from apps.execution.models import Execution, Job
@@ -127,6 +128,10 @@ def campaign_status(*, campaign: Campaign) -> dict:
         "gathered_lamports": run.gathered_lamports,
         "volume_progress_bps": _progress(run.volume_lamports, params.target_volume_lamports),
         "budget_used_bps": _progress(spent, params.budget_cap_lamports),
+        # What 1 SOL of volume really cost (the ledger's totals), rounded up like the estimate.
+        "cost_per_sol_volume_lamports": -(-spent * LAMPORTS_PER_SOL // run.volume_lamports)
+        if run.volume_lamports
+        else None,
         "summary": run.summary,
     }
     if run.status in RUN_LIVE and "jobs" in run.summary:

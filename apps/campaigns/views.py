@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from apps.admin_ops.selectors import alerts_for_user
 from apps.campaigns import realtime, selectors, services, transitions
 from apps.campaigns.api.serializers import LogQuerySerializer
+from apps.campaigns.domain import cost_per_usd_volume
 from apps.campaigns.forms import PARAMS_FIELDS, CampaignWizardForm
 from apps.campaigns.models import Campaign, CampaignStatus
 from apps.core.errors import DomainError, NotFound
@@ -225,16 +226,24 @@ def wizard_review(request):
         pass
     except DomainError as error:
         form.add_domain_errors(error.fields, error.message)
+    per_100k_lamports = None
     if draft is not None:
         try:
             estimate, _ = selectors.campaign_estimate(campaign=draft)
         except DomainError as error:
             estimate_error = error.message
+        price = form.cleaned_data.get("sol_price_usd")
+        if estimate is not None and estimate.per_sol_volume_lamports and price:
+            per_100k_lamports = cost_per_usd_volume(
+                cost_per_sol_volume_lamports=estimate.per_sol_volume_lamports["total"],
+                usd_volume=100_000, sol_price_usd_cents=int(price * 100),
+            )  # fmt: skip
     context = {
         **_wizard_context(form),
         "draft": draft,
         "estimate": estimate,
         "estimate_error": estimate_error,
+        "per_100k_lamports": per_100k_lamports,
     }
     if request.htmx:
         return render(request, "campaigns/new.html#wizard-review", context)

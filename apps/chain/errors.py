@@ -25,6 +25,10 @@ class TransientRpcError(ChainError):
         self.retry_after_s = retry_after_s
 
 
+class RateLimited(TransientRpcError):
+    """The endpoint answered 429: its request budget is spent for `retry_after_s` (if given)."""
+
+
 class PermanentRpcError(ChainError):
     """The node answered and retrying the same request will not change the answer."""
 

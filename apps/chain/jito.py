@@ -21,8 +21,9 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
+from apps.chain.budget import Budget, method_class
 from apps.chain.constants import JITO_TIP_ACCOUNTS
-from apps.chain.errors import BundleRejected, PermanentRpcError, TransientRpcError
+from apps.chain.errors import BundleRejected, PermanentRpcError, RateLimited, TransientRpcError
 from apps.chain.rpc import RpcPool, in_process_http_client
 from apps.chain.spl import sol_transfer
 
@@ -58,7 +59,9 @@ class BundleStatus:
 @dataclass
 class JitoClient:
     """One block engine. `base_url` is the region's URL (or the localnet's); `auth_uuid`
-    goes in the `x-jito-auth` header when set; `asgi_app` serves requests in-process."""
+    goes in the `x-jito-auth` header when set; `asgi_app` serves requests in-process.
+    `budget` (shared by every process, see `apps.chain.budget`) is asked before each request
+    under the name `budget_endpoint` (the region, or region and UUID) and told of 429s."""
 
     base_url: str
     auth_uuid: str | None = None
@@ -68,6 +71,8 @@ class JitoClient:
         default_factory=lambda: frozenset(JITO_TIP_ACCOUNTS)
     )
     rng: random.Random = field(default_factory=random.SystemRandom)
+    budget: Budget | None = None
+    budget_endpoint: str = "jito"
 
     @classmethod
     def for_region(
@@ -91,6 +96,10 @@ class JitoClient:
     async def _rpc(self, method: str, params: list) -> Any:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
         url = self.base_url.rstrip("/") + BUNDLES_PATH
+        if self.budget is not None:
+            await self.budget.acquire(
+                endpoint=self.budget_endpoint, method_class=method_class(method)
+            )
         try:
             async with self._http() as http:
                 response = await asyncio.wait_for(http.post(url, content=body), self.timeout_s)
@@ -98,7 +107,16 @@ class JitoClient:
             raise TransientRpcError(
                 f"block engine unreachable: {exc}", endpoint=self.base_url
             ) from exc
-        if response.status_code == 429 or response.status_code >= 500:
+        if response.status_code == 429:
+            retry_after = response.headers.get("Retry-After", "")
+            seconds = float(retry_after) if retry_after.isdigit() else 1.0
+            if self.budget is not None:
+                # The block engine's budget is spent for every process sharing it.
+                self.budget.pause(endpoint=self.budget_endpoint, seconds=seconds)
+            raise RateLimited(
+                "block engine answered 429", endpoint=self.base_url, retry_after_s=seconds
+            )
+        if response.status_code >= 500:
             raise TransientRpcError(
                 f"block engine answered {response.status_code}", endpoint=self.base_url
             )

@@ -34,7 +34,13 @@ from solders.errors import SerdeJSONError
 from solders.rpc import errors as rpc_errors
 from solders.rpc.responses import RPCError
 
-from apps.chain.errors import PermanentRpcError, TransactionRejected, TransientRpcError
+from apps.chain.budget import Budget, BudgetPaused, method_class
+from apps.chain.errors import (
+    PermanentRpcError,
+    RateLimited,
+    TransactionRejected,
+    TransientRpcError,
+)
 
 T = TypeVar("T")
 
@@ -178,6 +184,8 @@ def classify(
     exc: BaseException, *, endpoint: str | None
 ) -> PermanentRpcError | TransientRpcError | None:
     """Map an exception from a solana-py call to transient/permanent (None: not an RPC error)."""
+    if isinstance(exc, BudgetPaused):
+        return exc
     if isinstance(exc, TimeoutError):
         return TransientRpcError("timeout", endpoint=endpoint)
     cause = _cause(exc)
@@ -185,7 +193,7 @@ def classify(
         status = cause.response.status_code
         if status == 429:
             retry_after = cause.response.headers.get("Retry-After")
-            return TransientRpcError(
+            return RateLimited(
                 "rate limited (429)",
                 endpoint=endpoint,
                 retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
@@ -224,12 +232,16 @@ class RpcPool:
         commitment: Commitment = Confirmed,
         on_call: OnCall | None = None,
         clock: Callable[[], float] = time.monotonic,
+        budget: Budget | None = None,
     ):
+        """`budget`, when given, is asked before every request and told of every 429, so
+        every process sharing it keeps within the providers' request budgets."""
         if not endpoints:
             raise ValueError("an RPC pool needs at least one endpoint")
         self.commitment = commitment
         self._on_call = on_call
         self._clock = clock
+        self._budget = budget
         self._endpoints = sorted(
             (_Endpoint(c, clock) for c in endpoints), key=lambda e: e.config.priority
         )
@@ -261,11 +273,14 @@ class RpcPool:
         if self._on_call is not None:
             self._on_call(endpoint.config.name, method, outcome, seconds)
 
-    async def call(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
+    async def call(
+        self, method: str, fn: Callable[[AsyncClient], Awaitable[T]], *, cost: int = 1
+    ) -> T:
         """Run `fn(client)` on the best available endpoint, failing over on transient errors.
 
-        Raises `PermanentRpcError` (or `TransactionRejected`) at once; `TransientRpcError`
-        when every available endpoint failed or none is available.
+        `cost` is how many requests `fn` makes as the provider counts them (a batch: one per
+        item). Raises `PermanentRpcError` (or `TransactionRejected`) at once;
+        `TransientRpcError` when every available endpoint failed or none is available.
         """
         candidates = self._available()
         if not candidates:
@@ -274,7 +289,7 @@ class RpcPool:
         for endpoint in candidates:
             started = self._clock()
             try:
-                result = await self._call_once_more_if_dropped(endpoint, fn)
+                result = await self._call_once_more_if_dropped(endpoint, fn, method, cost)
             except Exception as exc:
                 classified = classify(exc, endpoint=endpoint.config.name)
                 if classified is None:
@@ -283,11 +298,14 @@ class RpcPool:
                 if isinstance(classified, PermanentRpcError):
                     self._record(endpoint, method, "permanent", elapsed)
                     raise classified from exc
-                self._record(endpoint, method, "transient", elapsed)
+                outcome = "paused" if isinstance(classified, BudgetPaused) else "transient"
+                self._record(endpoint, method, outcome, elapsed)
                 endpoint.last_error = str(classified)
-                endpoint.cooling_until = self._clock() + (
-                    classified.retry_after_s or endpoint.config.cooldown_s
-                )
+                pause_s = classified.retry_after_s or endpoint.config.cooldown_s
+                endpoint.cooling_until = self._clock() + pause_s
+                if isinstance(classified, RateLimited) and self._budget is not None:
+                    # The provider's budget is spent for everyone who shares it, not only us.
+                    self._budget.pause(endpoint=endpoint.config.name, seconds=pause_s)
                 last = classified
                 continue
             self._record(endpoint, method, "ok", self._clock() - started)
@@ -297,7 +315,11 @@ class RpcPool:
         raise last
 
     async def _call_once_more_if_dropped(
-        self, endpoint: _Endpoint, fn: Callable[[AsyncClient], Awaitable[T]]
+        self,
+        endpoint: _Endpoint,
+        fn: Callable[[AsyncClient], Awaitable[T]],
+        method: str,
+        cost: int,
     ) -> T:
         """`fn` on `endpoint`, tried a second time when the connection dropped under it. A
         server closes idle kept-alive connections, and one may close just as a request goes out
@@ -306,8 +328,7 @@ class RpcPool:
         signed bytes (the same signature)."""
 
         async def once() -> T:
-            if endpoint.bucket is not None:
-                await endpoint.bucket.acquire()
+            await self._acquire(endpoint, method, cost)
             return await asyncio.wait_for(fn(self._client(endpoint)), endpoint.config.timeout_s)
 
         try:
@@ -316,6 +337,15 @@ class RpcPool:
             if not isinstance(_cause(exc), _DROPPED_CONNECTION):
                 raise
         return await once()
+
+    async def _acquire(self, endpoint: _Endpoint, method: str, cost: int) -> None:
+        """Wait for this process's rate limit and the shared budget (BudgetPaused if paused)."""
+        if endpoint.bucket is not None:
+            await endpoint.bucket.acquire()
+        if self._budget is not None:
+            await self._budget.acquire(
+                endpoint=endpoint.config.name, method_class=method_class(method), cost=cost
+            )
 
     async def call_batch(
         self, method: str, bodies: Sequence[Any], parser: type[T]
@@ -332,7 +362,7 @@ class RpcPool:
         # Numbered by position: a node may answer a batch in any order.
         numbered = [{**json.loads(body.to_json()), "id": i} for i, body in enumerate(bodies)]
         try:
-            answers = await self.call(method, _poster(json.dumps(numbered)))
+            answers = await self.call(method, _poster(json.dumps(numbered)), cost=len(bodies))
         except PermanentRpcError:
             answers = None  # e.g. a provider plan without batch requests: one by one
         if not isinstance(answers, list):
@@ -354,6 +384,7 @@ class RpcPool:
         async def one(endpoint: _Endpoint) -> None:
             started = self._clock()
             try:
+                await self._acquire(endpoint, "getSlot", 1)
                 resp = await asyncio.wait_for(
                     self._client(endpoint).get_slot(), endpoint.config.timeout_s
                 )

@@ -11,6 +11,7 @@ from solders.pubkey import Pubkey
 
 from apps.chain.errors import TransientRpcError
 from apps.chain.rpc import EndpointConfig, RpcPool, run_sync
+from apps.core.budgets import rpc_budget
 from apps.core.errors import DomainError, ValidationFailed
 
 T = TypeVar("T")
@@ -65,7 +66,10 @@ def rpc_pool(network: str) -> RpcPool:
                 EndpointConfig(name=f"{network}-{index}", url=url, priority=index)
                 for index, url in enumerate(urls)
             ]
-            pool = _pools[key] = RpcPool(endpoints=endpoints, on_call=_record_rpc_call)
+            budget = rpc_budget(network=network, endpoints=[e.name for e in endpoints])
+            pool = _pools[key] = RpcPool(
+                endpoints=endpoints, on_call=_record_rpc_call, budget=budget
+            )
         return pool
 
 

@@ -13,7 +13,9 @@ volumebot/celery.py), since a Celery worker serves no HTTP.
 HTTP latency histograms per view come from django-prometheus
 (`django_http_requests_latency_seconds_by_view_method{view,method}`); RPC calls are counted by
 the RPC pool hook in `apps.core.chain` (`volumebot_rpc_calls_total{endpoint,method,outcome}`,
-`volumebot_rpc_call_seconds{endpoint,method}`).
+`volumebot_rpc_call_seconds{endpoint,method}`); the shared request budgets by
+`apps.core.budgets` (`volumebot_budget_requests_total{endpoint,method_class}`,
+`volumebot_budget_wait_seconds{endpoint,method_class}`, `volumebot_budget_429_total{endpoint}`).
 """
 
 import os
@@ -21,10 +23,14 @@ import os
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from apps.core.budgets import BUDGET_429, BUDGET_REQUESTS, BUDGET_WAIT_SECONDS
 from apps.core.chain import RPC_CALLS, RPC_SECONDS
 
 __all__ = [
     "ALERTS",
+    "BUDGET_429",
+    "BUDGET_REQUESTS",
+    "BUDGET_WAIT_SECONDS",
     "JOBS",
     "JOBS_LIVE",
     "JOB_SECONDS",

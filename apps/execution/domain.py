@@ -29,12 +29,24 @@ BACKOFF_CAP_S = 60.0
 BREAKER_CONSECUTIVE = 5
 BREAKER_WINDOW = 20
 BREAKER_FAILURE_PERCENT = 50
+# A run with a budget cap plans the volume that this much less than its cap pays for at the
+# estimate's cost per SOL, so an estimate a few percent low does not take it past the cap.
+BUDGET_MARGIN_PERCENT = 10
 
 
-def plan_config(*, params: Params, seed: int, busy_ms: int, sell_only: bool = False) -> PlanConfig:
+def plan_config(
+    *,
+    params: Params,
+    seed: int,
+    busy_ms: int,
+    sell_only: bool = False,
+    volume_cap_lamports: int | None = None,
+    min_last_lamports: int = 1,
+) -> PlanConfig:
     """The planner's view of a campaign's params. The planner has one hold time: the minimum
     (a wallet never sells sooner than the user asked). `busy_ms`: how long a trade is assumed
-    in flight."""
+    in flight; `volume_cap_lamports`: the volume to plan to (the target, raised by what fees
+    and failures took from it); `min_last_lamports`: the smallest last buy."""
     rate = params.cadence == "rate"
     return PlanConfig(
         seed=seed,
@@ -51,6 +63,8 @@ def plan_config(*, params: Params, seed: int, busy_ms: int, sell_only: bool = Fa
         concurrency_cap=params.concurrency_cap,
         busy_ms=busy_ms,
         sell_only=sell_only,
+        volume_cap_lamports=volume_cap_lamports,
+        min_last_lamports=min(min_last_lamports, params.trade_size_min_lamports),
     )
 
 
@@ -71,10 +85,11 @@ def backoff_seconds(*, attempt: int, rng: random.Random | None = None) -> float:
 
 def buy_amount(*, planned: int, available: int, minimum: int) -> int:
     """What a buy may spend: the planned size, less if the maker holds less (keeping its
-    reserve); 0 when what is left is under the campaign's minimum trade."""
+    reserve); 0 when what is left is under the campaign's minimum trade (or under the planned
+    size, for a last buy the planner sized under the minimum to meet the target)."""
     spendable = available - MAKER_RESERVE_LAMPORTS
     amount = min(planned, spendable)
-    return amount if amount >= minimum else 0
+    return amount if amount >= min(minimum, planned) else 0
 
 
 def breaker_tripped(outcomes: Sequence[bool]) -> str | None:

@@ -21,6 +21,7 @@ from apps.admin_ops.models import Alert
 from apps.campaigns.domain import Action, Params
 from apps.campaigns.models import CampaignRun, RunStatus
 from apps.campaigns.transitions import campaign_pause, campaign_transition
+from apps.chain.constants import LAMPORTS_PER_SOL
 from apps.execution import domain
 from apps.execution.jobs import job_create
 from apps.execution.models import Job
@@ -89,10 +90,27 @@ def summary_update_atomic(run_id: int, **values: Any) -> None:
         summary_update(run_id, **values)
 
 
-def plan_config(*, params: Params, seed: int, sell_only: bool = False) -> PlanConfig:
+def plan_config(*, params: Params, run: CampaignRun, sell_only: bool = False) -> PlanConfig:
+    """The run's planner config: its seed, and its volume cap: the target (or the raised cap
+    in the run's summary, see `steps.plan`), at most the volume its budget cap pays for."""
+    cap = run.summary.get("volume_cap_lamports", params.target_volume_lamports)
+    budget = budget_volume_lamports(params=params, run=run)
+    if budget is not None:
+        cap = budget if cap is None else min(cap, budget)
     return domain.plan_config(
-        params=params, seed=seed, busy_ms=settings.EXECUTION_BUSY_MS, sell_only=sell_only
-    )
+        params=params, seed=run.seed, busy_ms=settings.EXECUTION_BUSY_MS, sell_only=sell_only,
+        volume_cap_lamports=cap, min_last_lamports=settings.CAMPAIGN_MIN_TRADE_LAMPORTS,
+    )  # fmt: skip
+
+
+def budget_volume_lamports(*, params: Params, run: CampaignRun) -> int | None:
+    """The volume the run's budget cap pays for at the estimate's cost per SOL of volume (kept
+    by the pre-flight), less a margin for the estimate's error; None without a cap or cost."""
+    per_sol = run.summary.get("estimate_per_sol_volume_lamports")
+    if not params.budget_cap_lamports or not per_sol:
+        return None
+    spendable = params.budget_cap_lamports * (100 - domain.BUDGET_MARGIN_PERCENT) // 100
+    return spendable * LAMPORTS_PER_SOL // per_sol
 
 
 def stop_reason(run: CampaignRun, params: Params) -> str | None:

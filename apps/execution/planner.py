@@ -12,7 +12,11 @@ Rules it keeps:
 - a wallet may buy whenever it is free; it sells only when it holds tokens, everything it
   holds (a sell's `lamports` is 0: the engine sells the wallet's whole balance);
 - sizes within [min, max] lamports, uniform or log-normal; gaps from a delay range or a
-  trades-per-minute target, shaped by the pattern (steady, burst, wave, organic).
+  trades-per-minute target, shaped by the pattern (steady, burst, wave, organic);
+- with a volume cap (the run's target), buys stop once twice their lamports (each buy is sold
+  again, by a sell or by the gather) reach the cap, the last ones sized to the remainder (the
+  very last may be under the minimum, down to `min_last_lamports`); the makers then sell what
+  they hold and the plan ends, so a run stops on its target instead of past it.
 
 Every random draw of trade `n` comes from its own generator seeded with (seed, n), so a trade
 does not depend on how many draws earlier trades made: replaying from a saved state gives the
@@ -71,6 +75,9 @@ class PlanConfig:
     busy_ms: int = 3_000
     # No more buys: the makers sell what they hold (on the usual cadence), then the plan ends.
     sell_only: bool = False
+    # Most SOL volume the plan may make (buys count twice: bought, then sold); None: no cap.
+    volume_cap_lamports: int | None = None
+    min_last_lamports: int = 1
 
     def __post_init__(self):
         if self.wallets < 1:
@@ -89,6 +96,8 @@ class PlanConfig:
             raise ValueError("buy percent must be within 0..100")
         if self.concurrency_cap < 1:
             raise ValueError("the concurrency cap must be at least 1")
+        if self.min_last_lamports < 1:
+            raise ValueError("the smallest last trade must be at least 1 lamport")
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,8 @@ class PlanState:
     free_at_ms: list[int] = field(default_factory=list)
     bought_at_ms: list[int | None] = field(default_factory=list)
     in_flight_until_ms: list[int] = field(default_factory=list)
+    # Volume of the trades planned so far: twice each buy's lamports (its sell comes later).
+    planned_lamports: int = 0
 
     @classmethod
     def start(cls, config: PlanConfig, *, at_ms: int = 0) -> PlanState:
@@ -169,9 +180,37 @@ def sold_out(state: PlanState) -> bool:
     return all(bought is None for bought in state.bought_at_ms)
 
 
+def buy_room(config: PlanConfig, state: PlanState) -> int | None:
+    """Lamports the plan's buys may still spend under its volume cap (None: no cap)."""
+    if config.volume_cap_lamports is None:
+        return None
+    return max(0, config.volume_cap_lamports - state.planned_lamports) // 2
+
+
+def buys_over(config: PlanConfig, state: PlanState) -> bool:
+    """No more buys: sell-only, or the volume cap leaves less than the smallest last buy."""
+    room = buy_room(config, state)
+    return config.sell_only or (room is not None and room < config.min_last_lamports)
+
+
+def plan_done(config: PlanConfig, state: PlanState) -> bool:
+    """Nothing left to plan: no more buys and every maker sold what it held."""
+    return buys_over(config, state) and sold_out(state)
+
+
+def _to_room(config: PlanConfig, size: int, room: int) -> int:
+    """A buy's size under the cap: the whole remainder when no full-size buy would fit after
+    it (so the plan does not end a small trade short of its target), else at most the room."""
+    if room - size < config.min_lamports and room <= config.max_lamports:
+        return room
+    return min(size, room)
+
+
 def next_trade(config: PlanConfig, state: PlanState) -> PlannedTrade | None:
-    """Plan one more trade and advance `state` past it; None when a sell-only plan is sold out."""
-    if config.sell_only and sold_out(state):
+    """Plan one more trade and advance `state` past it; None when the plan is done (sell-only
+    or capped, and sold out)."""
+    selling_only = buys_over(config, state)
+    if selling_only and sold_out(state):
         return None
     rng = _rng(config.seed, state.sequence)
     at = state.clock_ms + (_gap_ms(config, rng, state.clock_ms) if state.sequence else 0)
@@ -197,11 +236,11 @@ def next_trade(config: PlanConfig, state: PlanState) -> PlannedTrade | None:
         )
 
     preferred, other = (Side.BUY, Side.SELL) if wants_buy else (Side.SELL, Side.BUY)
-    if config.sell_only:
+    if selling_only:
         preferred = Side.SELL
     options = candidates(preferred)
     side = preferred
-    if not config.sell_only and (not options or options[0][0] > at):
+    if not selling_only and (not options or options[0][0] > at):
         # Nobody can make the preferred trade now: take the other side if it is ready sooner.
         fallback = candidates(other)
         if fallback and (not options or fallback[0][0] < options[0][0]):
@@ -210,13 +249,16 @@ def next_trade(config: PlanConfig, state: PlanState) -> PlannedTrade | None:
     # Among wallets ready at that moment, pick one at random so load spreads over makers.
     ready_now = [wallet for when, wallet in options if when == earliest]
     wallet = ready_now[rng.randrange(len(ready_now))]
+    lamports = 0
+    if side == Side.BUY:
+        lamports = _size(config, rng)
+        room = buy_room(config, state)
+        if room is not None:
+            lamports = _to_room(config, lamports, room)
     trade = PlannedTrade(
-        sequence=state.sequence,
-        at_ms=earliest,
-        wallet=wallet,
-        side=side,
-        lamports=_size(config, rng) if side == Side.BUY else 0,
+        sequence=state.sequence, at_ms=earliest, wallet=wallet, side=side, lamports=lamports
     )
+    state.planned_lamports += 2 * lamports
     state.sequence += 1
     state.clock_ms = earliest
     state.free_at_ms[wallet] = earliest + config.busy_ms
@@ -227,17 +269,24 @@ def next_trade(config: PlanConfig, state: PlanState) -> PlannedTrade | None:
 
 
 def plan_window(
-    config: PlanConfig, state: PlanState, *, until_ms: int
+    config: PlanConfig, state: PlanState, *, until_ms: int, max_trades: int | None = None
 ) -> tuple[list[PlannedTrade], PlanState]:
-    """Every trade planned before `until_ms`, and the state to continue from. The input state
-    is left as it was, so a caller can persist the new one in the same transaction as the
-    trades it enqueues."""
+    """Every trade planned before `until_ms` (at most `max_trades`: the rest waits for a later
+    window), and the state to continue from. The input state is left as it was, so a caller
+    can persist the new one in the same transaction as the trades it enqueues."""
     cursor = PlanState.from_json(state.to_json())
     trades: list[PlannedTrade] = []
-    while True:
+    while max_trades is None or len(trades) < max_trades:
         probe = PlanState.from_json(cursor.to_json())
         trade = next_trade(config, probe)
         if trade is None or trade.at_ms >= until_ms:
-            return trades, cursor
+            break
         trades.append(trade)
         cursor = probe
+    return trades, cursor
+
+
+def due_before(config: PlanConfig, state: PlanState, *, until_ms: int) -> bool:
+    """Whether the plan has another trade due before `until_ms` (`state` is left as it was)."""
+    trade = next_trade(config, PlanState.from_json(state.to_json()))
+    return trade is not None and trade.at_ms < until_ms

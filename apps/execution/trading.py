@@ -15,8 +15,9 @@ from apps.campaigns.domain import Params
 from apps.campaigns.models import CampaignRun
 from apps.chain.dex.base import Side as DexSide
 from apps.chain.dex.registry import get_adapter
-from apps.chain.jito import JitoClient
+from apps.chain.jito import JITO_REGIONS, JitoClient
 from apps.chain.tx import FixedFee, PercentileFee
+from apps.core.budgets import jito_budget
 from apps.execution import domain
 from apps.execution.ledger import TradeWrite, landed_failed, ledger_rows, trade_writes
 from apps.execution.models import Execution, Job, LedgerEntry
@@ -87,9 +88,13 @@ def trade_spec(
 def jito_client(*, network: str, region: str | None) -> JitoClient:
     """The block engine of a network: the localnet serves one on its RPC URL; elsewhere the
     campaign's region."""
+    name = "localnet" if network == "localnet" else region or "mainnet"
+    budget = jito_budget(regions=["localnet", *JITO_REGIONS])
     if network == "localnet":
-        return JitoClient(base_url=settings.SOLANA_RPC_URLS["localnet"][0])
-    return JitoClient.for_region(region or "mainnet")
+        return JitoClient(
+            base_url=settings.SOLANA_RPC_URLS["localnet"][0], budget=budget, budget_endpoint=name
+        )
+    return JitoClient.for_region(name, budget=budget, budget_endpoint=name)
 
 
 def tip_for(*, params: Params, job_id: int) -> int:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from solders.hash import Hash
@@ -57,6 +59,11 @@ class Faults:
     `rate_limited`: every request is answered 429 (with Retry-After).
     `latency_s`: added before answering.  `drop_transactions`: sendTransaction answers with
     the signature but the transaction never reaches the cluster.
+    `request_budget_per_s`: a provider's request budget (0: none). Each JSON-RPC request (each
+    item of a batch) takes one token from a bucket refilled at that rate and holding at most
+    `request_budget_burst` (0: one second's worth); past it the endpoint answers 429 with the
+    Retry-After a provider gives, as Helius or Jito do. `requests_served` and
+    `requests_refused` (429 answers) count what the endpoint saw.
     """
 
     latency_s: float = 0.0
@@ -64,6 +71,34 @@ class Faults:
     retry_after_s: int = 1
     down: bool = False
     drop_transactions: bool = False
+    request_budget_per_s: float = 0.0
+    request_budget_burst: int = 0
+    requests_served: int = 0
+    requests_refused: int = 0
+    _budget_tokens: float | None = field(default=None, repr=False)
+    _budget_stamp: float = field(default=0.0, repr=False)
+
+    def admit(self, cost: int) -> int | None:
+        """Take `cost` requests from the budget: None when admitted, else the whole seconds
+        to wait (Retry-After). Called from the server's one event loop, so no lock."""
+        if self.request_budget_per_s <= 0:
+            self.requests_served += cost
+            return None
+        burst = self.request_budget_burst or math.ceil(self.request_budget_per_s)
+        now = time.monotonic()
+        if self._budget_tokens is None:
+            self._budget_tokens = float(burst)
+        else:
+            refill = (now - self._budget_stamp) * self.request_budget_per_s
+            self._budget_tokens = min(float(burst), self._budget_tokens + refill)
+        self._budget_stamp = now
+        if self._budget_tokens >= cost:
+            self._budget_tokens -= cost
+            self.requests_served += cost
+            return None
+        self.requests_refused += 1
+        missing = cost - self._budget_tokens
+        return max(1, math.ceil(missing / self.request_budget_per_s))
 
 
 class RpcFailure(Exception):
@@ -415,6 +450,11 @@ def create_app(cluster: Cluster, *, faults: Faults | None = None) -> Starlette:
             body = json.loads(await request.body())
         except ValueError:
             return JSONResponse(_error_envelope(None, -32700, "Parse error"))
+        wait_s = faults.admit(len(body) if isinstance(body, list) else 1)
+        if wait_s is not None:
+            return PlainTextResponse(
+                "Too many requests", status_code=429, headers={"Retry-After": str(wait_s)}
+            )
         if isinstance(body, list):
             text = "[" + ",".join(rpc.handle(item, bundles=bundles) for item in body) + "]"
         else:

@@ -96,10 +96,16 @@ def load_or_create(*, state_dir: Path | None, slot_ms: int) -> tuple[Cluster, bo
 
 
 def serve_forever(
-    *, cluster: Cluster, host: str, port: int, state_dir: Path | None, save_every_s: float = 10.0
+    *,
+    cluster: Cluster,
+    host: str,
+    port: int,
+    state_dir: Path | None,
+    save_every_s: float = 10.0,
+    faults: Faults | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM, saving state every `save_every_s` and on the way out."""
-    running = start_server(cluster=cluster, host=host, port=port)
+    running = start_server(cluster=cluster, host=host, port=port, faults=faults)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

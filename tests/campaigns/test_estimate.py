@@ -5,7 +5,13 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from apps.campaigns.domain import Params, PoolReserves, estimate, mean_trade_lamports
+from apps.campaigns.domain import (
+    Params,
+    PoolReserves,
+    cost_per_usd_volume,
+    estimate,
+    mean_trade_lamports,
+)
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.params import params_from_input
 from apps.campaigns.services import InsufficientFunds, campaign_create, campaign_start
@@ -65,6 +71,40 @@ def test_it_estimates_trades_fees_and_impact_from_the_maths():
     assert result.total_cost_lamports == (trades * (5_000 + priority) + 50 * rt + 5_000 + 45_000)
     assert result.sol_needed_upfront_lamports == 3 * SOL // 2 + 50_000
     assert result.warnings == []
+    # Per 1 SOL of volume (3 SOL here), each part rounded up.
+    total = result.total_cost_lamports
+    assert result.per_sol_volume_lamports == {
+        "network_fees": ceil_div(trades * 5_000, 3),
+        "priority_fees": ceil_div(trades * priority, 3), "tips": 0,
+        "price_impact": ceil_div(50 * rt, 3), "setup_fees": ceil_div(50_000, 3),
+        "rent_not_returned": 0, "total": ceil_div(total, 3),
+    }  # fmt: skip
+    assert result.cost_per_100k_usd_cents == ceil_div(total * 10_000_000, 3 * SOL)
+
+
+def test_the_cost_of_dollar_volume_takes_the_sol_it_needs_at_the_given_price():
+    # 0.5 % of the volume at $200/SOL: $100K is 500 SOL of volume, which costs 2.5 SOL.
+    assert (
+        cost_per_usd_volume(
+            cost_per_sol_volume_lamports=5_000_000, usd_volume=100_000, sol_price_usd_cents=20_000
+        )
+        == 2_500_000_000
+    )
+    with pytest.raises(ValueError, match="price must be positive"):
+        cost_per_usd_volume(
+            cost_per_sol_volume_lamports=1, usd_volume=100_000, sol_price_usd_cents=0
+        )
+
+
+def test_without_a_volume_there_is_no_cost_per_volume():
+    untargeted = {name: value for name, value in PARAMS.items() if name != "target_volume_sol"}
+    p = Params.from_json(params_from_input(untargeted))
+    pool = PoolReserves(sol_reserve_lamports=100 * SOL, token_reserve_raw=10**15, fee_bps=25)
+
+    result = estimate(params=p, pool=pool)
+
+    assert (result.trades, result.per_sol_volume_lamports) == (None, None)
+    assert result.cost_per_100k_usd_cents is None
 
 
 def test_it_counts_jito_tips_and_warns_when_the_budget_runs_out_first():

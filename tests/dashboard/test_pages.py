@@ -403,3 +403,33 @@ def test_the_logs_csv_link_downloads_with_the_page_session(alice_client, bob_cli
     assert link == reverse("api:campaign_logs_csv", args=[active.pk]) + "?side=sell"
     assert len(lines) == 2  # the header and the one sell
     assert bob_client.get(link.replace("&amp;", "&")).status_code == 404
+
+
+def test_it_says_when_a_run_is_slowed_by_the_request_budget(alice_client, active):
+    url = reverse("campaigns:detail", args=[active.pk])
+    note = "Slowed by the network's request budget: this run gets its fair share, 4.5 trades"
+    assert note not in alice_client.get(url).content.decode()
+    run = active.current_run
+    run.summary.update(budget_slowed=True, share_trades_per_minute=4.5)
+    run.save(update_fields=["summary"])
+
+    page = alice_client.get(url).content.decode()
+    fragment = alice_client.get(url, {"part": "run-stats"}, **HX).content.decode()
+
+    assert note in page
+    assert note in fragment and "<html" not in fragment
+
+
+def test_it_shows_the_runs_cost_per_sol_of_volume_beside_the_estimate(alice_client, active):
+    run = active.current_run
+    run.summary["estimate_per_sol_volume_lamports"] = 60_000
+    run.save(update_fields=["summary"])
+    url = reverse("campaigns:detail", args=[active.pk])
+
+    fragment = alice_client.get(url, {"part": "run-stats"}, **HX).content.decode()
+
+    # 0.15 SOL traded for two 5,000-lamport fees: 66,667 lamports per SOL, rounded up.
+    assert (
+        '<dd class="num" id="stat-cost-per-sol">0.000066667 SOL '
+        '<span class="muted">(estimate 0.000060000 SOL)</span></dd>'
+    ) in fragment

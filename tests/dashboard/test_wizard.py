@@ -218,3 +218,26 @@ def test_it_asks_what_to_do_when_a_pumpfun_curve_completes(
     )
 
     assert Campaign.objects.get().params["follow_migration"] is stored
+
+
+def test_the_review_quotes_the_cost_per_sol_and_per_100k_at_the_price_given(alice_client, setup):
+    data = wizard_data(setup, sol_price_usd="200")
+
+    body = alice_client.post(reverse("campaigns:wizard_review"), data, **HX).content.decode()
+
+    assert 'id="estimate-per-sol"' in body and "Cost per 1 SOL of volume" in body
+    assert 'Rent not returned</dt><dd class="num">0.000000000 SOL' in body
+    # 0.002668174 SOL per SOL of volume on the seeded pool; $100K is 500 SOL at $200.
+    assert "<strong>0.002668174 SOL</strong>" in body
+    assert "$266.82 = 1.334087000 SOL at $200/SOL</dd>" in body
+    assert Campaign.objects.count() == 0
+
+
+def test_the_review_refuses_a_price_that_is_not_positive(alice_client, setup):
+    data = wizard_data(setup, sol_price_usd="-3")
+
+    body = alice_client.post(reverse("campaigns:wizard_review"), data, **HX).content.decode()
+
+    assert "Ensure this value is greater than or equal to 0.01." in body
+    assert "/SOL</dd>" not in body
+    assert Campaign.objects.count() == 0

@@ -54,6 +54,10 @@ def test_it_sizes_a_buy_within_the_makers_balance_and_reserve():
     assert domain.buy_amount(planned=10, available=reserve + 100, minimum=5) == 10
     assert domain.buy_amount(planned=500, available=reserve + 100, minimum=5) == 100
     assert domain.buy_amount(planned=500, available=reserve + 4, minimum=5) == 0
+    # A last buy the planner sized under the minimum (to meet the target) goes as planned...
+    assert domain.buy_amount(planned=3, available=reserve + 100, minimum=5) == 3
+    # ...but never smaller than planned.
+    assert domain.buy_amount(planned=3, available=reserve + 2, minimum=5) == 0
 
 
 def test_the_breaker_trips_on_consecutive_failures_or_a_failure_rate():

@@ -13,6 +13,7 @@ from apps.execution.planner import (
     PlanState,
     Side,
     next_trade,
+    plan_done,
     plan_window,
     sold_out,
 )
@@ -170,3 +171,53 @@ def test_a_sell_only_plan_sells_what_is_held_then_ends():
     assert {t.wallet for t in trades} == holders
     assert sold_out(after) and not sold_out(state)
     assert next_trade(selling, after) is None
+
+
+@pytest.mark.parametrize("makers", [1, 10, 100])
+@pytest.mark.parametrize("target_sol", [1, 10, 100])
+def test_a_capped_plan_stops_on_its_target_with_every_maker_sold_out(makers, target_sol):
+    # Trades of 0.01-0.1 SOL; a last buy may go down to 0.001 SOL.
+    target = target_sol * SOL
+    plan = config(wallets=makers, volume_cap_lamports=target, min_last_lamports=SOL // 1000)
+
+    trades, state = plan_window(plan, PlanState.start(plan), until_ms=10**12)
+
+    buys = [t.lamports for t in trades if t.side == Side.BUY]
+    # Every buy is sold again (by a sell or by the gather): the volume is twice the buys.
+    assert 2 * sum(buys) == state.planned_lamports == target
+    assert all(SOL // 1000 <= lamports <= SOL // 10 for lamports in buys)
+    assert sum(lamports < SOL // 100 for lamports in buys) <= 1  # only a last one is small
+    assert sold_out(state) and plan_done(plan, state)
+    assert next_trade(plan, state) is None
+    assert 1 <= sum(t.side == Side.SELL for t in trades) <= len(buys)
+
+
+def test_a_remainder_under_the_smallest_last_buy_is_left_unplanned():
+    plan = config(
+        wallets=2, min_lamports=SOL // 10, max_lamports=SOL // 10,
+        volume_cap_lamports=SOL + 2, min_last_lamports=SOL // 10,
+    )  # fmt: skip
+
+    trades, state = plan_window(plan, PlanState.start(plan), until_ms=10**12)
+
+    assert [t.lamports for t in trades if t.side == Side.BUY] == [SOL // 10] * 5
+    assert state.planned_lamports == SOL
+    assert plan_done(plan, state)
+
+
+def test_raising_the_cap_of_a_finished_plan_plans_the_missing_volume():
+    plan = config(volume_cap_lamports=SOL, min_last_lamports=SOL // 1000)
+    _, done = plan_window(plan, PlanState.start(plan), until_ms=10**12)
+
+    raised = config(volume_cap_lamports=SOL + 7_000_000, min_last_lamports=SOL // 1000)
+    more, after = plan_window(raised, done, until_ms=10**12)
+
+    assert [(t.side, t.lamports) for t in more] == [(Side.BUY, 3_500_000), (Side.SELL, 0)]
+    assert after.planned_lamports == SOL + 7_000_000
+
+
+def test_an_uncapped_plan_state_saved_before_the_cap_still_loads():
+    saved = PlanState.start(config()).to_json()
+    del saved["planned_lamports"]
+
+    assert PlanState.from_json(saved).planned_lamports == 0

@@ -530,6 +530,16 @@ SOLANA_RPC_URLS = {
     "devnet": env.list("SOLANA_DEVNET_RPC_URLS", default=[]),
     "mainnet-beta": env.list("SOLANA_MAINNET_RPC_URLS", default=[]),
 }
+# Request budgets of those endpoints, shared by every worker through Redis (format in
+# apps/core/budgets.py: "all=50,send=5;all=10", one group per URL); empty: no budget.
+SOLANA_RPC_BUDGETS = {
+    "localnet": env.str("SOLANA_LOCALNET_RPC_BUDGETS", default=""),
+    "devnet": env.str("SOLANA_DEVNET_RPC_BUDGETS", default=""),
+    "mainnet-beta": env.str("SOLANA_MAINNET_RPC_BUDGETS", default=""),
+}
+# Jito block-engine budgets per region ("ny:all=5,bundle=1;frankfurt:all=5"; the localnet's
+# block engine is the region "localnet"); empty: no budget.
+JITO_BUDGETS = env.str("JITO_BUDGETS", default="")
 # Wallet balances read from the chain are cached this long (seconds).
 WALLET_BALANCE_CACHE_SECONDS = env.int("WALLET_BALANCE_CACHE_SECONDS", default=15)
 
@@ -563,6 +573,10 @@ EXECUTION_BATCH_CONFIRM_S = env.float("EXECUTION_BATCH_CONFIRM_S", default=10.0)
 # A batch's trade whose maker wallet is busy comes back in a batch up to this many times (0.25 s
 # apart), then goes to its own task (which waits EXECUTION_WALLET_WAIT_MS for the wallet).
 EXECUTION_BATCH_RETRIES = env.int("EXECUTION_BATCH_RETRIES", default=8)
+# RPC requests one trade costs on average (blockhash, pool read, simulation, send, status
+# polls, the landed transaction): with a request budget, a network carries its `all` rate
+# divided by this many trades per second, shared fairly between the running campaigns.
+EXECUTION_REQUESTS_PER_TRADE = env.int("EXECUTION_REQUESTS_PER_TRADE", default=6)
 
 # Webhooks: delivery timeout, retries (exponential backoff with jitter from the base, capped),
 # how many deliveries in a row may fail before a webhook is disabled, and the SSRF guard's

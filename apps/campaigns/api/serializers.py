@@ -168,6 +168,14 @@ class EstimateSerializer(serializers.Serializer):
     sol_needed_upfront_lamports = serializers.IntegerField()
     trades_within_budget = serializers.IntegerField(allow_null=True)
     warnings = WarningSerializer(many=True)
+    per_sol_volume_lamports = serializers.DictField(
+        child=serializers.IntegerField(), allow_null=True,
+        help_text="The cost of 1 SOL of volume by part (network_fees, priority_fees, tips, "
+        "price_impact with the venue fees, setup_fees, rent_not_returned, total).",
+    )  # fmt: skip
+    cost_per_100k_usd_cents = serializers.IntegerField(
+        allow_null=True, help_text="What $100,000 of volume costs, in US cents (any SOL price)."
+    )
     pool = serializers.DictField(help_text="The reserves and fee the estimate used.")
 
 

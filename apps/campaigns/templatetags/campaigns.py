@@ -30,6 +30,15 @@ def percent(bps) -> str:
 
 
 @register.filter
+def cents(amount) -> str:
+    """US cents as dollars with two decimals, thousands grouped (a dash when unknown)."""
+    if amount is None or amount == "":
+        return DASH
+    dollars, fraction = divmod(int(amount), 100)
+    return f"{dollars:,}.{fraction:02d}"
+
+
+@register.filter
 def explorer_tx(signature: str, network: str) -> str:
     """The transaction on Solana Explorer; a localnet one through Explorer's custom cluster."""
     base = f"https://explorer.solana.com/tx/{quote(signature or '')}"

@@ -2,6 +2,13 @@
 sell-only sold out, today's volume cap), then the trades due in the next window (with their
 ETA, sent as batches: `jobs.trades_enqueue`) and window N+1 at the window's end. Also the
 planner's backpressure (`plan_backpressure`), which its task asks before the job is claimed.
+
+Stopping on target: the planner plans to the run's target (`planner.buy_room`), so the last
+trades are sized to the remainder. The traded volume can still end short of the plan (the
+pool's fees and price impact on the sells, a failed or skipped trade): once every planned
+trade is done and the target is not reached, the plan's volume cap is raised by what is
+missing (at least a smallest last buy) and the planner goes on, until the target stop
+(`lifecycle.stop_reason`) ends it.
 """
 
 from __future__ import annotations
@@ -18,15 +25,24 @@ from apps.campaigns.transitions import campaign_pause
 from apps.core.models import PAUSE_ALL_REASON, SystemSwitch
 from apps.core.selectors import switch_enabled
 from apps.core.sql import table_name
+from apps.execution.fairshare import Demand, demand_per_s, run_share_per_s
 from apps.execution.jobs import JobCancelled, job_enqueue, jobs_create_many, trades_enqueue
-from apps.execution.lifecycle import plan_config, run_stop, stop_reason
+from apps.execution.lifecycle import budget_volume_lamports, plan_config, run_stop, stop_reason
 from apps.execution.models import Job
 from apps.execution.outcomes import Done
-from apps.execution.planner import PlanState, Side, plan_window, sold_out
+from apps.execution.planner import (
+    PlanState,
+    Side,
+    due_before,
+    plan_done,
+    plan_window,
+    sold_out,
+)
 from apps.execution.selectors import volume_since
 from apps.execution.trading import batchable
 
 SOLD_OUT_REASON = "Sell-only: the makers sold everything they held."
+BUDGET_REASON = "Budget cap reached: the trades it pays for are done."
 
 
 def plan_window_ms() -> int:
@@ -52,8 +68,33 @@ def execute(job: Job) -> Done:
         # Sell-only and every maker sold what it held: stop, so the gather sweeps them.
         run_stop(run, reason=SOLD_OUT_REASON, completed=False)
         return Done(result={"stopped": SOLD_OUT_REASON})
-    config = plan_config(params=params, seed=run.seed, sell_only=sell_only)
+    config = plan_config(params=params, run=run, sell_only=sell_only)
+    # Every planned trade done and the target not reached (stop_reason above): plan the rest.
+    short_lamports = 0
+    if (
+        not sell_only
+        and config.volume_cap_lamports is not None
+        and plan_done(config, PlanState.from_json(run.summary["plan"]))
+        and not Job.objects.filter(
+            run_id=run.pk, type__in=Job.TRADE_TYPES, status__in=Job.LIVE
+        ).exists()
+    ):
+        budget = budget_volume_lamports(params=params, run=run)
+        if budget is not None and budget <= config.volume_cap_lamports:
+            # The planned volume is all the budget cap pays for: stop before it is exceeded.
+            run_stop(run, reason=BUDGET_REASON, completed=True)
+            return Done(result={"stopped": BUDGET_REASON})
+        short_lamports = params.target_volume_lamports - run.volume_lamports
     window = run.summary["plan_window"]
+    # The run's fair share of the network's request budget (None: no budget on the network).
+    owner = run.campaign.owner
+    share_per_s = run_share_per_s(
+        network=run.campaign.network,
+        demand=Demand(run.pk, owner.pk, demand_per_s(config)),
+        user_cap_per_s=None
+        if owner.max_trades_per_minute is None
+        else owner.max_trades_per_minute / 60,
+    )
     now = timezone.now()
     capped = bool(
         params.daily_volume_cap_lamports
@@ -67,6 +108,12 @@ def execute(job: Job) -> Done:
             return
         now_ms = int(now.timestamp() * 1000)
         state = PlanState.from_json(locked.summary["plan"])
+        plan = config
+        if short_lamports > 0:
+            # At least one smallest last buy (and its sell), or nothing could be planned.
+            room = max(short_lamports, 2 * config.min_last_lamports)
+            locked.summary["volume_cap_lamports"] = state.planned_lamports + room
+            plan = plan_config(params=params, run=locked, sell_only=sell_only)
         # Never plan into the past (after a resume, a daily-cap wait or a late window): the
         # planner's clock continues from now.
         epoch_ms = max(locked.summary["plan_epoch_ms"], now_ms - state.clock_ms)
@@ -75,7 +122,22 @@ def execute(job: Job) -> Done:
             # Today's volume cap is reached: plan nothing until the next UTC day.
             horizon_ms = int((day_start(now) + timedelta(days=1)).timestamp() * 1000)
         else:
-            trades, state = plan_window(config, state, until_ms=horizon_ms - epoch_ms)
+            until_ms = horizon_ms - epoch_ms
+            allowed = credit = None
+            if share_per_s is not None:
+                # Within the share: whole trades this window, the rest carried to the next (a
+                # run starts with one trade's credit, and an idle one saves up to two, so a
+                # run within its share is never held back by rounding or a short burst).
+                carried = locked.summary.get("share_credit", 1.0)
+                credit = share_per_s * plan_window_ms() / 1000 + carried
+                allowed = int(credit)
+            trades, state = plan_window(plan, state, until_ms=until_ms, max_trades=allowed)
+            slowed = allowed is not None and due_before(plan, state, until_ms=until_ms)
+            locked.summary.update(
+                budget_slowed=slowed,
+                share_trades_per_minute=None if share_per_s is None else round(60 * share_per_s, 1),
+                share_credit=1.0 if credit is None else min(credit - len(trades), 2.0),
+            )
         makers = locked.summary["maker_ids"]
         # The window's trades and the next window, in one INSERT.
         created = jobs_create_many(

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from apps.campaigns.selectors import campaign_estimate
 from apps.campaigns.transitions import campaign_follow_migration
 from apps.chain.errors import ChainError, TransientRpcError, VenueMigrated
 from apps.chain.rpc import run_sync
 from apps.core.chain import ChainUnavailable, rpc_pool
+from apps.core.errors import DomainError
 from apps.execution import domain
 from apps.execution.jobs import JobFailed, NotYet, job_create
 from apps.execution.lifecycle import plan_config, run_stop, summary_update
@@ -66,13 +68,22 @@ def execute(job: Job) -> Done:
         run_stop(run, reason="Sell-only run: selling what the makers hold.", completed=False)
         return Done(result={"preflight": "ok", "sell_only": True})
 
+    # The estimate's cost per 1 SOL of volume on the pool as it is now, for the run page to
+    # show beside what the ledger says the run really cost.
+    try:
+        estimate, _ = campaign_estimate(campaign=campaign)
+    except DomainError:
+        estimate = None
+    per_sol = estimate.per_sol_volume_lamports if estimate is not None else None
+
     def write() -> None:
         now_ms = int(timezone.now().timestamp() * 1000)
-        config = plan_config(params=params, seed=run.seed)
+        config = plan_config(params=params, run=run)
         # The makers (by their index in the plan) are the run's for good: kept for the planner.
         summary_update(
             run.pk, plan=PlanState.start(config).to_json(), plan_epoch_ms=now_ms, plan_window=0,
             maker_ids=[maker.pk for maker in makers],
+            estimate_per_sol_volume_lamports=per_sol["total"] if per_sol else None,
         )  # fmt: skip
         job_create(run_id=run.pk, type=Job.Type.PLAN, sequence=0, window=0)
 

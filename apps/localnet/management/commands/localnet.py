@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from apps.localnet.app import Faults
 from apps.localnet.seed import seed_demo
 from apps.localnet.seed_pump import seed_pump_coins
 from apps.localnet.server import load_or_create, serve_forever
@@ -30,6 +31,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", action="store_true", help="seed the demo token and pools on a fresh state"
         )
+        parser.add_argument(
+            "--request-budget",
+            type=float,
+            default=0.0,
+            help="answer 429 past this many JSON-RPC requests/s, as a provider does (0: none)",
+        )
 
     def handle(
         self,
@@ -39,6 +46,7 @@ class Command(BaseCommand):
         slot_ms: int,
         state_dir: str | None,
         seed: bool,
+        request_budget: float,
         **options,
     ):
         directory = Path(state_dir) if state_dir else None
@@ -56,4 +64,10 @@ class Command(BaseCommand):
             f"localnet on http://{host}:{port} (state {'restored' if restored else 'new'})"
         )
         self.stdout.flush()
-        serve_forever(cluster=cluster, host=host, port=port, state_dir=directory)
+        serve_forever(
+            cluster=cluster,
+            host=host,
+            port=port,
+            state_dir=directory,
+            faults=Faults(request_budget_per_s=request_budget),
+        )

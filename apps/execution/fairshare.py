@@ -1,0 +1,138 @@
+"""Fair share of a network's request budget between the runs trading on it.
+
+A network whose RPC endpoints have a shared budget (`apps.core.budgets`) can carry only so
+many trades per second: its primary endpoint's `send` rate, or its `all` rate divided by the
+requests a trade costs (EXECUTION_REQUESTS_PER_TRADE), whichever is less. Each planner window
+registers its run's demand (the trades per second its parameters ask for) in Redis and reads
+everyone's; the capacity is then split by weighted max-min fairness (`fair_shares`): a run
+asking for less than an equal share gets all it asks, the rest is split between the others in
+proportion to their weights, and a user's runs together never get more than the cap an admin
+set for that user (`User.max_trades_per_minute`). The planner plans at most its share, so a
+run over its share slows down (its plan moves later) instead of piling up overdue trades, and
+a small run is never starved by a large one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+
+from apps.chain.budget import ALL, SEND
+from apps.core.budgets import budget_redis, parse_budgets
+from apps.execution.planner import PlanConfig
+
+# A run that has not registered for this many windows (and at least STALE_MIN_S) has
+# stopped or paused, or its planner is far behind: no longer counted.
+STALE_WINDOWS = 3
+STALE_MIN_S = 30.0
+
+
+@dataclass(frozen=True)
+class Demand:
+    run_id: int
+    user_id: int
+    trades_per_s: float
+    weight: float = 1.0
+
+
+def demand_per_s(config: PlanConfig) -> float:
+    """Trades per second a plan asks for: its cadence, at most what its concurrency allows."""
+    if config.trades_per_minute is not None:
+        asked = config.trades_per_minute / 60
+    else:
+        mean_gap_ms = (config.min_delay_ms + config.max_delay_ms) / 2
+        asked = 1000 / mean_gap_ms if mean_gap_ms > 0 else math.inf
+    return min(asked, config.concurrency_cap * 1000 / max(config.busy_ms, 1))
+
+
+def _water_fill(demands: list[tuple[int, float, float]], capacity: float) -> dict[int, float]:
+    """Weighted max-min fairness over (key, demand, weight): nobody gets more than it asks,
+    and what is left is split by weight."""
+    shares: dict[int, float] = {}
+    pending = sorted(demands, key=lambda d: d[1] / d[2])
+    while pending:
+        level = capacity / sum(weight for _, _, weight in pending)
+        key, demand, weight = pending[0]
+        if demand > level * weight:
+            for key, _, weight in pending:
+                shares[key] = level * weight
+            break
+        shares[key] = demand
+        capacity -= demand
+        pending.pop(0)
+    return shares
+
+
+def fair_shares(
+    demands: Iterable[Demand], *, capacity_per_s: float, user_caps_per_s: Mapping[int, float]
+) -> dict[int, float]:
+    """Trades per second each run may make: first each user's runs within that user's cap,
+    then everyone within the capacity (see the module docstring)."""
+    by_user: dict[int, list[Demand]] = {}
+    for demand in demands:
+        by_user.setdefault(demand.user_id, []).append(demand)
+    capped: list[tuple[int, float, float]] = []
+    for user_id, runs in by_user.items():
+        asks = [(d.run_id, d.trades_per_s, d.weight) for d in runs]
+        cap = user_caps_per_s.get(user_id)
+        if cap is not None:
+            weights = {d.run_id: d.weight for d in runs}
+            asks = [(key, share, weights[key]) for key, share in _water_fill(asks, cap).items()]
+        capped += asks
+    return _water_fill(capped, capacity_per_s)
+
+
+def network_capacity_per_s(network: str) -> float | None:
+    """Trades per second the network's primary endpoint budget carries (None: no budget)."""
+    spec = settings.SOLANA_RPC_BUDGETS.get(network, "")
+    if not spec.strip():
+        return None
+    primary = f"{network}-0"
+    limits = parse_budgets(spec, name=network, endpoints=[primary]).get(primary, {})
+    rates = []
+    if SEND in limits:
+        rates.append(limits[SEND].rate_per_s)
+    if ALL in limits:
+        rates.append(limits[ALL].rate_per_s / settings.EXECUTION_REQUESTS_PER_TRADE)
+    return min(rates) if rates else None
+
+
+def run_share_per_s(*, network: str, demand: Demand, user_cap_per_s: float | None) -> float | None:
+    """Register `demand` for this window and return the run's fair share of the network's
+    capacity in trades per second (None: the network has no budget, no limit)."""
+    capacity = network_capacity_per_s(network)
+    if capacity is None:
+        return None
+    client = budget_redis()
+    key = cache.make_key(f"fairshare:{network}")
+    now = time.time()
+    entry = {"user": demand.user_id, "demand": demand.trades_per_s, "weight": demand.weight,
+             "cap": user_cap_per_s, "at": now}  # fmt: skip
+    stale_before = now - max(STALE_WINDOWS * settings.EXECUTION_PLAN_WINDOW_MS / 1000, STALE_MIN_S)
+    try:
+        client.hset(key, str(demand.run_id), json.dumps(entry))
+        entries = client.hgetall(key)
+        stale = [run for run, raw in entries.items() if json.loads(raw)["at"] < stale_before]
+        if stale:
+            client.hdel(key, *stale)
+    except redis.RedisError:
+        # Without the registry, an equal share as if every one of the user's runs were alone
+        # would overspend; plan as the run's own demand allows and let the budget pace it.
+        return None
+    demands, caps = [], {}
+    for run, raw in entries.items():
+        item = json.loads(raw)
+        if item["at"] < stale_before:
+            continue
+        demands.append(Demand(int(run), item["user"], item["demand"], item["weight"]))
+        if item["cap"] is not None:
+            caps[item["user"]] = item["cap"]
+    shares = fair_shares(demands, capacity_per_s=capacity, user_caps_per_s=caps)
+    return shares.get(demand.run_id, 0.0)
