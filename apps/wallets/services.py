@@ -372,7 +372,9 @@ def master_key_rotation_record(
     )  # fmt: skip
 
 
-def user_key_rewrap(*, user_key_id: int, old: keystore.MasterKey, new: keystore.MasterKey) -> str:
+def user_key_rewrap(
+    *, user_key_id: int, old: keystore.AnyMasterKey, new: keystore.AnyMasterKey
+) -> str:
     """Re-wrap one data key from `old` to `new` in its own transaction. Returns "rewrapped",
     "skipped" (already on `new`: a resumed rotation), "gone" or "unknown" (wrapped by neither)."""
     with transaction.atomic():
