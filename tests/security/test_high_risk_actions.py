@@ -15,6 +15,7 @@ from apps.core.models import AuditEvent
 from apps.wallets import keystore
 from tests.factories import PASSWORD, WalletFactory
 from tests.support.campaigns import Setup, make_campaign
+from tests.support.mfa import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +84,7 @@ def test_it_audits_mainnet_enablement(alice, carol):
 def test_it_hides_the_admin_outside_the_allowed_networks(carol, settings):
     settings.ADMIN_ALLOWED_NETWORKS = ["10.0.0.0/8", "192.0.2.7"]
     client = Client()
-    client.force_login(carol)
+    login_verified(client, carol)
     for path in (reverse("admin:index"), reverse("admin:control_room"), reverse("admin:login")):
         assert client.get(path, REMOTE_ADDR="198.51.100.1").status_code == 404, path
         assert client.get(path, REMOTE_ADDR="10.9.8.7").status_code in (200, 302), path
@@ -94,7 +95,7 @@ def test_it_hides_the_admin_outside_the_allowed_networks(carol, settings):
 
 def test_it_opens_the_admin_to_everyone_without_an_allow_list(carol):
     client = Client()
-    client.force_login(carol)
+    login_verified(client, carol)
     assert client.get(reverse("admin:index"), REMOTE_ADDR="198.51.100.1").status_code == 200
 
 

@@ -17,6 +17,7 @@ from apps.wallets import keystore
 from apps.wallets.domain import parse_secret_key
 from apps.wallets.models import Wallet
 from tests.factories import PASSWORD
+from tests.support.mfa import login_verified
 from tests.support.wallets import assert_no_secret, secret_forms
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +115,7 @@ def test_it_keeps_secrets_out_of_the_admin(client, carol, alice_wallet, keypair)
     carol.user_permissions.add(
         *Permission.objects.filter(content_type__app_label="wallets", codename__startswith="view_")
     )
-    client.force_login(carol)
+    login_verified(client, carol)
     user_key = alice_wallet.owner.wallet_key
     pages = [
         reverse("admin:wallets_wallet_changelist"),

@@ -86,6 +86,10 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     # Refresh tokens rotate and the used one is blacklisted (SIMPLE_JWT below).
     "rest_framework_simplejwt.token_blacklist",
+    # Second factor: TOTP devices and single-use recovery codes (apps/accounts/mfa.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -122,6 +126,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session passed a second factor (the admin needs it).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -323,6 +329,7 @@ _RATE_LIMIT_DEFAULTS = {
     "wallet_export": "10/hour",
     "campaign_start": "30/hour",
     "webhook_test": "10/min",
+    "mfa": "20/hour",
 }
 RATE_LIMITS = {
     scope: env.str(f"RATE_LIMIT_{scope.upper()}", default=rate)
@@ -568,3 +575,6 @@ WEBHOOKS_BACKOFF_BASE_SECONDS = env.float("WEBHOOKS_BACKOFF_BASE_SECONDS", defau
 WEBHOOKS_BACKOFF_MAX_SECONDS = env.float("WEBHOOKS_BACKOFF_MAX_SECONDS", default=1800.0)
 WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=20)
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+
+# Second factor. The issuer names the account in authenticator apps.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="volumebot")
