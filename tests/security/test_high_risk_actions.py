@@ -51,12 +51,14 @@ def test_it_audits_a_master_key_rotation_once_per_run(alice, bob, monkeypatch, s
     assert NEW_KEK not in str(run.metadata)
 
 
-def test_it_audits_key_exports_and_refusals(alice, alice_api):
+def test_it_audits_key_exports_and_refusals(alice, alice_api, alice_mfa):
     wallet = WalletFactory(owner=alice)
     url = reverse("api:wallet_export", args=[wallet.pk])
     refused = alice_api.post(url, {"password": "wrong-password"}, REMOTE_ADDR="10.1.1.1")
     assert refused.status_code == 400
-    exported = alice_api.post(url, {"password": PASSWORD}, REMOTE_ADDR="10.1.1.2")
+    exported = alice_api.post(
+        url, {"password": PASSWORD, "otp_code": alice_mfa.code()}, REMOTE_ADDR="10.1.1.2"
+    )
     assert exported.status_code == 200
 
     (refusal,) = audits("wallet.export_refused")
@@ -67,7 +69,7 @@ def test_it_audits_key_exports_and_refusals(alice, alice_api):
     assert secret not in str(export.metadata)
 
 
-def test_it_audits_mainnet_enablement(alice, carol):
+def test_it_audits_mainnet_enablement(alice, carol, alice_mfa):
     user_set_mainnet(user_id=alice.pk, allowed=True, actor=carol, ip="10.2.2.2")
     user_set_mainnet(user_id=alice.pk, allowed=False, actor=carol, ip="10.2.2.2")
     (allow,) = audits("account.mainnet_allow")

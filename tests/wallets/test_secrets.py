@@ -55,7 +55,7 @@ def test_it_stores_no_secret_in_the_database(alice_api, alice, keypair):
 
 
 def test_it_keeps_secrets_out_of_logs_html_and_api_answers(
-    client, alice, alice_api, keypair, caplog
+    client, alice, alice_api, keypair, caplog, alice_mfa
 ):
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="django.db.backends")
@@ -95,7 +95,8 @@ def test_it_keeps_secrets_out_of_logs_html_and_api_answers(
             signer.sign_message(b"m")
         keystore.sign_with(wallet, b"m")
         exported = alice_api.post(
-            reverse("api:wallet_export", args=[wallet.pk]), {"password": PASSWORD}
+            reverse("api:wallet_export", args=[wallet.pk]),
+            {"password": PASSWORD, "otp_code": alice_mfa.code()},
         )
 
     assert len(queries) > 5
