@@ -234,3 +234,15 @@ def test_the_code_page_keeps_the_next_address_for_staff(carol):
     )
     page = client.get(login.url).content.decode()
     assert 'name="next" value="/admin/core/auditevent/"' in page
+
+
+def test_it_backs_off_after_a_wrong_code(alice, settings):
+    # One wrong code locks the authenticator for factor * 2^(failures-1) seconds: an hour here.
+    settings.OTP_TOTP_THROTTLE_FACTOR = 3600
+    enrolled = enrol(alice)
+
+    assert mfa_verify(user=alice, code="000000") is None
+    assert mfa_verify(user=alice, code=enrolled.code()) is None  # right, but too soon
+
+    # A recovery code goes to its own device, which has no failures to back off from.
+    assert mfa_verify(user=alice, code=enrolled.recovery()) is not None
