@@ -22,6 +22,7 @@ from apps.localnet.server import start_server
 from tests.factories import PASSWORD, UserFactory
 from tests.support.balances import FakeReader, fake_balances
 from tests.support.campaigns import Setup
+from tests.support.mfa import enrol
 from tests.support.web import bearer
 from tests.workers import threads_worker
 
@@ -76,6 +77,12 @@ def carol(db):
     return UserFactory(
         email="carol@example.com", display_name="Carol", is_staff=True, is_superuser=True
     )
+
+
+@pytest.fixture
+def alice_mfa(alice):
+    """alice's authenticator (two-factor on): `.code()` for a fresh code, `.recovery_codes`."""
+    return enrol(alice)
 
 
 @pytest.fixture(autouse=True)

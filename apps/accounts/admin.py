@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from apps.accounts.models import Role, User
 from apps.accounts.services import user_set_role
+from apps.accounts.stepup import code_confirmed
 from apps.admin_ops.services import user_set_mainnet, user_suspend, user_unsuspend
 from apps.core.errors import Conflict
 from apps.core.services import client_ip
@@ -37,7 +38,7 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.display(boolean=True, description="verified")
     def is_verified(self, obj):
-        return obj.is_verified
+        return obj.email_is_verified
 
     def _each(self, request, queryset, apply, field: str, verb: str) -> None:
         """Run an audited, idempotent service per user; report how many actually changed."""
@@ -85,8 +86,13 @@ class UserAdmin(BaseUserAdmin):
             "is_active", "reinstated",
         )  # fmt: skip
 
-    @admin.action(description="Allow mainnet for selected users")
+    @admin.action(description="Allow mainnet for selected users (asks for a two-factor code)")
     def allow_mainnet(self, request, queryset):
+        page = code_confirmed(
+            self, request, queryset, action="account.mainnet_allow", title="Allow mainnet"
+        )
+        if page is not None:
+            return page
         ip = client_ip(request)
         self._each(
             request, queryset,

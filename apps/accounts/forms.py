@@ -41,7 +41,7 @@ class SignInForm(AuthenticationForm):
 
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)
-        if not user.is_verified:
+        if not user.email_is_verified:
             raise forms.ValidationError(
                 self.error_messages["unverified"], code="unverified", params={"email": user.email}
             )
@@ -69,3 +69,14 @@ class ApiKeyForm(forms.Form):
     name = forms.CharField(label="Name", max_length=80)
     scope = forms.ChoiceField(label="Scope", choices=ApiKeyScope.choices)
     expires_in_days = forms.IntegerField(label="Expires after (days)", min_value=1, initial=90)
+
+
+class OtpCodeForm(forms.Form):
+    otp_code = forms.CharField(
+        label="Code",
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+        help_text="The 6 digits your authenticator app shows, or one of your recovery codes.",
+    )

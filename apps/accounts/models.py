@@ -100,7 +100,8 @@ class User(AbstractUser):
         return Role.ADMIN if self.is_staff else Role.USER
 
     @property
-    def is_verified(self) -> bool:
+    def email_is_verified(self) -> bool:
+        # Not `is_verified`: django-otp sets that on request.user (passed the second factor).
         return self.email_verified_at is not None
 
     @property

@@ -23,6 +23,8 @@ urlpatterns = [
     path("settings/password/", views.password_change, name="password_change"),
     path("settings/theme/", views.set_theme, name="set_theme"),
     path("settings/api-keys/", views.api_keys, name="api_keys"),
+    path("settings/two-factor/", views.two_factor, name="two_factor"),
+    path("two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path(
         "settings/api-keys/<int:key_id>/revoke/",
         views.api_key_revoke_page,

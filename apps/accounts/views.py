@@ -1,14 +1,20 @@
+import base64
+
+import segno
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
 
-from apps.accounts import forms
+from apps.accounts import forms, mfa
 from apps.accounts.api_keys import api_key_create, api_key_list, api_key_revoke
 from apps.accounts.models import Theme, User
 from apps.accounts.selectors import signin_lockout_seconds
@@ -208,3 +214,93 @@ password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
 password_change = auth_views.PasswordChangeView.as_view(
     template_name="accounts/password_change.html", success_url=reverse_lazy("accounts:profile")
 )
+
+
+def _safe_next(request, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+@login_required
+@sensitive_post_parameters("otp_code")
+@rate_limit("mfa")
+def two_factor(request):
+    """Settings → Two-factor authentication: start the set-up (a QR code to scan), confirm it
+    with a code (then the recovery codes are shown once), or turn it off."""
+    user = request.user
+    form = forms.OtpCodeForm(request.POST or None)
+    context = {"enabled": mfa.mfa_enabled(user=user), "form": form}
+    status = 200
+    action = request.POST.get("action", "")
+    if request.method == "POST" and action == "start":
+        device = mfa.mfa_enrolment_start(user=user) if not context["enabled"] else None
+        if device is not None:
+            context["device"] = device
+            context["form"] = forms.OtpCodeForm()
+    elif request.method == "POST" and form.is_valid():
+        try:
+            if action == "confirm":
+                codes = mfa.mfa_enrolment_confirm(
+                    user=user, code=form.cleaned_data["otp_code"], ip=client_ip(request)
+                )
+            elif action == "disable":
+                mfa.mfa_disable(
+                    user=user, code=form.cleaned_data["otp_code"], ip=client_ip(request)
+                )
+            else:
+                return HttpResponse("Unknown action.", status=400)
+        except DomainError as error:
+            for message in error.fields.get("otp_code", [error.message]):
+                form.add_error("otp_code", message)
+            status = error.status_code
+            if action == "confirm":
+                context["device"] = user.totpdevice_set.filter(confirmed=False).first()
+        else:
+            if action == "confirm":
+                # The code just typed proves the second factor for this session too.
+                otp_login(request, user.totpdevice_set.get(confirmed=True))
+                context.update(enabled=True, recovery_codes=codes, form=forms.OtpCodeForm())
+            else:
+                messages.success(request, "Two-factor authentication is off.")
+                return redirect("accounts:two_factor")
+    elif request.method == "POST":
+        status = 400
+    device = context.get("device")
+    if device is not None:
+        # segno draws paths only (the e-mail in the URL never becomes markup): safe to inline.
+        qr = segno.make(device.config_url, error="m")
+        context["qr_svg"] = qr.svg_inline(scale=5, dark="#000", light="#fff")
+        # The same key in text, for an app that cannot scan (config_url's secret parameter).
+        context["secret"] = base64.b32encode(device.bin_key).decode()
+    context["recovery_left"] = mfa.mfa_recovery_codes_left(user=user)
+    response = render(request, "accounts/two_factor.html", context, status=status)
+    response["Cache-Control"] = "no-store"  # secrets and recovery codes must not be cached
+    return response
+
+
+@login_required
+@sensitive_post_parameters("otp_code")
+@rate_limit("mfa")
+def two_factor_verify(request):
+    """Prove the second factor for this session (staff need it for the admin)."""
+    user = request.user
+    if not mfa.mfa_enabled(user=user):
+        messages.info(request, "Turn on two-factor authentication first.")
+        return redirect("accounts:two_factor")
+    form = forms.OtpCodeForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        device = mfa.mfa_verify(user=user, code=form.cleaned_data["otp_code"])
+        if device is not None:
+            otp_login(request, device)
+            return redirect(_safe_next(request, reverse("dashboard")))
+        form.add_error("otp_code", "That code is not valid (or was used already).")
+        status = 400
+    elif request.method == "POST":
+        status = 400
+    context = {"form": form, "next": _safe_next(request, "")}
+    return render(request, "accounts/two_factor_verify.html", context, status=status)

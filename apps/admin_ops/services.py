@@ -16,6 +16,7 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.mfa import mfa_enabled
 from apps.accounts.models import User
 from apps.accounts.services import user_tokens_revoke
 from apps.admin_ops.models import Alert
@@ -152,11 +153,17 @@ def user_unsuspend(*, user_id: int, actor: User, ip: str | None = None) -> User:
 
 
 def user_set_mainnet(*, user_id: int, allowed: bool, actor: User, ip: str | None = None) -> User:
-    """Allow or disallow mainnet for a user (they still have to attest to lawful use)."""
+    """Allow or disallow mainnet for a user (they still have to attest to lawful use). Only a
+    user with a second factor can be allowed: mainnet keys hold real money."""
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user_id)
         if user.mainnet_allowed == allowed:
             return user
+        if allowed and not mfa_enabled(user=user):
+            raise Conflict(
+                "Turn on two-factor authentication first (the user does it under Settings).",
+                code="mfa_required",
+            )
         user.mainnet_allowed = allowed
         user.save(update_fields=["mainnet_allowed"])
         audit_log(

@@ -38,7 +38,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # line). Every other limit fails open: `user`/`anon` only share capacity fairly, and losing them
 # for an outage keeps reads (a bot's status polls, the dashboards) working; starts and webhook
 # tests need the broker anyway, so they answer 503 when they enqueue.
-FAIL_CLOSED_SCOPES = frozenset({"signin", "signup", "password_reset", "token", "wallet_export"})
+FAIL_CLOSED_SCOPES = frozenset(
+    {"signin", "signup", "password_reset", "token", "wallet_export", "mfa"}
+)
 
 # What the user is told a scope limits (the alert message and the 429 page).
 SCOPE_LABELS = {
@@ -52,6 +54,7 @@ SCOPE_LABELS = {
     "wallet_export": "key exports",
     "campaign_start": "campaign starts",
     "webhook_test": "webhook tests",
+    "mfa": "two-factor codes",
 }
 
 

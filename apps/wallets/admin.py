@@ -5,9 +5,13 @@ no use for them and a copy of one is a step towards misuse). Wallets cannot be a
 only enter through the services, which encrypt and audit them. Deleting is off too, because it
 would skip the in-use check and the audit row; users delete their own wallets."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from apps.accounts.stepup import code_confirmed
+from apps.core.services import client_ip
+from apps.wallets.keystore import KeystoreError
 from apps.wallets.models import UserKey, Wallet
+from apps.wallets.services import user_keys_rewrap_current
 
 
 @admin.register(Wallet)
@@ -35,6 +39,35 @@ class UserKeyAdmin(admin.ModelAdmin):
     fields = ["owner", "kek_fingerprint", "version", "created_at", "rotated_at"]
     readonly_fields = fields
     exclude = ["wrapped_dek"]
+    actions = ["rewrap_current"]
+
+    @admin.action(
+        description="Re-wrap selected data keys under the current master key (asks for a "
+        "two-factor code)"
+    )
+    def rewrap_current(self, request, queryset):
+        page = code_confirmed(
+            self, request, queryset, action="wallet.kek_rotate", title="Re-wrap data keys"
+        )
+        if page is not None:
+            return page
+        try:
+            outcomes = user_keys_rewrap_current(
+                user_key_ids=list(queryset.values_list("pk", flat=True)),
+                actor=request.user,
+                ip=client_ip(request),
+            )
+        except KeystoreError as error:
+            self.message_user(request, f"Stopped: {error}", messages.ERROR)
+            return None
+        level = messages.WARNING if outcomes["unknown"] else messages.SUCCESS
+        self.message_user(
+            request,
+            f"{outcomes['rewrapped']} re-wrapped, {outcomes['skipped']} already current, "
+            f"{outcomes['unknown']} wrapped by a master key this process does not hold.",
+            level,
+        )
+        return None
 
     def has_add_permission(self, request):
         return False

@@ -55,3 +55,10 @@ class ExportForm(forms.Form):
         label="Your password",
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+    otp_code = forms.CharField(
+        label="Two-factor code",
+        required=False,  # the service says what is missing: a code, or 2FA itself
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        help_text="From your authenticator app, or one of your recovery codes.",
+    )

@@ -12,8 +12,13 @@ Plaintext keys exist only inside `wallet_signer()` (and the one export the owner
 rest of the platform handles a `WalletSigner`, never key bytes. Nothing here puts key material
 into an exception message, a repr or a log line.
 
-The master key is looked up by fingerprint (an HMAC of a constant under the key, which reveals
-nothing about it) from `WALLET_MASTER_KEY` and, during a rotation, `WALLET_MASTER_KEY_PREVIOUS`.
+The master key comes from a provider chosen by `WALLET_MASTER_KEY_PROVIDER`: `env` (the key
+itself in `WALLET_MASTER_KEY` or the file named by `WALLET_MASTER_KEY_FILE`) or `aws-kms` (a KMS
+key named by `WALLET_KMS_KEY_ID` wraps and unwraps the data keys; see kms.py). A master key is
+looked up by fingerprint (for a local key an HMAC of a constant under the key, which reveals
+nothing about it; for a KMS key a hash of its ARN). During a rotation the previous key
+(`WALLET_MASTER_KEY_PREVIOUS` and/or `WALLET_KMS_KEY_ID_PREVIOUS`) is held too, whichever the
+provider, so a rotation can also move the data keys from one provider to the other.
 `master_key_check()` runs as a system check and when a Celery worker starts, so a wrong master key
 stops the process at start-up instead of failing at signing time.
 """
@@ -40,6 +45,8 @@ from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
+
+from apps.wallets.kms import KmsError, KmsMasterKey, dek_cache_clear, kms_master_key
 
 if TYPE_CHECKING:
     from apps.accounts.models import User
@@ -98,31 +105,58 @@ class MasterKey:
         return _open(self._key, wrapped, _DEK_AAD + str(owner_id).encode())
 
 
-def current_master_key() -> MasterKey:
-    """The master key new data keys are wrapped with (`WALLET_MASTER_KEY`)."""
+PROVIDER_ENV = "env"
+PROVIDER_AWS_KMS = "aws-kms"
+AnyMasterKey = MasterKey | KmsMasterKey
+
+
+def master_key_setting() -> str:
+    """The setting that names the current master key, for messages."""
+    if settings.WALLET_MASTER_KEY_PROVIDER == PROVIDER_AWS_KMS:
+        return "WALLET_KMS_KEY_ID"
+    return "WALLET_MASTER_KEY"
+
+
+def current_master_key() -> AnyMasterKey:
+    """The master key new data keys are wrapped with, from the configured provider."""
+    name = master_key_setting()
+    if settings.WALLET_MASTER_KEY_PROVIDER == PROVIDER_AWS_KMS:
+        if not settings.WALLET_KMS_KEY_ID:
+            raise ImproperlyConfigured(f"{name} is not set: wallet keys cannot be used.")
+        return kms_master_key(settings.WALLET_KMS_KEY_ID)
     value = settings.WALLET_MASTER_KEY
     if not value:
-        raise ImproperlyConfigured("WALLET_MASTER_KEY is not set: wallet keys cannot be used.")
-    return MasterKey.from_base64(value, name="WALLET_MASTER_KEY")
+        raise ImproperlyConfigured(f"{name} is not set: wallet keys cannot be used.")
+    return MasterKey.from_base64(value, name=name)
 
 
-def master_keyring() -> dict[str, MasterKey]:
+def master_keyring() -> dict[str, AnyMasterKey]:
     """Every master key this process holds, by fingerprint: the current one, and during a
-    rotation the previous one, so workers keep signing while rows move to the new key."""
+    rotation the previous one(s), so workers keep signing while rows move to the new key."""
     current = current_master_key()
     keyring = {current.fingerprint: current}
     previous = getattr(settings, "WALLET_MASTER_KEY_PREVIOUS", "")
     if previous:
         old = MasterKey.from_base64(previous, name="WALLET_MASTER_KEY_PREVIOUS")
         keyring.setdefault(old.fingerprint, old)
+    previous_kms = getattr(settings, "WALLET_KMS_KEY_ID_PREVIOUS", "")
+    if previous_kms:
+        old_kms = kms_master_key(previous_kms)
+        keyring.setdefault(old_kms.fingerprint, old_kms)
     return keyring
 
 
-def master_key_from_environment(*, env: str | None = None, file: str | None = None) -> MasterKey:
-    """A master key named by an environment variable or a file (for rotate_master_key); never
-    from the command line, where `ps` would show it."""
-    if bool(env) == bool(file):
-        raise ImproperlyConfigured("Give exactly one of an environment variable or a file.")
+def master_key_from(
+    *, env: str | None = None, file: str | None = None, kms_key_id: str | None = None
+) -> AnyMasterKey:
+    """A master key named by an environment variable, a file or a KMS key id (for
+    rotate_master_key); a local key never from the command line, where `ps` would show it."""
+    if sum(map(bool, (env, file, kms_key_id))) != 1:
+        raise ImproperlyConfigured(
+            "Give exactly one of an environment variable, a file or a KMS key."
+        )
+    if kms_key_id:
+        return kms_master_key(kms_key_id)
     if env:
         value = os.environ.get(env, "")
         if not value:
@@ -173,12 +207,13 @@ def user_key_create(*, owner: User) -> UserKey:
     if existing is not None:
         return existing
     master = current_master_key()
+    wrapped = _wrap(master, AESGCM.generate_key(bit_length=256), owner_id=owner.pk)
     # get_or_create: two first imports racing for the same user end with one DEK (the loser's
     # insert hits the unique owner index and re-reads the winner's row).
     user_key, _ = UserKey.objects.get_or_create(
         owner=owner,
         defaults={
-            "wrapped_dek": master.wrap(AESGCM.generate_key(bit_length=256), owner_id=owner.pk),
+            "wrapped_dek": wrapped,
             "kek_fingerprint": master.fingerprint,
             "version": FORMAT_V1,
         },
@@ -194,7 +229,23 @@ def _dek(user_key: UserKey) -> bytes:
             f"The data key of user {user_key.owner_id} is wrapped by master key "
             f"{user_key.kek_fingerprint}, which this process does not have."
         )
-    return master.unwrap(bytes(user_key.wrapped_dek), owner_id=user_key.owner_id)
+    return _unwrap(master, bytes(user_key.wrapped_dek), owner_id=user_key.owner_id)
+
+
+@sensitive_variables()
+def _wrap(master: AnyMasterKey, dek: bytes, *, owner_id: int) -> bytes:
+    try:
+        return master.wrap(dek, owner_id=owner_id)
+    except KmsError as error:
+        raise KeystoreError(str(error)) from None
+
+
+@sensitive_variables()
+def _unwrap(master: AnyMasterKey, wrapped: bytes, *, owner_id: int) -> bytes:
+    try:
+        return master.unwrap(wrapped, owner_id=owner_id)
+    except KmsError as error:
+        raise KeystoreError(str(error)) from None
 
 
 @sensitive_variables()
@@ -245,14 +296,9 @@ def _keypair(wallet: Wallet, user_key: UserKey | None) -> Keypair:
     return keypair
 
 
-def rewrap(*, wrapped: bytes, owner_id: int, old: MasterKey, new: MasterKey) -> bytes:
+def rewrap(*, wrapped: bytes, owner_id: int, old: AnyMasterKey, new: AnyMasterKey) -> bytes:
     """The same DEK, wrapped by `new` instead of `old` (rotate_master_key)."""
-    return new.wrap(_rewrap_open(wrapped, owner_id, old), owner_id=owner_id)
-
-
-@sensitive_variables()
-def _rewrap_open(wrapped: bytes, owner_id: int, old: MasterKey) -> bytes:
-    return old.unwrap(bytes(wrapped), owner_id=owner_id)
+    return _wrap(new, _unwrap(old, bytes(wrapped), owner_id=owner_id), owner_id=owner_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,15 +447,18 @@ def master_key_problems() -> tuple[list[str], list[str]]:
         # No database yet, or not migrated: then no data key exists for the key to miss.
         return [], []
     errors, warnings = [], []
+    setting = master_key_setting()
+    previous = f"{setting}_PREVIOUS"
     unknown = {fp: n for fp, n in counts.items() if fp not in keyring}
     if unknown:
         total = sum(unknown.values())
         errors.append(
-            f"WALLET_MASTER_KEY is not the master key that wrapped {total} stored wallet data "
+            f"{setting} is not the master key that wrapped {total} stored wallet data "
             f"key(s) (master key fingerprint(s) {', '.join(sorted(unknown))}; this process holds "
             f"{', '.join(sorted(keyring))}). Signing would fail: set the right key, or during a "
-            "rotation the old one as WALLET_MASTER_KEY_PREVIOUS."
+            f"rotation the old one as {previous}."
         )
+    dek_cache_clear()  # ask KMS itself: a key disabled since the last unwrap must show here
     for sample in samples:
         try:
             _dek(sample)
@@ -422,7 +471,7 @@ def master_key_problems() -> tuple[list[str], list[str]]:
     behind = sum(n for fp, n in counts.items() if fp in keyring and fp != current)
     if behind:
         warnings.append(
-            f"{behind} wallet data key(s) are still wrapped by WALLET_MASTER_KEY_PREVIOUS: "
+            f"{behind} wallet data key(s) are still wrapped by a previous master key: "
             "run `python manage.py rotate_master_key`, then unset it."
         )
     return errors, warnings

@@ -16,6 +16,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from apps.accounts.mfa import mfa_check
 from apps.accounts.models import User
 from apps.core.errors import Conflict, DomainError, ValidationFailed
 from apps.core.services import audit_log
@@ -324,13 +325,13 @@ def _export_throttle(owner: User) -> None:
         raise ExportThrottled(retry_after=max(1, started + EXPORT_WINDOW_SECONDS - now))
 
 
-@sensitive_variables("password")
+@sensitive_variables("password", "otp_code")
 def wallet_export(
-    *, wallet_id: int, owner: User, password: str, ip: str | None = None
+    *, wallet_id: int, owner: User, password: str, otp_code: str, ip: str | None = None
 ) -> keystore.ExportedKey:
-    """The wallet's secret key, for its owner, after the owner re-enters their password.
-    Throttled and audited: users must always be able to take their keys out, and every time
-    they do is on record."""
+    """The wallet's secret key, for its owner, after the owner re-enters their password and a
+    second-factor code (a stolen session or token is not enough). Throttled and audited: users
+    must always be able to take their keys out, and every time they do is on record."""
     wallet = wallet_get(owner=owner, wallet_id=wallet_id)
     if not wallet.has_secret:
         raise Conflict("A watch-only wallet has no key to export.", code="no_secret")
@@ -345,6 +346,7 @@ def wallet_export(
             code="wrong_password",
             fields={"password": ["That is not your password."]},
         )
+    mfa_check(user=owner, code=otp_code, action="wallet.export", ip=ip)
     with transaction.atomic():
         # Audit first, in the same transaction: no key leaves without its record.
         audit_log(
@@ -372,7 +374,14 @@ def master_key_rotation_record(
     )  # fmt: skip
 
 
-def user_key_rewrap(*, user_key_id: int, old: keystore.MasterKey, new: keystore.MasterKey) -> str:
+def user_key_rewrap(
+    *,
+    user_key_id: int,
+    old: keystore.AnyMasterKey,
+    new: keystore.AnyMasterKey,
+    actor: User | None = None,
+    ip: str | None = None,
+) -> str:
     """Re-wrap one data key from `old` to `new` in its own transaction. Returns "rewrapped",
     "skipped" (already on `new`: a resumed rotation), "gone" or "unknown" (wrapped by neither)."""
     with transaction.atomic():
@@ -391,8 +400,34 @@ def user_key_rewrap(*, user_key_id: int, old: keystore.MasterKey, new: keystore.
         user_key.rotated_at = timezone.now()
         user_key.save(update_fields=["wrapped_dek", "kek_fingerprint", "rotated_at"])
         audit_log(
-            actor=None, action="wallet.kek_rotate", entity="user_key", entity_id=user_key.pk,
+            actor=actor, action="wallet.kek_rotate", entity="user_key", entity_id=user_key.pk,
             metadata={"owner_id": user_key.owner_id, "from": old.fingerprint,
-                      "to": new.fingerprint},
+                      "to": new.fingerprint}, ip=ip,
         )  # fmt: skip
     return "rewrapped"
+
+
+def user_keys_rewrap_current(
+    *, user_key_ids: list[int], actor: User, ip: str | None = None
+) -> dict[str, int]:
+    """Re-wrap the given data keys under the current master key, each from whichever key of
+    this process's keyring wrapped it (the operator console's way to finish a rotation).
+    Returns how many were re-wrapped, already current, gone or wrapped by a key not held."""
+    keyring = keystore.master_keyring()
+    current = keystore.current_master_key()
+    outcomes = {"rewrapped": 0, "skipped": 0, "gone": 0, "unknown": 0}
+    wrapped_by = dict(
+        UserKey.objects.filter(pk__in=user_key_ids).values_list("pk", "kek_fingerprint")
+    )
+    for user_key_id in sorted(user_key_ids):
+        old = keyring.get(wrapped_by.get(user_key_id, ""))
+        if user_key_id not in wrapped_by:
+            outcome = "gone"
+        elif old is None:
+            outcome = "unknown"
+        else:
+            outcome = user_key_rewrap(
+                user_key_id=user_key_id, old=old, new=current, actor=actor, ip=ip
+            )
+        outcomes[outcome] += 1
+    return outcomes

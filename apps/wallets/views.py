@@ -10,6 +10,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from apps.accounts.mfa import mfa_enabled
 from apps.core.errors import DomainError, NotFound
 from apps.core.htmx import redirect_page
 from apps.core.services import client_ip
@@ -213,10 +214,11 @@ def wallet_verify(request, wallet_id: int):
 
 @login_required
 @never_cache
-@sensitive_post_parameters("password")
+@sensitive_post_parameters("password", "otp_code")
 @rate_limit("wallet_export")
 def wallet_export(request, wallet_id: int):
-    """Shows the key once, after the password. Never cached (no-store), never kept in a session."""
+    """Shows the key once, after the password and a second-factor code. Never cached
+    (no-store), never kept in a session."""
     wallet = _owned_wallet(request, wallet_id)
     form = forms.ExportForm(request.POST or None)
     exported, status, retry_after = None, 200, None
@@ -226,6 +228,7 @@ def wallet_export(request, wallet_id: int):
                 wallet_id=wallet.pk,
                 owner=request.user,
                 password=form.cleaned_data["password"],
+                otp_code=form.cleaned_data["otp_code"],
                 ip=client_ip(request),
             )
         except services.ExportThrottled as error:
@@ -234,7 +237,12 @@ def wallet_export(request, wallet_id: int):
         except DomainError as error:
             _form_errors(form, error)
             status = error.status_code
-    context = {"wallet": wallet, "form": form, "exported": exported}
+    context = {
+        "wallet": wallet,
+        "form": form,
+        "exported": exported,
+        "mfa_enabled": mfa_enabled(user=request.user),
+    }
     template = "wallets/export.html#wallet-export" if request.htmx else "wallets/export.html"
     response = render(request, template, context, status=_status(request, status))
     if retry_after is not None:

@@ -1,3 +1,5 @@
+from urllib.parse import quote
+
 import pytest
 from django.contrib.auth.hashers import check_password, make_password
 from django.urls import reverse
@@ -6,6 +8,7 @@ from apps.accounts.models import Role
 from apps.accounts.services import user_set_role
 from apps.core.errors import ValidationFailed
 from apps.core.models import AuditEvent
+from tests.support.mfa import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +22,18 @@ def test_it_gives_admins_the_admin_and_plain_users_nothing(client, alice, carol)
     assert refused.status_code == 302
     assert refused.url.startswith(reverse("admin:login"))
 
+    # Staff too, until the session passes the second factor (then the console opens).
     client.force_login(carol)
+    unverified = client.get(reverse("admin:index"))
+    assert unverified.status_code == 302
+    assert unverified.url.startswith(reverse("admin:login"))
+    to_code = client.get(unverified.url)
+    assert to_code.status_code == 302
+    assert to_code.url == (
+        reverse("accounts:two_factor_verify") + "?next=" + quote(reverse("admin:index"), safe="")
+    )
+
+    login_verified(client, carol)
     assert client.get(reverse("admin:index")).status_code == 200
 
 

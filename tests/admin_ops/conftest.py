@@ -1,4 +1,5 @@
-"""Operator-console fixtures: an operator client signed in as carol, and a listener on the
+"""Operator-console fixtures: an operator client signed in as carol (second factor passed),
+and a listener on the
 channel groups notices go to (campaigns and the engine's rows: tests/support/campaigns.py)."""
 
 import asyncio
@@ -8,11 +9,17 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from apps.core.realtime import NOTICES_GROUP, user_group
+from tests.support.mfa import login_verified
 
 
 @pytest.fixture
-def operator(client, carol):
-    client.force_login(carol)
+def carol_mfa(client, carol):
+    """carol signed in on `client` with a session that passed her second factor."""
+    return login_verified(client, carol)
+
+
+@pytest.fixture
+def operator(client, carol_mfa):
     return client
 
 

@@ -28,9 +28,9 @@ def audits(action: str) -> list[tuple]:
     )
 
 
-def admin_action(client, changelist: str, action: str, ids: list[int]):
+def admin_action(client, changelist: str, action: str, ids: list[int], **extra):
     return client.post(
-        reverse(changelist), {"action": action, "_selected_action": ids}, follow=True
+        reverse(changelist), {"action": action, "_selected_action": ids, **extra}, follow=True
     )
 
 
@@ -223,9 +223,12 @@ def test_it_does_not_let_an_operator_suspend_themselves(carol):
     assert not AuditEvent.objects.exists()
 
 
-def test_it_allows_and_disallows_mainnet_once(operator, alice):
-    admin_action(operator, "admin:accounts_user_changelist", "allow_mainnet", [alice.pk])
-    admin_action(operator, "admin:accounts_user_changelist", "allow_mainnet", [alice.pk])
+def test_it_allows_and_disallows_mainnet_once(operator, carol_mfa, alice, alice_mfa):
+    for _ in range(2):
+        admin_action(
+            operator, "admin:accounts_user_changelist", "allow_mainnet", [alice.pk],
+            otp_code=carol_mfa.recovery(),
+        )  # fmt: skip
     alice.refresh_from_db()
     assert alice.mainnet_allowed is True
 

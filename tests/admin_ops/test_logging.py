@@ -12,6 +12,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from apps.execution.models import Job
 from tests.support.campaigns import make_campaign, make_job
+from tests.support.mfa import login_verified
 from tests.workers import threads_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +50,7 @@ def capture_logs():
 
 
 def test_it_carries_the_request_id_from_a_request_into_the_task_it_enqueues(client, carol, alice):
-    client.force_login(carol)
+    login_verified(client, carol)
     run = make_campaign(alice, status="paused").runs.get()
     job = make_job(run, status="dead", type="plan", sequence=4)
 

@@ -1,11 +1,12 @@
-"""An operator (carol) opens the control room in Chromium with a run active, watches the stats
-refresh by themselves, and pauses all campaigns."""
+"""An operator (carol) signs in to the admin with her second factor, opens the control room in
+Chromium with a run active, watches the stats refresh by themselves, and pauses all campaigns."""
 
 import pytest
 
 from apps.core.models import SystemSwitch
 from tests.factories import PASSWORD
 from tests.support.campaigns import SOL, make_campaign, make_execution, make_job
+from tests.support.mfa import enrol
 from tests.workers import threads_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,12 +21,17 @@ def test_it_shows_the_control_room_to_an_operator_and_pauses_all(
     for n, side in enumerate(["buy", "sell", "buy"]):
         make_execution(run, job=job, side=side, sol=SOL // 20, n=n)
     make_job(run, status="dead", type="plan", sequence=7)
+    authenticator = enrol(carol)
 
     with threads_worker():
         page.goto(f"{live_server.url}/admin/")
         page.fill("#id_username", carol.email)
         page.fill("#id_password", PASSWORD)
         page.get_by_role("button", name="Log in").click()
+        # Staff pass the second factor before the console opens.
+        page.get_by_role("heading", name="Enter your two-factor code").wait_for()
+        page.get_by_label("Code").fill(authenticator.code())
+        page.get_by_role("button", name="Verify").click()
         page.get_by_role("link", name="Control room").click()
 
         page.get_by_role("heading", name="Control room").wait_for()

@@ -15,6 +15,7 @@ from apps.core.models import AuditEvent
 from apps.wallets import keystore
 from tests.factories import PASSWORD, WalletFactory
 from tests.support.campaigns import Setup, make_campaign
+from tests.support.mfa import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -50,12 +51,14 @@ def test_it_audits_a_master_key_rotation_once_per_run(alice, bob, monkeypatch, s
     assert NEW_KEK not in str(run.metadata)
 
 
-def test_it_audits_key_exports_and_refusals(alice, alice_api):
+def test_it_audits_key_exports_and_refusals(alice, alice_api, alice_mfa):
     wallet = WalletFactory(owner=alice)
     url = reverse("api:wallet_export", args=[wallet.pk])
     refused = alice_api.post(url, {"password": "wrong-password"}, REMOTE_ADDR="10.1.1.1")
     assert refused.status_code == 400
-    exported = alice_api.post(url, {"password": PASSWORD}, REMOTE_ADDR="10.1.1.2")
+    exported = alice_api.post(
+        url, {"password": PASSWORD, "otp_code": alice_mfa.code()}, REMOTE_ADDR="10.1.1.2"
+    )
     assert exported.status_code == 200
 
     (refusal,) = audits("wallet.export_refused")
@@ -66,7 +69,7 @@ def test_it_audits_key_exports_and_refusals(alice, alice_api):
     assert secret not in str(export.metadata)
 
 
-def test_it_audits_mainnet_enablement(alice, carol):
+def test_it_audits_mainnet_enablement(alice, carol, alice_mfa):
     user_set_mainnet(user_id=alice.pk, allowed=True, actor=carol, ip="10.2.2.2")
     user_set_mainnet(user_id=alice.pk, allowed=False, actor=carol, ip="10.2.2.2")
     (allow,) = audits("account.mainnet_allow")
@@ -83,7 +86,7 @@ def test_it_audits_mainnet_enablement(alice, carol):
 def test_it_hides_the_admin_outside_the_allowed_networks(carol, settings):
     settings.ADMIN_ALLOWED_NETWORKS = ["10.0.0.0/8", "192.0.2.7"]
     client = Client()
-    client.force_login(carol)
+    login_verified(client, carol)
     for path in (reverse("admin:index"), reverse("admin:control_room"), reverse("admin:login")):
         assert client.get(path, REMOTE_ADDR="198.51.100.1").status_code == 404, path
         assert client.get(path, REMOTE_ADDR="10.9.8.7").status_code in (200, 302), path
@@ -94,7 +97,7 @@ def test_it_hides_the_admin_outside_the_allowed_networks(carol, settings):
 
 def test_it_opens_the_admin_to_everyone_without_an_allow_list(carol):
     client = Client()
-    client.force_login(carol)
+    login_verified(client, carol)
     assert client.get(reverse("admin:index"), REMOTE_ADDR="198.51.100.1").status_code == 200
 
 

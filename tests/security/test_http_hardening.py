@@ -15,6 +15,7 @@ from django.urls import reverse
 from apps.wallets import balances as chain_balances
 from tests.support.balances import FakeReader
 from tests.support.campaigns import Setup, make_campaign
+from tests.support.mfa import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def pages(alice, carol, monkeypatch):
     campaign = make_campaign(setup, status="active")
     anonymous, user, admin = Client(), Client(), Client()
     user.force_login(alice)
-    admin.force_login(carol)
+    login_verified(admin, carol)
     wallet = setup.wallet
     return [
         (anonymous, "/"),

@@ -184,6 +184,7 @@ def database_dump(recorder: Recorder) -> None:
 
 def test_no_wallet_secret_leaves_the_key_store_during_a_whole_campaign(
     alice,
+    alice_mfa,
     chain,
     workers,
     recorder,
@@ -250,7 +251,9 @@ def test_no_wallet_secret_leaves_the_key_store_during_a_whole_campaign(
 
     # The export: the one response that returns the key, to its owner, by design.
     response = http.api.post(
-        f"/v1/wallets/{funding_wallet.pk}/export", {"password": PASSWORD}, format="json"
+        f"/v1/wallets/{funding_wallet.pk}/export",
+        {"password": PASSWORD, "otp_code": alice_mfa.code()},
+        format="json",
     )
     exported = http.record(response, "export", scan=False)
     assert response.status_code == 200, exported

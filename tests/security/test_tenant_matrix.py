@@ -127,6 +127,8 @@ ROUTES: dict[str, Rule] = {
     "accounts/settings/theme/": public("post"),
     "accounts/settings/api-keys/": auth("get", "post"),
     "accounts/settings/api-keys/<int:key_id>/revoke/": obj(api_key, "post"),
+    "accounts/settings/two-factor/": auth("get", "post"),
+    "accounts/two-factor/verify/": auth("get", "post"),
     "tokens/": auth(),
     "tokens/register/": auth("get", "post"),
     "tokens/<int:token_id>/": obj(token),

@@ -278,15 +278,19 @@ def test_it_treats_custodial_wallets_as_verified(alice_api, alice_wallet):
     assert (body["verified"], body["message"]) == (True, None)
 
 
-def test_it_exports_a_key_after_the_password(alice_api, alice_wallet, keypair):
-    wrong = alice_api.post(url("wallet_export", alice_wallet), {"password": "nope"})
+def test_it_exports_a_key_after_the_password(alice_api, alice_wallet, keypair, alice_mfa):
+    wrong = alice_api.post(
+        url("wallet_export", alice_wallet), {"password": "nope", "otp_code": alice_mfa.code()}
+    )
     assert wrong.status_code == 400
     assert wrong.json()["error"]["fields"] == {"password": ["That is not your password."]}
     assert str(keypair) not in wrong.content.decode()
     assert not AuditEvent.objects.filter(action="wallet.export").exists()
     assert AuditEvent.objects.filter(action="wallet.export_refused").count() == 1
 
-    response = alice_api.post(url("wallet_export", alice_wallet), {"password": PASSWORD})
+    response = alice_api.post(
+        url("wallet_export", alice_wallet), {"password": PASSWORD, "otp_code": alice_mfa.code()}
+    )
 
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
@@ -312,12 +316,17 @@ def test_it_answers_404_to_an_export_of_another_users_wallet(bob_api, alice_wall
     assert not AuditEvent.objects.filter(action__startswith="wallet.export").exists()
 
 
-def test_it_throttles_exports(alice_api, alice_wallet):
+def test_it_throttles_exports(alice_api, alice_wallet, alice_mfa):
     for _ in range(EXPORT_LIMIT):
-        response = alice_api.post(url("wallet_export", alice_wallet), {"password": PASSWORD})
+        response = alice_api.post(
+            url("wallet_export", alice_wallet),
+            {"password": PASSWORD, "otp_code": alice_mfa.recovery()},
+        )
         assert response.status_code == 200
 
-    response = alice_api.post(url("wallet_export", alice_wallet), {"password": PASSWORD})
+    response = alice_api.post(
+        url("wallet_export", alice_wallet), {"password": PASSWORD, "otp_code": alice_mfa.recovery()}
+    )
 
     assert response.status_code == 429
     assert 3590 <= int(response["Retry-After"]) <= 3600
@@ -326,7 +335,7 @@ def test_it_throttles_exports(alice_api, alice_wallet):
     assert AuditEvent.objects.filter(action="wallet.export").count() == EXPORT_LIMIT
 
 
-def test_it_has_no_key_to_export_for_a_watch_wallet(alice_api, alice_watch):
+def test_it_has_no_key_to_export_for_a_watch_wallet(alice_api, alice_watch, alice_mfa):
     response = alice_api.post(url("wallet_export", alice_watch), {"password": PASSWORD})
 
     assert response.status_code == 409

@@ -186,12 +186,16 @@ def test_it_verifies_without_htmx(client, alice, alice_watch, watch_keypair):
     assert done.status_code == 302 and done.url == page("detail", alice_watch)
 
 
-def test_it_exports_with_the_password_on_the_page(client, alice, alice_wallet, keypair):
+def test_it_exports_with_the_password_on_the_page(client, alice, alice_wallet, keypair, alice_mfa):
     client.force_login(alice)
 
     form = client.get(page("export", alice_wallet))
-    wrong = client.post(page("export", alice_wallet), {"password": "nope"})
-    shown = client.post(page("export", alice_wallet), {"password": PASSWORD}, **HTMX)
+    wrong = client.post(
+        page("export", alice_wallet), {"password": "nope", "otp_code": alice_mfa.recovery()}
+    )
+    shown = client.post(
+        page("export", alice_wallet), {"password": PASSWORD, "otp_code": alice_mfa.code()}, **HTMX
+    )
 
     assert form.status_code == 200 and str(keypair) not in form.content.decode()
     assert wrong.status_code == 400 and str(keypair) not in wrong.content.decode()
@@ -200,17 +204,21 @@ def test_it_exports_with_the_password_on_the_page(client, alice, alice_wallet, k
     assert html.lstrip().startswith('<section id="wallet-export">')
     assert str(keypair) in html and str(list(bytes(keypair))) in html
     assert "no-store" in shown["Cache-Control"]
-    full = client.post(page("export", alice_wallet), {"password": PASSWORD})
+    full = client.post(
+        page("export", alice_wallet), {"password": PASSWORD, "otp_code": alice_mfa.code()}
+    )
     assert "<h1>Export the secret key</h1>" in full.content.decode()
     assert AuditEvent.objects.filter(action="wallet.export").count() == 2
 
 
-def test_it_throttles_page_exports(client, alice, alice_wallet, keypair):
+def test_it_throttles_page_exports(client, alice, alice_wallet, keypair, alice_mfa):
     client.force_login(alice)
     for _ in range(5):
         client.post(page("export", alice_wallet), {"password": "nope"})
 
-    response = client.post(page("export", alice_wallet), {"password": PASSWORD})
+    response = client.post(
+        page("export", alice_wallet), {"password": PASSWORD, "otp_code": alice_mfa.code()}
+    )
 
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 3500

@@ -17,6 +17,7 @@ from apps.wallets import keystore
 from apps.wallets.domain import parse_secret_key
 from apps.wallets.models import Wallet
 from tests.factories import PASSWORD
+from tests.support.mfa import login_verified
 from tests.support.wallets import assert_no_secret, secret_forms
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +55,7 @@ def test_it_stores_no_secret_in_the_database(alice_api, alice, keypair):
 
 
 def test_it_keeps_secrets_out_of_logs_html_and_api_answers(
-    client, alice, alice_api, keypair, caplog
+    client, alice, alice_api, keypair, caplog, alice_mfa
 ):
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="django.db.backends")
@@ -94,7 +95,8 @@ def test_it_keeps_secrets_out_of_logs_html_and_api_answers(
             signer.sign_message(b"m")
         keystore.sign_with(wallet, b"m")
         exported = alice_api.post(
-            reverse("api:wallet_export", args=[wallet.pk]), {"password": PASSWORD}
+            reverse("api:wallet_export", args=[wallet.pk]),
+            {"password": PASSWORD, "otp_code": alice_mfa.code()},
         )
 
     assert len(queries) > 5
@@ -114,7 +116,7 @@ def test_it_keeps_secrets_out_of_the_admin(client, carol, alice_wallet, keypair)
     carol.user_permissions.add(
         *Permission.objects.filter(content_type__app_label="wallets", codename__startswith="view_")
     )
-    client.force_login(carol)
+    login_verified(client, carol)
     user_key = alice_wallet.owner.wallet_key
     pages = [
         reverse("admin:wallets_wallet_changelist"),

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from apps.webhooks import services
 from apps.webhooks.models import WebhookAttempt, WebhookDelivery
+from tests.support.mfa import login_verified
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +18,7 @@ def test_the_admin_never_shows_the_secret(client, carol, alice, public_dns):
         webhook=webhook, event_type="campaign.started", event_at=timezone.now(), data={}
     )
     WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500, latency_ms=3)
-    client.force_login(carol)
+    login_verified(client, carol)
 
     for url in (
         "/admin/webhooks/webhook/",

@@ -36,14 +36,30 @@ WALLET_MASTER_KEY = env_or_file("WALLET_MASTER_KEY")
 # Only while rotating the master key: the old key, so running processes can still unwrap the
 # data keys that `rotate_master_key` has not re-wrapped yet (see apps/wallets/keystore.py).
 WALLET_MASTER_KEY_PREVIOUS = env_or_file("WALLET_MASTER_KEY_PREVIOUS")
+# Where the master key lives: "env" (WALLET_MASTER_KEY / WALLET_MASTER_KEY_FILE above) or
+# "aws-kms" (the KMS key WALLET_KMS_KEY_ID wraps the data keys; apps/wallets/kms.py). AWS
+# credentials come from boto3's usual chain (AWS_* variables, an instance or pod role).
+WALLET_MASTER_KEY_PROVIDER = env.str("WALLET_MASTER_KEY_PROVIDER", default="env")
+if WALLET_MASTER_KEY_PROVIDER not in ("env", "aws-kms"):
+    raise ImproperlyConfigured('WALLET_MASTER_KEY_PROVIDER must be "env" or "aws-kms".')
+WALLET_KMS_KEY_ID = env.str("WALLET_KMS_KEY_ID", default="")  # key id, ARN or alias/<name>
+WALLET_KMS_KEY_ID_PREVIOUS = env.str("WALLET_KMS_KEY_ID_PREVIOUS", default="")  # rotation only
+WALLET_KMS_REGION = env.str("WALLET_KMS_REGION", default="")  # else AWS_REGION/AWS_DEFAULT_REGION
+WALLET_KMS_ENDPOINT_URL = env.str("WALLET_KMS_ENDPOINT_URL", default="")  # e.g. a VPC endpoint
+WALLET_KMS_DEK_CACHE_SECONDS = env.int("WALLET_KMS_DEK_CACHE_SECONDS", default=60)
 
 if not DEBUG:
+    master_key = (
+        ("WALLET_KMS_KEY_ID", WALLET_KMS_KEY_ID)
+        if WALLET_MASTER_KEY_PROVIDER == "aws-kms"
+        else ("WALLET_MASTER_KEY", WALLET_MASTER_KEY)
+    )
     missing = [
         name
         for name, value in (
             ("SECRET_KEY", SECRET_KEY),
             ("ALLOWED_HOSTS", ALLOWED_HOSTS),
-            ("WALLET_MASTER_KEY", WALLET_MASTER_KEY),
+            master_key,
         )
         if not value
     ]
@@ -70,6 +86,10 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     # Refresh tokens rotate and the used one is blacklisted (SIMPLE_JWT below).
     "rest_framework_simplejwt.token_blacklist",
+    # Second factor: TOTP devices and single-use recovery codes (apps/accounts/mfa.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
@@ -106,6 +126,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session passed a second factor (the admin needs it).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -324,6 +346,7 @@ _RATE_LIMIT_DEFAULTS = {
     "wallet_export": "10/hour",
     "campaign_start": "30/hour",
     "webhook_test": "10/min",
+    "mfa": "20/hour",
 }
 RATE_LIMITS = {
     scope: env.str(f"RATE_LIMIT_{scope.upper()}", default=rate)
@@ -587,3 +610,6 @@ WEBHOOKS_BACKOFF_BASE_SECONDS = env.float("WEBHOOKS_BACKOFF_BASE_SECONDS", defau
 WEBHOOKS_BACKOFF_MAX_SECONDS = env.float("WEBHOOKS_BACKOFF_MAX_SECONDS", default=1800.0)
 WEBHOOKS_DISABLE_AFTER_FAILURES = env.int("WEBHOOKS_DISABLE_AFTER_FAILURES", default=20)
 WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=False)
+
+# Second factor. The issuer names the account in authenticator apps.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="volumebot")

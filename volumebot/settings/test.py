@@ -45,3 +45,7 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "te
 WEBHOOKS_ALLOW_PRIVATE = False
 # Generous limits so the suite never trips them; tests/security sets tiny ones per test.
 RATE_LIMITS = dict.fromkeys(RATE_LIMITS, "100000/min")  # noqa: F405
+# No back-off between two-factor attempts (a test of the back-off turns it on for itself): a
+# test that enters a wrong code and then the right one must not depend on the clock.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0

@@ -9,7 +9,7 @@ from apps.accounts.tokens import StampedRefreshToken
 
 class MeSerializer(serializers.ModelSerializer):
     role = serializers.CharField(read_only=True)
-    email_verified = serializers.BooleanField(source="is_verified", read_only=True)
+    email_verified = serializers.BooleanField(source="email_is_verified", read_only=True)
 
     class Meta:
         model = User
@@ -48,7 +48,7 @@ class VerifiedTokenObtainPairSerializer(TokenObtainPairSerializer):
                 )
                 raise SignInLockedOut(wait=wait, detail=LOCKED_OUT_MESSAGE) from None
             raise
-        if not self.user.is_verified:
+        if not self.user.email_is_verified:
             raise exceptions.AuthenticationFailed(
                 "Verify your e-mail address first.", code="email_not_verified"
             )

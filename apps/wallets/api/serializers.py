@@ -85,6 +85,15 @@ class VerifyResponseSerializer(serializers.Serializer):
 
 class ExportRequestSerializer(serializers.Serializer):
     password = serializers.CharField(write_only=True, help_text="Your account password.")
+    otp_code = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=16,
+        help_text="A current code from your authenticator app, or an unused recovery code "
+        "(two-factor authentication must be on).",
+    )
 
 
 class ExportResponseSerializer(serializers.Serializer):

@@ -168,15 +168,22 @@ class WalletVerifyView(APIView):
         return Response(VerifyResponseSerializer(body).data)
 
 
-@method_decorator(sensitive_post_parameters("password"), name="dispatch")
+@method_decorator(sensitive_post_parameters("password", "otp_code"), name="dispatch")
 class WalletExportView(APIView):
     throttle_scope = "wallet_export"
 
     @extend_schema(
         tags=TAGS,
-        summary="Export the secret key (password required; audited; 5 per hour)",
+        summary="Export the secret key (password and second-factor code; audited; 5 per hour)",
         request=ExportRequestSerializer,
-        responses={200: ExportResponseSerializer, 400: ERROR, 404: ERROR, 409: ERROR, 429: ERROR},
+        responses={
+            200: ExportResponseSerializer,
+            400: ERROR,
+            403: ERROR,
+            404: ERROR,
+            409: ERROR,
+            429: ERROR,
+        },
     )
     def post(self, request, wallet_id: int):
         # Another user's wallet is a 404 before anything else, as on every object route (a
@@ -189,6 +196,7 @@ class WalletExportView(APIView):
                 wallet_id=wallet_id,
                 owner=request.user,
                 password=serializer.validated_data["password"],
+                otp_code=serializer.validated_data["otp_code"],
                 ip=client_ip(request),
             )
         except services.ExportThrottled as error:

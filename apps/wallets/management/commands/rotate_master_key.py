@@ -12,6 +12,12 @@ and runs safely beside workers. Procedure without downtime:
   3. Unset WALLET_MASTER_KEY_PREVIOUS and restart; the start-up check confirms nothing needs it.
 
 With the workers stopped, step 1 can be skipped: rotate, then deploy the new key.
+
+With AWS KMS (WALLET_MASTER_KEY_PROVIDER=aws-kms) the same steps name KMS keys instead:
+WALLET_KMS_KEY_ID=<new key> and WALLET_KMS_KEY_ID_PREVIOUS=<old key>, then
+--old-kms-key <old key id/ARN/alias> --new-kms-key <new key>. Moving from a local key to KMS
+mixes the two: --old-key-env WALLET_MASTER_KEY_PREVIOUS --new-kms-key <key>. A KMS key id is no
+secret, so it may be given on the command line; KMS itself keeps the key.
 """
 
 from django.core.exceptions import ImproperlyConfigured
@@ -29,18 +35,22 @@ class Command(BaseCommand):
         old = parser.add_mutually_exclusive_group(required=True)
         old.add_argument("--old-key-env", metavar="NAME", help="variable holding the old key")
         old.add_argument("--old-key-file", metavar="PATH", help="file holding the old key")
+        old.add_argument("--old-kms-key", metavar="KEY_ID", help="the old AWS KMS key")
         new = parser.add_mutually_exclusive_group(required=True)
         new.add_argument("--new-key-env", metavar="NAME", help="variable holding the new key")
         new.add_argument("--new-key-file", metavar="PATH", help="file holding the new key")
+        new.add_argument("--new-kms-key", metavar="KEY_ID", help="the new AWS KMS key")
 
     def handle(self, *args, **options):
         try:
-            old = keystore.master_key_from_environment(
-                env=options["old_key_env"], file=options["old_key_file"]
-            )
-            new = keystore.master_key_from_environment(
-                env=options["new_key_env"], file=options["new_key_file"]
-            )
+            old = keystore.master_key_from(
+                env=options["old_key_env"], file=options["old_key_file"],
+                kms_key_id=options["old_kms_key"],
+            )  # fmt: skip
+            new = keystore.master_key_from(
+                env=options["new_key_env"], file=options["new_key_file"],
+                kms_key_id=options["new_kms_key"],
+            )  # fmt: skip
         except ImproperlyConfigured as error:
             raise CommandError(str(error)) from None
         if old.fingerprint == new.fingerprint:
@@ -51,7 +61,13 @@ class Command(BaseCommand):
         # loses at most the row in flight (which the next run redoes).
         ids = list(UserKey.objects.order_by("pk").values_list("pk", flat=True))
         for user_key_id in ids:
-            outcome = user_key_rewrap(user_key_id=user_key_id, old=old, new=new)
+            try:
+                outcome = user_key_rewrap(user_key_id=user_key_id, old=old, new=new)
+            except keystore.KeystoreError as error:
+                # Rows done so far stay done: running the command again resumes here.
+                raise CommandError(
+                    f"Stopped at data key {user_key_id}: {error} Run the command again to resume."
+                ) from None
             outcomes[outcome] += 1
             if outcome == "unknown":
                 self.stderr.write(f"data key {user_key_id}: wrapped by neither key, left as is")
