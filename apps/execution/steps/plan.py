@@ -56,45 +56,16 @@ def execute(job: Job) -> Done:
     if run.summary.get("plan_window") != job.window:
         raise JobCancelled("a newer planner window took over (resume)")
     params = Params.from_json(run.campaign.params)
-    reason = stop_reason(run, params)
-    if reason:
-        run_stop(run, reason=reason, completed=True)
-        return Done(result={"stopped": reason})
-    if switch_enabled(name=SystemSwitch.Name.PAUSE_ALL):
-        campaign_pause(campaign_id=run.campaign_id, actor=None, reason=PAUSE_ALL_REASON)
-        return Done(result={"paused": "pause_all"})
+    stopped = _stopped(run, params)
+    if stopped is not None:
+        return stopped
     sell_only = bool(run.summary.get("sell_only"))
-    if sell_only and sold_out(PlanState.from_json(run.summary["plan"])):
-        # Sell-only and every maker sold what it held: stop, so the gather sweeps them.
-        run_stop(run, reason=SOLD_OUT_REASON, completed=False)
-        return Done(result={"stopped": SOLD_OUT_REASON})
     config = plan_config(params=params, run=run, sell_only=sell_only)
-    # Every planned trade done and the target not reached (stop_reason above): plan the rest.
-    short_lamports = 0
-    if (
-        not sell_only
-        and config.volume_cap_lamports is not None
-        and plan_done(config, PlanState.from_json(run.summary["plan"]))
-        and not Job.objects.filter(
-            run_id=run.pk, type__in=Job.TRADE_TYPES, status__in=Job.LIVE
-        ).exists()
-    ):
-        budget = budget_volume_lamports(params=params, run=run)
-        if budget is not None and budget <= config.volume_cap_lamports:
-            # The planned volume is all the budget cap pays for: stop before it is exceeded.
-            run_stop(run, reason=BUDGET_REASON, completed=True)
-            return Done(result={"stopped": BUDGET_REASON})
-        short_lamports = params.target_volume_lamports - run.volume_lamports
+    short_lamports = _short_of_target(run, params, config, sell_only=sell_only)
+    if isinstance(short_lamports, Done):
+        return short_lamports
     window = run.summary["plan_window"]
-    # The run's fair share of the network's request budget (None: no budget on the network).
-    owner = run.campaign.owner
-    share_per_s = run_share_per_s(
-        network=run.campaign.network,
-        demand=Demand(run.pk, owner.pk, demand_per_s(config)),
-        user_cap_per_s=None
-        if owner.max_trades_per_minute is None
-        else owner.max_trades_per_minute / 60,
-    )
+    share_per_s = _share_per_s(run, config)
     now = timezone.now()
     capped = bool(
         params.daily_volume_cap_lamports
@@ -122,48 +93,11 @@ def execute(job: Job) -> Done:
             # Today's volume cap is reached: plan nothing until the next UTC day.
             horizon_ms = int((day_start(now) + timedelta(days=1)).timestamp() * 1000)
         else:
-            until_ms = horizon_ms - epoch_ms
-            allowed = credit = None
-            if share_per_s is not None:
-                # Within the share: whole trades this window, the rest carried to the next (a
-                # run starts with one trade's credit, and an idle one saves up to two, so a
-                # run within its share is never held back by rounding or a short burst).
-                carried = locked.summary.get("share_credit", 1.0)
-                credit = share_per_s * plan_window_ms() / 1000 + carried
-                allowed = int(credit)
-            trades, state = plan_window(plan, state, until_ms=until_ms, max_trades=allowed)
-            slowed = allowed is not None and due_before(plan, state, until_ms=until_ms)
-            locked.summary.update(
-                budget_slowed=slowed,
-                share_trades_per_minute=None if share_per_s is None else round(60 * share_per_s, 1),
-                share_credit=1.0 if credit is None else min(credit - len(trades), 2.0),
+            trades, state = _plan_within_share(
+                locked, plan, state, until_ms=horizon_ms - epoch_ms, share_per_s=share_per_s
             )
-        makers = locked.summary["maker_ids"]
-        # The window's trades and the next window, in one INSERT.
-        created = jobs_create_many(
-            run_id=run.pk,
-            enqueue=False,
-            jobs=[
-                *(
-                    {
-                        "type": Job.Type.TRADE_BUY if trade.side == Side.BUY
-                        else Job.Type.TRADE_SELL,
-                        "sequence": trade.sequence,
-                        "payload": {"wallet_id": makers[trade.wallet], "lamports": trade.lamports},
-                        "scheduled_for": _at(epoch_ms + trade.at_ms),
-                    }
-                    for trade in trades
-                ),
-                {"type": Job.Type.PLAN, "sequence": window + 1, "window": window + 1,
-                 "scheduled_for": _at(horizon_ms)},
-            ],
-        )  # fmt: skip
-        trades_enqueue(
-            [job for job in created if job.type in Job.TRADE_TYPES], batch=batchable(params)
-        )
-        for job in created:
-            if job.type == Job.Type.PLAN:
-                job_enqueue(job=job)
+        _create_jobs(locked, params, trades, window=window, epoch_ms=epoch_ms,
+                     horizon_ms=horizon_ms)  # fmt: skip
         locked.summary.update(
             plan=state.to_json(), plan_window=window + 1, plan_epoch_ms=epoch_ms,
             daily_cap_reached=capped,
@@ -174,6 +108,102 @@ def execute(job: Job) -> Done:
         result={"window": window, "daily_cap_reached": capped},
         write=write,
     )
+
+
+def _stopped(run: CampaignRun, params: Params) -> Done | None:
+    """The window's stop conditions: target or budget reached, pause-all, sell-only sold out."""
+    reason = stop_reason(run, params)
+    if reason:
+        run_stop(run, reason=reason, completed=True)
+        return Done(result={"stopped": reason})
+    if switch_enabled(name=SystemSwitch.Name.PAUSE_ALL):
+        campaign_pause(campaign_id=run.campaign_id, actor=None, reason=PAUSE_ALL_REASON)
+        return Done(result={"paused": "pause_all"})
+    if run.summary.get("sell_only") and sold_out(PlanState.from_json(run.summary["plan"])):
+        # Sell-only and every maker sold what it held: stop, so the gather sweeps them.
+        run_stop(run, reason=SOLD_OUT_REASON, completed=False)
+        return Done(result={"stopped": SOLD_OUT_REASON})
+    return None
+
+
+def _short_of_target(run: CampaignRun, params: Params, config, *, sell_only: bool) -> int | Done:
+    """Lamports of volume still to plan once every planned trade is done and the target is not
+    reached (0 while the plan goes on), or the stop when the budget cap pays for no more."""
+    if (
+        sell_only
+        or config.volume_cap_lamports is None
+        or not plan_done(config, PlanState.from_json(run.summary["plan"]))
+        or Job.objects.filter(run_id=run.pk, type__in=Job.TRADE_TYPES, status__in=Job.LIVE).exists()
+    ):
+        return 0
+    budget = budget_volume_lamports(params=params, run=run)
+    if budget is not None and budget <= config.volume_cap_lamports:
+        # The planned volume is all the budget cap pays for: stop before it is exceeded.
+        run_stop(run, reason=BUDGET_REASON, completed=True)
+        return Done(result={"stopped": BUDGET_REASON})
+    return params.target_volume_lamports - run.volume_lamports
+
+
+def _share_per_s(run: CampaignRun, config) -> float | None:
+    """The run's fair share of the network's request budget (None: no budget on the network)."""
+    owner = run.campaign.owner
+    return run_share_per_s(
+        network=run.campaign.network,
+        demand=Demand(run.pk, owner.pk, demand_per_s(config)),
+        user_cap_per_s=None
+        if owner.max_trades_per_minute is None
+        else owner.max_trades_per_minute / 60,
+    )
+
+
+def _plan_within_share(locked: CampaignRun, plan, state: PlanState, *, until_ms: int,
+                       share_per_s: float | None):  # fmt: skip
+    """The window's trades, no more than the run's share allows; records in the summary
+    whether the share held the run back."""
+    allowed = credit = None
+    if share_per_s is not None:
+        # Within the share: whole trades this window, the rest carried to the next (a run
+        # starts with one trade's credit, and an idle one saves up to two, so a run within its
+        # share is never held back by rounding or a short burst).
+        carried = locked.summary.get("share_credit", 1.0)
+        credit = share_per_s * plan_window_ms() / 1000 + carried
+        allowed = int(credit)
+    trades, state = plan_window(plan, state, until_ms=until_ms, max_trades=allowed)
+    slowed = allowed is not None and due_before(plan, state, until_ms=until_ms)
+    locked.summary.update(
+        budget_slowed=slowed,
+        share_trades_per_minute=None if share_per_s is None else round(60 * share_per_s, 1),
+        share_credit=1.0 if credit is None else min(credit - len(trades), 2.0),
+    )
+    return trades, state
+
+
+def _create_jobs(locked: CampaignRun, params: Params, trades, *, window: int, epoch_ms: int,
+                 horizon_ms: int) -> None:  # fmt: skip
+    """The window's trades and the next window, in one INSERT, then enqueued."""
+    makers = locked.summary["maker_ids"]
+    created = jobs_create_many(
+        run_id=locked.pk,
+        enqueue=False,
+        jobs=[
+            *(
+                {
+                    "type": Job.Type.TRADE_BUY if trade.side == Side.BUY
+                    else Job.Type.TRADE_SELL,
+                    "sequence": trade.sequence,
+                    "payload": {"wallet_id": makers[trade.wallet], "lamports": trade.lamports},
+                    "scheduled_for": _at(epoch_ms + trade.at_ms),
+                }
+                for trade in trades
+            ),
+            {"type": Job.Type.PLAN, "sequence": window + 1, "window": window + 1,
+             "scheduled_for": _at(horizon_ms)},
+        ],
+    )  # fmt: skip
+    trades_enqueue([job for job in created if job.type in Job.TRADE_TYPES], batch=batchable(params))
+    for job in created:
+        if job.type == Job.Type.PLAN:
+            job_enqueue(job=job)
 
 
 def plan_backpressure(*, job_id: int) -> float | None:
