@@ -64,8 +64,8 @@ _COMMITMENTS = ("processed", "confirmed", "finalized")
 _BLOCK_NOT_AVAILABLE = -32004
 _SLOT_SKIPPED = -32007
 _UNSUPPORTED_TRANSACTION_VERSION = -32015
-_INVALID_PARAMS = -32602
-_METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+METHOD_NOT_FOUND = -32601
 _PREFLIGHT_FAILURE = -32002
 _SIGNATURE_FAILURE = -32003
 
@@ -106,14 +106,14 @@ def _decode_tx(encoded: str, encoding: str) -> VersionedTransaction:
         raw = base64.b64decode(encoded) if encoding == "base64" else b58decode(encoded)
         return VersionedTransaction.from_bytes(raw)
     except (ValueError, TypeError) as exc:
-        raise RpcFailure(_INVALID_PARAMS, f"failed to deserialize transaction: {exc}") from exc
+        raise RpcFailure(INVALID_PARAMS, f"failed to deserialize transaction: {exc}") from exc
 
 
-def _pubkey(value: Any) -> Pubkey:
+def parse_pubkey(value: Any) -> Pubkey:
     try:
         return Pubkey.from_string(value)
     except (ValueError, TypeError) as exc:
-        raise RpcFailure(_INVALID_PARAMS, f"Invalid param: {value!r} is not a pubkey") from exc
+        raise RpcFailure(INVALID_PARAMS, f"Invalid param: {value!r} is not a pubkey") from exc
 
 
 def _config(params: list, index: int) -> dict:
@@ -179,57 +179,56 @@ class LocalnetRpc:
         ).to_json()
 
     def get_balance(self, params: list) -> str:
-        return R.GetBalanceResp(self.cluster.get_balance(_pubkey(params[0])), self._ctx()).to_json()
+        return R.GetBalanceResp(
+            self.cluster.get_balance(parse_pubkey(params[0])), self._ctx()
+        ).to_json()
 
     def _context(self) -> dict:
         return {"apiVersion": SOLANA_CORE_VERSION, "slot": self.cluster.slot}
-
-    def _mint_decimals(self, mint: Pubkey) -> int | None:
-        acc = self.cluster.get_account(mint)
-        if acc is None or acc.owner not in TOKEN_PROGRAMS or len(acc.data) < MINT_LEN:
-            return None
-        return decode_mint(bytes(acc.data)).decimals
 
     def _accounts_encoder(self, config: dict) -> Callable[[Account], dict]:
         try:
             encoding, data_slice = account_config(config)
         except EncodingError as exc:
-            raise RpcFailure(_INVALID_PARAMS, str(exc)) from None
+            raise RpcFailure(INVALID_PARAMS, str(exc)) from None
 
         def encode(acc: Account) -> dict:
             try:
                 return encode_account(
-                    acc, encoding=encoding, data_slice=data_slice, mint_decimals=self._mint_decimals
+                    acc,
+                    encoding=encoding,
+                    data_slice=data_slice,
+                    mint_decimals=lambda mint: mint_decimals(self.cluster, mint),
                 )
             except EncodingError as exc:
-                raise RpcFailure(_INVALID_PARAMS, str(exc)) from None
+                raise RpcFailure(INVALID_PARAMS, str(exc)) from None
 
         return encode
 
     def get_account_info(self, params: list) -> dict:
         encode = self._accounts_encoder(_config(params, 1))
-        acc = self.cluster.get_account(_pubkey(params[0]))
+        acc = self.cluster.get_account(parse_pubkey(params[0]))
         return {"context": self._context(), "value": encode(acc) if acc else None}
 
     def get_multiple_accounts(self, params: list) -> dict:
         encode = self._accounts_encoder(_config(params, 1))
         if len(params[0]) > _MAX_MULTIPLE_ACCOUNTS:
             raise RpcFailure(
-                _INVALID_PARAMS, f"Too many inputs provided; max {_MAX_MULTIPLE_ACCOUNTS}"
+                INVALID_PARAMS, f"Too many inputs provided; max {_MAX_MULTIPLE_ACCOUNTS}"
             )
-        accounts = [self.cluster.get_account(_pubkey(k)) for k in params[0]]
+        accounts = [self.cluster.get_account(parse_pubkey(k)) for k in params[0]]
         value = [encode(acc) if acc else None for acc in accounts]
         return {"context": self._context(), "value": value}
 
     def get_program_accounts(self, params: list) -> Any:
-        program = _pubkey(params[0])
+        program = parse_pubkey(params[0])
         config = _config(params, 1)
         encode = self._accounts_encoder(config)
         filters = config.get("filters") or []
         matched = []
         for address, acc in self.cluster.program_accounts(program):
             data = bytes(acc.data)
-            if all(_matches(f, data) for f in filters):
+            if all(filter_matches(f, data) for f in filters):
                 matched.append({"account": encode(acc), "pubkey": str(address)})
         if config.get("withContext"):
             return {"context": self._context(), "value": matched}
@@ -237,29 +236,29 @@ class LocalnetRpc:
 
     def get_token_accounts_by_owner(self, params: list) -> dict:
         selector = params[1] if len(params) > 1 else {}
-        mint = _pubkey(selector["mint"]) if "mint" in selector else None
-        program = _pubkey(selector["programId"]) if "programId" in selector else None
+        mint = parse_pubkey(selector["mint"]) if "mint" in selector else None
+        program = parse_pubkey(selector["programId"]) if "programId" in selector else None
         if mint is None and program is None:
-            raise RpcFailure(_INVALID_PARAMS, "Invalid params: expected mint or programId")
+            raise RpcFailure(INVALID_PARAMS, "Invalid params: expected mint or programId")
         if program is not None and program not in TOKEN_PROGRAMS:
-            raise RpcFailure(_INVALID_PARAMS, "Invalid param: unrecognized Token program id")
+            raise RpcFailure(INVALID_PARAMS, "Invalid param: unrecognized Token program id")
         encode = self._accounts_encoder(_config(params, 2))
-        found = self.cluster.token_accounts_of(_pubkey(params[0]), mint=mint, program=program)
+        found = self.cluster.token_accounts_of(parse_pubkey(params[0]), mint=mint, program=program)
         value = [{"account": encode(acc), "pubkey": str(a)} for a, acc in found]
         return {"context": self._context(), "value": value}
 
     def get_token_supply(self, params: list) -> dict:
-        mint = self.cluster.get_account(_pubkey(params[0]))
+        mint = self.cluster.get_account(parse_pubkey(params[0]))
         if mint is None or mint.owner not in TOKEN_PROGRAMS or len(mint.data) < MINT_LEN:
-            raise RpcFailure(_INVALID_PARAMS, "Invalid param: not a Token mint")
+            raise RpcFailure(INVALID_PARAMS, "Invalid param: not a Token mint")
         state = decode_mint(bytes(mint.data))
         return {"context": self._context(), "value": ui_token_amount(state.supply, state.decimals)}
 
     def get_token_largest_accounts(self, params: list) -> dict:
-        address = _pubkey(params[0])
-        decimals = self._mint_decimals(address)
+        address = parse_pubkey(params[0])
+        decimals = mint_decimals(self.cluster, address)
         if decimals is None:
-            raise RpcFailure(_INVALID_PARAMS, "Invalid param: not a Token mint")
+            raise RpcFailure(INVALID_PARAMS, "Invalid param: not a Token mint")
         mint = self.cluster.get_account(address)
         holders = []
         for account_address, acc in self.cluster.program_accounts(mint.owner):
@@ -285,11 +284,11 @@ class LocalnetRpc:
         }
 
     def get_signatures_for_address(self, params: list) -> list:
-        address = _pubkey(params[0])
+        address = parse_pubkey(params[0])
         config = _config(params, 1)
         limit = int(config.get("limit") or _MAX_SIGNATURES)
         if not 1 <= limit <= _MAX_SIGNATURES:
-            raise RpcFailure(_INVALID_PARAMS, f"Invalid limit; max {_MAX_SIGNATURES}")
+            raise RpcFailure(INVALID_PARAMS, f"Invalid limit; max {_MAX_SIGNATURES}")
         before, until = config.get("before"), config.get("until")
         records = self.cluster.signatures_for(address)
         if before is not None:
@@ -303,7 +302,7 @@ class LocalnetRpc:
             {
                 "blockTime": r.block_time,
                 "confirmationStatus": _confirmation_level(slot, r.slot),
-                "err": _err_json(r.err),
+                "err": err_json(r.err),
                 "memo": _memo(r),
                 "signature": str(r.signature),
                 "slot": r.slot,
@@ -338,7 +337,7 @@ class LocalnetRpc:
         encoding = _transaction_encoding(config)
         details = config.get("transactionDetails", "full")
         if details not in _TRANSACTION_DETAILS:
-            raise RpcFailure(_INVALID_PARAMS, str(unknown_variant(details, _TRANSACTION_DETAILS)))
+            raise RpcFailure(INVALID_PARAMS, str(unknown_variant(details, _TRANSACTION_DETAILS)))
         self._check_block_slot(slot)
         block_time = self.cluster.block_time(slot)
         if block_time is None:
@@ -375,9 +374,9 @@ class LocalnetRpc:
         return max(0, self.cluster.slot - _commitment_depth(_config(params, 0)))
 
     def get_token_account_balance(self, params: list) -> str:
-        amount = self.cluster.token_amount(_pubkey(params[0]))
+        amount = self.cluster.token_amount(parse_pubkey(params[0]))
         if amount is None:
-            raise RpcFailure(_INVALID_PARAMS, "Invalid param: not a Token account")
+            raise RpcFailure(INVALID_PARAMS, "Invalid param: not a Token account")
         return R.GetTokenAccountBalanceResp(amount, self._ctx()).to_json()
 
     def get_signature_statuses(self, params: list) -> str:
@@ -430,7 +429,7 @@ class LocalnetRpc:
                 _PREFLIGHT_FAILURE, message, json.loads(failure.to_json())["data"]
             ) from None
         except LocalnetError as exc:
-            code = _SIGNATURE_FAILURE if "signature" in str(exc) else _INVALID_PARAMS
+            code = _SIGNATURE_FAILURE if "signature" in str(exc) else INVALID_PARAMS
             raise RpcFailure(code, str(exc)) from None
         return R.SendTransactionResp(signature).to_json()
 
@@ -443,7 +442,7 @@ class LocalnetRpc:
                 tx, sig_verify=bool(config.get("sigVerify", False)), replace_blockhash=replace
             )
         except LocalnetError as exc:
-            raise RpcFailure(_INVALID_PARAMS, str(exc)) from None
+            raise RpcFailure(INVALID_PARAMS, str(exc)) from None
         replacement = None
         if replace:
             blockhash, last_valid = self.cluster.latest_blockhash()
@@ -459,7 +458,7 @@ class LocalnetRpc:
         return R.SimulateTransactionResp(result, self._ctx()).to_json()
 
     def get_recent_prioritization_fees(self, params: list) -> str:
-        accounts = [_pubkey(k) for k in (params[0] if params else [])]
+        accounts = [parse_pubkey(k) for k in (params[0] if params else [])]
         fees = [
             R.RpcPrioritizationFee(s, f)
             for s, f in self.cluster.recent_prioritization_fees(accounts)
@@ -470,7 +469,7 @@ class LocalnetRpc:
         try:
             message = from_bytes_versioned(base64.b64decode(params[0]))
         except (ValueError, TypeError) as exc:
-            raise RpcFailure(_INVALID_PARAMS, f"failed to deserialize message: {exc}") from exc
+            raise RpcFailure(INVALID_PARAMS, f"failed to deserialize message: {exc}") from exc
         fee = (
             self.cluster.fee_for_message(message)
             if self.cluster.is_blockhash_valid(message.recent_blockhash)
@@ -484,7 +483,7 @@ class LocalnetRpc:
 
     def request_airdrop(self, params: list) -> str:
         return R.RequestAirdropResp(
-            self.cluster.airdrop(_pubkey(params[0]), int(params[1]))
+            self.cluster.airdrop(parse_pubkey(params[0]), int(params[1]))
         ).to_json()
 
     # -- Jito block engine ---------------------------------------------------------------
@@ -496,7 +495,7 @@ class LocalnetRpc:
         try:
             return self.cluster.send_bundle(txs)
         except BundleInvalid as exc:
-            raise RpcFailure(_INVALID_PARAMS, str(exc)) from None
+            raise RpcFailure(INVALID_PARAMS, str(exc)) from None
 
     def get_bundle_statuses(self, params: list) -> dict:
         value = []
@@ -534,26 +533,33 @@ class LocalnetRpc:
 
     def handle(self, request: Any, *, bundles: bool) -> str:
         if not isinstance(request, dict) or "method" not in request:
-            return json.dumps(_error_envelope(None, -32600, "Invalid request"))
+            return json.dumps(error_envelope(None, -32600, "Invalid request"))
         request_id = request.get("id")
         params = request.get("params") or []
         table = self._bundle_methods if bundles else self._methods
         method = table.get(request["method"])
         try:
             if method is None:
-                raise RpcFailure(_METHOD_NOT_FOUND, "Method not found")
+                raise RpcFailure(METHOD_NOT_FOUND, "Method not found")
             result = method(params)
         except RpcFailure as failure:
             return json.dumps(
-                _error_envelope(request_id, failure.code, failure.message, failure.data)
+                error_envelope(request_id, failure.code, failure.message, failure.data)
             )
         except (IndexError, KeyError, TypeError, ValueError) as exc:
-            return json.dumps(
-                _error_envelope(request_id, _INVALID_PARAMS, f"Invalid params: {exc}")
-            )
+            return json.dumps(error_envelope(request_id, INVALID_PARAMS, f"Invalid params: {exc}"))
         if isinstance(result, str) and not bundles and result.startswith("{"):
             return _with_id(result, request_id)
         return json.dumps({"jsonrpc": "2.0", "result": result, "id": request_id})
+
+
+def mint_decimals(cluster: Cluster, mint: Pubkey) -> int | None:
+    """The decimals of `mint`, None when it is no token mint (a token account's parsed
+    amounts need them)."""
+    acc = cluster.get_account(mint)
+    if acc is None or acc.owner not in TOKEN_PROGRAMS or len(acc.data) < MINT_LEN:
+        return None
+    return decode_mint(bytes(acc.data)).decimals
 
 
 def _commitment_depth(config: dict) -> int:
@@ -565,20 +571,20 @@ def _commitment_depth(config: dict) -> int:
     if commitment is None:
         return 0
     if commitment not in _COMMITMENTS:
-        raise RpcFailure(_INVALID_PARAMS, str(unknown_variant(commitment, _COMMITMENTS)))
+        raise RpcFailure(INVALID_PARAMS, str(unknown_variant(commitment, _COMMITMENTS)))
     return FINALIZED_AFTER_SLOTS if commitment == "finalized" else 0
 
 
 def _check_commitment(config: dict, *, minimum: str) -> None:
     _commitment_depth(config)
     if config.get("commitment") == "processed" and minimum == "confirmed":
-        raise RpcFailure(_INVALID_PARAMS, "Method does not support commitment below `confirmed`")
+        raise RpcFailure(INVALID_PARAMS, "Method does not support commitment below `confirmed`")
 
 
 def _transaction_encoding(config: dict) -> str:
     encoding = config.get("encoding", "json")
     if encoding not in TRANSACTION_ENCODINGS:
-        raise RpcFailure(_INVALID_PARAMS, str(unknown_variant(encoding, TRANSACTION_ENCODINGS)))
+        raise RpcFailure(INVALID_PARAMS, str(unknown_variant(encoding, TRANSACTION_ENCODINGS)))
     return encoding
 
 
@@ -586,7 +592,7 @@ def _confirmation_level(current_slot: int, slot: int) -> str:
     return "finalized" if current_slot - slot >= FINALIZED_AFTER_SLOTS else "confirmed"
 
 
-def _err_json(err: Any) -> Any:
+def err_json(err: Any) -> Any:
     if err is None:
         return None
     # solders writes a TransactionError in the node's JSON form only as part of a meta.
@@ -647,19 +653,19 @@ def _transaction_with_meta(
     return answer
 
 
-def _error_envelope(request_id: Any, code: int, message: str, data: Any = None) -> dict:
+def error_envelope(request_id: Any, code: int, message: str, data: Any = None) -> dict:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
     return {"jsonrpc": "2.0", "error": error, "id": request_id}
 
 
-def _matches(rule: dict, data: bytes) -> bool:
+def filter_matches(rule: dict, data: bytes) -> bool:
     if "dataSize" in rule:
         return len(data) == int(rule["dataSize"])
     memcmp = rule.get("memcmp")
     if memcmp is None:
-        raise RpcFailure(_INVALID_PARAMS, f"unsupported filter {rule}")
+        raise RpcFailure(INVALID_PARAMS, f"unsupported filter {rule}")
     encoded = memcmp["bytes"]
     wanted = base64.b64decode(encoded) if memcmp.get("encoding") == "base64" else b58decode(encoded)
     offset = int(memcmp["offset"])
@@ -685,7 +691,7 @@ def create_app(cluster: Cluster, *, faults: Faults | None = None) -> Starlette:
         try:
             body = json.loads(await request.body())
         except ValueError:
-            return JSONResponse(_error_envelope(None, -32700, "Parse error"))
+            return JSONResponse(error_envelope(None, -32700, "Parse error"))
         if isinstance(body, list):
             text = "[" + ",".join(rpc.handle(item, bundles=bundles) for item in body) + "]"
         else:
