@@ -21,13 +21,28 @@ def localnet(tmp_path):
     """(RPC URL, PubSub URL) of a seeded localnet in its own process."""
     port = free_port_pair()
     # Development settings (DEBUG=1) need no services; the localnet command needs none either.
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
-           "DJANGO_SETTINGS_MODULE": "volumebot.settings.base", "DEBUG": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "volumebot.settings.base",
+        "DEBUG": "1",
+    }
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "localnet", "--port", str(port), "--seed",
-         "--state-dir", str(tmp_path / "localnet")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "manage.py",
+            "localnet",
+            "--port",
+            str(port),
+            "--seed",
+            "--state-dir",
+            str(tmp_path / "localnet"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

@@ -38,8 +38,11 @@ def web3js() -> Path:
             pytest.fail(f"{tool} is missing: `make node` installs Debian's nodejs and npm")
     subprocess.run(
         ["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=CLIENT, check=True, capture_output=True, timeout=600,
-    )  # fmt: skip
+        cwd=CLIENT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return CLIENT
 
 
@@ -48,10 +51,12 @@ async def _swap_on_demo_cpmm(rpc: RpcPool, mint: Pubkey, trader) -> None:
     state = await adapter.load_state(rpc=rpc, address=await _demo_cpmm_pool(rpc, mint))
     quote = adapter.quote(state=state, side=Side.BUY, amount_in=LAMPORTS_PER_SOL // 10)
     built = await build_transaction(
-        rpc=rpc, payer=trader,
-        instructions=adapter.build_buy(state=state, owner=trader.pubkey(), quote=quote,
-                                       slippage_bps=100),
-    )  # fmt: skip
+        rpc=rpc,
+        payer=trader,
+        instructions=adapter.build_buy(
+            state=state, owner=trader.pubkey(), quote=quote, slippage_bps=100
+        ),
+    )
     result = await send_and_confirm(rpc=rpc, built=built, poll_interval_s=0.05)
     assert result.status == ConfirmStatus.LANDED
 
@@ -76,11 +81,19 @@ async def test_web3js_runs_a_normal_flow_against_the_localnet(localnet, web3js):
     )
 
     process = await asyncio.create_subprocess_exec(
-        "node", "check.mjs", cwd=web3js,
-        env={**os.environ, "RPC_URL": url, "DEMO_WALLET": str(wallet.pubkey()),
-             "DEMO_MINT": str(mint), "WATCH": str(sol_vault)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        "node",
+        "check.mjs",
+        cwd=web3js,
+        env={
+            **os.environ,
+            "RPC_URL": url,
+            "DEMO_WALLET": str(wallet.pubkey()),
+            "DEMO_MINT": str(mint),
+            "WATCH": str(sol_vault),
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     events: dict[str, dict] = {}
     try:
         while "websocket" not in events:
@@ -110,9 +123,14 @@ async def test_web3js_runs_a_normal_flow_against_the_localnet(localnet, web3js):
     assert parsed["signer"] is True
     assert parsed["preBalances"][0] - parsed["postBalances"][0] == LAMPORTS_PER_SOL // 10 + 5_000
     assert events["tokenAccounts"]["accounts"] == [
-        {"pubkey": str(demo_ata), "program": "spl-token", "type": "account", "mint": str(mint),
-         "amount": demo_tokens.value.amount}
-    ]  # fmt: skip
+        {
+            "pubkey": str(demo_ata),
+            "program": "spl-token",
+            "type": "account",
+            "mint": str(mint),
+            "amount": demo_tokens.value.amount,
+        }
+    ]
     change = events["accountChange"]
     # The buy paid 0.1 SOL into the pool's WSOL vault.
     assert int(change["after"]) - int(change["before"]) == LAMPORTS_PER_SOL // 10
