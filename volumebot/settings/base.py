@@ -278,6 +278,7 @@ _RATE_LIMIT_DEFAULTS = {
     "token": "10/min",
     "wallet_create": "60/hour",
     "wallet_export": "10/hour",
+    "airdrop": "5/hour",
     "campaign_start": "30/hour",
     "webhook_test": "10/min",
 }
