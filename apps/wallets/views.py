@@ -179,7 +179,7 @@ def wallet_airdrop(request, wallet_id: int):
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"{sol} SOL requested (airdrop {signature}).")
+        messages.success(request, f"{sol} SOL requested (airdrop {signature[:8]}…).")
     return redirect_page(request, reverse("wallets:detail", args=[wallet.pk]))
 
 
