@@ -137,7 +137,7 @@ def measure(*, campaigns: int, seconds: float, workers: int, threads: int) -> fl
         ids = _campaigns(campaigns, server.cluster)
         for campaign_id in ids:
             campaign_start(campaign_id=campaign_id, actor=None)
-        from apps.execution.services import run_engine_start
+        from apps.execution.lifecycle import run_engine_start
 
         runs = list(CampaignRun.objects.filter(campaign_id__in=ids).values_list("pk", flat=True))
         for run_id in runs:

@@ -1,8 +1,13 @@
-"""Personas and shared fixtures.
+"""Personas and shared fixtures (helpers are in tests/support/).
 
 alice owns things, bob is another user who must never see them, carol is an admin.
 Everything runs against the real Postgres and Redis of the embedded stack (or DATABASE_URL /
 REDIS_URL when set).
+
+Two chains, two names: `localnet` is the session's localnet (the platform's `localnet` network
+pointed at it); `chain` is the run engine's fast localnet (20 ms slots, so a blockhash expires
+in 3 s) with faults to switch on, and `setup` alice's token seeded on it. `balances` is no
+chain at all: balance reads answered from a FakeReader.
 """
 
 import time
@@ -10,9 +15,17 @@ import time
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from apps.chain.constants import TOKEN_2022_PROGRAM_ID
+from apps.localnet import Cluster
+from apps.localnet.server import start_server
 from tests.factories import PASSWORD, UserFactory
+from tests.support.balances import FakeReader, fake_balances
+from tests.support.campaigns import Setup
+from tests.support.web import bearer
+from tests.workers import threads_worker
+
+SLOT_MS = 20  # the engine's localnet: a blockhash (150 slots) expires in 3 s
 
 
 @pytest.hookimpl(wrapper=True)
@@ -81,10 +94,6 @@ def api_client():
     return APIClient()
 
 
-def bearer(user) -> dict:
-    return {"HTTP_AUTHORIZATION": f"Bearer {RefreshToken.for_user(user).access_token}"}
-
-
 @pytest.fixture
 def alice_api(alice):
     client = APIClient()
@@ -115,3 +124,57 @@ def localnet(localnet_server, settings):
     """The session localnet, with the platform's `localnet` network pointed at it."""
     settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [localnet_server.url]}
     return localnet_server
+
+
+@pytest.fixture
+def balances(monkeypatch) -> FakeReader:
+    """Chain balance reads answered from a FakeReader (set `.lamports`, `.tokens`, `.down`)."""
+    return fake_balances(monkeypatch)
+
+
+@pytest.fixture
+def alice_setup(alice):
+    """alice's token, pool and funding wallet: rows only."""
+    return Setup(alice)
+
+
+@pytest.fixture
+def bob_setup(bob):
+    return Setup(bob)
+
+
+@pytest.fixture(scope="session")
+def engine_localnet():
+    server = start_server(cluster=Cluster(slot_ms=SLOT_MS))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def chain(engine_localnet, settings):
+    """The fast localnet as the platform's `localnet` network, with its faults reset."""
+    settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [engine_localnet.url]}
+    # Localnet trades confirm in milliseconds: plan 1 s windows, a trade busy for 300 ms.
+    settings.EXECUTION_PLAN_WINDOW_MS = 1_000
+    settings.EXECUTION_BUSY_MS = 300
+    faults = engine_localnet.faults
+    yield engine_localnet
+    faults.drop_transactions = faults.down = faults.rate_limited = False
+    faults.latency_s = 0.0
+
+
+@pytest.fixture
+def setup(alice, chain):
+    return Setup(alice, chain.cluster)
+
+
+@pytest.fixture
+def setup_token_2022(alice, chain):
+    return Setup(alice, chain.cluster, token_program=TOKEN_2022_PROGRAM_ID)
+
+
+@pytest.fixture
+def workers():
+    """Real Celery workers (threads) consuming every queue through the real broker."""
+    with threads_worker(concurrency=8, shutdown_timeout=30):
+        yield

@@ -43,3 +43,117 @@ class WalletFactory(factory.django.DjangoModelFactory):
         if kind == "watch":
             return wallet_watch(owner=owner, address=str(keypair.pubkey()), label=label)
         return wallet_import(owner=owner, secret_key=str(keypair), label=label)
+
+
+def _address() -> str:
+    from solders.keypair import Keypair
+
+    return str(Keypair().pubkey())
+
+
+WSOL = "So11111111111111111111111111111111111111112"
+
+
+class TokenFactory(factory.django.DjangoModelFactory):
+    """A registered mint (a fresh address unless `mint=`); `linked_to=user` registers it for
+    that user, as token registration does."""
+
+    class Meta:
+        model = "tokens.Token"
+        skip_postgeneration_save = True
+
+    network = "localnet"
+    mint = factory.LazyFunction(_address)
+    program = "spl"
+    decimals = 6
+    supply_raw = 10**15
+    symbol = "TEST"
+    name = "Test"
+
+    @factory.post_generation
+    def linked_to(obj, create, extracted, **kwargs):
+        if create and extracted is not None:
+            from apps.tokens.models import TokenLink
+
+            TokenLink.objects.create(owner=extracted, token=obj)
+
+
+class PoolFactory(factory.django.DjangoModelFactory):
+    """A pool of `token` against SOL; `selected_by=user` selects it for that user."""
+
+    class Meta:
+        model = "tokens.Pool"
+        skip_postgeneration_save = True
+
+    token = factory.SubFactory(TokenFactory)
+    network = factory.SelfAttribute("token.network")
+    dex = "raydium_amm_v4"
+    address = factory.LazyFunction(_address)
+    quote_mint = WSOL
+    fetched_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def selected_by(obj, create, extracted, **kwargs):
+        if create and extracted is not None:
+            from apps.tokens.models import PoolSelection
+
+            PoolSelection.objects.create(owner=extracted, pool=obj)
+
+
+class CampaignRunFactory(factory.django.DjangoModelFactory):
+    """A run of `campaign` (pass it), running since now."""
+
+    class Meta:
+        model = "campaigns.CampaignRun"
+
+    status = "running"
+    seed = 7
+    started_at = factory.LazyFunction(timezone.now)
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    """A job of `run` (pass it) on its type's queue, keyed by a fresh sequence unless
+    `sequence=`; a dead one carries the error its attempts ran out on."""
+
+    class Meta:
+        model = "execution.Job"
+        exclude = ("sequence",)
+
+    type = "trade_buy"
+    status = "succeeded"
+    sequence = factory.Sequence(lambda n: f"test-{n}")
+    queue = factory.LazyAttribute(lambda job: _queue_for(job.type))
+    idempotency_key = factory.LazyAttribute(
+        lambda job: f"run:{job.run.pk}:{job.type}:{job.sequence}"
+    )
+    error = factory.LazyAttribute(
+        lambda job: (
+            {"code": "transient_exhausted", "message": "RPC down"} if job.status == "dead" else None
+        )
+    )
+
+
+def _queue_for(job_type: str) -> str:
+    from apps.execution.jobs import QUEUE_FOR
+
+    return QUEUE_FOR[job_type]
+
+
+class ExecutionFactory(factory.django.DjangoModelFactory):
+    """A landed buy of `job` (pass it) by `wallet` (pass it), with a fresh signature."""
+
+    class Meta:
+        model = "execution.Execution"
+
+    run = factory.SelfAttribute("job.run")
+    attempt = 1
+    signature = factory.LazyFunction(lambda: str(_signature()))
+    status = "landed"
+    side = "buy"
+    fee_lamports = 5_000
+
+
+def _signature():
+    from solders.keypair import Keypair
+
+    return Keypair().sign_message(b"a test transaction")

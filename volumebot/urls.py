@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from apps.admin_ops.views import metrics
+from apps.campaigns.views import dashboard
 
 api_urlpatterns = [
     path("", include("apps.accounts.api.urls")),
@@ -14,6 +15,8 @@ api_urlpatterns = [
 
 urlpatterns = [
     path("", include("apps.core.urls")),
+    # The signed-in home page shows campaigns: it is theirs, not core's (core imports no app).
+    path("dashboard/", dashboard, name="dashboard"),
     path("accounts/", include("apps.accounts.urls")),
     path("tokens/", include("apps.tokens.urls")),
     path("wallets/", include("apps.wallets.urls")),

@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from apps.accounts.models import Role, User
+from apps.accounts.services import user_set_role
+from apps.admin_ops.services import user_set_mainnet, user_suspend, user_unsuspend
 from apps.core.errors import Conflict
 from apps.core.services import client_ip
 
@@ -51,8 +53,6 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description="Make selected users admins")
     def make_admin(self, request, queryset):
-        from apps.accounts.services import user_set_role
-
         self._each(
             request, queryset,
             lambda u: user_set_role(user_id=u.pk, role=Role.ADMIN, actor=request.user),
@@ -61,8 +61,6 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description="Make selected users plain users")
     def make_user(self, request, queryset):
-        from apps.accounts.services import user_set_role
-
         def apply(user):
             if user.pk == request.user.pk:
                 raise Conflict("You cannot remove your own admin role.")
@@ -72,8 +70,6 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description="Suspend selected users (signs them out, pauses their runs)")
     def suspend(self, request, queryset):
-        from apps.admin_ops.services import user_suspend
-
         ip = client_ip(request)
         self._each(
             request, queryset, lambda u: user_suspend(user_id=u.pk, actor=request.user, ip=ip),
@@ -82,8 +78,6 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description="Lift the suspension of selected users")
     def unsuspend(self, request, queryset):
-        from apps.admin_ops.services import user_unsuspend
-
         ip = client_ip(request)
         self._each(
             request, queryset, lambda u: user_unsuspend(user_id=u.pk, actor=request.user, ip=ip),
@@ -92,8 +86,6 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description="Allow mainnet for selected users")
     def allow_mainnet(self, request, queryset):
-        from apps.admin_ops.services import user_set_mainnet
-
         ip = client_ip(request)
         self._each(
             request, queryset,
@@ -103,8 +95,6 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description="Disallow mainnet for selected users")
     def disallow_mainnet(self, request, queryset):
-        from apps.admin_ops.services import user_set_mainnet
-
         ip = client_ip(request)
         self._each(
             request, queryset,

@@ -24,7 +24,7 @@ from apps.core.throttling import rate_limit
 @rate_limit("signup")
 def signup(request):
     if request.user.is_authenticated:
-        return redirect("core:dashboard")
+        return redirect("dashboard")
     form = forms.SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -53,7 +53,7 @@ def verify(request, token: str):
     else:
         messages.success(request, "Your e-mail address is verified. Welcome to volumebot.")
     if request.user.is_authenticated:
-        return redirect("core:dashboard")
+        return redirect("dashboard")
     return redirect("accounts:signin")
 
 

@@ -2,8 +2,9 @@
 repeating it is a no-op: no second audit row, no second notice.
 
 Campaign state always moves through `apps.campaigns.services` (which audit the transition with
-the operator as actor), jobs through `apps.execution.services`; this module adds the operator's
-own switches, suspensions, alerts and the gauges read at scrape time.
+the operator as actor), jobs through `apps.execution.jobs`; this module adds the operator's
+own switches, suspensions, alert resolution and the gauges read at scrape time. Raising an
+alert is `apps.admin_ops.alerts` (below the campaigns and the engine, which raise them).
 """
 
 import logging
@@ -17,18 +18,20 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.admin_ops.models import Alert
+from apps.admin_ops.selectors import job_counts, queue_depths
 from apps.campaigns.models import Campaign, CampaignStatus
-from apps.core import events, metrics
+from apps.campaigns.services import campaign_gather, campaign_resume, campaign_stop
+from apps.campaigns.transitions import campaign_pause
+from apps.core import metrics
 from apps.core.errors import Conflict
-from apps.core.models import SystemSwitch
+from apps.core.models import PAUSE_ALL_REASON, SystemSwitch
 from apps.core.realtime import notice_publish
 from apps.core.services import audit_log
+from apps.execution.jobs import job_redrive
+from apps.execution.models import Job
 
 logger = logging.getLogger(__name__)
 
-# The reason the planner writes when it pauses a run for the pause-all switch
-# (apps.execution.services._plan); resume-all resumes exactly the campaigns paused for it.
-PAUSE_ALL_REASON = "An operator paused all."
 SUSPEND_REASON = "The account was suspended by an operator."
 
 
@@ -69,8 +72,6 @@ def pause_all_set(
 
 def campaigns_resume_paused_by_operator(*, actor: User, ip: str | None = None) -> list[int]:
     """Resume every campaign the pause-all switch paused; each is its own audited transition."""
-    from apps.campaigns.services import campaign_resume
-
     resumed = []
     paused = Campaign.objects.filter(
         status=CampaignStatus.PAUSED, status_reason=PAUSE_ALL_REASON
@@ -106,8 +107,6 @@ def user_suspend(*, user_id: int, actor: User, ip: str | None = None) -> User:
     """Suspend an account: it can no longer sign in or use its API tokens (inactive users are
     refused by both), its sessions end now, its active campaigns pause and scheduled ones are
     stopped so nothing starts on its behalf."""
-    from apps.campaigns.services import campaign_pause, campaign_stop
-
     if user_id == actor.pk:
         raise Conflict("You cannot suspend your own account.", code="suspend_self")
     with transaction.atomic():
@@ -170,8 +169,6 @@ def user_set_mainnet(*, user_id: int, allowed: bool, actor: User, ip: str | None
 
 def campaign_force_gather(*, campaign_id: int, actor: User, ip: str | None = None) -> Campaign:
     """Get a campaign's funds back now (the owner's gather control, with an operator as actor)."""
-    from apps.campaigns.services import campaign_gather
-
     return campaign_gather(campaign_id=campaign_id, actor=actor, ip=ip)
 
 
@@ -179,9 +176,6 @@ def jobs_redrive(*, job_ids: list[int], actor: User, ip: str | None = None) -> l
     """Re-queue dead-letter jobs with fresh attempts; returns the ids that were re-driven. A job
     that is not dead any more (re-driven already, or finished) is left alone. Landing at most
     once is the idempotent send's promise: it resolves an earlier attempt's signature first."""
-    from apps.execution.models import Job
-    from apps.execution.services import job_redrive
-
     redriven = []
     for job_id in sorted(job_ids):
         with transaction.atomic():
@@ -205,55 +199,6 @@ def jobs_redrive(*, job_ids: list[int], actor: User, ip: str | None = None) -> l
 # Alerts
 
 
-# The alerts a user's subscribers hear about (rate-limit hits are for the operators only).
-ALERT_EVENTS = {
-    Alert.Kind.LOW_BALANCE: "wallet.low_balance",
-    Alert.Kind.CIRCUIT_BREAKER: "guardrail.tripped",
-    Alert.Kind.GUARDRAIL: "guardrail.tripped",
-    Alert.Kind.RECONCILE_MISMATCH: "guardrail.tripped",
-}
-
-
-def alert_raise(*, kind: str, user: User, campaign: Campaign | None = None, message: str) -> Alert:
-    """Raise an alert for `user` (and the operators). An open alert of the same kind about the
-    same campaign is bumped instead of duplicated. The owner sees a notice on their open pages;
-    so do the signed-in operators. Call it inside the transaction of the change it reports."""
-    if kind not in Alert.Kind.values:
-        raise ValueError(f"unknown alert kind {kind!r}")
-    now = timezone.now()
-    message = message[:500]
-    with transaction.atomic():
-        # Row lock: two workers reporting the same problem bump one alert.
-        alert = (
-            Alert.objects.select_for_update()
-            .filter(kind=kind, user=user, campaign=campaign, resolved_at__isnull=True)
-            .first()
-        )
-        if alert is None:
-            alert = Alert.objects.create(
-                kind=kind, user=user, campaign=campaign, message=message, last_seen_at=now
-            )
-        else:
-            alert.count += 1
-            alert.message, alert.last_seen_at = message, now
-            alert.save(update_fields=["count", "message", "last_seen_at"])
-        label = Alert.Kind(kind).label
-        notice_publish(text=f"{label}: {message}", level="warning", user_id=user.pk)
-        operators = User.objects.filter(is_staff=True, is_active=True).exclude(pk=user.pk)
-        for operator_id in operators.values_list("pk", flat=True):
-            notice_publish(
-                text=f"{label} ({user.email}): {message}", level="warning", user_id=operator_id
-            )
-        if kind in ALERT_EVENTS:
-            events.emit(
-                event_type=ALERT_EVENTS[kind], user_id=user.pk,
-                data={"alert_id": alert.pk, "kind": kind, "message": message, "count": alert.count,
-                      "campaign_id": campaign.pk if campaign else None},
-            )  # fmt: skip
-    metrics.ALERTS.labels(kind=kind).inc()
-    return alert
-
-
 def alert_resolve(*, alert_id: int, actor: User, ip: str | None = None) -> Alert:
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert_id)
@@ -274,8 +219,6 @@ def alert_resolve(*, alert_id: int, actor: User, ip: str | None = None) -> Alert
 
 def metrics_refresh() -> None:
     """Set the gauges that describe shared state, just before a scrape is rendered."""
-    from apps.admin_ops.selectors import job_counts, queue_depths
-
     for queue, depth in queue_depths().items():
         if depth is not None:
             metrics.QUEUE_DEPTH.labels(queue=queue).set(depth)

@@ -1,6 +1,9 @@
 from django.contrib import admin, messages
 
+from apps.admin_ops.services import campaign_force_gather
 from apps.campaigns.models import Campaign, CampaignRun
+from apps.campaigns.services import campaign_resume, campaign_stop
+from apps.campaigns.transitions import campaign_pause
 from apps.core.errors import Conflict
 from apps.core.services import client_ip
 
@@ -64,26 +67,18 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pause selected campaigns")
     def pause(self, request, queryset):
-        from apps.campaigns.services import campaign_pause
-
         self._override(request, queryset, campaign_pause, "paused")
 
     @admin.action(description="Resume selected campaigns")
     def resume(self, request, queryset):
-        from apps.campaigns.services import campaign_resume
-
         self._override(request, queryset, campaign_resume, "resumed")
 
     @admin.action(description="Stop selected campaigns (gathers funds)")
     def stop(self, request, queryset):
-        from apps.campaigns.services import campaign_stop
-
         self._override(request, queryset, campaign_stop, "stopped")
 
     @admin.action(description="Force gather of selected campaigns")
     def force_gather(self, request, queryset):
-        from apps.admin_ops.services import campaign_force_gather
-
         self._override(request, queryset, campaign_force_gather, "sent to gather")
 
 

@@ -1,4 +1,11 @@
-"""Campaign events for the browser, sent to the campaign's channel group after commit."""
+"""Campaign events for the browser, sent to the campaign's channel group after commit, and the
+live partials they update.
+
+An event names the parts it changes (`parts_for_event`); the campaign's sockets in a web
+process share one render of them (`render_event`, called once per event and campaign by
+`consumers.CampaignConsumer`). A landed trade sends its one feed row (`trade-row`, prepended by
+the page, which keeps the newest `TRADE_FEED_SIZE`), not the whole feed: the message does not
+grow with the run."""
 
 from __future__ import annotations
 
@@ -8,12 +15,7 @@ from apps.admin_ops.selectors import alerts_for_user
 from apps.campaigns import charts, selectors
 from apps.campaigns.domain import Action, TransitionRefused, transition_target
 from apps.campaigns.models import Campaign, CampaignRun, CampaignStatus
-from apps.core.realtime import group_send_on_commit
-
-
-def campaign_group(campaign_id: int) -> str:
-    """The channel group of one campaign (the dashboard's WebSocket consumer joins it)."""
-    return f"campaign.{campaign_id}"
+from apps.core.realtime import campaign_group, group_send_on_commit
 
 
 def run_status_publish(*, campaign: Campaign, run: CampaignRun | None) -> None:
@@ -48,7 +50,7 @@ LIVE_PARTS = (
 PARTS_FOR_EVENT = {
     "job_started": ("job-counts",),
     # The charts follow each trade too (one aggregate over the run's indexed executions).
-    "trade": ("run-stats", "run-progress", "job-counts", "trade-feed", "run-charts"),
+    "trade": ("run-stats", "run-progress", "job-counts", "trade-row", "run-charts"),
     "job_completed": ("run-stats", "run-progress", "job-counts"),
     "job_failed": ("run-stats", "run-progress", "job-counts"),
     "stats": ("run-stats", "run-progress", "job-counts", "run-charts"),
@@ -86,10 +88,14 @@ def run_controls(campaign: Campaign) -> list[str]:
     return [] if run is None or run.summary.get("sell_only") else ["sell-only"]
 
 
-def live_context(campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS) -> dict:
-    """What the live partials read; only the queries the requested parts need."""
+def live_context(
+    campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS, *, job_id: int | None = None
+) -> dict:
+    """What the live partials read; only the queries the requested parts need (`job_id`: the
+    trade job whose row `trade-row` shows)."""
     context: dict = {
         "campaign": campaign,
+        "feed_size": selectors.TRADE_FEED_SIZE,
         "status": selectors.campaign_status(campaign=campaign),
         "actions": campaign_actions(campaign) + run_controls(campaign),
     }
@@ -97,6 +103,8 @@ def live_context(campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS) -> dic
         context["alerts"] = alerts_for_user(user=campaign.owner, campaign=campaign)
     if "trade-feed" in parts:
         context["feed"] = selectors.trade_feed(campaign=campaign)
+    if "trade-row" in parts and job_id is not None:
+        context["trade"] = selectors.trade_for_job(campaign=campaign, job_id=job_id)
     if "run-charts" in parts:
         minutes = selectors.trade_minutes(campaign=campaign)
         context["volume_chart"] = charts.volume_chart(minutes)
@@ -111,7 +119,21 @@ def parts_for_event(event: dict) -> tuple[str, ...]:
     return PARTS_FOR_EVENT.get(name, ())
 
 
-def render_live(campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS) -> str:
-    """The requested partials, each marked `hx-swap-oob`, concatenated for one push."""
-    context = {**live_context(campaign, parts), "oob": True}
-    return "".join(render_to_string(f"{DETAIL_TEMPLATE}#{part}", context) for part in parts)
+def render_live(
+    campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS, *, job_id: int | None = None
+) -> str:
+    """The requested partials, each marked `hx-swap-oob`, concatenated for one push (a
+    `trade-row` only when the job has a trade to show: a skipped one has none)."""
+    context = {**live_context(campaign, parts, job_id=job_id), "oob": True}
+    return "".join(
+        render_to_string(f"{DETAIL_TEMPLATE}#{part}", context)
+        for part in parts
+        if part != "trade-row" or context.get("trade") is not None
+    )
+
+
+def render_event(*, campaign_id: int, parts: tuple[str, ...], job_id: int | None) -> str | None:
+    """An event's partials for every socket of the campaign (they are all its owner's: the
+    consumer checked); None when the campaign is gone."""
+    campaign = selectors.campaign_live(campaign_id=campaign_id)
+    return None if campaign is None else render_live(campaign, parts, job_id=job_id)

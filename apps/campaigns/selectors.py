@@ -65,6 +65,13 @@ def campaign_list(*, owner: User, status: str | None = None) -> QuerySet[Campaig
     return campaigns.order_by("-created_at", "-id")
 
 
+def campaign_live(*, campaign_id: int) -> Campaign | None:
+    """A campaign whatever its owner, for the live partials its owner's sockets share (each
+    socket checked ownership when it connected); None when it is gone."""
+    campaigns = Campaign.objects.select_related("owner", "token", "pool", "funding_wallet")
+    return campaigns.filter(pk=campaign_id).first()
+
+
 def campaign_get(*, owner: User, campaign_id: int) -> Campaign:
     """The owner's campaign; another user's is NotFound, exactly like a missing one."""
     campaign = campaign_list(owner=owner).filter(pk=campaign_id).first()

@@ -1,13 +1,11 @@
-"""Campaign writes: create, update, delete, and every state transition.
+"""Campaign writes users (and beat, and operators) make: create, update, delete, and the
+transitions that involve the run engine (schedule, start, resume, stop, sell-only, gather).
 
-Each transition is one atomic unit (STYLE rule 3): lock the campaign row, re-read and check its
-state against the transition table (`domain.TRANSITIONS`), write the campaign and its run, write
-the audit row, and publish `run_status_changed` on commit. Repeating a transition is a no-op;
-a forbidden one raises Conflict (409) and changes nothing.
-
-Lock order: campaign row, then its run row. Checks that read the chain (the funding wallet's
-balance) happen before the lock, so no row lock is ever held across a network call; the state
-is re-checked under the lock, which turns a lost race into a no-op.
+The state machine itself is `apps.campaigns.transitions` (lock, check the table, write, audit,
+publish); this module adds what a transition needs around it: the start checks and the
+engine's `run_engine_start/resume/stop`, in the transition's transaction. Checks that read the
+chain (the funding wallet's balance) happen before the lock, so no row lock is ever held across
+a network call; the state is re-checked under the lock, which turns a lost race into a no-op.
 """
 
 from __future__ import annotations
@@ -18,14 +16,12 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from solders.pubkey import Pubkey
 
 from apps.accounts.models import User
+from apps.admin_ops.alerts import alert_raise
 from apps.admin_ops.models import Alert
-from apps.admin_ops.services import alert_raise
 from apps.campaigns import realtime
 from apps.campaigns.domain import (
-    RUN_STATUS_FOR,
     Action,
     Params,
     TransitionRefused,
@@ -49,22 +45,24 @@ from apps.campaigns.selectors import (
     utc_day_start,
     wallet_lamports,
 )
-from apps.chain.dex.pumpswap import PumpSwap
-from apps.core import events
-from apps.core.amounts import format_sol_trimmed
-from apps.core.chain import chain_run
-from apps.core.errors import Conflict, DomainError, Forbidden, NotFound
-from apps.core.models import SystemSwitch
-from apps.core.selectors import switch_enabled
-from apps.core.services import audit_log, ip_in_networks
-from apps.execution.models import Job
-from apps.execution.services import (
-    job_redrive,
-    run_engine_resume,
-    run_engine_start,
-    run_engine_stop,
+from apps.campaigns.transitions import (
+    campaign_fail,
+    campaign_transition,
+    live_run_locked,
+    locked_campaign,
+    owned_campaign,
+    refuse_if_paused_by_operator,
+    refused,
+    transition_apply,
+    transition_precheck,
 )
-from apps.tokens.models import Dex, Network, Pool, PoolSelection, Token
+from apps.core.amounts import format_sol_trimmed
+from apps.core.errors import Conflict, DomainError, Forbidden, NotFound
+from apps.core.services import audit_log, ip_in_networks
+from apps.execution.jobs import job_redrive
+from apps.execution.lifecycle import run_engine_resume, run_engine_start, run_engine_stop
+from apps.execution.models import Job
+from apps.tokens.models import Network, Pool, PoolSelection, Token
 from apps.tokens.selectors import mint_rule_refusal
 from apps.wallets.models import Wallet
 
@@ -230,27 +228,6 @@ def campaign_create(
     return campaign
 
 
-def _owned(campaigns, *, campaign_id: int, owner: User | None) -> Campaign:
-    """The campaign from `campaigns` (the owner's, when given); NotFound otherwise."""
-    if owner is not None:
-        campaigns = campaigns.filter(owner=owner)
-    campaign = campaigns.filter(pk=campaign_id).first()
-    if campaign is None:
-        raise NotFound("No such campaign.")
-    return campaign
-
-
-def _campaign(*, campaign_id: int, owner: User | None) -> Campaign:
-    """The campaign, unlocked: for checks before a transition."""
-    campaigns = Campaign.objects.select_related("owner", "funding_wallet")
-    return _owned(campaigns, campaign_id=campaign_id, owner=owner)
-
-
-def _locked(*, campaign_id: int, owner: User | None) -> Campaign:
-    """The campaign under a row lock: for a transition."""
-    return _owned(Campaign.objects.select_for_update(), campaign_id=campaign_id, owner=owner)
-
-
 def campaign_update(
     *, owner: User, campaign_id: int, changes: dict, ip: str | None = None
 ) -> Campaign:
@@ -259,7 +236,7 @@ def campaign_update(
     into the current params). A paused campaign keeps what its run depends on."""
     with transaction.atomic():
         # Lock: a concurrent start must see either the old or the new configuration.
-        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        campaign = locked_campaign(campaign_id=campaign_id, owner=owner)
         if campaign.status not in EDITABLE_STATES:
             raise Conflict(
                 f"A {campaign.get_status_display().lower()} campaign cannot be changed: "
@@ -329,7 +306,7 @@ def campaign_delete(*, owner: User, campaign_id: int, ip: str | None = None) -> 
     """Delete a campaign with its runs, jobs, executions and ledger, unless it is running:
     a live run has funds in maker wallets that must be gathered first."""
     with transaction.atomic():
-        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        campaign = locked_campaign(campaign_id=campaign_id, owner=owner)
         if campaign.status in CAMPAIGN_LIVE:
             raise Conflict(
                 f"The campaign is {campaign.get_status_display().lower()}: stop it and wait "
@@ -345,130 +322,6 @@ def campaign_delete(*, owner: User, campaign_id: int, ip: str | None = None) -> 
 
 # ---------------------------------------------------------------------------------------------
 # Transitions
-
-
-def _conflict(error: TransitionRefused) -> Conflict:
-    return Conflict(error.message, code="invalid_transition")
-
-
-def _apply(
-    *,
-    campaign: Campaign,
-    target: str,
-    action: Action,
-    actor: User | None,
-    reason: str,
-    now: datetime,
-    run: CampaignRun | None,
-    ip: str | None,
-) -> Campaign:
-    """Write a checked move (the row is locked by the caller): campaign, run, audit, event."""
-    source = campaign.status
-    campaign.status, campaign.status_reason = target, reason[:280]
-    campaign.save(update_fields=["status", "status_reason", "updated_at"])
-    if run is not None and target in RUN_STATUS_FOR:
-        run.status, run.status_reason = RUN_STATUS_FOR[target], reason[:280]
-        if run.status in (RunStatus.STOPPED, RunStatus.COMPLETED, RunStatus.FAILED):
-            run.ended_at = now
-        run.save(update_fields=["status", "status_reason", "ended_at", "updated_at"])
-    audit_log(
-        actor=actor, action=f"campaign.{action.value}", entity="campaign", entity_id=campaign.pk,
-        metadata={"from": source, "to": target, "run_id": run.pk if run else None,
-                  "reason": reason},
-        ip=ip,
-    )  # fmt: skip
-    realtime.run_status_publish(campaign=campaign, run=run)
-    if event_type := STATUS_EVENTS.get((action, target)) or STATUS_EVENTS.get((None, target)):
-        events.emit(
-            event_type=event_type, user_id=campaign.owner_id,
-            data={"campaign_id": campaign.pk, "name": campaign.name, "status": target,
-                  "run_id": run.pk if run else None, "reason": reason[:280],
-                  "by": _by(actor, campaign)},
-        )  # fmt: skip
-    return campaign
-
-
-# (action, target) → the subscribers' event; (None, target) whatever the action was.
-STATUS_EVENTS = {
-    (Action.START, CampaignStatus.ACTIVE): "campaign.started",
-    (Action.RESUME, CampaignStatus.ACTIVE): "campaign.resumed",
-    (None, CampaignStatus.PAUSED): "campaign.paused",
-    (None, CampaignStatus.STOPPED): "campaign.stopped",
-    (None, CampaignStatus.COMPLETED): "campaign.completed",
-    (None, CampaignStatus.FAILED): "campaign.failed",
-}
-
-
-def _by(actor: User | None, campaign: Campaign) -> str:
-    """Who made the move: the owner, an operator, or the engine/beat (no actor)."""
-    if actor is None:
-        return "engine"
-    return "owner" if actor.pk == campaign.owner_id else "operator"
-
-
-def _transition(
-    *,
-    campaign_id: int,
-    action: Action,
-    actor: User | None,
-    owner: User | None = None,
-    reason: str = "",
-    now: datetime | None = None,
-    ip: str | None = None,
-) -> Campaign:
-    """The transitions that need nothing but the table: lock, check, write, audit, publish."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        campaign = _locked(campaign_id=campaign_id, owner=owner)
-        try:
-            target = transition_target(current=campaign.status, action=action)
-        except TransitionRefused as error:
-            raise _conflict(error) from None
-        if target is None:
-            return campaign
-        if action == Action.RESUME:
-            _refuse_if_paused_by_operator()
-        run = _live_run_locked(campaign)
-        _apply(
-            campaign=campaign, target=target, action=action, actor=actor, reason=reason,
-            now=now, run=run, ip=ip,
-        )  # fmt: skip
-        # Pause needs no engine call: planner windows and trade jobs read the run's status.
-        if run is not None and action == Action.STOP and target == CampaignStatus.STOPPING:
-            run_engine_stop(run_id=run.pk)
-        if run is not None and action == Action.RESUME:
-            run_engine_resume(run_id=run.pk)
-    return campaign
-
-
-def _live_run_locked(campaign: Campaign) -> CampaignRun | None:
-    # After the campaign row: the one lock order every transition uses.
-    return (
-        CampaignRun.objects.select_for_update()
-        .filter(campaign=campaign, status__in=RUN_LIVE)
-        .order_by("-started_at", "-id")
-        .first()
-    )
-
-
-def _refuse_if_paused_by_operator() -> None:
-    if switch_enabled(name=SystemSwitch.Name.PAUSE_ALL):
-        switch = SystemSwitch.objects.filter(name=SystemSwitch.Name.PAUSE_ALL).first()
-        detail = f" ({switch.message})" if switch and switch.message else ""
-        raise Conflict(
-            f"An operator paused all campaigns{detail}: nothing can start or resume until "
-            "they lift the pause.",
-            code="paused_by_operator",
-        )
-
-
-def _precheck(*, campaign: Campaign, action: Action) -> str | None:
-    """The table's answer from an unlocked read, so no-ops and refusals answer at once (no
-    chain read); re-checked under the lock before anything is written."""
-    try:
-        return transition_target(current=campaign.status, action=action)
-    except TransitionRefused as error:
-        raise _conflict(error) from None
 
 
 def _guardrail_alert(*, campaign: Campaign, refusal: DomainError) -> None:
@@ -496,7 +349,7 @@ def _start_checks(*, campaign: Campaign, now: datetime, check_funds: bool) -> No
     )  # fmt: skip
     if not check_funds:
         return
-    _refuse_if_paused_by_operator()
+    refuse_if_paused_by_operator()
     params = Params.from_json(campaign.params)
     limits = campaign_limits()
     traded = user_volume_since_lamports(owner=campaign.owner, since=utc_day_start(now))
@@ -558,20 +411,20 @@ def campaign_schedule(
     The balance is checked when beat starts it, not now: funds may still arrive."""
     now = now or timezone.now()
     _mainnet_start_check(
-        campaign=_campaign(campaign_id=campaign_id, owner=owner), actor=actor, ip=ip
+        campaign=owned_campaign(campaign_id=campaign_id, owner=owner), actor=actor, ip=ip
     )
     with transaction.atomic():
-        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        campaign = locked_campaign(campaign_id=campaign_id, owner=owner)
         try:
             target = transition_target(current=campaign.status, action=Action.SCHEDULE)
         except TransitionRefused as error:
-            raise _conflict(error) from None
+            raise refused(error) from None
         if target is None:
             return campaign
         if campaign.start_at is None or campaign.start_at <= now:
             raise validation_failed({"start_at": ["Set a start time in the future to schedule."]})
         _start_checks(campaign=campaign, now=now, check_funds=False)
-        return _apply(
+        return transition_apply(
             campaign=campaign, target=target, action=Action.SCHEDULE, actor=actor,
             reason=f"Starts at {campaign.start_at.isoformat()}.", now=now, run=None, ip=ip,
         )  # fmt: skip
@@ -591,11 +444,11 @@ def campaign_start(
     the funding wallet cannot cover the makers' funding and fees (the message says how much is
     missing). Concurrent starts create one run: the loser finds it active, a no-op."""
     now = now or timezone.now()
-    campaign = _campaign(campaign_id=campaign_id, owner=owner)
+    campaign = owned_campaign(campaign_id=campaign_id, owner=owner)
     _mainnet_start_check(campaign=campaign, actor=actor, ip=ip)
     if campaign.start_at is not None and campaign.start_at > now:
         return campaign_schedule(campaign_id=campaign_id, actor=actor, owner=owner, now=now, ip=ip)
-    if _precheck(campaign=campaign, action=Action.START) is None:
+    if transition_precheck(campaign=campaign, action=Action.START) is None:
         return campaign
     try:
         _start_checks(campaign=campaign, now=now, check_funds=True)
@@ -603,11 +456,11 @@ def campaign_start(
         _guardrail_alert(campaign=campaign, refusal=refusal)
         raise
     with transaction.atomic():
-        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        campaign = locked_campaign(campaign_id=campaign_id, owner=owner)
         try:
             target = transition_target(current=campaign.status, action=Action.START)
         except TransitionRefused as error:
-            raise _conflict(error) from None
+            raise refused(error) from None
         if target is None:
             return campaign  # a concurrent start won the lock: nothing more to do
         params = Params.from_json(campaign.params)
@@ -627,7 +480,7 @@ def campaign_start(
             raise Conflict(
                 "This campaign already has a run in progress.", code="run_in_progress"
             ) from None
-        _apply(
+        transition_apply(
             campaign=campaign, target=target, action=Action.START, actor=actor, reason="",
             now=now, run=run, ip=ip,
         )  # fmt: skip
@@ -636,81 +489,18 @@ def campaign_start(
     return campaign
 
 
-def campaign_pause(
-    *,
-    campaign_id: int,
-    actor: User | None,
-    owner: User | None = None,
-    reason: str = "",
-    ip: str | None = None,
-) -> Campaign:
-    """active → paused (the run too). The engine's planner stops scheduling new trades at its
-    next window; trades already in flight finish. Also used by the circuit breaker (reason)."""
-    return _transition(
-        campaign_id=campaign_id, action=Action.PAUSE, actor=actor, owner=owner, reason=reason,
-        ip=ip,
-    )  # fmt: skip
-
-
 def campaign_resume(
     *, campaign_id: int, actor: User | None, owner: User | None = None, ip: str | None = None
 ) -> Campaign:
-    """paused → active with the same run and makers. Refused while an operator paused all."""
-    return _transition(
-        campaign_id=campaign_id, action=Action.RESUME, actor=actor, owner=owner, ip=ip
-    )
-
-
-def campaign_follow_migration(*, campaign_id: int) -> Pool | None:
-    """The campaign's pump.fun curve completed (the engine saw it): move the campaign to the
-    token's canonical PumpSwap pool when its params allow it (the default), or pause it with
-    the reason. Returns the pool it trades on now, or None when it paused. Repeating it once
-    the campaign moved changes nothing."""
-    campaign = Campaign.objects.select_related("pool", "token").get(pk=campaign_id)
-    if campaign.pool.dex != Dex.PUMPFUN:
-        return campaign.pool
-    params = Params.from_json(campaign.params)
-    pools = []
-    if params.follow_migration is not False:
-        mint = Pubkey.from_string(campaign.token.mint)
-        # Outside the row lock: a chain read must not hold it.
-        pools = chain_run(campaign.network, lambda rpc: PumpSwap().find_pools(rpc=rpc, mint=mint))
-    if not pools:
-        reason = (
-            "The pump.fun curve completed: the token trades on PumpSwap now"
-            + (", and this campaign does not follow it." if params.follow_migration is False
-               else ", but its pool is not on chain yet.")
-        )  # fmt: skip
-        if campaign.status == CampaignStatus.ACTIVE:
-            campaign_pause(campaign_id=campaign.pk, actor=None, reason=reason)
-        return None
-    target = pools[0]
+    """paused → active with the same run and makers (the engine plans its next window).
+    Refused while an operator paused all."""
     with transaction.atomic():
-        # Lock: concurrent trades that all saw the completed curve switch it once.
-        campaign = Campaign.objects.select_for_update().select_related("pool").get(pk=campaign_id)
-        if campaign.pool.dex != Dex.PUMPFUN:
-            return campaign.pool
-        before = campaign.pool
-        pool, _ = Pool.objects.update_or_create(
-            network=campaign.network, address=str(target.address),
-            defaults={
-                "token": campaign.token, "dex": Dex.PUMPSWAP, "quote_mint": str(target.quote_mint),
-                "metadata": {"migrated_from": before.address}, "fetched_at": timezone.now(),
-            },
-        )  # fmt: skip
-        PoolSelection.objects.get_or_create(owner=campaign.owner, pool=pool)
-        campaign.pool = pool
-        campaign.status_reason = (
-            f"The pump.fun curve completed: trading moved to PumpSwap pool {pool.address}."
+        moved = campaign_transition(
+            campaign_id=campaign_id, action=Action.RESUME, actor=actor, owner=owner, ip=ip
         )
-        campaign.save(update_fields=["pool", "status_reason", "updated_at"])
-        audit_log(
-            actor=None, action="campaign.pool_migrated", entity="campaign", entity_id=campaign.pk,
-            metadata={"from": before.address, "to": pool.address},
-        )  # fmt: skip
-        run = _live_run_locked(campaign)
-        realtime.run_status_publish(campaign=campaign, run=run)
-    return pool
+        if moved.run is not None:
+            run_engine_resume(run_id=moved.run.pk)
+    return moved.campaign
 
 
 SELL_ONLY_REASON = "Sell-only: no more buys; the makers sell what they hold, then it stops."
@@ -723,7 +513,7 @@ def campaign_sell_only(
     maker holds tokens; then the run stops and gathers. For an active or paused campaign;
     repeating it changes nothing."""
     with transaction.atomic():
-        campaign = _locked(campaign_id=campaign_id, owner=owner)
+        campaign = locked_campaign(campaign_id=campaign_id, owner=owner)
         if campaign.status not in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
             raise Conflict(
                 f"A {campaign.get_status_display().lower()} campaign has no run that trades: "
@@ -731,7 +521,7 @@ def campaign_sell_only(
                 code="invalid_transition",
             )
         # Lock: the planner reads the summary in its own row-locked write.
-        run = _live_run_locked(campaign)
+        run = live_run_locked(campaign)
         if run is None or run.summary.get("sell_only"):
             return campaign
         run.summary["sell_only"] = True
@@ -757,10 +547,14 @@ def campaign_stop(
 ) -> Campaign:
     """active/paused → stopping: the engine sells what the makers hold and sweeps everything
     back, then calls campaign_finish (or campaign_complete). A scheduled campaign just stops."""
-    return _transition(
-        campaign_id=campaign_id, action=Action.STOP, actor=actor, owner=owner, reason=reason,
-        now=now, ip=ip,
-    )  # fmt: skip
+    with transaction.atomic():
+        moved = campaign_transition(
+            campaign_id=campaign_id, action=Action.STOP, actor=actor, owner=owner,
+            reason=reason, now=now, ip=ip,
+        )  # fmt: skip
+        if moved.run is not None and moved.target == CampaignStatus.STOPPING:
+            run_engine_stop(run_id=moved.run.pk)
+    return moved.campaign
 
 
 def campaign_gather(
@@ -770,7 +564,7 @@ def campaign_gather(
     a stopping one gets its gather job (re)queued: created if missing, re-driven if it died
     (e.g. a maker could not be emptied and the cause is fixed). Idempotent; other states are
     left alone."""
-    campaign = _campaign(campaign_id=campaign_id, owner=owner)
+    campaign = owned_campaign(campaign_id=campaign_id, owner=owner)
     who = "its owner" if actor.pk == campaign.owner_id else "an operator"
     if campaign.status in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED):
         return campaign_stop(
@@ -792,29 +586,6 @@ def campaign_gather(
             metadata={"run_id": run.pk, "type": job.type, "via": "gather"}, ip=ip,
         )  # fmt: skip
     return campaign
-
-
-def campaign_finish(*, campaign_id: int, reason: str = "", now: datetime | None = None) -> Campaign:
-    """stopping → stopped, once the engine gathered every maker wallet (engine only)."""
-    return _transition(
-        campaign_id=campaign_id, action=Action.FINISH, actor=None, reason=reason, now=now
-    )
-
-
-def campaign_complete(
-    *, campaign_id: int, reason: str = "", now: datetime | None = None
-) -> Campaign:
-    """→ completed: the run reached its target (engine only; call it after the gather)."""
-    return _transition(
-        campaign_id=campaign_id, action=Action.COMPLETE, actor=None, reason=reason, now=now
-    )
-
-
-def campaign_fail(*, campaign_id: int, reason: str, now: datetime | None = None) -> Campaign:
-    """→ failed with the reason shown to the user (engine, or beat failing a scheduled start)."""
-    return _transition(
-        campaign_id=campaign_id, action=Action.FAIL, actor=None, reason=reason, now=now
-    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from apps.campaigns import realtime, selectors, services
+from apps.admin_ops.selectors import alerts_for_user
+from apps.campaigns import realtime, selectors, services, transitions
 from apps.campaigns.api.serializers import LogQuerySerializer
 from apps.campaigns.forms import PARAMS_FIELDS, CampaignWizardForm
 from apps.campaigns.models import Campaign, CampaignStatus
@@ -31,7 +32,7 @@ from apps.wallets.selectors import wallet_list
 
 ACTIONS = {
     "start": (services.campaign_start, "Started “{name}”: funding the maker wallets."),
-    "pause": (services.campaign_pause, "Paused “{name}”."),
+    "pause": (transitions.campaign_pause, "Paused “{name}”."),
     "resume": (services.campaign_resume, "Resumed “{name}”."),
     "stop": (services.campaign_stop, "Stopping “{name}”: selling and gathering funds back."),
     "sell-only": (
@@ -336,3 +337,16 @@ def campaign_logs(request, campaign_id: int):
     if request.htmx:
         return render(request, "campaigns/logs.html#log-table", context)
     return render(request, "campaigns/logs.html", context)
+
+
+@login_required
+def dashboard(request):
+    """The signed-in home page: the user's campaigns at a glance and their open alerts."""
+    # The system notices come from the `site` context processor, like on every page.
+    context = {
+        "summary": selectors.dashboard_summary(owner=request.user),
+        "alerts": alerts_for_user(user=request.user),
+    }
+    if request.htmx and request.GET.get("part") == "dashboard-live":
+        return render(request, "core/dashboard.html#dashboard-live", context)
+    return render(request, "core/dashboard.html", context)

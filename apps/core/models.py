@@ -35,6 +35,11 @@ class AuditEvent(models.Model):
         return f"{self.action} {self.entity}:{self.entity_id}"
 
 
+# The reason a run paused for the pause-all switch carries (the planner pauses it at its next
+# window); resume-all resumes exactly the campaigns paused for it.
+PAUSE_ALL_REASON = "An operator paused all."
+
+
 class SystemSwitch(models.Model):
     """An operator flag, e.g. `pause_all`. Absent means off."""
 

@@ -89,3 +89,8 @@ def _rows(columns: Sequence[Field], count: int) -> str:
 
 def _names(columns: Sequence[Field]) -> str:
     return ", ".join(_quote(field.column) for field in columns)
+
+
+def table_name(model: type[Model]) -> str:
+    """A model's table name, quoted for SQL written by hand."""
+    return connection.ops.quote_name(model._meta.db_table)

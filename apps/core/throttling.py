@@ -14,6 +14,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.cache import cache
+from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from rest_framework.exceptions import Throttled
@@ -93,6 +94,11 @@ class ScopeThrottle(_RateThrottle):
         return getattr(view, "throttle_scope", None)
 
 
+# Sent (in the request) when a signed-in user hits a limit, once per user, scope and window;
+# keyword arguments `user`, `scope` and `label` (what the limit counts, for people).
+rate_limit_exceeded = Signal()
+
+
 def rate_limit_hit(request, *, scope: str, window_s: int) -> None:
     """Count a denied request for the abuse signals: one alert bump per user, scope and window,
     so a client hammering a limit costs one cache round trip per request, not a database write."""
@@ -101,11 +107,11 @@ def rate_limit_hit(request, *, scope: str, window_s: int) -> None:
         return
     if not cache.add(f"throttle:alerted:{scope}:{user.pk}", 1, timeout=window_s):
         return
-    # Imported here: the operator console builds on core, not the other way round.
-    from apps.admin_ops.services import alert_raise
-
-    label = SCOPE_LABELS.get(scope, scope)
-    alert_raise(kind="rate_limit", user=user, message=f"Too many {label} (limit {scope}).")
+    # A signal: the operator console (which raises the alert) builds on core, not the other
+    # way round.
+    rate_limit_exceeded.send(
+        sender=None, user=user, scope=scope, label=SCOPE_LABELS.get(scope, scope)
+    )
 
 
 class _ScopedView:

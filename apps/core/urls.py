@@ -5,7 +5,6 @@ from apps.core import views
 app_name = "core"
 urlpatterns = [
     path("", views.landing, name="landing"),
-    path("dashboard/", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
 ]

@@ -1,7 +1,6 @@
 import asyncio
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
 from django.db.utils import Error as DatabaseError
@@ -19,25 +18,8 @@ from apps.core.errors import DomainError
 
 def landing(request):
     if request.user.is_authenticated:
-        return redirect("core:dashboard")
+        return redirect("dashboard")
     return render(request, "core/landing.html")
-
-
-@login_required
-def dashboard(request):
-    # Imported here: core is the foundation every app imports, so it loads campaign code only
-    # when this page renders.
-    from apps.admin_ops.selectors import alerts_for_user
-    from apps.campaigns.selectors import dashboard_summary
-
-    # The system notices come from the `site` context processor, like on every page.
-    context = {
-        "summary": dashboard_summary(owner=request.user),
-        "alerts": alerts_for_user(user=request.user),
-    }
-    if request.htmx and request.GET.get("part") == "dashboard-live":
-        return render(request, "core/dashboard.html#dashboard-live", context)
-    return render(request, "core/dashboard.html", context)
 
 
 @never_cache

@@ -1,8 +1,8 @@
 """The run engine's data: jobs (one per Celery task of a run), executions (one per signed
 transaction of a job) and the ledger (every lamport and raw token unit that moves).
 
-Only the models live here so far; the engine that writes them is issue 7. Deletes cascade
-campaign → runs → jobs → executions (and run → ledger). Wallet references are RESTRICT: a
+The engine that writes them is the rest of this package. Deletes cascade campaign → runs →
+jobs → executions (and run → ledger). Wallet references are RESTRICT: a
 wallet with history cannot be deleted on its own, only together with its owner's data.
 """
 
@@ -21,14 +21,24 @@ class Job(models.Model):
 
     class Type(models.TextChoices):
         DISTRIBUTE = "distribute", "Distribute"
-        GATHER = "gather", "Pre-flight"
+        PREFLIGHT = "preflight", "Pre-flight"
         TRADE_BUY = "trade_buy", "Buy"
         TRADE_SELL = "trade_sell", "Sell"
         STATUS = "status", "Status"
         FUNDS_GATHER = "funds_gather", "Gather funds"
         PLAN = "plan", "Planner window"
 
+    class Step(models.TextChoices):
+        # A job type with one step, or the first of several (distribute: make the makers;
+        # funds_gather: cancel what is queued and start the makers' sells).
+        MAIN = "main", "Main"
+        BATCH = "batch", "Funding batch"  # distribute: one funding transaction
+        SELL = "sell", "Sell a maker's tokens"  # funds_gather, per maker (payload wallet_id)
+        SWEEP = "sweep", "Sweep a maker"  # funds_gather, per maker (payload wallet_id)
+        FINISH = "finish", "Finish the run"  # funds_gather, once every maker is swept
+
     LIVE = (Status.QUEUED, Status.PROCESSING)
+    TRADE_TYPES = (Type.TRADE_BUY, Type.TRADE_SELL)
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.DEAD)
 
     run = models.ForeignKey("campaigns.CampaignRun", on_delete=models.CASCADE, related_name="jobs")
@@ -36,12 +46,16 @@ class Job(models.Model):
     type = models.CharField(max_length=32, choices=Type.choices)
     # Ids and amounts only: never a key or anything secret (tasks and the admin show it).
     payload = models.JSONField(default=dict, blank=True)
+    step = models.CharField(max_length=16, choices=Step.choices, default=Step.MAIN)
+    # A planner job's window (its position in the run's plan); None for other types.
+    window = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     error = models.JSONField(null=True, blank=True)
     # What a finished job did (e.g. "skipped: nothing to sell"), for the logs and the admin.
     result = models.JSONField(null=True, blank=True)
     # run + type + sequence: enqueueing the same planned step twice hits the unique constraint.
+    # Only for uniqueness: what a job is comes from `type`, `step`, `window` and `payload`.
     idempotency_key = models.CharField(max_length=200, unique=True)
     scheduled_for = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,6 +1,6 @@
 """The idempotent send of DESIGN §5: never twice, never lost.
 
-`send_once` is called by a job handler while the job is locked (see `services.job_execute`):
+`send_once` is called by a step while its job is locked (see `runner.job_execute`):
 
 1. an earlier attempt with a signature is resolved first, by `getSignatureStatuses`: landed →
    that execution is the answer (a landed transaction can have failed: `meta.err`); unknown
@@ -26,20 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from solana.rpc.commitment import Confirmed
 from solders.commitment_config import CommitmentLevel
 from solders.hash import Hash
 from solders.instruction import Instruction
-from solders.pubkey import Pubkey
-from solders.rpc.config import RpcSendTransactionConfig, RpcTransactionConfig
-from solders.rpc.requests import GetTransaction, SendRawTransaction
-from solders.rpc.responses import GetTransactionResp, SendTransactionResp
+from solders.rpc.config import RpcSendTransactionConfig
+from solders.rpc.requests import SendRawTransaction
+from solders.rpc.responses import SendTransactionResp
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
-from solders.transaction_status import TransactionConfirmationStatus, UiTransactionEncoding
+from solders.transaction_status import TransactionConfirmationStatus
 
-from apps.chain.constants import JITO_TIP_ACCOUNTS
 from apps.chain.errors import (
     BundleRejected,
     ChainError,
@@ -58,73 +55,19 @@ from apps.chain.tx import (
     build_transactions,
 )
 from apps.core.chain import rpc_pool
+from apps.execution.balances import (
+    LANDED_FIELDS,
+    error_detail,
+    record_landed,
+    transaction_balances,
+)
+from apps.execution.jobs import JobCancelled, JobFailed, NotYet
 from apps.execution.models import Execution, Job
 from apps.wallets.keystore import WalletSigner, wallet_signers
 from apps.wallets.models import Wallet
 
 LANDED_LEVELS = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
 IN_FLIGHT = (Execution.Status.SIGNED, Execution.Status.SENT)
-
-
-class NotYet(Exception):
-    """The job cannot finish now but may later (a transaction still in flight, a wallet busy);
-    the job goes back to the queue after `countdown_s` without using up an attempt."""
-
-    def __init__(self, reason: str, *, countdown_s: float = 1.0):
-        super().__init__(reason)
-        self.reason = reason
-        self.countdown_s = countdown_s
-
-
-class JobCancelled(Exception):
-    """The job no longer applies (its run paused or stopped): it ends `cancelled`."""
-
-
-class JobFailed(Exception):
-    """A permanent failure of the job (the chain refused it, the trade cannot be made);
-    `code` is machine-readable, the message is shown to the user."""
-
-    def __init__(self, message: str, *, code: str, detail: Any = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class TxBalances:
-    """A landed transaction's real effect, from `getTransaction` meta."""
-
-    slot: int | None
-    fee: int
-    err: Any
-    payer: str
-    # address → (pre, post) lamports
-    lamports: dict[str, tuple[int, int]] = field(default_factory=dict)
-    # token account address → (owner, mint, pre raw, post raw)
-    tokens: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
-
-    def lamports_delta(self, address: str) -> int:
-        pre, post = self.lamports.get(address, (0, 0))
-        return post - pre
-
-    def token_delta(self, *, owner: str, mint: str) -> int:
-        return sum(
-            post - pre for o, m, pre, post in self.tokens.values() if o == owner and m == mint
-        )
-
-    @property
-    def tip(self) -> int:
-        """Lamports the transaction paid to Jito tip accounts."""
-        return sum(max(0, self.lamports_delta(str(account))) for account in JITO_TIP_ACCOUNTS)
-
-    def token_accounts_lamports_delta(self, *, owner: str) -> int:
-        """Lamports that moved into (rent) or out of the owner's token accounts."""
-        return sum(
-            self.lamports_delta(address)
-            for address, (o, _mint, _pre, _post) in self.tokens.items()
-            if o == owner
-        )
 
 
 @dataclass(frozen=True)
@@ -145,65 +88,6 @@ class TxSpec:
     # (last) transaction. None: legacy sendTransaction.
     jito: JitoClient | None = None
     tip_lamports: int = 0
-
-
-async def transactions_balances(
-    *, rpc: RpcPool, signatures: Sequence[Signature]
-) -> list[TxBalances | ChainError | None]:
-    """`getTransaction` of each landed transaction, in one JSON-RPC batch: its balances, None
-    while the node does not serve it yet, or the error the node answered for it."""
-    config = RpcTransactionConfig(
-        encoding=UiTransactionEncoding.Base64, commitment=CommitmentLevel.Confirmed,
-        max_supported_transaction_version=0,
-    )  # fmt: skip
-    answers = await rpc.call_batch(
-        "getTransaction", [GetTransaction(s, config) for s in signatures], GetTransactionResp
-    )
-    return [a if isinstance(a, ChainError) else _balances(a.value) for a in answers]
-
-
-async def transaction_balances(*, rpc: RpcPool, signature: Signature) -> TxBalances | None:
-    return single(await transactions_balances(rpc=rpc, signatures=[signature]))
-
-
-def _balances(value) -> TxBalances | None:
-    """A `getTransaction` value → its balances (None: not served yet)."""
-    if value is None or value.transaction.meta is None:
-        return None
-    meta = value.transaction.meta
-    keys = [str(key) for key in value.transaction.transaction.message.account_keys]
-    loaded = getattr(meta, "loaded_addresses", None)
-    if loaded is not None:
-        keys += [str(key) for key in loaded.writable] + [str(key) for key in loaded.readonly]
-    lamports = {
-        key: (pre, post)
-        for key, pre, post in zip(keys, meta.pre_balances, meta.post_balances, strict=False)
-    }
-    tokens: dict[str, tuple[str, str, int, int]] = {}
-    for balance in meta.pre_token_balances or []:
-        address = keys[balance.account_index]
-        tokens[address] = (
-            str(balance.owner),
-            str(balance.mint),
-            int(balance.ui_token_amount.amount),
-            0,
-        )
-    for balance in meta.post_token_balances or []:
-        address = keys[balance.account_index]
-        pre = tokens.get(address, (None, None, 0, 0))[2]
-        tokens[address] = (
-            str(balance.owner),
-            str(balance.mint),
-            pre,
-            int(balance.ui_token_amount.amount),
-        )
-    return TxBalances(
-        slot=value.slot, fee=meta.fee, err=meta.err, payer=keys[0], lamports=lamports, tokens=tokens
-    )
-
-
-def _error_detail(err: Any) -> str:
-    return str(err)[:500]
 
 
 def _signature_status(rpc: RpcPool, signature: Signature):
@@ -228,26 +112,6 @@ def _resend(rpc: RpcPool, raw: bytes, *, jito: JitoClient | None) -> None:
             run_sync(jito.send_bundle([VersionedTransaction.from_bytes(raw)]))
         else:
             run_sync(send_many(rpc=rpc, requests=[send_request(raw, preflight=False)]))
-
-
-LANDED_FIELDS = ["status", "slot", "fee_lamports", "error", "latency_ms", "updated_at"]
-
-
-def record_landed(
-    execution: Execution, balances: TxBalances, *, started: float | None = None
-) -> Execution:
-    """Set a landed transaction's outcome on its row (the caller saves `LANDED_FIELDS`)."""
-    execution.status = (
-        Execution.Status.FAILED if balances.err is not None else Execution.Status.LANDED
-    )
-    execution.slot = balances.slot
-    execution.fee_lamports = balances.fee
-    execution.error = None if balances.err is None else {"err": _error_detail(balances.err)}
-    if started is not None:
-        execution.latency_ms = int((time.monotonic() - started) * 1000)
-    execution.updated_at = timezone.now()
-    execution.balances = balances  # for the ledger writer of this process (not stored)
-    return execution
 
 
 def _finish(*, execution: Execution, rpc: RpcPool, started: float | None = None) -> Execution:
@@ -391,7 +255,7 @@ def build_failed(error: TransactionRejected | DexError | PermanentRpcError) -> J
     """Why a transaction could not be built: its simulation fails, or the venue refuses."""
     if isinstance(error, TransactionRejected):
         return JobFailed(
-            "The transaction would fail: " + _error_detail(error.err or error),
+            "The transaction would fail: " + error_detail(error.err or error),
             code="simulation_failed",
             detail={"logs": error.logs[-8:]},
         )
@@ -446,10 +310,10 @@ async def send_many(
 def rejected(execution: Execution, error: TransactionRejected) -> JobFailed:
     """The node refused the transaction (nothing landed): its row is `failed`."""
     Execution.objects.filter(pk=execution.pk).update(
-        status=Execution.Status.FAILED, error={"err": _error_detail(error.err or error)}
+        status=Execution.Status.FAILED, error={"err": error_detail(error.err or error)}
     )
     return JobFailed(
-        "The node rejected the transaction: " + _error_detail(error.err or error),
+        "The node rejected the transaction: " + error_detail(error.err or error),
         code="rejected",
     )
 
@@ -489,7 +353,7 @@ def send_once(
             single(run_sync(send_many(rpc=rpc, requests=[request])))
     except BundleRejected as error:
         Execution.objects.filter(pk=execution.pk).update(
-            status=Execution.Status.FAILED, error={"err": _error_detail(error)}
+            status=Execution.Status.FAILED, error={"err": error_detail(error)}
         )
         raise JobFailed(f"The block engine refused the bundle: {error}", code="bundle") from None
     except TransactionRejected as error:
@@ -515,7 +379,3 @@ def send_once(
         )
         raise NotYet("the transaction expired without landing; a new one follows", countdown_s=0)
     return _finish(execution=execution, rpc=rpc, started=started)
-
-
-def owner_address(wallet: Wallet) -> Pubkey:
-    return Pubkey.from_string(wallet.address)

@@ -1,21 +1,26 @@
-"""Thin Celery tasks of the run engine: a job id in, `services.job_execute`, and a re-send of
+"""Thin Celery tasks of the run engine: a job id in, `runner.job_execute`, and a re-send of
 the task when the job went back to the queue (transient error with backoff, or not yet).
 
-One task name per job type so queues and monitoring read naturally; every one routes by the
-job's own `queue` (set when it is enqueued). Retries are messages sent by the task itself, not
-Celery's autoretry: the attempt count, backoff and dead-letter state live on the Job row.
+One task name per job type (`jobs.TASK_NAMES`, which sends them by name) so queues and
+monitoring read naturally; every one routes by the job's own `queue` (set when it is
+enqueued). Retries are messages sent by the task itself, not Celery's autoretry: the attempt
+count, backoff and dead-letter state live on the Job row.
 """
 
 from celery import Task, shared_task
 
-from apps.execution import services
+from apps.execution import monitor
+from apps.execution.jobs import QUEUE_FOR
 from apps.execution.models import Job
+from apps.execution.runner import job_execute
+from apps.execution.steps.batch import trades_execute
+from apps.execution.steps.plan import plan_backpressure
 
 
 def _run(task: Task, job_id: int) -> None:
-    countdown = services.job_execute(job_id=job_id)
+    countdown = job_execute(job_id=job_id)
     if countdown is not None:
-        queue = services.QUEUE_FOR[Job.objects.values_list("type", flat=True).get(pk=job_id)]
+        queue = QUEUE_FOR[Job.objects.values_list("type", flat=True).get(pk=job_id)]
         task.apply_async((job_id,), queue=queue, countdown=countdown)
 
 
@@ -31,11 +36,11 @@ def preflight(self, job_id: int) -> None:
 
 @shared_task(bind=True, name="execution.plan", ignore_result=True)
 def plan(self, job_id: int) -> None:
-    countdown = services.plan_backpressure(job_id=job_id)
+    countdown = plan_backpressure(job_id=job_id)
     if countdown is None:
         _run(self, job_id)
     else:  # the run is behind: look again later (the job's queue is known, no query)
-        self.apply_async((job_id,), queue=services.QUEUE_FOR[Job.Type.PLAN], countdown=countdown)
+        self.apply_async((job_id,), queue=QUEUE_FOR[Job.Type.PLAN], countdown=countdown)
 
 
 @shared_task(bind=True, name="execution.trade", ignore_result=True)
@@ -46,8 +51,8 @@ def trade(self, job_id: int) -> None:
 @shared_task(name="execution.trades", ignore_result=True)
 def trades(job_ids: list[int], retries: int = 0) -> None:
     """A slice of one run's trades, sent together with other runs' due trades (see
-    `services.trades_execute`)."""
-    services.trades_execute(job_ids=job_ids, retries=retries)
+    `steps.batch.trades_execute`)."""
+    trades_execute(job_ids=job_ids, retries=retries)
 
 
 @shared_task(bind=True, name="execution.funds_gather", ignore_result=True)
@@ -55,27 +60,13 @@ def funds_gather(self, job_id: int) -> None:
     _run(self, job_id)
 
 
-_TASKS = {
-    Job.Type.DISTRIBUTE: distribute,
-    Job.Type.GATHER: preflight,
-    Job.Type.PLAN: plan,
-    Job.Type.TRADE_BUY: trade,
-    Job.Type.TRADE_SELL: trade,
-    Job.Type.FUNDS_GATHER: funds_gather,
-}
-
-
-def task_for(job_type: str) -> Task:
-    return _TASKS[job_type]
-
-
 @shared_task(name="execution.status_tick", ignore_result=True)
 def status_tick() -> dict:
     """Beat: `stats` for every live run, and re-send the tasks of stuck jobs."""
-    return services.runs_status_tick()
+    return monitor.runs_status_tick()
 
 
 @shared_task(name="execution.reconcile", ignore_result=True)
 def reconcile() -> dict:
     """Beat: ledger against chain for every running run; a mismatch pauses the run."""
-    return services.runs_reconcile()
+    return monitor.runs_reconcile()

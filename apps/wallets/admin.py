@@ -16,8 +16,8 @@ class WalletAdmin(admin.ModelAdmin):
     list_filter = ["kind", "active"]
     search_fields = ["address", "label", "owner__email"]
     list_select_related = ["owner"]
-    fields = ["owner", "address", "kind", "label", "active", "verified_at", "run_id", "created_at"]
-    readonly_fields = ["owner", "address", "kind", "verified_at", "run_id", "created_at"]
+    fields = ["owner", "address", "kind", "label", "active", "verified_at", "run", "created_at"]
+    readonly_fields = ["owner", "address", "kind", "verified_at", "run", "created_at"]
     exclude = ["encrypted_secret"]
 
     def has_add_permission(self, request):

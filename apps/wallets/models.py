@@ -38,9 +38,12 @@ class Wallet(models.Model):
     label = models.CharField(max_length=80, blank=True)
     active = models.BooleanField(default=True)
     verified_at = models.DateTimeField(null=True, blank=True)
-    # The CampaignRun a maker wallet belongs to. No FK yet: the run engine (issue 6) adds
-    # CampaignRun and may turn this into a ForeignKey with a data migration.
-    run_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    # The run a maker wallet was made for. SET_NULL: deleting a campaign's history must never
+    # take a wallet (and its key) with it.
+    run = models.ForeignKey(
+        "campaigns.CampaignRun", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="maker_wallets",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

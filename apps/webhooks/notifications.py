@@ -13,6 +13,7 @@ from django.db.models import Count, Q, Sum
 from django.template.loader import render_to_string
 
 from apps.core.amounts import format_sol
+from apps.execution.models import Execution
 from apps.webhooks import selectors
 from apps.webhooks.models import NotificationPreferences
 from apps.webhooks.receivers import MAIL_EVENTS
@@ -54,8 +55,6 @@ def event_email_send(*, user_id: int, event_type: str, data: dict, at: datetime 
 
 def daily_summaries_send(*, now: datetime) -> int:
     """One summary of the last 24 hours to every active user who asked for it."""
-    from apps.execution.models import Execution
-
     since = now - timedelta(days=1)
     sent = 0
     user_ids = NotificationPreferences.objects.filter(daily_summary=True, user__is_active=True)

@@ -18,17 +18,46 @@
     if (label) label.textContent = text;
   }
 
+  // A new row first in its table (hx-swap-oob="afterbegin:#<tbody id>" on a <template> holding
+  // the row: a row outside a table would not survive parsing), which keeps its newest
+  // data-max-rows. No such table yet (nothing was there before): load the part that holds it
+  // from data-feed-url instead.
+  function prepend(node, selector) {
+    var target = document.getElementById(selector.replace(/^#/, ""));
+    if (!target) {
+      if (node.dataset.feedUrl && window.htmx) {
+        window.htmx.ajax("GET", node.dataset.feedUrl, { target: "#trade-feed", swap: "outerHTML" });
+      }
+      return null;
+    }
+    var row = node.content ? node.content.firstElementChild : node;
+    if (!row || !row.id) return null;
+    var existing = document.getElementById(row.id);
+    if (existing) existing.remove();  // the same trade again (a repeated event): moved, not doubled
+    node = row;
+    target.prepend(node);
+    var keep = parseInt(target.dataset.maxRows || "0", 10);
+    while (keep && target.children.length > keep) target.lastElementChild.remove();
+    return node;
+  }
+
   // Apply out-of-band swaps: every top-level element with an id and hx-swap-oob replaces the
-  // element of that id (outerHTML, the htmx default for hx-swap-oob="true").
+  // element of that id (outerHTML, the htmx default for hx-swap-oob="true"), or goes first in
+  // the element an "afterbegin:#id" names.
   function applyOob(html) {
     var template = document.createElement("template");
     template.innerHTML = html;
     Array.prototype.slice.call(template.content.children).forEach(function (node) {
       var mode = node.getAttribute("hx-swap-oob");
       if (!node.id || !mode) return;
+      node.removeAttribute("hx-swap-oob");
+      if (mode.indexOf("afterbegin:") === 0) {
+        node = prepend(node, mode.slice("afterbegin:".length));
+        if (node && window.htmx) window.htmx.process(node);
+        return;
+      }
       var current = document.getElementById(node.id);
       if (!current) return;
-      node.removeAttribute("hx-swap-oob");
       if (mode === "true" || mode === "outerHTML") {
         current.replaceWith(node);
       } else if (mode === "innerHTML") {

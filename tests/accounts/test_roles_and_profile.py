@@ -57,7 +57,7 @@ def test_it_remembers_the_theme_on_the_account(client, alice):
     assert response.status_code == 204
     alice.refresh_from_db()
     assert alice.theme == "dark"
-    assert b'data-theme="dark"' in client.get(reverse("core:dashboard")).content
+    assert b'data-theme="dark"' in client.get(reverse("dashboard")).content
 
 
 def test_it_refuses_an_unknown_theme(client, alice):
@@ -79,7 +79,7 @@ def test_it_saves_the_profile(client, alice):
 
 
 def test_it_sends_anonymous_visitors_to_sign_in(client):
-    for name in ("core:dashboard", "accounts:profile"):
+    for name in ("dashboard", "accounts:profile"):
         response = client.get(reverse(name))
         assert response.status_code == 302
         assert response.url.startswith(reverse("accounts:signin"))

@@ -55,8 +55,8 @@ def test_it_signs_up_verifies_and_signs_in(client):
 
     signed_in = signin(client, "dave@example.com", STRONG)
     assert signed_in.status_code == 302
-    assert signed_in.url == reverse("core:dashboard")
-    assert client.get(reverse("core:dashboard")).status_code == 200
+    assert signed_in.url == reverse("dashboard")
+    assert client.get(reverse("dashboard")).status_code == 200
     assert list(AuditEvent.objects.values_list("action", flat=True).order_by("id")) == [
         "account.signup",
         "account.verify_email",

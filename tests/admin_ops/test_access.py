@@ -8,8 +8,8 @@ from apps.core.models import AuditEvent
 from apps.core.services import audit_log
 from apps.execution.models import Execution, Job, LedgerEntry
 from apps.wallets.models import UserKey, Wallet
-from tests.admin_ops.conftest import make_campaign, make_execution, make_job
 from tests.factories import WalletFactory
+from tests.support.campaigns import make_campaign, make_execution, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +47,7 @@ def test_it_gives_a_non_staff_user_no_admin_page(client, alice):
 def test_it_opens_every_changelist_for_an_operator(operator, alice):
     campaign = make_campaign(alice, status="active")
     run = campaign.runs.get()
-    job = make_job(run)
+    job = make_job(run, status="dead", type="plan")
     make_execution(run, job=job)
     audit_log(actor=alice, action="campaign.start", entity="campaign", entity_id=campaign.pk)
 

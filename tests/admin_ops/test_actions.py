@@ -7,15 +7,15 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.models import User
-from apps.admin_ops import services
+from apps.admin_ops import alerts, services
 from apps.admin_ops.models import Alert
 from apps.admin_ops.selectors import flagged_users
 from apps.campaigns.models import Campaign
 from apps.campaigns.services import campaign_resume, campaign_start
 from apps.core.errors import Conflict
-from apps.core.models import AuditEvent, SystemSwitch
+from apps.core.models import PAUSE_ALL_REASON, AuditEvent, SystemSwitch
 from apps.execution.models import Job
-from tests.admin_ops.conftest import make_campaign, make_job
+from tests.support.campaigns import make_campaign, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,7 @@ def test_it_pauses_all_with_a_notice_once_and_refuses_resumes_meanwhile(
     # Every page shows it, and nothing can resume (or start) while it is on.
     alice_client = Client()
     alice_client.force_login(alice)
-    assert "RPC incident" in alice_client.get(reverse("core:dashboard")).content.decode()
+    assert "RPC incident" in alice_client.get(reverse("dashboard")).content.decode()
     with pytest.raises(Conflict) as refused:
         campaign_resume(campaign_id=paused.pk, actor=alice, owner=alice)
     assert refused.value.code == "paused_by_operator"
@@ -73,7 +73,7 @@ def test_it_resumes_all_the_campaigns_the_switch_paused_and_only_those(
     carol, alice, bob, notices, django_capture_on_commit_callbacks
 ):
     services.pause_all_set(enabled=True, actor=carol)
-    by_switch = make_campaign(alice, status="paused", reason=services.PAUSE_ALL_REASON)
+    by_switch = make_campaign(alice, status="paused", reason=PAUSE_ALL_REASON)
     by_owner = make_campaign(bob, status="paused", reason="")
     listener = notices()
 
@@ -128,7 +128,7 @@ def test_it_reports_a_refused_override_and_changes_nothing(operator, alice):
 def test_it_requeues_the_gather_of_a_stopping_campaign_whose_gather_died(carol, alice):
     campaign = make_campaign(alice, status="stopping")
     run = campaign.runs.get()
-    job = make_job(run, type="funds_gather", sequence=0)
+    job = make_job(run, type="funds_gather", status="dead", sequence=0)
     Job.objects.filter(pk=job.pk).update(queue="funds.gather")
 
     services.campaign_force_gather(campaign_id=campaign.pk, actor=carol)
@@ -186,9 +186,9 @@ def test_it_suspends_a_user_signing_them_out_and_pausing_their_runs(
     assert alice.is_active is False
     assert audits("account.suspend") == [("carol@example.com", "user", str(alice.pk))]
     # Signed out: her session is gone and her next request is anonymous.
-    response = alice_client.get(reverse("core:dashboard"))
+    response = alice_client.get(reverse("dashboard"))
     assert response.status_code == 302
-    assert bob_client.get(reverse("core:dashboard")).status_code == 200
+    assert bob_client.get(reverse("dashboard")).status_code == 200
     assert {s.get_decoded().get("_auth_user_id") for s in Session.objects.all()} == {
         str(bob.pk),
         str(User.objects.get(email="carol@example.com").pk),
@@ -252,8 +252,8 @@ def test_it_shows_access_fields_read_only_so_changes_go_through_the_actions(oper
 
 def test_it_redrives_dead_jobs_once_and_leaves_the_others(operator, alice):
     run = make_campaign(alice, status="paused").runs.get()
-    dead = [make_job(run, sequence=1), make_job(run, sequence=2)]
-    done = make_job(run, status="succeeded", sequence=3)
+    dead = [make_job(run, status="dead", type="plan", sequence=n, attempts=5) for n in (1, 2)]
+    done = make_job(run, status="succeeded", type="plan", sequence=3, attempts=5)
 
     ids = [job.pk for job in [*dead, done]]
     response = admin_action(operator, "admin:execution_job_changelist", "redrive", ids)
@@ -282,10 +282,10 @@ def test_it_raises_an_alert_for_the_owner_and_the_operators_and_folds_repeats(
     listener = notices(alice.pk, carol.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
-        first = services.alert_raise(
+        first = alerts.alert_raise(
             kind="low_balance", user=alice, campaign=campaign, message="0.1 SOL left"
         )
-        again = services.alert_raise(
+        again = alerts.alert_raise(
             kind="low_balance", user=alice, campaign=campaign, message="0.05 SOL left"
         )
 
@@ -302,11 +302,11 @@ def test_it_raises_an_alert_for_the_owner_and_the_operators_and_folds_repeats(
 
 
 def test_it_resolves_an_alert_once_and_opens_a_new_one_after(operator, alice):
-    alert = services.alert_raise(kind="reconcile_mismatch", user=alice, message="off by 5000")
+    alert = alerts.alert_raise(kind="reconcile_mismatch", user=alice, message="off by 5000")
 
     admin_action(operator, "admin:admin_ops_alert_changelist", "resolve", [alert.pk])
     admin_action(operator, "admin:admin_ops_alert_changelist", "resolve", [alert.pk])
-    services.alert_raise(kind="reconcile_mismatch", user=alice, message="off by 7000")
+    alerts.alert_raise(kind="reconcile_mismatch", user=alice, message="off by 7000")
 
     alert.refresh_from_db()
     assert alert.resolved_at is not None
@@ -318,11 +318,11 @@ def test_it_flags_users_who_trip_breakers_and_guardrails_repeatedly(alice, bob, 
     settings.OPS_ABUSE_THRESHOLD = 3
     campaign = make_campaign(alice, status="active")
     for _ in range(2):
-        services.alert_raise(kind="circuit_breaker", user=alice, campaign=campaign, message="x")
-    services.alert_raise(kind="rate_limit", user=alice, message="429 on campaign start")
-    services.alert_raise(kind="circuit_breaker", user=bob, message="x")
-    services.alert_raise(kind="low_balance", user=bob, message="not abuse")
-    services.alert_raise(kind="low_balance", user=bob, message="not abuse")
+        alerts.alert_raise(kind="circuit_breaker", user=alice, campaign=campaign, message="x")
+    alerts.alert_raise(kind="rate_limit", user=alice, message="429 on campaign start")
+    alerts.alert_raise(kind="circuit_breaker", user=bob, message="x")
+    alerts.alert_raise(kind="low_balance", user=bob, message="not abuse")
+    alerts.alert_raise(kind="low_balance", user=bob, message="not abuse")
 
     flagged = flagged_users()
 
@@ -332,5 +332,5 @@ def test_it_flags_users_who_trip_breakers_and_guardrails_repeatedly(alice, bob, 
 
 def test_it_refuses_an_unknown_alert_kind(alice):
     with pytest.raises(ValueError, match="unknown alert kind"):
-        services.alert_raise(kind="bored", user=alice, message="x")
+        alerts.alert_raise(kind="bored", user=alice, message="x")
     assert not Alert.objects.exists()

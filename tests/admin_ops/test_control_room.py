@@ -10,9 +10,9 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.admin_ops import selectors, services
+from apps.admin_ops import alerts, selectors, services
 from apps.execution.models import Execution
-from tests.admin_ops.conftest import SOL, make_campaign, make_execution, make_job
+from tests.support.campaigns import SOL, make_campaign, make_execution, make_job
 from tests.workers import threads_worker
 from volumebot.celery import QUEUES
 
@@ -43,7 +43,7 @@ def activity(alice, bob):
     make_execution(run, job=job, status="failed", sol=SOL // 10, fee=5_000, n=3)
     old = make_execution(run, job=job, sol=SOL, fee=5_000, n=4)
     Execution.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=3))
-    make_job(run, status="dead", sequence=9)
+    make_job(run, status="dead", type="plan", sequence=9)
     return run
 
 
@@ -147,8 +147,8 @@ def test_it_probes_every_rpc_endpoint(localnet, settings, unused_tcp_port):
 
 def test_it_lists_flagged_users_on_the_control_room(operator, alice, settings):
     settings.OPS_ABUSE_THRESHOLD = 2
-    services.alert_raise(kind="guardrail", user=alice, message="slippage above the maximum")
-    services.alert_raise(kind="guardrail", user=alice, message="slippage above the maximum")
+    alerts.alert_raise(kind="guardrail", user=alice, message="slippage above the maximum")
+    alerts.alert_raise(kind="guardrail", user=alice, message="slippage above the maximum")
 
     content = operator.get(reverse("admin:control_room")).content.decode()
 

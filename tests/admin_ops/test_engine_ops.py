@@ -10,9 +10,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from apps.admin_ops import services
 from apps.campaigns.models import Campaign, CampaignRun
 from apps.campaigns.services import campaign_start
+from apps.core.locking import JOB_LOCK
+from apps.core.models import PAUSE_ALL_REASON
 from apps.execution.models import Execution, Job
-from apps.execution.services import _JOB_LOCK
-from tests.execution.conftest import Setup, held_by_another_worker, wait_for
+from tests.support.campaigns import Setup
+from tests.support.engine import held_by_another_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +53,7 @@ def test_pause_all_stops_every_run_within_a_window_and_resume_all_restarts_them(
     assert time.monotonic() - switched_at <= 2 * WINDOW_S + 1
     for run in runs:
         run.refresh_from_db()
-        assert (run.status, run.status_reason) == ("paused", services.PAUSE_ALL_REASON)
+        assert (run.status, run.status_reason) == ("paused", PAUSE_ALL_REASON)
     # Trades of the window in progress may finish; after that nothing trades.
     time.sleep(WINDOW_S + 0.5)
     before = {run.pk: Execution.objects.filter(run=run).count() for run in runs}
@@ -112,7 +114,7 @@ def test_a_redriven_trade_job_lands_at_most_once(setup, workers, carol):
 
     # The worker that finished it still holds its lock when the re-drive comes (its last
     # statements): the re-driven task must come back for the job, not drop it.
-    with held_by_another_worker(_JOB_LOCK, job.pk):
+    with held_by_another_worker(JOB_LOCK, job.pk):
         redriven = services.jobs_redrive(job_ids=[job.pk], actor=carol)
         again = services.jobs_redrive(job_ids=[job.pk], actor=carol)
         assert (redriven, again) == ([job.pk], [])

@@ -11,7 +11,7 @@ from django.urls import reverse
 from pythonjsonlogger.json import JsonFormatter
 
 from apps.execution.models import Job
-from tests.admin_ops.conftest import make_campaign, make_job
+from tests.support.campaigns import make_campaign, make_job
 from tests.workers import threads_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from apps.core import metrics
 from apps.core.chain import chain_run
-from tests.admin_ops.conftest import make_campaign, make_job
+from tests.support.campaigns import make_campaign, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -75,9 +75,9 @@ def test_it_exposes_http_latency_per_view(client, scrape):
 
 def test_it_exposes_queue_depths_and_job_counts_by_queue_and_status(scrape, alice):
     run = make_campaign(alice, status="active").runs.get()
-    make_job(run, status="dead", sequence=1)
-    make_job(run, status="dead", sequence=2)
-    make_job(run, status="queued", sequence=3)
+    make_job(run, status="dead", type="plan", sequence=1)
+    make_job(run, status="dead", type="plan", sequence=2)
+    make_job(run, status="queued", type="plan", sequence=3)
 
     samples = scrape()
 

@@ -12,10 +12,10 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from apps.campaigns.models import Campaign, CampaignRun
-from apps.campaigns.services import campaign_pause
+from apps.campaigns.transitions import campaign_pause
 from apps.core.models import AuditEvent
 from apps.execution.models import Execution, Job
-from tests.campaigns.conftest import PARAMS, make_campaign
+from tests.support.campaigns import PARAMS, make_campaign
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from rest_framework.test import APIClient
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.services import campaign_start
 from apps.core.models import AuditEvent
-from tests.campaigns.conftest import make_campaign
-from tests.conftest import bearer
+from tests.support.campaigns import make_campaign
+from tests.support.web import bearer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,8 +16,8 @@ from apps.core.chain import chain_run
 from apps.localnet.seed import migrated_curve, seed_token
 from apps.localnet.seed_pump import seed_pumpswap_pool
 from apps.tokens.services import pool_select, token_register
-from tests.campaigns.conftest import PARAMS, SOL, make_campaign
 from tests.factories import WalletFactory
+from tests.support.campaigns import PARAMS, SOL, make_campaign
 
 TOKENS, SOL_RESERVE = 400_000_000_000_000, 150 * SOL
 

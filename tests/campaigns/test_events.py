@@ -4,10 +4,11 @@ rolled-back one, and a failing subscriber stops neither the others nor the produ
 import pytest
 from django.db import transaction
 
-from apps.admin_ops.services import alert_raise
-from apps.campaigns.services import campaign_pause, campaign_resume, campaign_start
+from apps.admin_ops.alerts import alert_raise
+from apps.campaigns.services import campaign_resume, campaign_start
+from apps.campaigns.transitions import campaign_pause
 from apps.core import events
-from tests.campaigns.conftest import make_campaign
+from tests.support.campaigns import make_campaign
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,8 +13,8 @@ from apps.core.models import AuditEvent, SystemSwitch
 from apps.execution.models import Execution, Job
 from apps.tokens.models import MintRule
 from apps.wallets.services import wallet_delete
-from tests.campaigns.conftest import PARAMS, REQUIRED_LAMPORTS, SOL, Setup, make_campaign
 from tests.factories import WalletFactory
+from tests.support.campaigns import PARAMS, REQUIRED_LAMPORTS, SOL, Setup, make_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -308,9 +308,9 @@ def test_it_refuses_to_start_once_todays_volume_cap_is_reached(
 
 
 def test_it_says_how_much_the_funding_wallet_falls_short(
-    alice_api, alice_setup, chain, django_capture_on_commit_callbacks
+    alice_api, alice_setup, balances, django_capture_on_commit_callbacks
 ):
-    chain.lamports[alice_setup.wallet.address] = REQUIRED_LAMPORTS - 1
+    balances.lamports[alice_setup.wallet.address] = REQUIRED_LAMPORTS - 1
     campaign = make_campaign(alice_setup)
     audits = audit_count()
 
@@ -330,8 +330,8 @@ def test_it_says_how_much_the_funding_wallet_falls_short(
     assert_unchanged(campaign, status="draft", audits=audits, callbacks=callbacks)
 
 
-def test_it_starts_when_the_wallet_holds_exactly_enough(alice_setup, chain):
-    chain.lamports[alice_setup.wallet.address] = REQUIRED_LAMPORTS
+def test_it_starts_when_the_wallet_holds_exactly_enough(alice_setup, balances):
+    balances.lamports[alice_setup.wallet.address] = REQUIRED_LAMPORTS
     campaign = make_campaign(alice_setup)
 
     started = campaign_start(campaign_id=campaign.pk, actor=alice_setup.user)
@@ -340,13 +340,13 @@ def test_it_starts_when_the_wallet_holds_exactly_enough(alice_setup, chain):
     assert campaign.runs.get().status == "running"
 
 
-def test_it_starts_a_dry_run_without_funds_or_a_chain_read(alice_setup, chain):
+def test_it_starts_a_dry_run_without_funds_or_a_chain_read(alice_setup, balances):
     campaign = make_campaign(alice_setup, params={"mode": "dry_run"})
 
     started = campaign_start(campaign_id=campaign.pk, actor=alice_setup.user)
 
     assert started.status == "active"
-    assert chain.calls == 0
+    assert balances.calls == 0
 
 
 def test_it_keeps_a_funding_wallet_that_a_campaign_uses(alice_setup):

@@ -11,7 +11,7 @@ from apps.campaigns.params import params_from_input, params_to_input
 from apps.campaigns.services import campaign_create
 from apps.core.errors import ValidationFailed
 from apps.core.models import AuditEvent
-from tests.campaigns.conftest import PARAMS
+from tests.support.campaigns import PARAMS
 
 pytestmark = pytest.mark.django_db
 

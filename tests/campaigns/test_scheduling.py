@@ -11,7 +11,7 @@ from apps.campaigns.tasks import schedule_tick
 from apps.core.errors import ValidationFailed
 from apps.core.models import SystemSwitch
 from apps.core.periodic import PERIODIC_TASKS
-from tests.campaigns.conftest import REQUIRED_LAMPORTS, make_campaign
+from tests.support.campaigns import REQUIRED_LAMPORTS, make_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -88,8 +88,8 @@ def test_it_keeps_a_campaign_scheduled_while_an_operator_paused_all(alice_setup,
     assert status(campaign) == "active"
 
 
-def test_it_fails_a_scheduled_start_with_the_reason(alice_setup, chain):
-    chain.lamports[alice_setup.wallet.address] = REQUIRED_LAMPORTS - 50_000
+def test_it_fails_a_scheduled_start_with_the_reason(alice_setup, balances):
+    balances.lamports[alice_setup.wallet.address] = REQUIRED_LAMPORTS - 50_000
     campaign = make_campaign(alice_setup, start_at=T0)
     campaign_start(campaign_id=campaign.pk, actor=alice_setup.user, now=T0 - SECOND)
 

@@ -6,7 +6,7 @@ from solders.pubkey import Pubkey
 from apps.campaigns.models import CampaignRun, CampaignStatus
 from apps.campaigns.services import InsufficientFunds, campaign_start
 from apps.localnet.seed import fund
-from tests.campaigns.conftest import REQUIRED_LAMPORTS, make_campaign
+from tests.support.campaigns import REQUIRED_LAMPORTS, make_campaign
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.campaigns import services
+from apps.campaigns import services, transitions
 from apps.campaigns.models import CampaignRun
 from apps.core.errors import Conflict
 from apps.core.models import AuditEvent
 from apps.execution.models import Job
-from tests.campaigns.conftest import make_campaign
+from tests.support.campaigns import make_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -54,9 +54,9 @@ def act(api, campaign, action):
         return response.status_code, error.get("code"), error.get("message")
     call = {
         "schedule": lambda: services.campaign_schedule(campaign_id=campaign.pk, actor=None),
-        "finish": lambda: services.campaign_finish(campaign_id=campaign.pk),
-        "complete": lambda: services.campaign_complete(campaign_id=campaign.pk, reason="done"),
-        "fail": lambda: services.campaign_fail(campaign_id=campaign.pk, reason="broken"),
+        "finish": lambda: transitions.campaign_finish(campaign_id=campaign.pk),
+        "complete": lambda: transitions.campaign_complete(campaign_id=campaign.pk, reason="done"),
+        "fail": lambda: transitions.campaign_fail(campaign_id=campaign.pk, reason="broken"),
     }[action]
     try:
         call()
@@ -161,7 +161,7 @@ def test_it_ends_the_run_when_the_campaign_ends(alice_setup):
     campaign = make_campaign(alice_setup, status="stopping")
     now = timezone.now()
 
-    services.campaign_finish(campaign_id=campaign.pk, reason="All funds gathered.", now=now)
+    transitions.campaign_finish(campaign_id=campaign.pk, reason="All funds gathered.", now=now)
 
     run = campaign.runs.get()
     assert (run.status, run.ended_at, run.status_reason) == ("stopped", now, "All funds gathered.")

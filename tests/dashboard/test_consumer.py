@@ -6,24 +6,19 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
-from django.test import Client
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from apps.campaigns import realtime, services
+from apps.accounts.models import User
+from apps.campaigns import realtime, services, transitions
+from apps.campaigns.consumers import SHARED_RENDERS
 from apps.core.realtime import group_send_on_commit
-from tests.dashboard.conftest import SOL, Setup, make_campaign, make_job, make_trade
+from tests.support.campaigns import SOL, Setup, make_campaign, make_job, make_trade
+from tests.support.web import ORIGIN, session_headers
 from volumebot.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ORIGIN = (b"origin", b"http://testserver")
 LIVE_PARTS = list(realtime.LIVE_PARTS)
-
-
-def session_headers(user) -> list[tuple[bytes, bytes]]:
-    client = Client()
-    client.force_login(user)
-    return [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()), ORIGIN]
 
 
 def sync(function):
@@ -87,7 +82,7 @@ async def test_the_owner_receives_the_engines_events_in_order(alice, active):
         fee_lamports=5000,
     )  # fmt: skip
     await sync(engine_event)(active, "stats", volume_lamports=SOL // 2, jobs={"succeeded": 1})
-    await sync(services.campaign_pause)(campaign_id=active.pk, actor=alice, owner=alice)
+    await sync(transitions.campaign_pause)(campaign_id=active.pk, actor=alice, owner=alice)
 
     received = [await socket.receive_json_from(timeout=5) for _ in range(4)]
     assert [m["type"] for m in received] == [
@@ -98,7 +93,12 @@ async def test_the_owner_receives_the_engines_events_in_order(alice, active):
     assert started["event"]["job_id"] == job.pk
     assert f'id="trade-{trade.pk}"' in completed["html"]
     assert completed["event"]["signature"] == trade.signature
-    assert '<section id="trade-feed"' in completed["html"]
+    # The trade's own row, to go first in the feed (in a template: a bare row would not survive
+    # parsing), not the whole feed again.
+    pushed = '<template id="trade-push" hx-swap-oob="afterbegin:#trade-feed-rows"'
+    assert pushed in completed["html"]
+    assert f'<tr id="trade-{trade.pk}">' in completed["html"]
+    assert '<section id="trade-feed"' not in completed["html"]
     assert '<section id="run-charts"' in completed["html"] and "<svg" in completed["html"]
     assert '<section id="run-charts"' in stats["html"]
     assert '<section id="campaign-head"' in paused["html"] and ">Resume<" in paused["html"]
@@ -114,7 +114,7 @@ async def test_a_reconnecting_page_gets_the_current_state_first(alice, active):
     await socket.disconnect()
     # While the page is away: a trade lands and the campaign is paused.
     trade = await sync(make_trade)(await sync(lambda: active.current_run)(), lamports=SOL)
-    await sync(services.campaign_pause)(campaign_id=active.pk, actor=alice, owner=alice)
+    await sync(transitions.campaign_pause)(campaign_id=active.pk, actor=alice, owner=alice)
 
     socket = await connect(path, await sync(session_headers)(alice))
     first = await socket.receive_json_from(timeout=5)
@@ -189,3 +189,50 @@ async def test_it_closes_the_socket_when_the_campaign_is_deleted(alice, alice_se
 @pytest.fixture
 def alice_setup_draft(alice):
     return make_campaign(Setup(alice))
+
+
+async def test_a_trade_event_carries_one_row_however_long_the_run(alice, active):
+    run = await sync(lambda: active.current_run)()
+    trades = [await sync(make_trade)(run, lamports=SOL // 100) for _ in range(30)]
+    socket = await connect(f"/ws/campaigns/{active.pk}/", await sync(session_headers)(alice))
+    assert (await socket.receive_json_from(timeout=5))["html"].count('<tr id="trade-') == 20
+
+    last = trades[-1]
+    await sync(engine_event)(
+        active, "job_completed", job_id=last.job_id, job_type="trade_buy", status="succeeded",
+        side="buy", signature=last.signature, sol_lamports=SOL // 100,
+    )  # fmt: skip
+
+    html = (await socket.receive_json_from(timeout=5))["html"]
+    assert html.count('<tr id="trade-') == 1 and f'<tr id="trade-{last.pk}"' in html
+    await socket.disconnect()
+
+
+async def test_the_pages_of_one_campaign_share_one_render_of_each_event(alice, active):
+    path, headers = f"/ws/campaigns/{active.pk}/", await sync(session_headers)(alice)
+    first, second = await connect(path, headers), await connect(path, headers)
+    for socket in (first, second):
+        assert (await socket.receive_json_from(timeout=5))["type"] == "state"
+    renders = SHARED_RENDERS.count
+
+    await sync(engine_event)(active, "stats", volume_lamports=SOL, jobs={"succeeded": 2})
+
+    one, other = await first.receive_json_from(timeout=5), await second.receive_json_from(timeout=5)
+    assert one == other and one["type"] == "stats" and '<section id="run-stats"' in one["html"]
+    assert SHARED_RENDERS.count == renders + 1
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_ownership_is_checked_again_once_the_recheck_interval_passed(alice, active, settings):
+    socket = await connect(f"/ws/campaigns/{active.pk}/", await sync(session_headers)(alice))
+    await socket.receive_json_from(timeout=5)
+    # An operator suspends alice while her page is open.
+    await sync(lambda: User.objects.filter(pk=alice.pk).update(is_active=False))()
+
+    await sync(engine_event)(active, "stats", jobs={})  # within the interval: not re-checked
+    assert (await socket.receive_json_from(timeout=5))["type"] == "stats"
+    settings.LIVE_OWNERSHIP_RECHECK_S = 0
+    await sync(engine_event)(active, "stats", jobs={})
+
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}

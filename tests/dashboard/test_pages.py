@@ -6,14 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils.timezone import now
 
+from apps.admin_ops.alerts import alert_raise
 from apps.admin_ops.models import Alert
-from apps.admin_ops.services import alert_raise
 from apps.campaigns import realtime
 from apps.campaigns.models import Campaign
 from apps.core.models import AuditEvent, SystemSwitch
 from apps.execution.models import Execution
-from tests.dashboard.conftest import SOL, make_campaign, make_job, make_trade, now
+from tests.support.campaigns import SOL, make_campaign, make_job, make_trade
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def test_it_shows_the_dashboard_cards_from_the_last_24_hours(alice_client, activ
     run = active.current_run
     make_trade(run, side="buy", lamports=SOL, status="failed")
 
-    page = alice_client.get(reverse("core:dashboard")).content.decode()
+    page = alice_client.get(reverse("dashboard")).content.decode()
 
     assert '<p class="figure" id="card-active">1</p>' in page
     assert "0.150000000 SOL" in page  # landed volume only
@@ -48,7 +49,7 @@ def test_it_shows_the_dashboard_cards_from_the_last_24_hours(alice_client, activ
 
 
 def test_it_tells_a_new_user_what_to_do_first(alice_client):
-    page = alice_client.get(reverse("core:dashboard")).content.decode()
+    page = alice_client.get(reverse("dashboard")).content.decode()
 
     assert "Nothing running yet" in page
     assert reverse("wallets:add") in page and reverse("tokens:register") in page
@@ -59,7 +60,7 @@ def test_it_shows_the_pause_all_notice_on_the_dashboard(alice_client):
         name=SystemSwitch.Name.PAUSE_ALL, enabled=True, message="Maintenance until 18:00 UTC"
     )
 
-    page = alice_client.get(reverse("core:dashboard")).content.decode()
+    page = alice_client.get(reverse("dashboard")).content.decode()
 
     assert 'id="dashboard-notices"' in page
     assert '<div class="notice-card" role="status"><p><strong>Maintenance until 18:00 UTC' in page
@@ -73,12 +74,12 @@ def test_owners_see_their_open_alerts_on_the_dashboard_and_the_campaign(
     closed = alert_raise(kind="low_balance", user=active.owner, message="closed already")
     Alert.objects.filter(pk=closed.pk).update(resolved_at=now())
 
-    dashboard = alice_client.get(reverse("core:dashboard")).content.decode()
-    polled = alice_client.get(reverse("core:dashboard"), {"part": "dashboard-live"}, **HX)
+    dashboard = alice_client.get(reverse("dashboard")).content.decode()
+    polled = alice_client.get(reverse("dashboard"), {"part": "dashboard-live"}, **HX)
     head = alice_client.get(
         reverse("campaigns:detail", args=[active.pk]), {"part": "campaign-head"}, **HX
     ).content.decode()
-    bobs = bob_client.get(reverse("core:dashboard")).content.decode()
+    bobs = bob_client.get(reverse("dashboard")).content.decode()
 
     for body in (dashboard, polled.content.decode(), head):
         assert "Circuit breaker paused a run" in body and "6 failed" in body
@@ -92,7 +93,7 @@ def test_owners_see_their_open_alerts_on_the_dashboard_and_the_campaign(
 
 def test_it_sends_anonymous_users_to_sign_in(client, active):
     for url in (
-        reverse("core:dashboard"),
+        reverse("dashboard"),
         reverse("campaigns:list"),
         reverse("campaigns:new"),
         reverse("campaigns:detail", args=[active.pk]),

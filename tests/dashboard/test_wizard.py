@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from apps.campaigns.models import Campaign, CampaignRun
 from apps.core.models import AuditEvent
-from tests.dashboard.conftest import PARAMS, SOL, Setup
+from tests.support.campaigns import PARAMS, SOL, Setup
 
 pytestmark = pytest.mark.django_db
 
@@ -145,8 +145,8 @@ def test_it_creates_a_draft_and_goes_to_its_page(alice_client, alice_setup):
     assert campaign.params["maker_funding_lamports"] == SOL // 2
 
 
-def test_it_creates_and_starts_once_confirmed(alice_client, alice_setup, chain):
-    chain.lamports[alice_setup.wallet.address] = 100 * SOL
+def test_it_creates_and_starts_once_confirmed(alice_client, alice_setup, balances):
+    balances.lamports[alice_setup.wallet.address] = 100 * SOL
 
     response = alice_client.post(
         reverse("campaigns:new"),
@@ -161,8 +161,8 @@ def test_it_creates_and_starts_once_confirmed(alice_client, alice_setup, chain):
 
 
 @pytest.mark.parametrize("htmx", [False, True])
-def test_it_refuses_to_start_without_the_confirmation(alice_client, alice_setup, chain, htmx):
-    chain.lamports[alice_setup.wallet.address] = 100 * SOL
+def test_it_refuses_to_start_without_the_confirmation(alice_client, alice_setup, balances, htmx):
+    balances.lamports[alice_setup.wallet.address] = 100 * SOL
 
     response = alice_client.post(
         reverse("campaigns:new"), {**wizard_data(alice_setup), "intent": "start"},
@@ -172,10 +172,10 @@ def test_it_refuses_to_start_without_the_confirmation(alice_client, alice_setup,
     assert response.status_code == (200 if htmx else 400)
     assert "Tick “Start now” to confirm, or save as a draft." in response.content.decode()
     assert Campaign.objects.count() == 0 and CampaignRun.objects.count() == 0
-    assert chain.calls == 0
+    assert balances.calls == 0
 
 
-def test_a_start_without_funds_keeps_the_draft_and_says_why(alice_client, alice_setup, chain):
+def test_a_start_without_funds_keeps_the_draft_and_says_why(alice_client, alice_setup, balances):
     response = alice_client.post(
         reverse("campaigns:new"),
         {**wizard_data(alice_setup), "intent": "start", "confirm_start": "1"},

@@ -8,9 +8,9 @@ from django.utils import timezone
 from apps.campaigns.models import Campaign
 from apps.localnet.seed import seed_token
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
-from tests.dashboard.conftest import make_trade
 from tests.e2e.live_asgi import asgi_server, publish, shoot
 from tests.factories import PASSWORD, UserFactory, WalletFactory
+from tests.support.campaigns import make_trade
 
 __all__ = ["asgi_server"]  # a fixture, used by name
 

@@ -4,8 +4,8 @@ refresh by themselves, and pauses all campaigns."""
 import pytest
 
 from apps.core.models import SystemSwitch
-from tests.admin_ops.conftest import SOL, make_campaign, make_execution, make_job
 from tests.factories import PASSWORD
+from tests.support.campaigns import SOL, make_campaign, make_execution, make_job
 from tests.workers import threads_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,7 +19,7 @@ def test_it_shows_the_control_room_to_an_operator_and_pauses_all(
     job = make_job(run, status="succeeded", type="trade_buy")
     for n, side in enumerate(["buy", "sell", "buy"]):
         make_execution(run, job=job, side=side, sol=SOL // 20, n=n)
-    make_job(run, status="dead", sequence=7)
+    make_job(run, status="dead", type="plan", sequence=7)
 
     with threads_worker():
         page.goto(f"{live_server.url}/admin/")

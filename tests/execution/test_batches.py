@@ -9,18 +9,14 @@ import pytest
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from apps.execution import services
+from apps.core.locking import JOB_LOCK, WALLET_LOCK
+from apps.execution.jobs import HELD_RETRY_S, trade_slices
 from apps.execution.models import Execution, Job, LedgerEntry
-from apps.execution.services import (
-    _JOB_LOCK,
-    _WALLET_LOCK,
-    job_execute,
-    trade_slices,
-    trades_execute,
-)
+from apps.execution.runner import job_execute
+from apps.execution.steps import batch, batch_send
+from apps.execution.steps.batch import trades_execute
 from apps.wallets.models import Wallet
-from tests.execution.conftest import held_by_another_worker, wait_for_the_endpoint_to_cool_down
-from tests.execution.test_jobs import drain
+from tests.support.engine import drain, held_by_another_worker, wait_for_the_endpoint_to_cool_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TRADES = ("trade_buy", "trade_sell")
@@ -30,7 +26,7 @@ def planned_run(setup, **params):
     """A started run with its makers funded and its first window planned; its buys, one per
     maker (the first window starts with a buy for each)."""
     run = setup.start(setup.campaign(**params))
-    drain(run, types=("distribute", "gather"))
+    drain(run, types=("distribute", "preflight"))
     [plan0] = Job.objects.filter(run=run, type="plan")
     job_execute(job_id=plan0.pk)
     buys, makers = [], set()
@@ -86,7 +82,7 @@ def test_a_batch_fills_up_with_the_trades_of_other_runs_that_are_due(setup):
     # One maker's next trade is not due yet (so neither are its later ones), and another
     # worker holds one of them right now.
     Job.objects.filter(pk=not_due.pk).update(scheduled_for=timezone.now() + timedelta(hours=1))
-    with held_by_another_worker(_JOB_LOCK, held.pk):
+    with held_by_another_worker(JOB_LOCK, held.pk):
         trades_execute(job_ids=[job.pk for job in buys])
 
     # The batch took the due trades of the other run that come first for their makers.
@@ -114,13 +110,11 @@ def test_a_trade_of_the_slice_another_worker_holds_is_looked_at_again(setup, mon
     _, buys = planned_run(setup)
     held, *rest = buys
     sent = []
-    monkeypatch.setattr(
-        services, "_send_trades", lambda ids, **options: sent.append((ids, options))
-    )
-    with held_by_another_worker(_JOB_LOCK, held.pk):
+    monkeypatch.setattr(batch, "trades_send", lambda ids, **options: sent.append((ids, options)))
+    with held_by_another_worker(JOB_LOCK, held.pk):
         trades_execute(job_ids=[job.pk for job in buys])
 
-    assert sent == [([held.pk], {"retries": 0, "countdown": services._HELD_RETRY_S})]
+    assert sent == [([held.pk], {"retries": 0, "countdown": HELD_RETRY_S})]
     assert Job.objects.get(pk=held.pk).status == "queued"
     for job in rest:
         assert Job.objects.get(pk=job.pk).status == "succeeded"
@@ -139,7 +133,7 @@ def test_a_busy_maker_waits_for_a_later_batch_and_a_tried_trade_goes_to_its_own_
     )  # fmt: skip
     retries = 0 if retries_left else settings.EXECUTION_BATCH_RETRIES
     # Another worker has this maker's transaction in flight.
-    with held_by_another_worker(_WALLET_LOCK, busy.payload["wallet_id"]):
+    with held_by_another_worker(WALLET_LOCK, busy.payload["wallet_id"]):
         trades_execute(job_ids=[job.pk for job in buys], retries=retries)
 
     for job in (busy, tried):
@@ -202,13 +196,13 @@ def test_an_rpc_outage_while_a_batch_confirms_leaves_its_trades_to_their_own_tas
     setup, chain, monkeypatch
 ):
     run, buys = planned_run(setup)
-    confirm = services.await_landings
+    confirm = batch_send.await_landings
 
     async def outage(**kwargs):
         chain.faults.down = True  # the endpoint goes away right after the sends
         return await confirm(**kwargs)
 
-    monkeypatch.setattr(services, "await_landings", outage)
+    monkeypatch.setattr(batch_send, "await_landings", outage)
     trades_execute(job_ids=[job.pk for job in buys])  # no error out of the task
     chain.faults.down = False
 

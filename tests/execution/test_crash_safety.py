@@ -18,7 +18,7 @@ from django.db.models import Count, Q, Sum
 
 from apps.campaigns.models import Campaign
 from apps.execution.models import Job, LedgerEntry
-from apps.execution.services import jobs_redrive_stuck
+from apps.execution.monitor import jobs_redrive_stuck
 from apps.wallets.models import Wallet
 from volumebot.celery import QUEUES
 

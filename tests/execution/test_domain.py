@@ -6,7 +6,7 @@ from apps.campaigns.domain import Params
 from apps.campaigns.params import params_from_input
 from apps.execution import domain
 from apps.execution.planner import Distribution, Pattern
-from tests.execution.conftest import PARAMS
+from tests.support.campaigns import ENGINE_PARAMS as PARAMS
 
 
 def params(**changes) -> Params:

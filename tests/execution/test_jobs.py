@@ -16,18 +16,15 @@ from apps.campaigns.models import CampaignRun
 from apps.campaigns.services import campaign_start
 from apps.core.chain import rpc_pool
 from apps.execution import domain
+from apps.execution.jobs import job_create, job_redrive
+from apps.execution.lifecycle import run_engine_start
 from apps.execution.models import Execution, Job, LedgerEntry
+from apps.execution.runner import job_execute
 from apps.execution.sending import build_signed
-from apps.execution.services import (
-    distribute_batch_spec,
-    job_create,
-    job_execute,
-    job_redrive,
-    plan_backpressure,
-    run_engine_start,
-)
+from apps.execution.steps.distribute import distribute_batch_spec
+from apps.execution.steps.plan import plan_backpressure
 from apps.wallets.models import Wallet
-from tests.execution.conftest import held_by_another_worker, wait_for_the_endpoint_to_cool_down
+from tests.support.engine import drain, held_by_another_worker, wait_for_the_endpoint_to_cool_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FUNDING = 200_000_000  # PARAMS: 0.2 SOL per maker
@@ -85,7 +82,7 @@ def test_it_commits_every_maker_key_before_funding_them_in_one_batch(setup):
     run.refresh_from_db()
     assert (run.funded_lamports, run.fees_lamports) == (3 * FUNDING, 5_000)
     # The last batch enqueued the pre-flight, once.
-    assert Job.objects.filter(run=run, type="gather").count() == 1
+    assert Job.objects.filter(run=run, type="preflight").count() == 1
 
 
 def test_it_resigns_a_dropped_transaction_only_after_its_blockhash_expired(setup, chain):
@@ -169,35 +166,36 @@ def test_it_dead_letters_after_transient_errors_and_a_redrive_finishes_the_job(s
 
 
 def test_it_does_not_run_a_job_another_worker_holds(setup):
-    from apps.execution.services import _HELD_RETRY_S, _JOB_LOCK, advisory_lock
+    from apps.core.locking import JOB_LOCK, advisory_lock
+    from apps.execution.jobs import HELD_RETRY_S
 
     _run, batch = started_run(setup)
-    with held_by_another_worker(_JOB_LOCK, batch.pk):
+    with held_by_another_worker(JOB_LOCK, batch.pk):
         # Still queued (the holder may have finished it just before a re-drive): the task
         # comes back in a moment instead of being lost. Nothing ran.
-        assert job_execute(job_id=batch.pk) == _HELD_RETRY_S
+        assert job_execute(job_id=batch.pk) == HELD_RETRY_S
         assert Job.objects.get(pk=batch.pk).status == "queued"
         assert not Execution.objects.filter(job=batch).exists()
         # A job the holder is working on (`processing`): the holder re-queues it if needed.
         Job.objects.filter(pk=batch.pk).update(status="processing")
         assert job_execute(job_id=batch.pk) is None
         assert Job.objects.get(pk=batch.pk).status == "processing"
-    with advisory_lock(_JOB_LOCK, batch.pk) as held:
+    with advisory_lock(JOB_LOCK, batch.pk) as held:
         assert held  # released with the holder's session
 
 
 def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings):
-    from apps.execution.services import _WALLET_LOCK, advisory_lock
+    from apps.core.locking import WALLET_LOCK, advisory_lock
 
     settings.EXECUTION_WALLET_WAIT_MS = 200
     campaign = setup.campaign()
     run = setup.start(campaign)
-    drain(run, types=("distribute", "gather"))
+    drain(run, types=("distribute", "preflight"))
     [plan0] = Job.objects.filter(run=run, type="plan")
     job_execute(job_id=plan0.pk)
     trade = Job.objects.filter(run=run, type="trade_buy").order_by("id").first()
     # Another worker has a transaction of this maker in flight.
-    with held_by_another_worker(_WALLET_LOCK, trade.payload["wallet_id"]):
+    with held_by_another_worker(WALLET_LOCK, trade.payload["wallet_id"]):
         started = time.monotonic()
         assert job_execute(job_id=trade.pk) == 0.3  # waited, then back to the queue
         assert time.monotonic() - started >= 0.2
@@ -208,7 +206,7 @@ def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings)
     with connection.cursor() as cursor:
         cursor.execute("SHOW lock_timeout")
         assert cursor.fetchone()[0] == "0"
-    with advisory_lock(_WALLET_LOCK, trade.payload["wallet_id"], wait_ms=200) as held:
+    with advisory_lock(WALLET_LOCK, trade.payload["wallet_id"], wait_ms=200) as held:
         assert held  # released with the holder's session
     assert job_execute(job_id=trade.pk) is None
     assert Job.objects.get(pk=trade.pk).status == "succeeded"
@@ -216,12 +214,12 @@ def test_a_trade_waits_for_its_busy_maker_wallet_then_re_queues(setup, settings)
 
 def test_reconcile_pauses_a_run_whose_ledger_differs_from_the_chain(setup, chain):
     from apps.core.models import AuditEvent
-    from apps.execution.services import run_reconcile, runs_status_tick
+    from apps.execution.monitor import run_reconcile, runs_status_tick
     from apps.localnet.seed import fund
 
     run, batch = started_run(setup)
     job_execute(job_id=batch.pk)
-    Job.objects.filter(run=run, type="gather").update(status="cancelled")  # keep it still
+    Job.objects.filter(run=run, type="preflight").update(status="cancelled")  # keep it still
     assert run_reconcile(run_id=run.pk) == []
     assert runs_status_tick()["runs"] == 1
     run.refresh_from_db()
@@ -244,17 +242,10 @@ def test_reconcile_pauses_a_run_whose_ledger_differs_from_the_chain(setup, chain
     ).exists()
 
 
-def drain(run, *, types: tuple[str, ...]) -> None:
-    """Run every live job of these types, as workers would (ETAs ignored)."""
-    while jobs := list(Job.objects.filter(run=run, type__in=types, status="queued")):
-        for job in jobs:
-            job_execute(job_id=job.pk)
-
-
 def test_the_planner_plans_nothing_more_today_once_the_daily_cap_is_reached(setup):
     campaign = setup.campaign(daily_volume_cap_sol="0.01", target_volume_sol="1")
     run = setup.start(campaign)
-    drain(run, types=("distribute", "gather"))
+    drain(run, types=("distribute", "preflight"))
     [plan0] = Job.objects.filter(run=run, type="plan")
     job_execute(job_id=plan0.pk)
     first = Job.objects.filter(run=run, type="trade_buy").order_by("id").first()
@@ -277,7 +268,7 @@ def test_the_planner_plans_nothing_more_today_once_the_daily_cap_is_reached(setu
 def test_the_planner_plans_nothing_while_earlier_trades_are_overdue(setup, settings):
     campaign = setup.campaign()
     run = setup.start(campaign)
-    drain(run, types=("distribute", "gather"))
+    drain(run, types=("distribute", "preflight"))
     [plan0] = Job.objects.filter(run=run, type="plan")
     job_execute(job_id=plan0.pk)
     trades = Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"])
@@ -315,7 +306,7 @@ def test_a_sell_only_run_funds_nothing_and_goes_straight_to_the_gather(setup):
     funding_before = setup.lamports(setup.wallet.address)
     run = setup.start(campaign)
 
-    drain(run, types=("distribute", "gather", "funds_gather"))
+    drain(run, types=("distribute", "preflight", "funds_gather"))
 
     campaign.refresh_from_db()
     assert campaign.status == "stopped"
@@ -330,7 +321,7 @@ def test_a_sell_only_run_funds_nothing_and_goes_straight_to_the_gather(setup):
 def test_runs_planned_before_maker_ids_were_kept_get_them_from_the_migration(setup):
     migration = import_module("apps.execution.migrations.0004_summary_maker_ids")
     run = setup.start(setup.campaign())
-    drain(run, types=("distribute", "gather"))
+    drain(run, types=("distribute", "preflight"))
     makers = list(Wallet.objects.filter(run_id=run.pk, kind="maker").order_by("id"))
     assert CampaignRun.objects.get(pk=run.pk).summary["maker_ids"] == [m.pk for m in makers]
     # A run planned by the engine before the planner read its makers from the summary.
@@ -346,3 +337,46 @@ def test_runs_planned_before_maker_ids_were_kept_get_them_from_the_migration(set
     trades = Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"])
     assert trades.exists()
     assert {job.payload["wallet_id"] for job in trades} <= {m.pk for m in makers}
+
+
+def test_jobs_made_before_steps_were_columns_get_them_from_the_migration(setup):
+    migration = import_module("apps.execution.migrations.0005_job_step_window_preflight")
+    run = setup.start(setup.campaign())
+    drain(run, types=("distribute", "preflight"))
+    [batch] = Job.objects.filter(run=run, type="distribute", step="batch")
+    [plan0] = Job.objects.filter(run=run, type="plan")
+    maker = Wallet.objects.filter(run_id=run.pk, kind="maker").order_by("id").first()
+    # The rows as the engine wrote them before: the pre-flight typed `gather`, the steps only
+    # in the keys (a gather's sell, sweep and finish made up here, cancelled so none runs).
+    Job.objects.filter(run=run, type="preflight").update(
+        type="gather", idempotency_key=f"run:{run.pk}:gather:0"
+    )
+    Job.objects.filter(run=run).update(step="main", window=None)
+    for sequence in (f"sell-{maker.pk}", f"sweep-{maker.pk}", "finish"):
+        Job.objects.create(
+            run=run, queue="funds.gather", type="funds_gather", status="cancelled",
+            idempotency_key=f"run:{run.pk}:funds_gather:{sequence}",
+        )  # fmt: skip
+
+    with connection.cursor() as cursor:
+        for statement in migration.FORWARD:
+            cursor.execute(statement)
+
+    rows = Job.objects.filter(run=run).exclude(type__in=["trade_buy", "trade_sell"])
+    assert sorted(rows.values_list("type", "step", "window", "payload__wallet_id")) == sorted([
+        ("distribute", "main", None, None),
+        ("distribute", "batch", None, None),
+        ("preflight", "main", None, None),
+        ("plan", "main", 0, None),
+        ("funds_gather", "sell", None, maker.pk),
+        ("funds_gather", "sweep", None, maker.pk),
+        ("funds_gather", "finish", None, None),
+    ])  # fmt: skip
+    assert Job.objects.get(pk=batch.pk).payload == batch.payload  # untouched
+    # The pre-flight's key follows its type: creating it again is still the same job.
+    with transaction.atomic():
+        preflight, created = job_create(run_id=run.pk, type="preflight", sequence=0)
+    assert not created and preflight.idempotency_key == f"run:{run.pk}:preflight:0"
+    # The planner finds its window in the column.
+    assert job_execute(job_id=plan0.pk) is None
+    assert Job.objects.get(pk=plan0.pk).result == {"window": 0, "daily_cap_reached": False}

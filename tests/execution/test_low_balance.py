@@ -6,7 +6,7 @@ from solders.pubkey import Pubkey
 from apps.admin_ops.models import Alert
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.services import campaign_start
-from apps.execution.services import runs_status_tick
+from apps.execution.monitor import runs_status_tick
 from apps.localnet.seed import fund
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from apps.localnet.seed import (
     PUMP_INITIAL_VIRTUAL_TOKEN_RESERVES,
 )
 from apps.wallets.models import Wallet
-from tests.execution.conftest import wait_for
+from tests.support.engine import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,7 @@ from apps.campaigns.models import Campaign, CampaignRun
 from apps.campaigns.services import campaign_sell_only
 from apps.execution.models import Execution, Job, LedgerEntry
 from apps.wallets.models import Wallet
-from tests.execution.conftest import EventListener, wait_for
+from tests.support.engine import EventListener, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -130,7 +130,7 @@ def test_the_circuit_breaker_pauses_a_failing_run_and_resume_continues_with_its_
     setup, workers, settings
 ):
     from apps.campaigns.services import campaign_resume
-    from apps.execution.services import run_engine_resume
+    from apps.execution.lifecycle import run_engine_resume
 
     settings.EXECUTION_PLAN_WINDOW_MS = 1_000
     settings.EXECUTION_BUSY_MS = 300
@@ -222,7 +222,7 @@ def test_a_failed_preflight_stops_the_run_with_its_reason_and_gathers_the_fundin
     assert campaign.status == "stopped"
     assert campaign.status_reason.startswith("Pre-flight failed: ")
     assert campaign.status_reason.endswith("; funds gathered.")
-    assert Job.objects.get(run=run, type="gather").status == "failed"
+    assert Job.objects.get(run=run, type="preflight").status == "failed"
     assert not Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"]).exists()
     for maker in Wallet.objects.filter(run_id=run.pk):
         assert setup.lamports(maker.address) == 0

@@ -17,7 +17,7 @@ from apps.campaigns.models import Campaign
 from apps.tokens.models import PoolSelection
 from apps.webhooks.models import Webhook, WebhookDelivery
 from apps.webhooks.services import webhook_create
-from tests.campaigns.conftest import Setup, make_campaign
+from tests.support.campaigns import Setup, make_campaign
 
 
 @dataclass

@@ -29,9 +29,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.campaigns.conftest import chain  # noqa: F401
-from tests.conftest import bearer
 from tests.security.isolation_fixtures import World, build_world
+from tests.support.web import bearer
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 _cases = itertools.count()
@@ -89,7 +88,7 @@ def own_ids(world: World) -> dict[str, int]:
 
 
 @pytest.fixture
-def world(alice, chain, localnet) -> World:  # noqa: F811
+def world(alice, balances, localnet) -> World:
     return build_world(alice)
 
 

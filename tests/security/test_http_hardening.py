@@ -13,7 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.wallets import balances as chain_balances
-from tests.campaigns.conftest import FakeReader, Setup, make_campaign
+from tests.support.balances import FakeReader
+from tests.support.campaigns import Setup, make_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def pages(alice, carol, monkeypatch):
         (anonymous, reverse("accounts:signup")),
         (anonymous, reverse("accounts:password_reset")),
         (anonymous, "/no-such-page/"),
-        (user, reverse("core:dashboard")),
+        (user, reverse("dashboard")),
         (user, reverse("campaigns:list")),
         (user, reverse("campaigns:new")),
         (user, reverse("campaigns:detail", args=[campaign.pk])),

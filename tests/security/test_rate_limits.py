@@ -14,8 +14,8 @@ from apps.admin_ops.models import Alert
 from apps.admin_ops.selectors import flagged_users
 from apps.core import throttling
 from apps.wallets.models import Wallet
-from tests.campaigns.conftest import Setup, make_campaign
 from tests.factories import WalletFactory
+from tests.support.campaigns import Setup, make_campaign
 
 pytestmark = pytest.mark.django_db
 

@@ -36,18 +36,11 @@ from apps.campaigns.models import Campaign
 from apps.localnet.seed import fund
 from apps.wallets.keystore import wallet_signer
 from apps.wallets.models import Wallet
-from tests.conftest import bearer
-from tests.dashboard.test_consumer import session_headers
-from tests.execution.conftest import (  # noqa: F401
-    PARAMS,
-    SOL,
-    Setup,
-    chain,
-    engine_localnet,
-    wait_for,
-    workers,
-)
 from tests.factories import PASSWORD
+from tests.support.campaigns import ENGINE_PARAMS as PARAMS
+from tests.support.campaigns import SOL, Setup
+from tests.support.engine import wait_for
+from tests.support.web import bearer, session_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -191,8 +184,8 @@ def database_dump(recorder: Recorder) -> None:
 
 def test_no_wallet_secret_leaves_the_key_store_during_a_whole_campaign(
     alice,
-    chain,  # noqa: F811
-    workers,  # noqa: F811
+    chain,
+    workers,
     recorder,
 ):
     setup = Setup(alice, chain.cluster)

@@ -36,14 +36,12 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from apps.core.consumers import CLOSE_POLICY
-from tests.campaigns.conftest import chain  # noqa: F401
-from tests.conftest import bearer
-from tests.dashboard.test_consumer import session_headers
 from tests.security.isolation_fixtures import World, build_world
+from tests.support.web import bearer, session_headers
 from volumebot.routing import websocket_urlpatterns
 
 # alice's own requests read wallet balances from a fake chain, never the network.
-pytestmark = pytest.mark.usefixtures("chain")
+pytestmark = pytest.mark.usefixtures("balances")
 
 PUBLIC, AUTH, OBJECT, ADMIN, EXCLUDED = "public", "auth-only", "object", "admin-only", "excluded"
 API_PREFIX = "v1/"

@@ -12,8 +12,7 @@ from apps.wallets.balances import TokenAccount
 from apps.wallets.models import UserKey, Wallet
 from apps.wallets.services import EXPORT_LIMIT
 from tests.factories import PASSWORD
-from tests.wallets.conftest import IN_USE_MESSAGE, campaign_funded_by
-from tests.wallets.test_domain import OFF_CURVE
+from tests.support.wallets import IN_USE_MESSAGE, OFF_CURVE, campaign_funded_by
 
 pytestmark = pytest.mark.django_db
 
@@ -200,10 +199,10 @@ def test_it_wants_authentication(api_client, alice_wallet):
     assert Wallet.objects.count() == 1
 
 
-def test_it_reads_balances_and_caches_them(alice_api, alice_wallet, chain):
+def test_it_reads_balances_and_caches_them(alice_api, alice_wallet, balances):
     mint = str(Keypair().pubkey())
-    chain.lamports[alice_wallet.address] = 1_500_000_001
-    chain.tokens[(alice_wallet.address, "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")] = [
+    balances.lamports[alice_wallet.address] = 1_500_000_001
+    balances.tokens[(alice_wallet.address, "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")] = [
         TokenAccount(address="a", mint=mint, amount_raw=2**64 - 1, decimals=6),
         TokenAccount(address="b", mint=mint, amount_raw=1, decimals=6),
     ]
@@ -218,17 +217,17 @@ def test_it_reads_balances_and_caches_them(alice_api, alice_wallet, chain):
          "amount": "18446744073709.551616"},
     ]  # fmt: skip
     assert (body["network"], body["error"]) == ("localnet", "")
-    assert chain.calls == 1
+    assert balances.calls == 1
 
 
-def test_it_reports_unavailable_balances_without_failing(alice_api, alice_wallet, chain):
-    chain.down = True
+def test_it_reports_unavailable_balances_without_failing(alice_api, alice_wallet, balances):
+    balances.down = True
 
     body = alice_api.get(url("wallet_balances", alice_wallet)).json()
 
     assert body["lamports"] is None
     assert body["error"] == "The RPC endpoint did not answer (Timeout)."
-    chain.down = False
+    balances.down = False
     assert alice_api.get(url("wallet_balances", alice_wallet)).json()["lamports"] == 0
     bad = alice_api.get(url("wallet_balances", alice_wallet) + "?network=moon")
     assert bad.status_code == 400

@@ -10,9 +10,7 @@ from apps.wallets.domain import (
     parse_address,
     parse_secret_key,
 )
-
-# A program-derived address: off the ed25519 curve (the ATA of the wrapped-SOL mint).
-OFF_CURVE = "5o9nTwSiofKC5DnLiv2gsjPYmGNgh2hAjieyAzyUuwi2"
+from tests.support.wallets import OFF_CURVE
 
 
 def test_it_reads_the_three_import_formats(keypair):

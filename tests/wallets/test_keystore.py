@@ -16,7 +16,7 @@ from apps.wallets import keystore
 from apps.wallets.checks import master_key_check, verify_master_key_or_exit
 from apps.wallets.models import UserKey, Wallet
 from apps.wallets.services import wallet_import
-from tests.wallets.conftest import KEK2, assert_no_secret
+from tests.support.wallets import KEK2, assert_no_secret
 
 pytestmark = pytest.mark.django_db
 

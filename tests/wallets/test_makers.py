@@ -1,31 +1,36 @@
 import pytest
 from django.db import transaction
 
+from apps.campaigns.services import campaign_delete
 from apps.core.errors import ValidationFailed
 from apps.core.models import AuditEvent
 from apps.wallets import keystore
 from apps.wallets.models import UserKey, Wallet
 from apps.wallets.selectors import wallet_list
 from apps.wallets.services import wallets_create_makers
+from tests.support.campaigns import Setup, make_campaign
 
 pytestmark = pytest.mark.django_db
 
 
 def test_it_creates_maker_wallets_with_their_keys_in_one_go(alice, django_assert_max_num_queries):
+    # The run they are made for (a real row: a maker's run is a foreign key).
+    run = make_campaign(Setup(alice), status="active").current_run
+    funding = Wallet.objects.get(owner=alice, kind=Wallet.Kind.CUSTODIAL)
     with django_assert_max_num_queries(10):
-        makers = wallets_create_makers(owner=alice, run_id=42, count=25)
+        makers = wallets_create_makers(owner=alice, run_id=run.pk, count=25)
 
     assert len(makers) == 25 and all(m.pk for m in makers)
-    stored = Wallet.objects.filter(owner=alice, kind=Wallet.Kind.MAKER, run_id=42)
+    stored = Wallet.objects.filter(owner=alice, kind=Wallet.Kind.MAKER, run=run)
     assert stored.count() == 25 and len({m.address for m in stored}) == 25
     assert all(m.verified_at is not None and m.encrypted_secret for m in stored)
     maker = stored.first()
     assert keystore.sign_with(maker, b"fund me") is not None
     assert UserKey.objects.filter(owner=alice).count() == 1
     (event,) = AuditEvent.objects.filter(action="wallet.create_makers")
-    assert (event.entity, event.entity_id, event.metadata) == ("run", "42", {"count": 25})
+    assert (event.entity, event.entity_id, event.metadata) == ("run", str(run.pk), {"count": 25})
     # Makers stay out of the user's own wallet list unless asked for.
-    assert list(wallet_list(owner=alice)) == []
+    assert list(wallet_list(owner=alice)) == [funding]
     assert wallet_list(owner=alice, kind="maker").count() == 25
 
 
@@ -57,3 +62,14 @@ def test_it_builds_wallets_with_the_shared_factory(alice, keypair):
     )  # fmt: skip
     assert keystore.sign_with(custodial, b"m") == keypair.sign_message(b"m")
     assert (watch.kind, watch.encrypted_secret, watch.verified_at) == ("watch", None, None)
+
+
+def test_a_maker_wallet_outlives_its_deleted_campaign_with_its_key(alice):
+    campaign = make_campaign(Setup(alice), status="stopped")
+    makers = wallets_create_makers(owner=alice, run_id=campaign.runs.get().pk, count=3)
+
+    campaign_delete(owner=alice, campaign_id=campaign.pk)
+
+    kept = Wallet.objects.filter(pk__in=[m.pk for m in makers])
+    assert sorted(kept.values_list("pk", "run_id")) == sorted((m.pk, None) for m in makers)
+    assert keystore.sign_with(kept.first(), b"sweep me") is not None

@@ -6,7 +6,7 @@ from apps.core.models import AuditEvent
 from apps.wallets.models import Wallet
 from apps.wallets.selectors import wallet_verification_pending
 from tests.factories import PASSWORD
-from tests.wallets.conftest import IN_USE_MESSAGE, campaign_funded_by
+from tests.support.wallets import IN_USE_MESSAGE, campaign_funded_by
 
 pytestmark = pytest.mark.django_db
 
@@ -17,8 +17,8 @@ def page(name: str, wallet: Wallet | None = None) -> str:
     return reverse(f"wallets:{name}", args=[wallet.pk] if wallet else [])
 
 
-def test_it_lists_wallets_with_balances(client, alice, alice_wallet, alice_watch, chain):
-    chain.lamports[alice_wallet.address] = 2_000_000_000
+def test_it_lists_wallets_with_balances(client, alice, alice_wallet, alice_watch, balances):
+    balances.lamports[alice_wallet.address] = 2_000_000_000
     client.force_login(alice)
 
     full = client.get(page("list"))
@@ -108,9 +108,9 @@ def test_it_shows_form_errors_and_creates_nothing(client, alice, keypair):
 
 
 def test_it_shows_the_detail_with_deposit_address_qr_and_balances(
-    client, alice, alice_wallet, chain
+    client, alice, alice_wallet, balances
 ):
-    chain.lamports[alice_wallet.address] = 5
+    balances.lamports[alice_wallet.address] = 5
     client.force_login(alice)
 
     html = client.get(page("detail", alice_wallet)).content.decode()

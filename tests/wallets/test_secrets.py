@@ -17,7 +17,7 @@ from apps.wallets import keystore
 from apps.wallets.domain import parse_secret_key
 from apps.wallets.models import Wallet
 from tests.factories import PASSWORD
-from tests.wallets.conftest import assert_no_secret, secret_forms
+from tests.support.wallets import assert_no_secret, secret_forms
 
 pytestmark = pytest.mark.django_db
 

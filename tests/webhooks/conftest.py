@@ -80,8 +80,3 @@ def webhook_worker():
     """A real Celery worker (threads) on the webhook and default queues."""
     with threads_worker(concurrency=4, queues=["webhook", "default"], shutdown_timeout=30):
         yield
-
-
-# The run engine's fixtures (fast localnet, alice's token and funded wallet, real workers on
-# every queue, the webhook queue included) for the end-to-end test.
-from tests.execution.conftest import chain, engine_localnet, setup, workers  # noqa: E402, F401

@@ -11,7 +11,7 @@ from django.conf import settings
 from apps.core import events
 from apps.webhooks import services
 from apps.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
-from tests.execution.conftest import wait_for
+from tests.support.engine import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.core import events
 from apps.webhooks import notifications, services
-from tests.execution.conftest import wait_for
+from tests.support.engine import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

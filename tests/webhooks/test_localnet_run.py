@@ -12,7 +12,7 @@ from apps.campaigns.models import Campaign
 from apps.execution.models import Execution, Job
 from apps.webhooks import services
 from apps.webhooks.models import WebhookDelivery
-from tests.execution.conftest import wait_for
+from tests.support.engine import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -194,7 +194,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "accounts:signin"
-LOGIN_REDIRECT_URL = "core:dashboard"
+LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "core:landing"
 EMAIL_VERIFICATION_MAX_AGE = env.int("EMAIL_VERIFICATION_MAX_AGE", default=3 * 24 * 3600)
 UNVERIFIED_SIGNUP_TTL_DAYS = env.int("UNVERIFIED_SIGNUP_TTL_DAYS", default=7)
@@ -402,6 +402,8 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
 
 # Operator console (apps.admin_ops): timeouts of its live reads and the abuse-flag rule.
 OPS_CONTROL_ROOM_REFRESH_S = env.int("OPS_CONTROL_ROOM_REFRESH_S", default=10)
+# How long a campaign page's socket goes on without its ownership being checked again.
+LIVE_OWNERSHIP_RECHECK_S = env.float("LIVE_OWNERSHIP_RECHECK_S", default=30.0)
 OPS_BROKER_TIMEOUT_S = env.float("OPS_BROKER_TIMEOUT_S", default=1.0)
 OPS_INSPECT_TIMEOUT_S = env.float("OPS_INSPECT_TIMEOUT_S", default=1.0)
 OPS_RPC_PROBE_TIMEOUT_S = env.float("OPS_RPC_PROBE_TIMEOUT_S", default=2.0)

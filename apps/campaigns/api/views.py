@@ -13,7 +13,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.campaigns import selectors, services
+from apps.campaigns import selectors, services, transitions
 from apps.campaigns.api import serializers as s
 from apps.core.services import client_ip
 
@@ -180,7 +180,7 @@ class CampaignPauseView(APIView):
     def post(self, request, campaign_id: int):
         data = s.ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.campaign_pause(
+        transitions.campaign_pause(
             campaign_id=campaign_id, actor=request.user, owner=request.user,
             reason=data.validated_data["reason"], ip=client_ip(request),
         )  # fmt: skip
