@@ -14,10 +14,10 @@ from apps.localnet.seed import seed_token
 from apps.tokens.models import Pool
 from apps.wallets.models import Wallet
 from tests.e2e.live_asgi import asgi_server, shoot
-from tests.execution.conftest import chain, engine_localnet, wait_for, workers
 from tests.factories import PASSWORD
+from tests.support.engine import wait_for
 
-__all__ = ["asgi_server", "chain", "engine_localnet", "workers"]  # fixtures
+__all__ = ["asgi_server"]  # a fixture
 
 
 @pytest.mark.django_db(transaction=True)

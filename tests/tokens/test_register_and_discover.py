@@ -285,8 +285,8 @@ def test_it_says_the_chain_is_unavailable_instead_of_failing_the_page(
 
 
 def test_the_demo_account_gets_the_demo_token_with_both_raydium_pools(alice, settings):
-    from apps.localnet.management.commands.seed_demo import demo_trading_setup
     from apps.localnet import Cluster, start_server
+    from apps.localnet.management.commands.seed_demo import demo_trading_setup
     from apps.localnet.seed import seed_demo
 
     # A cluster of its own: the demo's keys are fixed, so it is seeded once per cluster.
