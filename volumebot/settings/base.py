@@ -493,6 +493,9 @@ CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS = env.int(
 # and how long a trade keeps its maker wallet busy in the plan.
 EXECUTION_PLAN_WINDOW_MS = env.int("EXECUTION_PLAN_WINDOW_MS", default=5_000)
 EXECUTION_BUSY_MS = env.int("EXECUTION_BUSY_MS", default=3_000)
+# A live pool price (from the pool_prices subscriber) older than this is not used: the price
+# band reads the pool over RPC instead.
+EXECUTION_PRICE_FRESHNESS_S = env.float("EXECUTION_PRICE_FRESHNESS_S", default=10.0)
 # How long a trade waits for its maker wallet's previous transaction before it is re-queued.
 EXECUTION_WALLET_WAIT_MS = env.int("EXECUTION_WALLET_WAIT_MS", default=2_000)
 # Trades of one run due within this many milliseconds of each other (distinct maker wallets)

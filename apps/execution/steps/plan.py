@@ -7,12 +7,13 @@ planner's backpressure (`plan_backpressure`), which its task asks before the job
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from apps.campaigns.domain import Params
+from apps.campaigns.domain import Params, price_band_breach
 from apps.campaigns.models import CampaignRun, RunStatus
 from apps.campaigns.transitions import campaign_pause
 from apps.core.models import PAUSE_ALL_REASON, SystemSwitch
@@ -23,6 +24,7 @@ from apps.execution.lifecycle import plan_config, run_stop, stop_reason
 from apps.execution.models import Job
 from apps.execution.outcomes import Done
 from apps.execution.planner import PlanState, Side, plan_window, sold_out
+from apps.execution.prices import pool_price
 from apps.execution.selectors import volume_since
 from apps.execution.trading import batchable
 
@@ -47,6 +49,17 @@ def execute(job: Job) -> Done:
     if switch_enabled(name=SystemSwitch.Name.PAUSE_ALL):
         campaign_pause(campaign_id=run.campaign_id, actor=None, reason=PAUSE_ALL_REASON)
         return Done(result={"paused": "pause_all"})
+    price = None
+    if params.has_price_band:
+        # The band is checked with the pool's live price before the window plans anything.
+        price = pool_price(pool=run.campaign.pool)
+        start = run.summary.get("price_start")
+        reason = price_band_breach(
+            params=params, start=Fraction(start) if start else None, now=price.lamports_per_token
+        )
+        if reason:
+            campaign_pause(campaign_id=run.campaign_id, actor=None, reason=reason)
+            return Done(result={"paused": "price_band", "price_sol": price.price_sol})
     sell_only = bool(run.summary.get("sell_only"))
     if sell_only and sold_out(PlanState.from_json(run.summary["plan"])):
         # Sell-only and every maker sold what it held: stop, so the gather sweeps them.
@@ -106,6 +119,10 @@ def execute(job: Job) -> Done:
             plan=state.to_json(), plan_window=window + 1, plan_epoch_ms=epoch_ms,
             daily_cap_reached=capped,
         )  # fmt: skip
+        if price is not None:
+            # The run's price at its first window (the band's reference) and at its latest.
+            locked.summary.setdefault("price_start", str(price.lamports_per_token))
+            locked.summary["price_last"] = str(price.lamports_per_token)
         locked.save(update_fields=["summary", "updated_at"])
 
     return Done(
