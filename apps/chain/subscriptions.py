@@ -16,6 +16,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import Counter
 from solana.rpc.commitment import Commitment, Confirmed
@@ -233,3 +234,15 @@ def rpc_snapshot(rpc) -> Snapshot:
         return slot, accounts
 
     return read
+
+
+def pubsub_url(rpc_url: str) -> str:
+    """A node's PubSub websocket for its JSON-RPC URL: same host, ws(s), port + 1 (8899 →
+    8900; a URL without a port keeps the scheme's default, as hosted RPC providers serve both
+    on one port)."""
+    parts = urlsplit(rpc_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    netloc = parts.netloc
+    if parts.port is not None:
+        netloc = f"{parts.hostname}:{parts.port + 1}"
+    return urlunsplit((scheme, netloc, parts.path, parts.query, ""))

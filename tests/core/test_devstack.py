@@ -83,7 +83,7 @@ def test_it_serves_the_platform_and_ctrl_c_leaves_no_process(tmp_path):
         assert "VBDEMO" in log_text
         children = descendants(process.pid)
         names = " ".join(" ".join(child.cmdline()) for child in children)
-        for expected in ("uvicorn", "celery", "beat", "localnet", "redis-server"):
+        for expected in ("uvicorn", "celery", "beat", "localnet", "pool_prices", "redis-server"):
             assert expected in names
 
         # Ctrl-C in the terminal: SIGINT to the foreground process group.
