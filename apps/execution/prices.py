@@ -1,7 +1,7 @@
 """Live pool prices for the engine and the campaign page.
 
 The `pool_prices` subscriber (one process per deployment) keeps each followed pool's latest
-price in the cache (`price_cache_key`) and sends it to the campaign pages. The engine reads it
+price in the cache (`apps.core.prices`) and sends it to the campaign pages. The engine reads it
 here before each planner window; a price older than `EXECUTION_PRICE_FRESHNESS_S` (no
 subscriber running, or its websocket down) is never used: the pool is read over RPC instead.
 """
@@ -12,64 +12,34 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import asdict, dataclass
-from decimal import Decimal
-from fractions import Fraction
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connections
 from solders.pubkey import Pubkey
 
 from apps.campaigns.models import Campaign, CampaignStatus
-from apps.chain.constants import LAMPORTS_PER_SOL
 from apps.chain.dex.discovery import PoolSummary, pool_read
 from apps.chain.errors import ChainError
 from apps.chain.subscriptions import AccountStream, AccountUpdate, pubsub_url, rpc_snapshot
 from apps.core.chain import chain_run, rpc_pool
+from apps.core.prices import PoolPrice, price_latest, price_store
 from apps.core.realtime import campaign_group
 from apps.tokens.models import Pool
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PoolPrice:
-    """SOL per whole token (display string, 12 significant digits), when it was read (unix
-    seconds) and at which slot."""
-
-    price_sol: str
-    at: float
-    slot: int = 0
-
-    @property
-    def lamports_per_token(self) -> Fraction:
-        return Fraction(Decimal(self.price_sol)) * LAMPORTS_PER_SOL
-
-
-def price_cache_key(*, network: str, address: str) -> str:
-    return f"prices:{network}:{address}"
-
-
-def price_store(*, network: str, address: str, price: PoolPrice) -> None:
-    """Keep `price` as the pool's latest (for twice the freshness bound; older is unused)."""
-    cache.set(
-        price_cache_key(network=network, address=address), asdict(price),
-        timeout=max(1, int(2 * settings.EXECUTION_PRICE_FRESHNESS_S)),
-    )  # fmt: skip
-
-
-def price_from_summary(summary: PoolSummary, *, slot: int = 0) -> PoolPrice:
-    return PoolPrice(price_sol=summary.price_sol, at=time.time(), slot=slot)
+def price_from_summary(summary: PoolSummary) -> PoolPrice:
+    return PoolPrice(price_sol=summary.price_sol, at=time.time())
 
 
 def pool_price(*, pool: Pool) -> PoolPrice:
     """The pool's price: the subscriber's if fresh, else read now over RPC (and kept)."""
-    cached = cache.get(price_cache_key(network=pool.network, address=pool.address))
-    if cached is not None and time.time() - cached["at"] <= settings.EXECUTION_PRICE_FRESHNESS_S:
-        return PoolPrice(**cached)
+    fresh = price_latest(network=pool.network, address=pool.address)
+    if fresh is not None:
+        return fresh
     watch = chain_run(
         pool.network,
         lambda rpc: pool_read(rpc=rpc, dex=pool.dex, address=Pubkey.from_string(pool.address),

@@ -8,7 +8,6 @@ import threading
 import time
 
 import pytest
-from django.core.cache import cache
 from solders.pubkey import Pubkey
 
 from apps.chain.constants import LAMPORTS_PER_SOL
@@ -17,7 +16,8 @@ from apps.chain.dex.discovery import pool_read
 from apps.chain.dex.raydium_cpmm import RaydiumCpmm
 from apps.chain.tx import ConfirmStatus, build_transaction, send_and_confirm
 from apps.core.chain import chain_run
-from apps.execution.prices import price_cache_key, price_feed_run
+from apps.core.prices import price_history, price_latest
+from apps.execution.prices import price_feed_run
 from tests.support.campaigns import make_campaign
 from tests.support.engine import EventListener, wait_for
 
@@ -75,8 +75,8 @@ def test_the_subscriber_publishes_a_pools_new_price_after_a_swap(setup, chain):
         event = wait_for(price_event, timeout=20, what="the price event")
         assert event["pool"] == pool.address and event["campaign_id"] == campaign.pk
         assert event["at"] >= swapped_at
-        kept = cache.get(price_cache_key(network="localnet", address=pool.address))
-        assert kept["price_sol"] == expected
+        assert price_latest(network="localnet", address=pool.address).price_sol == expected
+        assert price_history(network="localnet", address=pool.address)[-1].price_sol == expected
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=30)

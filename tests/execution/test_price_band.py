@@ -10,8 +10,9 @@ import pytest
 
 from apps.campaigns.domain import Params, price_band_breach
 from apps.campaigns.models import Campaign, CampaignRun
+from apps.core.prices import PoolPrice, price_store
 from apps.execution.models import Execution
-from apps.execution.prices import PoolPrice, pool_price, price_store
+from apps.execution.prices import pool_price
 from tests.support.engine import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
