@@ -81,3 +81,20 @@ def test_the_subscriber_publishes_a_pools_new_price_after_a_swap(setup, chain):
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def test_the_price_chart_names_start_now_min_max_and_marks_own_trades():
+    from apps.campaigns.charts import price_chart
+    from apps.core.prices import PoolPrice
+
+    assert price_chart([], []) is None
+    prices = [PoolPrice("0.0000004", 1000.0), PoolPrice("0.00000038", 1010.0),
+              PoolPrice("0.00000045", 1020.0)]  # fmt: skip
+    svg = str(price_chart(prices, [(1005.0, "buy"), (1015.0, "sell"), (900.0, "buy")]))
+    assert (
+        "<title>Price in SOL per token: start 0.0000004, now 0.00000045, min 0.00000038, "
+        "max 0.00000045</title>" in svg
+    )
+    # Trades inside the span only, on the line at the price before them.
+    assert svg.count("<circle") == 2
+    assert 'class="trade-buy"' in svg and 'class="trade-sell"' in svg
