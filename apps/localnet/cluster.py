@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -58,7 +59,7 @@ FINALIZED_AFTER_SLOTS = 32
 _STATE_VERSION = 1
 _SIGNATURES_PER_ADDRESS = 1_000
 _SLOT_TIMES_KEPT = 20_000
-_EVENTS_KEPT = 100_000
+_EVENTS_KEPT = 20_000
 
 
 class LocalnetError(Exception):
@@ -428,11 +429,13 @@ class Cluster:
         self._events.append(ChangeEvent(self._event_seq, self._slot, accounts, record))
 
     def events_since(self, seq: int) -> list[ChangeEvent]:
-        """Ledger changes after `seq` (oldest first; at most the last 100,000 are kept)."""
+        """Ledger changes after `seq` (oldest first; at most the last 20,000 are kept)."""
         with self._lock:
             if not self._events or self._events[-1].seq <= seq:
                 return []
-            return [e for e in self._events if e.seq > seq]
+            # Sequence numbers are consecutive: skip straight to the first one wanted.
+            skip = max(0, seq - self._events[0].seq + 1)
+            return list(itertools.islice(self._events, skip, None))
 
     @property
     def event_seq(self) -> int:
