@@ -104,10 +104,6 @@ class AccountStream:
                 self._latest.pop(address, None)
             self._changed.set()
 
-    @property
-    def watched(self) -> frozenset[Pubkey]:
-        return frozenset(self._watched)
-
     def latest(self, address: Pubkey) -> AccountUpdate | None:
         """The account as last seen, or None when it cannot be vouched for: never seen, or the
         socket is down (changes may be missed)."""

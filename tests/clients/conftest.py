@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def localnet(tmp_path):
+def readme_localnet(tmp_path):
     """(RPC URL, PubSub URL) of a seeded localnet in its own process."""
     port = free_port_pair()
     # Development settings (DEBUG=1) need no services; the localnet command needs none either.

@@ -32,8 +32,8 @@ async def _signature_landed(ws: SolanaWsClient) -> SignatureNotification:
             return note
 
 
-async def test_solana_py_runs_the_same_flow(localnet):
-    url, ws_url = localnet
+async def test_solana_py_runs_the_same_flow(readme_localnet):
+    url, ws_url = readme_localnet
     mint, wallet = demo_keys()
     client = AsyncClient(url, commitment=Confirmed)
     rpc = RpcPool(endpoints=[EndpointConfig(name="localnet", url=url)])

@@ -67,8 +67,8 @@ async def _demo_cpmm_pool(rpc: RpcPool, mint: Pubkey) -> Pubkey:
     return Pubkey.from_string(pool.address)
 
 
-async def test_web3js_runs_a_normal_flow_against_the_localnet(localnet, web3js):
-    url, _ = localnet
+async def test_web3js_runs_a_normal_flow_against_the_localnet(readme_localnet, web3js):
+    url, _ = readme_localnet
     mint, wallet = demo_keys()
     rpc = RpcPool(endpoints=[EndpointConfig(name="localnet", url=url)])
     adapter = RaydiumCpmm()
