@@ -20,10 +20,18 @@ from urllib.parse import urlsplit, urlunsplit
 
 from prometheus_client import Counter
 from solana.rpc.commitment import Commitment, Confirmed
+from solana.rpc.jsonrpc import SolanaJsonRpcError
 from solana.rpc.websocket_api import OverflowPolicy, SolanaWsClient
 from solders.account import Account
 from solders.pubkey import Pubkey
-from solders.rpc.responses import AccountNotification
+from solders.rpc.responses import (
+    AccountNotification,
+    RpcSignatureResponse,
+    SignatureNotification,
+)
+from solders.signature import Signature
+from solders.transaction_status import TransactionConfirmationStatus
+from websockets.exceptions import ConnectionClosed
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +223,17 @@ class AccountStream:
                 await result
 
 
+_LANDED = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
+
+
+async def _statuses(rpc, wanted: list[Signature]) -> dict:
+    resp = await rpc.call(
+        "getSignatureStatuses",
+        lambda c: c.get_signature_statuses(wanted, search_transaction_history=True),
+    )
+    return dict(zip(wanted, resp.value, strict=True))
+
+
 def rpc_snapshot(rpc) -> Snapshot:
     """A snapshot reader over an `RpcPool` (getMultipleAccounts, 100 accounts a call)."""
 
@@ -242,3 +261,70 @@ def pubsub_url(rpc_url: str) -> str:
     if parts.port is not None:
         netloc = f"{parts.hostname}:{parts.port + 1}"
     return urlunsplit((scheme, netloc, parts.path, parts.query, ""))
+
+
+async def await_signatures(
+    *,
+    rpc,
+    ws_url: str | None,
+    signatures: list[Signature],
+    last_valid_block_height: int,
+    fallback_poll_s: float = 1.0,
+    poll_s: float = 0.05,
+) -> set[Signature]:
+    """Wait until each transaction is confirmed or expired; return the confirmed ones.
+
+    With a PubSub endpoint each signature is subscribed (`signatureSubscribe`, confirmed) and
+    the statuses are polled only once after subscribing (what landed before) and then every
+    `fallback_poll_s` (what a lost notification or an expired blockhash leaves), so the
+    request budget goes to sends. Without one, or when the socket fails, it polls every
+    `poll_s` as before."""
+    pending = set(signatures)
+    landed: set[Signature] = set()
+
+    async def poll() -> None:
+        found = await _statuses(rpc, sorted(pending, key=str))
+        missing = [s for s, status in found.items() if status is None]
+        expired: set[Signature] = set()
+        if missing:
+            height = await rpc.call("getBlockHeight", lambda c: c.get_block_height(Confirmed))
+            if height.value > last_valid_block_height:
+                found.update(await _statuses(rpc, missing))
+                expired = {s for s in missing if found[s] is None}
+        now = {s for s, status in found.items() if status is not None
+               and status.confirmation_status in _LANDED}  # fmt: skip
+        landed.update(now)
+        pending.difference_update(now | expired)
+
+    if ws_url is not None:
+        try:
+            async with SolanaWsClient(ws_url, open_timeout=5) as ws:
+                by_subscription = {}
+                for signature in signatures:
+                    subscription = await ws.signature_subscribe(
+                        signature=signature, commitment=Confirmed
+                    )
+                    by_subscription[subscription.subscription_id] = signature
+                await poll()
+                while pending:
+                    try:
+                        note = await asyncio.wait_for(ws.recv(), fallback_poll_s)
+                    except TimeoutError:
+                        await poll()
+                        continue
+                    if isinstance(note, SignatureNotification) and isinstance(
+                        note.result.value, RpcSignatureResponse
+                    ):
+                        # Confirmed (failed ones too: the caller reads each transaction).
+                        signature = by_subscription.get(note.subscription)
+                        if signature in pending:
+                            pending.discard(signature)
+                            landed.add(signature)
+                return landed
+        except (OSError, TimeoutError, ConnectionClosed, SolanaJsonRpcError) as exc:
+            log.warning("signature subscriptions unavailable, polling: %s", exc)
+    while pending:
+        await poll()
+        if pending:
+            await asyncio.sleep(poll_s)
+    return landed
