@@ -63,7 +63,7 @@ def test_a_newcomer_runs_a_first_campaign_from_sign_up(
     page.get_by_role("link", name="Tokens").first.click()
     page.get_by_role("link", name="Register a token").first.click()
     shoot(page, screenshots, "register-offers-seeded-tokens")
-    page.get_by_role("button", name="Register NEWC").click()
+    page.get_by_role("button", name="Add NEWC").click()
     page.get_by_role("heading", name="Newcomer Coin").wait_for()
     row = page.locator("#pool-candidates tr", has_text=str(seeded.raydium.amm))
     row.get_by_role("button", name="Select").click()

@@ -339,7 +339,7 @@ def test_the_register_page_offers_the_localnets_tokens(client, alice, seeded, se
     client.force_login(alice)
     page = client.get("/tokens/register/").content.decode()
     assert 'id="seeded-tokens"' in page
-    assert str(seeded.mint) in page and "Register SEED" in page
+    assert str(seeded.mint) in page and "Add SEED" in page
 
     response = client.post("/tokens/register/", {"mint": str(seeded.mint), "network": "localnet"})
 
