@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -271,8 +272,11 @@ async def await_signatures(
     last_valid_block_height: int,
     fallback_poll_s: float = 1.0,
     poll_s: float = 0.05,
+    give_up_s: float | None = None,
 ) -> set[Signature]:
-    """Wait until each transaction is confirmed or expired; return the confirmed ones.
+    """Wait until each transaction is confirmed or expired (or `give_up_s` passed: the others
+    are left undecided); return the confirmed ones. A missing one is checked again after
+    reading the block height, so one landing in between is not missed.
 
     With a PubSub endpoint each signature is subscribed (`signatureSubscribe`, confirmed) and
     the statuses are polled only once after subscribing (what landed before) and then every
@@ -281,6 +285,13 @@ async def await_signatures(
     `poll_s` as before."""
     pending = set(signatures)
     landed: set[Signature] = set()
+    deadline = None if give_up_s is None else time.monotonic() + give_up_s
+
+    def left_s(wait_s: float) -> float:
+        return wait_s if deadline is None else max(0.0, min(wait_s, deadline - time.monotonic()))
+
+    def over() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
 
     async def poll() -> None:
         found = await _statuses(rpc, sorted(pending, key=str))
@@ -306,11 +317,12 @@ async def await_signatures(
                     )
                     by_subscription[subscription.subscription_id] = signature
                 await poll()
-                while pending:
+                while pending and not over():
                     try:
-                        note = await asyncio.wait_for(ws.recv(), fallback_poll_s)
+                        note = await asyncio.wait_for(ws.recv(), left_s(fallback_poll_s))
                     except TimeoutError:
-                        await poll()
+                        if not over():
+                            await poll()
                         continue
                     if isinstance(note, SignatureNotification) and isinstance(
                         note.result.value, RpcSignatureResponse
@@ -325,6 +337,8 @@ async def await_signatures(
             log.warning("signature subscriptions unavailable, polling: %s", exc)
     while pending:
         await poll()
+        if over():
+            break
         if pending:
-            await asyncio.sleep(poll_s)
+            await asyncio.sleep(left_s(poll_s))
     return landed

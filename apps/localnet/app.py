@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,8 @@ class LocalnetRpc:
     def __init__(self, cluster: Cluster, faults: Faults):
         self.cluster = cluster
         self.faults = faults
+        # Requests served, by method (benchmarks count what a confirmed trade costs).
+        self.calls: Counter[str] = Counter()
         self._methods: dict[str, Callable[[list], str]] = {
             "getLatestBlockhash": self.get_latest_blockhash,
             "getBlockHeight": self.get_block_height,
@@ -536,6 +539,7 @@ class LocalnetRpc:
             return json.dumps(error_envelope(None, -32600, "Invalid request"))
         request_id = request.get("id")
         params = request.get("params") or []
+        self.calls[str(request["method"])] += 1
         table = self._bundle_methods if bundles else self._methods
         method = table.get(request["method"])
         try:
@@ -716,4 +720,5 @@ def create_app(cluster: Cluster, *, faults: Faults | None = None) -> Starlette:
     )
     app.state.cluster = cluster
     app.state.faults = rpc.faults
+    app.state.calls = rpc.calls
     return app

@@ -10,6 +10,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class RunningLocalnet:
     host: str
     port: int
     hub: PubSubHub
+    calls: Counter  # JSON-RPC requests served, by method
     _rpc: _Served
     _pubsub: _Served | None
 
@@ -126,10 +128,11 @@ def start_server(
     cluster = cluster or Cluster()
     faults = faults or Faults()
     port = port or (free_port_pair(host) if pubsub else free_port(host))
-    rpc = _serve(create_app(cluster, faults=faults), host, port)
+    app = create_app(cluster, faults=faults)
+    rpc = _serve(app, host, port)
     hub = PubSubHub(cluster)
     served = _serve(create_pubsub_app(cluster, hub=hub), host, port + 1) if pubsub else None
-    return RunningLocalnet(cluster, faults, host, port, hub, rpc, served)
+    return RunningLocalnet(cluster, faults, host, port, hub, app.state.calls, rpc, served)
 
 
 def load_or_create(*, state_dir: Path | None, slot_ms: int) -> tuple[Cluster, bool]:
