@@ -6,8 +6,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
+NODE := /usr/bin/node
 
-.PHONY: run test bench lint format chromium install lock manage clean
+.PHONY: run test bench lint format chromium node install lock manage clean
 
 # uv installs the lock exactly as written: `uv pip sync` takes the listed files (each checked
 # against its hash) and resolves nothing, so an install cannot change with what the package
@@ -30,7 +31,7 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/python -m volumebot.devstack run
 
-test: install chromium lint
+test: install chromium node lint
 	$(BIN)/python -m volumebot.devstack test
 
 bench: install
@@ -68,5 +69,18 @@ chromium:
 		fi; \
 	fi
 
+# The independent client test (tests/clients/) runs @solana/web3.js, pinned by its
+# package-lock.json, on Debian's Node.js; the test itself runs `npm ci` from the lock.
+node:
+	@if [ ! -x $(NODE) ] || ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			echo "Installing Debian's nodejs and npm for the client tests..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+		else \
+			echo "The client tests need Node.js at $(NODE) and npm: run 'sudo apt-get install -y --no-install-recommends nodejs npm'." >&2; \
+			exit 1; \
+		fi; \
+	fi
+
 clean:
-	rm -rf $(VENV) .devstack staticfiles artifacts
+	rm -rf $(VENV) .devstack staticfiles artifacts tests/clients/web3js/node_modules

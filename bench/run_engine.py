@@ -94,7 +94,9 @@ def _campaigns(count: int, cluster) -> list[int]:
     return ids
 
 
-def _spawn(*, workers: int, threads: int, rpc_url: str) -> list[subprocess.Popen]:
+def _spawn(
+    *, workers: int, threads: int, rpc_url: str, confirm_by_subscription: bool = True
+) -> list[subprocess.Popen]:
     from django.db import connection
 
     from volumebot.celery import QUEUES
@@ -105,6 +107,7 @@ def _spawn(*, workers: int, threads: int, rpc_url: str) -> list[subprocess.Popen
         "BENCH_RPC": rpc_url,
         "BENCH_QUEUES": ",".join(QUEUES),
         "BENCH_THREADS": str(threads),
+        "EXECUTION_CONFIRM_BY_SUBSCRIPTION": "1" if confirm_by_subscription else "0",
         # Workers keep their database connections (as a worker deployment should): a fresh
         # connection per task forks a Postgres backend each time, on the same two cores.
         "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "300"),
@@ -118,8 +121,12 @@ def _spawn(*, workers: int, threads: int, rpc_url: str) -> list[subprocess.Popen
     ]
 
 
-def measure(*, campaigns: int, seconds: float, workers: int, threads: int) -> float:
-    """Confirmed trades per minute of `campaigns` campaigns running at once."""
+def measure(
+    *, campaigns: int, seconds: float, workers: int, threads: int,
+    confirm_by_subscription: bool = True, status_calls: list[float] | None = None,
+) -> float:  # fmt: skip
+    """Confirmed trades per minute of `campaigns` campaigns running at once (with
+    `status_calls`, a list: the status requests per confirmed trade are appended to it)."""
     from django.utils import timezone
 
     from apps.campaigns.models import CampaignRun
@@ -129,7 +136,8 @@ def measure(*, campaigns: int, seconds: float, workers: int, threads: int) -> fl
     from apps.localnet.server import start_server
 
     server = start_server(cluster=Cluster())
-    processes = _spawn(workers=workers, threads=threads, rpc_url=server.url)
+    processes = _spawn(workers=workers, threads=threads, rpc_url=server.url,
+                       confirm_by_subscription=confirm_by_subscription)  # fmt: skip
     try:
         from django.conf import settings
 
@@ -153,8 +161,13 @@ def measure(*, campaigns: int, seconds: float, workers: int, threads: int) -> fl
             time.sleep(0.2)
         before, started = trades.count(), time.monotonic()
         window_start, cpu_before = timezone.now(), _cpu_seconds(processes)
+        polls_before = _status_requests(server.calls)
         time.sleep(seconds)
         after, elapsed = trades.count(), time.monotonic() - started
+        if status_calls is not None:
+            status_calls.append(
+                (_status_requests(server.calls) - polls_before) / max(after - before, 1)
+            )
         cpu = _cpu_seconds(processes)
         _breakdown(runs=runs, since=window_start)
         _cpu_breakdown({part: cpu[part] - cpu_before.get(part, 0.0) for part in cpu},
@@ -167,6 +180,11 @@ def measure(*, campaigns: int, seconds: float, workers: int, threads: int) -> fl
             process.send_signal(signal.SIGKILL)
             process.wait()
         server.stop()
+
+
+def _status_requests(calls) -> int:
+    # What confirming costs in JSON-RPC requests (the websocket's are not requests).
+    return calls["getSignatureStatuses"] + calls["getBlockHeight"]
 
 
 def _cpu_seconds(workers: list[subprocess.Popen]) -> dict[str, float]:
@@ -258,6 +276,26 @@ def main(argv: list[str] | None = None) -> None:
             f"run-engine campaigns={count} trades/min={rate:.0f} ratio={rate / bare:.2f}",
             flush=True,
         )
+    # Confirmation by signatureSubscribe vs polling, same run of the benchmark, 10 campaigns.
+    figures = {}
+    for mode, by_subscription in (("polling", False), ("subscription", True)):
+        databases = setup_databases(verbosity=0, interactive=False)
+        try:
+            calls: list[float] = []
+            measure(campaigns=10, seconds=args.seconds, workers=args.workers,
+                    threads=args.threads, confirm_by_subscription=by_subscription,
+                    status_calls=calls)  # fmt: skip
+            figures[mode] = calls[0]
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            teardown_databases(databases, verbosity=0)
+    print(
+        f"confirm-rpc status_requests/trade polling={figures['polling']:.2f} "
+        f"subscription={figures['subscription']:.2f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

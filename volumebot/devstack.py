@@ -6,7 +6,7 @@ on a free loopback port), both keeping their data under `.devstack/`. A process 
 that are already running on that data (a `make test` beside a `make run`), and stops only what it
 started itself.
 
-    python -m volumebot.devstack run     # migrate, seed, then web + worker + beat + localnet
+    python -m volumebot.devstack run     # migrate, seed, web + worker + beat + localnet + prices
     python -m volumebot.devstack test    # the whole suite (unit/integration, then browser)
     python -m volumebot.devstack bench   # the benchmarks, printing their figures
     python -m volumebot.devstack manage CMD...   # any management command on this stack
@@ -316,6 +316,8 @@ def run() -> int:
             PYTHON, "-m", "celery", "-A", "volumebot", "beat", "--loglevel", "INFO",
             "--pidfile", "",
         ],
+        # Live pool prices: follows the active campaigns' pools over the localnet's PubSub.
+        "prices": [PYTHON, "manage.py", "pool_prices"],
     }  # fmt: skip
     processes: list[subprocess.Popen] = []
     stopping = False

@@ -7,12 +7,14 @@ to inline. Colours come from CSS (`currentColor` and classes), so both themes ap
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.campaigns.selectors import MinuteBucket
 from apps.core.amounts import format_sol_trimmed
+from apps.core.prices import PoolPrice
 
 WIDTH, HEIGHT = 600, 180
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 24, 8, 10, 24
@@ -30,7 +32,9 @@ def fill_minutes(buckets: list[MinuteBucket]) -> list[MinuteBucket]:
     return filled
 
 
-def _frame(*, title: str, top_label: str, first: str, last: str, body: str) -> SafeString:
+def _frame(
+    *, title: str, top_label: str, first: str, last: str, body: str, bottom_label: str = "0"
+) -> SafeString:
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     svg = (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
@@ -40,7 +44,8 @@ def _frame(*, title: str, top_label: str, first: str, last: str, body: str) -> S
         f'y2="{PAD_TOP + plot_h}"/>'
         # The scale's top inside the plot, so a long amount is never cut at a phone's width.
         f'<text class="label" x="{PAD_LEFT + 4}" y="{PAD_TOP + 12}">{escape(top_label)}</text>'
-        f'<text class="label" x="{PAD_LEFT - 4}" y="{PAD_TOP + plot_h}" text-anchor="end">0</text>'
+        f'<text class="label" x="{PAD_LEFT - 4}" y="{PAD_TOP + plot_h}" text-anchor="end">'
+        f"{escape(bottom_label)}</text>"
         f'<text class="label" x="{PAD_LEFT}" y="{HEIGHT - 6}">{escape(first)}</text>'
         f'<text class="label" x="{WIDTH - PAD_RIGHT}" y="{HEIGHT - 6}" text-anchor="end">'
         f"{escape(last)}</text>"
@@ -103,4 +108,47 @@ def trades_chart(buckets: list[MinuteBucket]) -> SafeString | None:
         first=filled[0].minute.strftime("%H:%M"),
         last=filled[-1].minute.strftime("%H:%M"),
         body="".join(bars),
+    )
+
+
+def price_chart(prices: list[PoolPrice], trades: list[tuple[float, str]]) -> SafeString | None:
+    """The pool's live price since the run started (start, now, min and max named) with the
+    run's own landed trades marked where they happened (`trades`: (unix time, side)); None
+    before the first price."""
+    if not prices:
+        return None
+    values = [Decimal(p.price_sol) for p in prices]
+    low, high = min(values), max(values)
+    span = high - low or Decimal(1)
+    t0, t1 = prices[0].at, max(prices[-1].at, prices[0].at + 1)
+    plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
+
+    def x(at: float) -> float:
+        return PAD_LEFT + (min(max(at, t0), t1) - t0) * plot_w / (t1 - t0)
+
+    def y(value: Decimal) -> float:
+        return PAD_TOP + plot_h - float((value - low) / span) * (plot_h - 16)
+
+    points = [(x(p.at), y(v)) for p, v in zip(prices, values, strict=True)]
+    if len(points) == 1:
+        points.append((PAD_LEFT + plot_w, points[0][1]))
+    line = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+    marks = []
+    for at, side in trades:
+        if t0 <= at <= t1:
+            # The trade sits on the price line at its time (the last price before it).
+            before = [v for p, v in zip(prices, values, strict=True) if p.at <= at] or values[:1]
+            marks.append(
+                f'<circle class="trade-{escape(side)}" cx="{x(at):.1f}" cy="{y(before[-1]):.1f}" '
+                f'r="3"><title>{escape(side)}</title></circle>'
+            )
+    start, now = prices[0].price_sol, prices[-1].price_sol
+    low_text, high_text = format(low.normalize(), "f"), format(high.normalize(), "f")
+    return _frame(
+        title=f"Price in SOL per token: start {start}, now {now}, min {low_text}, max {high_text}",
+        top_label=f"max {high_text} · now {now}",
+        first=f"start {start}",
+        last=f"min {low_text}",
+        body=f'<polyline class="line" points="{line}"/>{"".join(marks)}',
+        bottom_label="",
     )

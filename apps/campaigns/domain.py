@@ -6,6 +6,8 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import asdict, dataclass, field, fields
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 from apps.campaigns.models import CampaignStatus, RunStatus
 from apps.core.amounts import LAMPORTS_PER_SOL, format_sol_trimmed
@@ -65,6 +67,19 @@ class Params:
     version: int
     # Absent from campaigns saved before it existed: the default (follow) applies.
     follow_migration: bool | None = True
+    # The price-band guardrail (all optional): a move from the run's start price, in %, and
+    # absolute bounds in lamports per whole token.
+    price_band_percent: int | None = None
+    price_floor_lamports: int | None = None
+    price_ceiling_lamports: int | None = None
+
+    @property
+    def has_price_band(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.price_band_percent, self.price_floor_lamports,
+                      self.price_ceiling_lamports)
+        )  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict) -> Params:
@@ -480,3 +495,39 @@ def cost_per_usd_volume(
     if sol_price_usd_cents <= 0:
         raise ValueError("the SOL price must be positive")
     return -(-cost_per_sol_volume_lamports * usd_volume * 100 // sol_price_usd_cents)
+
+
+# ---------------------------------------------------------------------------------------------
+# The price band
+
+
+def _sol(lamports_per_token: Fraction) -> str:
+    with localcontext() as context:
+        context.prec = 9
+        value = Decimal(lamports_per_token.numerator) / lamports_per_token.denominator / 10**9
+    return format(value.normalize(), "f")
+
+
+def price_band_breach(*, params: Params, start: Fraction | None, now: Fraction) -> str | None:
+    """Why the price band stops trading at price `now` (lamports per whole token; `start` is
+    the run's price at its first window), or None while the price is inside it."""
+    floor, ceiling = params.price_floor_lamports, params.price_ceiling_lamports
+    if floor is not None and now < floor:
+        return (
+            f"Price band: one token is worth {_sol(now)} SOL, below the floor of "
+            f"{_sol(Fraction(floor))} SOL."
+        )
+    if ceiling is not None and now > ceiling:
+        return (
+            f"Price band: one token is worth {_sol(now)} SOL, above the ceiling of "
+            f"{_sol(Fraction(ceiling))} SOL."
+        )
+    band = params.price_band_percent
+    if band is not None and start:
+        moved = abs(now - start) * 100 / start
+        if moved > band:
+            return (
+                f"Price band: the price moved {float(moved):.1f} % (from {_sol(start)} to "
+                f"{_sol(now)} SOL per token), more than the {band} % allowed."
+            )
+    return None

@@ -16,7 +16,8 @@ PARAMS_FIELDS = (
     "trades_per_minute", "pattern", "buy_percent", "slippage_bps", "execution_mode",
     "priority_fee_micro_lamports", "jito_tip_min_lamports", "jito_tip_max_lamports",
     "jito_region", "target_volume_sol", "budget_cap_sol", "daily_volume_cap_sol",
-    "duration_seconds", "concurrency_cap", "seed", "follow_migration",
+    "duration_seconds", "concurrency_cap", "seed", "follow_migration", "price_band_percent",
+    "price_floor_sol", "price_ceiling_sol",
 )  # fmt: skip
 # Service error keys → form fields.
 REF_FIELDS = {"token_id": "token", "pool_id": "pool", "funding_wallet_id": "funding_wallet"}
@@ -70,6 +71,12 @@ class CampaignWizardForm(forms.Form):
         initial="true",
         help_text="A coin whose bonding curve completes moves to PumpSwap.",
     )
+    price_band_percent = _text(
+        "Price band (%)", "Pause when the price moves more than this from the start.",
+        mode="numeric",
+    )  # fmt: skip
+    price_floor_sol = _text("Price floor (SOL per token)", "Pause below this price.")
+    price_ceiling_sol = _text("Price ceiling (SOL per token)", "Pause above this price.")
     confirm_start = forms.BooleanField(label="Start now", required=False)
     # Not a parameter: only prices the estimate's cost per $100K of volume in SOL.
     sol_price_usd = forms.DecimalField(

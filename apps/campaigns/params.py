@@ -219,6 +219,20 @@ class CampaignParamsSerializer(serializers.Serializer):
         help_text="When the token's pump.fun curve completes mid-run, keep trading on its "
         "PumpSwap pool (otherwise the campaign pauses with the reason).",
     )
+    price_band_percent = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1000,
+        error_messages=_bounds(1, 1000, "%"),
+        help_text="Pause when the pool's price moves more than this % from its price when the "
+        "run started.",
+    )  # fmt: skip
+    price_floor_sol = sol_field(
+        source="price_floor_lamports", min_units=1, required=False, allow_null=True,
+        help_text="Pause when one whole token is worth less than this (SOL).",
+    )  # fmt: skip
+    price_ceiling_sol = sol_field(
+        source="price_ceiling_lamports", min_units=1, required=False, allow_null=True,
+        help_text="Pause when one whole token is worth more than this (SOL).",
+    )  # fmt: skip
     version = serializers.IntegerField(read_only=True)
 
     def validate(self, attrs: dict) -> dict:
@@ -261,6 +275,9 @@ class CampaignParamsSerializer(serializers.Serializer):
             low, high = attrs.get("jito_tip_min_lamports"), attrs.get("jito_tip_max_lamports")
             if low is not None and high is not None and low > high:
                 error("jito_tip_max_lamports", "Must be at least the minimum tip.")
+        floor, ceiling = attrs.get("price_floor_lamports"), attrs.get("price_ceiling_lamports")
+        if floor is not None and ceiling is not None and floor >= ceiling:
+            error("price_ceiling_sol", "Must be above the price floor.")
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

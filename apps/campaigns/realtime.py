@@ -45,10 +45,13 @@ LIVE_PARTS = (
     "job-counts",
     "trade-feed",
     "run-charts",
+    "price-chart",
 )
 # What changes with each event, so a push re-renders (and queries) only that.
 PARTS_FOR_EVENT = {
     "job_started": ("job-counts",),
+    # A new live price from the pool_prices subscriber.
+    "price": ("price-chart",),
     # The charts follow each trade too (one aggregate over the run's indexed executions).
     "trade": ("run-stats", "run-progress", "job-counts", "trade-row", "run-charts"),
     "job_completed": ("run-stats", "run-progress", "job-counts"),
@@ -109,6 +112,8 @@ def live_context(
         minutes = selectors.trade_minutes(campaign=campaign)
         context["volume_chart"] = charts.volume_chart(minutes)
         context["trades_chart"] = charts.trades_chart(minutes)
+    if "price-chart" in parts:
+        context["price_chart"] = charts.price_chart(*selectors.price_points(campaign=campaign))
     return context
 
 

@@ -33,6 +33,7 @@ from apps.chain.errors import DexError
 from apps.core.amounts import LAMPORTS_PER_SOL
 from apps.core.chain import ChainUnavailable, chain_run
 from apps.core.errors import Conflict, DomainError, NotFound
+from apps.core.prices import PoolPrice, price_history
 from apps.execution.models import Execution, Job
 from apps.tokens.models import Dex, Pool
 from apps.wallets import balances as chain_balances
@@ -304,6 +305,23 @@ def trade_feed(*, campaign: Campaign, limit: int = TRADE_FEED_SIZE) -> list[Exec
         return []
     rows = Execution.objects.filter(run=run, side__in=TRADE_SIDES).select_related("wallet")
     return list(rows.order_by("-created_at", "-id")[:limit])
+
+
+def price_points(*, campaign: Campaign) -> tuple[list[PoolPrice], list[tuple[float, str]]]:
+    """The pool's live prices since the latest run started, and that run's landed trades
+    ((unix time, side)) in the same span: what the price chart shows."""
+    run = run_latest(campaign=campaign)
+    if run is None:
+        return [], []
+    pool = campaign.pool
+    prices = price_history(network=pool.network, address=pool.address,
+                           since=run.started_at.timestamp())  # fmt: skip
+    if not prices:
+        return [], []
+    landed = Execution.objects.filter(
+        run=run, side__in=TRADE_SIDES, status=Execution.Status.LANDED
+    ).order_by("-created_at")[:TRADE_FEED_SIZE]
+    return prices, [(e.created_at.timestamp(), e.side) for e in landed]
 
 
 def trade_for_job(*, campaign: Campaign, job_id: int) -> Execution | None:

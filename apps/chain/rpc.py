@@ -254,6 +254,11 @@ class RpcPool:
     def endpoint_names(self) -> list[str]:
         return [e.config.name for e in self._endpoints]
 
+    @property
+    def http_url(self) -> str | None:
+        """The preferred endpoint served over HTTP (None when all are in-process)."""
+        return next((e.config.url for e in self._endpoints if e.config.asgi_app is None), None)
+
     def _client(self, endpoint: _Endpoint) -> AsyncClient:
         loop = asyncio.get_running_loop()
         with self._clients_lock:

@@ -157,3 +157,24 @@ async def read_mint(*, rpc, mint: Pubkey) -> MintInfo | None:
         if metadata is not None:
             info = dataclasses.replace(info, metadata=metadata)
     return info
+
+
+async def metadata_mints(*, rpc) -> list[tuple[Pubkey, MintMetadata]]:
+    """Every mint that has a Metaplex metadata account on the cluster, by symbol: what a
+    localnet seeded. One getProgramAccounts over the metadata program, so only for a local
+    cluster (a public one holds millions)."""
+    response = await rpc.call(
+        "getProgramAccounts",
+        lambda c: c.get_program_accounts(METAPLEX_METADATA_PROGRAM_ID, encoding="base64"),
+    )
+    found = []
+    for keyed in response.value:
+        try:
+            metadata = metaplex.TokenMetadata.decode(bytes(keyed.account.data))
+        except (ValueError, struct.error):
+            continue
+        found.append(
+            (metadata.mint, MintMetadata(name=metadata.name, symbol=metadata.symbol,
+                                         uri=metadata.uri, source="metaplex"))
+        )  # fmt: skip
+    return sorted(found, key=lambda item: (item[1].symbol, str(item[0])))

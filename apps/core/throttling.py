@@ -52,6 +52,7 @@ SCOPE_LABELS = {
     "token": "token requests",
     "wallet_create": "wallet imports and generations",
     "wallet_export": "key exports",
+    "airdrop": "SOL requests",
     "campaign_start": "campaign starts",
     "webhook_test": "webhook tests",
     "mfa": "two-factor codes",

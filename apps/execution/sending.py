@@ -23,8 +23,8 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from solana.rpc.commitment import Confirmed
 from solders.commitment_config import CommitmentLevel
@@ -48,6 +48,7 @@ from apps.chain.errors import (
 )
 from apps.chain.jito import JitoClient, tip_instruction
 from apps.chain.rpc import RpcPool, run_sync, single
+from apps.chain.subscriptions import await_signatures, pubsub_url
 from apps.chain.tx import (
     BuiltTransaction,
     FeePolicy,
@@ -178,40 +179,21 @@ async def await_landings(
     *, rpc: RpcPool, signatures: Sequence[Signature], last_valid_block_height: int,
     poll_s: float = 0.05, give_up_s: float | None = None,
 ) -> set[Signature]:  # fmt: skip
-    """Poll (one `getSignatureStatuses` for all) until each transaction is confirmed or the
-    block height passed their `last_valid_block_height` without it (or `give_up_s` passed:
-    the others are left undecided); returns the confirmed ones. A missing one is checked again
-    after reading the height, so one landing in between is not missed. Like
-    `apps.chain.tx.confirm_transaction`, but without its getTransaction: `_finish` reads each
-    transaction once, with its balances."""
-    deadline = None if give_up_s is None else time.monotonic() + give_up_s
-
-    async def statuses(wanted: list[Signature]) -> dict[Signature, Any]:
-        resp = await rpc.call(
-            "getSignatureStatuses",
-            lambda c: c.get_signature_statuses(wanted, search_transaction_history=True),
-        )
-        return dict(zip(wanted, resp.value, strict=True))
-
-    pending, landed = list(signatures), set()
-    while pending:
-        found, expired = await statuses(pending), set()
-        missing = [signature for signature, status in found.items() if status is None]
-        if missing:
-            height = await rpc.call("getBlockHeight", lambda c: c.get_block_height(Confirmed))
-            if height.value > last_valid_block_height:
-                found.update(await statuses(missing))
-                expired = {signature for signature in missing if found[signature] is None}
-        landed |= {
-            signature for signature, status in found.items()
-            if status is not None and status.confirmation_status in LANDED_LEVELS
-        }  # fmt: skip
-        pending = [s for s in pending if s not in landed and s not in expired]
-        if deadline is not None and time.monotonic() > deadline:
-            break
-        if pending:
-            await asyncio.sleep(poll_s)
-    return landed
+    """Wait until each transaction is confirmed or the block height passed their
+    `last_valid_block_height` without it (or `give_up_s` passed: the others are left
+    undecided); returns the confirmed ones. With EXECUTION_CONFIRM_BY_SUBSCRIPTION and an
+    endpoint served over HTTP, by `signatureSubscribe` on its PubSub websocket (statuses
+    polled once after subscribing, then every EXECUTION_CONFIRM_FALLBACK_POLL_S); otherwise,
+    or when the websocket fails, by polling every `poll_s` (one `getSignatureStatuses` for
+    all). Like `apps.chain.tx.confirm_transaction`, but without its getTransaction:
+    `_finish` reads each transaction once, with its balances."""
+    http_url = rpc.http_url if settings.EXECUTION_CONFIRM_BY_SUBSCRIPTION else None
+    return await await_signatures(
+        rpc=rpc, ws_url=pubsub_url(http_url) if http_url else None,
+        signatures=list(signatures), last_valid_block_height=last_valid_block_height,
+        fallback_poll_s=settings.EXECUTION_CONFIRM_FALLBACK_POLL_S, poll_s=poll_s,
+        give_up_s=give_up_s,
+    )  # fmt: skip
 
 
 async def build_many(

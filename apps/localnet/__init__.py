@@ -33,7 +33,13 @@ Emulated by the localnet itself, because no build of the real thing can be had o
 - persistence: `Cluster.save/load` keep accounts and the slot (not transaction history);
   program binaries are loaded again from `programs/` at start.
 
-Not supported: address lookup tables, the PubSub websocket, CPI into the emulated venues.
+- the PubSub websocket on the RPC port + 1 (`pubsub.py`): account, program, signature, logs,
+  slot and root subscriptions, notified per commitment as the slot clock advances;
+- jsonParsed and the other encodings a node answers with (`encoding.py`, `parsed.py`), and
+  explorer reads (getBlock, getBlockTime, getSignaturesForAddress).
+
+Not supported: address lookup tables, CPI into the emulated venues, inner instructions in
+transaction metadata.
 
 Entry points: `Cluster`, `create_app` (ASGI, in-process tests), `start_server` (HTTP in a
 background thread), `seed.seed_token` / `seed.seed_demo`, `seed_pump.seed_pump_coins` (a live

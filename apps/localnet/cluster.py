@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -54,8 +55,11 @@ BLOCKHASH_VALID_SLOTS = 150
 MAX_BUNDLE_TRANSACTIONS = 5
 MIN_BUNDLE_TIP_LAMPORTS = 1_000
 _MAX_RECORDS = 200_000
-_FINALIZED_AFTER_SLOTS = 32
+FINALIZED_AFTER_SLOTS = 32
 _STATE_VERSION = 1
+_SIGNATURES_PER_ADDRESS = 1_000
+_SLOT_TIMES_KEPT = 20_000
+_EVENTS_KEPT = 20_000
 
 
 class LocalnetError(Exception):
@@ -92,6 +96,19 @@ class TxRecord:
     post_token_balances: list[UiTransactionTokenBalance]
     logs: list[str]
     compute_units: int
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """Something that changed the ledger (what PubSub subscriptions are told about).
+
+    `record` is set for a landed transaction (its writable accounts are `accounts`); an
+    airdrop or a direct account write has only `accounts`."""
+
+    seq: int
+    slot: int
+    accounts: frozenset[Pubkey]
+    record: TxRecord | None = None
 
 
 @dataclass
@@ -182,6 +199,13 @@ class Cluster:
         self._bundles: dict[str, BundleRecord] = {}
         self._priority_fees: deque[tuple[int, int, frozenset[Pubkey]]] = deque(maxlen=10_000)
         self._known: set[Pubkey] = set()
+        self.first_slot = start_slot
+        self._slot_times: OrderedDict[int, int] = OrderedDict()
+        self._slot_signatures: dict[int, list[Signature]] = {}
+        self._address_signatures: dict[Pubkey, deque[Signature]] = {}
+        self._events: deque[ChangeEvent] = deque(maxlen=_EVENTS_KEPT)
+        self._event_seq = 0
+        self.transaction_count = 0
         self._sync_clock()
         self._install_base_accounts()
 
@@ -194,12 +218,18 @@ class Cluster:
     def _sync_clock(self) -> int:
         elapsed = 0 if self.slot_ms <= 0 else int((self._clock() - self._t0) * 1000 // self.slot_ms)
         slot = self._base_slot + elapsed + self._manual_slots
+        now = int(time.time()) + self._time_offset
         if slot != self._slot:
+            # Every slot is a block here; slots the clock passed between two reads get the
+            # time of the read that saw them (a node's block times are per second anyway).
+            for passed in range(max(self._slot + 1, slot - _SLOT_TIMES_KEPT + 1), slot + 1):
+                self._slot_times[passed] = now
+            while len(self._slot_times) > _SLOT_TIMES_KEPT:
+                self._slot_times.popitem(last=False)
             self._slot = slot
             self._svm.warp_to_slot(slot)
         # The Clock sysvar's unix_timestamp follows the wall clock, as on a real cluster
         # (programs compare it with e.g. a pool's open time); LiteSVM alone keeps it at 0.
-        now = int(time.time()) + self._time_offset
         if now != self._unix_time:
             self._unix_time = now
             clock = self._svm.get_clock()
@@ -236,10 +266,11 @@ class Cluster:
     def _blockhash_for(self, slot: int) -> Hash:
         return Hash(hashlib.sha256(self._genesis + slot.to_bytes(8, "little")).digest())
 
-    def latest_blockhash(self) -> tuple[Hash, int]:
-        """(blockhash of the current slot, last block height at which it is still valid)."""
+    def latest_blockhash(self, *, depth: int = 0) -> tuple[Hash, int]:
+        """(blockhash of the current slot, or of `depth` slots back, e.g. the finalized one;
+        last block height at which it is still valid)."""
         with self._lock:
-            slot = self._sync_clock()
+            slot = max(self.first_slot, self._sync_clock() - depth)
             blockhash = self._blockhash_for(slot)
             if blockhash not in self._blockhashes:
                 self._blockhashes[blockhash] = slot
@@ -275,6 +306,7 @@ class Cluster:
     def set_account(self, address: Pubkey, account: Account) -> None:
         with self._lock:
             self._set(address, account)
+            self._emit(frozenset({address}))
 
     def get_account(self, address: Pubkey) -> Account | None:
         """The account, or None when it does not exist (zero lamports counts as absent)."""
@@ -312,6 +344,7 @@ class Cluster:
                     0,
                 )
             )
+            self._emit(frozenset({address}))
             return signature
 
     def program_accounts(self, program: Pubkey) -> list[tuple[Pubkey, Account]]:
@@ -375,12 +408,61 @@ class Cluster:
     def confirmations(self, record: TxRecord) -> int | None:
         """None once finalized (as a node reports it)."""
         depth = self.slot - record.slot
-        return None if depth >= _FINALIZED_AFTER_SLOTS else depth
+        return None if depth >= FINALIZED_AFTER_SLOTS else depth
 
     def _remember(self, record: TxRecord) -> None:
         self._records[record.signature] = record
         while len(self._records) > _MAX_RECORDS:
-            self._records.popitem(last=False)
+            old = self._records.popitem(last=False)[1]
+            self._slot_signatures.pop(old.slot, None)
+        if record.transaction is None:
+            return
+        self._slot_signatures.setdefault(record.slot, []).append(record.signature)
+        for key in record.transaction.message.account_keys:
+            history = self._address_signatures.get(key)
+            if history is None:
+                history = self._address_signatures[key] = deque(maxlen=_SIGNATURES_PER_ADDRESS)
+            history.append(record.signature)
+
+    def _emit(self, accounts: frozenset[Pubkey], record: TxRecord | None = None) -> None:
+        self._event_seq += 1
+        self._events.append(ChangeEvent(self._event_seq, self._slot, accounts, record))
+
+    def events_since(self, seq: int) -> list[ChangeEvent]:
+        """Ledger changes after `seq` (oldest first; at most the last 20,000 are kept)."""
+        with self._lock:
+            if not self._events or self._events[-1].seq <= seq:
+                return []
+            # Sequence numbers are consecutive: skip straight to the first one wanted.
+            skip = max(0, seq - self._events[0].seq + 1)
+            return list(itertools.islice(self._events, skip, None))
+
+    @property
+    def event_seq(self) -> int:
+        with self._lock:
+            return self._event_seq
+
+    def signatures_for(self, address: Pubkey) -> list[TxRecord]:
+        """The landed transactions naming `address`, newest first (the last 1,000)."""
+        with self._lock:
+            history = self._address_signatures.get(address, ())
+            return [r for s in reversed(history) if (r := self._records.get(s)) is not None]
+
+    def block(self, slot: int) -> list[TxRecord]:
+        """The transactions that landed in `slot`, in order."""
+        with self._lock:
+            found = (self._records.get(s) for s in self._slot_signatures.get(slot, ()))
+            return [r for r in found if r is not None]
+
+    def block_time(self, slot: int) -> int | None:
+        """The unix time of `slot` (None when the cluster no longer knows it)."""
+        with self._lock:
+            self._sync_clock()
+            landed = self.block(slot)
+            return landed[0].block_time if landed else self._slot_times.get(slot)
+
+    def blockhash_of(self, slot: int) -> Hash:
+        return self._blockhash_for(slot)
 
     def _check(
         self, tx: VersionedTransaction, *, sig_verify: bool = True, check_blockhash: bool = True
@@ -497,10 +579,12 @@ class Cluster:
     def _land(self, executed: _Executed, tx: VersionedTransaction) -> None:
         assert executed.record is not None
         self._remember(executed.record)
-        _, price = dex_emulation.compute_budget(dex_emulation.decompile(tx.message))
         writable = dex_emulation.writable_flags(tx.message)
         locked = frozenset(k for k, w in zip(tx.message.account_keys, writable, strict=True) if w)
+        self._emit(locked, executed.record)
+        _, price = dex_emulation.compute_budget(dex_emulation.decompile(tx.message))
         self._priority_fees.append((executed.record.slot, price, locked))
+        self.transaction_count += 1
 
     def send(self, tx: VersionedTransaction, *, preflight: bool = True) -> Signature:
         """Execute `tx` now. With preflight a failing transaction raises `TransactionFailed`

@@ -1,5 +1,6 @@
-"""Serving the localnet over HTTP: a background-thread server for tests, and the long-running
-server behind `manage.py localnet` (with state kept across restarts)."""
+"""Serving the localnet over HTTP (JSON-RPC and Jito) and its PubSub websocket on the next port,
+as a node does: a background-thread server for tests, and the long-running server behind
+`manage.py localnet` (with state kept across restarts)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import uvicorn
 
 from apps.localnet.app import Faults, create_app
 from apps.localnet.cluster import Cluster
+from apps.localnet.pubsub import PubSubHub, create_pubsub_app
 
 log = logging.getLogger(__name__)
 
@@ -28,29 +31,76 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def _is_free(host: str, port: int) -> bool:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_pair(host: str = "127.0.0.1") -> int:
+    """A free port whose next port is free too (JSON-RPC on it, PubSub on the next)."""
+    for _ in range(100):
+        port = free_port(host)
+        if port < 65535 and _is_free(host, port + 1):
+            return port
+    raise RuntimeError("no two free consecutive ports")
+
+
+@dataclass
+class _Served:
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
 @dataclass
 class RunningLocalnet:
-    """A localnet served over HTTP from a background thread; `stop()` shuts it down."""
+    """A localnet served from background threads (JSON-RPC on `port`, PubSub on `port + 1`);
+    `stop()` shuts both down. `stop_pubsub()` / `start_pubsub()` take the websocket alone
+    down and up again (a client's reconnect, tested)."""
 
     cluster: Cluster
     faults: Faults
     host: str
     port: int
-    _server: uvicorn.Server
-    _thread: threading.Thread
+    hub: PubSubHub
+    calls: Counter  # JSON-RPC requests served, by method
+    _rpc: _Served
+    _pubsub: _Served | None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port + 1}"
+
+    def stop_pubsub(self) -> None:
+        if self._pubsub is not None:
+            self._pubsub.stop()
+            self._pubsub = None
+
+    def start_pubsub(self) -> None:
+        if self._pubsub is None:
+            self.hub = PubSubHub(self.cluster)
+            self._pubsub = _serve(create_pubsub_app(self.cluster, hub=self.hub),
+                                  self.host, self.port + 1)  # fmt: skip
+
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self.stop_pubsub()
+        self._rpc.stop()
 
 
-def _uvicorn(cluster: Cluster, faults: Faults, host: str, port: int) -> uvicorn.Server:
+def _serve(app, host: str, port: int, startup_timeout_s: float = 10.0) -> _Served:
     config = uvicorn.Config(
-        create_app(cluster, faults=faults),
+        app,
         host=host,
         port=port,
         log_level="warning",
@@ -60,23 +110,7 @@ def _uvicorn(cluster: Cluster, faults: Faults, host: str, port: int) -> uvicorn.
         # re-route every uvicorn logger of the process, a web server's too.
         log_config=None,
     )
-    return uvicorn.Server(config)
-
-
-def start_server(
-    *,
-    cluster: Cluster | None = None,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    faults: Faults | None = None,
-    startup_timeout_s: float = 10.0,
-) -> RunningLocalnet:
-    """Serve `cluster` (a fresh one by default) on host:port (a free port when 0) and return
-    once it accepts connections. For tests whose workers run in other processes."""
-    cluster = cluster or Cluster()
-    faults = faults or Faults()
-    port = port or free_port(host)
-    server = _uvicorn(cluster, faults, host, port)
+    server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # the main thread keeps its own handlers
     thread = threading.Thread(target=server.run, name=f"localnet-{port}", daemon=True)
     thread.start()
@@ -85,7 +119,28 @@ def start_server(
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"localnet server did not start on {host}:{port}")
         time.sleep(0.01)
-    return RunningLocalnet(cluster, faults, host, port, server, thread)
+    return _Served(server, thread)
+
+
+def start_server(
+    *,
+    cluster: Cluster | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    faults: Faults | None = None,
+    pubsub: bool = True,
+) -> RunningLocalnet:
+    """Serve `cluster` (a fresh one by default) on host:port (free ports when 0), its PubSub
+    websocket on port + 1 unless `pubsub` is off, and return once both accept connections.
+    For tests whose workers run in other processes."""
+    cluster = cluster or Cluster()
+    faults = faults or Faults()
+    port = port or (free_port_pair(host) if pubsub else free_port(host))
+    app = create_app(cluster, faults=faults)
+    rpc = _serve(app, host, port)
+    hub = PubSubHub(cluster)
+    served = _serve(create_pubsub_app(cluster, hub=hub), host, port + 1) if pubsub else None
+    return RunningLocalnet(cluster, faults, host, port, hub, app.state.calls, rpc, served)
 
 
 def load_or_create(*, state_dir: Path | None, slot_ms: int) -> tuple[Cluster, bool]:
@@ -109,7 +164,10 @@ def serve_forever(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    log.info("localnet serving on %s (Jito at %s/api/v1/bundles)", running.url, running.url)
+    log.info(
+        "localnet serving on %s (Jito at %s/api/v1/bundles, PubSub at %s)",
+        running.url, running.url, running.ws_url,
+    )  # fmt: skip
     try:
         while not stop.wait(save_every_s):
             if state_dir is not None:

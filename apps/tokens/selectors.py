@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import User
 from apps.chain.dex.discovery import discover_pools
-from apps.chain.token_info import AccountKind, NotAMint
+from apps.chain.token_info import AccountKind, NotAMint, metadata_mints
 from apps.core.chain import chain_run, parse_address
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.outage import soft_cache
@@ -69,6 +69,25 @@ def pool_candidates(*, network: str, mint: str, refresh: bool = False) -> list[d
     candidates = [asdict(summary) for summary in summaries]
     soft_cache.set(key, candidates, settings.POOL_CACHE_SECONDS)
     return candidates
+
+
+# Clusters run for development, where listing every token with metadata is cheap and useful.
+LOCAL_NETWORKS = ("localnet",)
+
+
+def seeded_tokens(*, network: str) -> list[dict]:
+    """The tokens a local cluster holds (what it seeded: every mint with metadata), offered on
+    the register page; nothing on any other network. Cached for POOL_CACHE_SECONDS."""
+    if network not in LOCAL_NETWORKS:
+        return []
+    key = f"tokens:seeded:{network}"
+    cached = soft_cache.get(key)  # Redis down: read the chain
+    if cached is not None:
+        return cached
+    found = chain_run(network, lambda rpc: metadata_mints(rpc=rpc))
+    tokens = [{"mint": str(mint), "name": meta.name, "symbol": meta.symbol} for mint, meta in found]
+    soft_cache.set(key, tokens, settings.POOL_CACHE_SECONDS)
+    return tokens
 
 
 def pool_selection_list(*, owner: User, token: Token | None = None) -> QuerySet[PoolSelection]:

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -7,7 +8,13 @@ from django.views.decorators.http import require_POST
 from apps.core.chain import ChainUnavailable
 from apps.core.errors import DomainError, NotFound
 from apps.tokens import forms
-from apps.tokens.selectors import pool_candidates, pool_selection_list, token_get, token_list
+from apps.tokens.selectors import (
+    pool_candidates,
+    pool_selection_list,
+    seeded_tokens,
+    token_get,
+    token_list,
+)
 from apps.tokens.services import mint_read, token_register
 from apps.tokens.services import pool_select as pool_select_service
 
@@ -43,6 +50,12 @@ def token_register_view(request):
     context = {"form": form, "preview": preview}
     if request.htmx:
         return render(request, "tokens/register.html#register-form", context)
+    network = settings.SOLANA_DEFAULT_NETWORK
+    try:
+        context["seeded"] = seeded_tokens(network=network)
+    except ChainUnavailable:
+        context["seeded"] = []  # the form still works; the shortcut list just stays empty
+    context["seeded_network"] = network
     return render(request, "tokens/register.html", context)
 
 

@@ -133,6 +133,11 @@ def _balances_cache_key(network: str, address: str) -> str:
     return f"wallets:balances:{network}:{address}"
 
 
+def balances_cache_forget(*, network: str, address: str) -> None:
+    """Drop the cached balances of `address` (after something changed them on purpose)."""
+    cache.delete(_balances_cache_key(network, address))
+
+
 def _read_balances(*, address: str, network: str) -> Balances:
     reader = chain_balances.reader_for_network(network)
     lamports = reader.get_balance(address)

@@ -18,13 +18,20 @@ from solders.signature import Signature
 
 from apps.accounts.mfa import mfa_check
 from apps.accounts.models import User
+from apps.chain.constants import LAMPORTS_PER_SOL
+from apps.core.chain import chain_run
 from apps.core.errors import Conflict, DomainError, ValidationFailed
 from apps.core.services import audit_log
 from apps.core.text import check_name
 from apps.wallets import keystore
 from apps.wallets.domain import Challenge, parse_address, parse_secret_key
 from apps.wallets.models import UserKey, Wallet
-from apps.wallets.selectors import verification_cache_key, wallet_get, wallet_in_use
+from apps.wallets.selectors import (
+    balances_cache_forget,
+    verification_cache_key,
+    wallet_get,
+    wallet_in_use,
+)
 
 VERIFY_CHALLENGE_TTL = timedelta(minutes=10)
 EXPORT_LIMIT = 5
@@ -109,6 +116,47 @@ def wallet_generate(*, owner: User, label: str = "", ip: str | None = None) -> W
             metadata={"address": wallet.address}, ip=ip,
         )  # fmt: skip
     return wallet
+
+
+# Networks whose RPC hands out SOL for free (its `requestAirdrop`); never mainnet.
+AIRDROP_NETWORKS = ("localnet", "devnet")
+AIRDROP_SOL_CHOICES = (1, 2, 5)
+
+
+def airdrop_available(*, network: str) -> bool:
+    return network in AIRDROP_NETWORKS
+
+
+def wallet_request_airdrop(
+    *, owner: User, wallet_id: int, network: str, sol: int, ip: str | None = None
+) -> str:
+    """Ask `network`'s RPC to airdrop `sol` SOL to the wallet (localnet and devnet only);
+    returns the airdrop's signature. The balance cache is dropped so the next read shows it."""
+    wallet = wallet_get(owner=owner, wallet_id=wallet_id)
+    if not airdrop_available(network=network):
+        raise DomainError(
+            f"SOL can only be requested on {' and '.join(AIRDROP_NETWORKS)}, not on {network}.",
+            code="airdrop_unavailable",
+        )
+    if sol not in AIRDROP_SOL_CHOICES:
+        message = f"Choose {', '.join(str(c) for c in AIRDROP_SOL_CHOICES)} SOL."
+        raise ValidationFailed(message, fields={"sol": [message]})
+    address = Pubkey.from_string(wallet.address)
+
+    async def request(rpc):
+        response = await rpc.call(
+            "requestAirdrop", lambda c: c.request_airdrop(address, sol * LAMPORTS_PER_SOL)
+        )
+        return response.value
+
+    signature = chain_run(network, request)
+    balances_cache_forget(network=network, address=wallet.address)
+    audit_log(
+        actor=owner, action="wallet.airdrop", entity="wallet", entity_id=wallet.pk,
+        metadata={"address": wallet.address, "network": network, "sol": sol,
+                  "signature": str(signature)}, ip=ip,
+    )  # fmt: skip
+    return str(signature)
 
 
 def wallet_watch(*, owner: User, address: str, label: str = "", ip: str | None = None) -> Wallet:

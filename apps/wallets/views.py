@@ -1,6 +1,7 @@
 """Wallet pages. Each page is one template; an HTMX request gets the named partial of it."""
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -9,6 +10,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_POST
 
 from apps.accounts.mfa import mfa_enabled
 from apps.core.errors import DomainError, NotFound
@@ -123,9 +125,17 @@ def _add(request, tab: str, data: dict) -> Wallet:
     return services.wallet_watch(owner=request.user, address=data["address"], label=label, ip=ip)
 
 
+def _airdrop_network() -> str | None:
+    """The network whose RPC can airdrop to the wallets shown (None on mainnet)."""
+    network = settings.SOLANA_DEFAULT_NETWORK
+    return network if services.airdrop_available(network=network) else None
+
+
 def _detail_context(request, wallet: Wallet, **extra) -> dict:
     return {
         "wallet": wallet,
+        "airdrop_network": _airdrop_network(),
+        "airdrop_choices": services.AIRDROP_SOL_CHOICES,
         "balances": selectors.wallet_balances(wallet=wallet),
         "activity": selectors.wallet_activity(wallet=wallet),
         "qr_svg": _qr_svg(wallet.address),
@@ -142,9 +152,36 @@ def wallet_detail(request, wallet_id: int):
     """The wallet's page. An HTMX request (the Refresh button) gets the balances partial."""
     wallet = _owned_wallet(request, wallet_id)
     if request.htmx:
-        context = {"wallet": wallet, "balances": selectors.wallet_balances(wallet=wallet)}
+        context = {
+            "wallet": wallet,
+            "balances": selectors.wallet_balances(wallet=wallet),
+            "airdrop_network": _airdrop_network(),
+            "airdrop_choices": services.AIRDROP_SOL_CHOICES,
+        }
         return render(request, "wallets/detail.html#wallet-balances", context)
     return render(request, "wallets/detail.html", _detail_context(request, wallet))
+
+
+@login_required
+@require_POST
+@rate_limit("airdrop")
+def wallet_airdrop(request, wallet_id: int):
+    """ "Request SOL": the localnet's or devnet's faucet (the RPC's requestAirdrop)."""
+    wallet = _owned_wallet(request, wallet_id)
+    try:
+        sol = int(request.POST.get("sol", ""))
+    except ValueError:
+        sol = 0
+    try:
+        signature = services.wallet_request_airdrop(
+            owner=request.user, wallet_id=wallet.pk, network=settings.SOLANA_DEFAULT_NETWORK,
+            sol=sol, ip=client_ip(request),
+        )  # fmt: skip
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{sol} SOL requested (airdrop {signature[:8]}…).")
+    return redirect_page(request, reverse("wallets:detail", args=[wallet.pk]))
 
 
 @login_required

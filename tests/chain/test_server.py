@@ -22,7 +22,7 @@ from apps.chain.spl import sol_transfer
 from apps.chain.tx import ConfirmStatus, FixedFee, build_transaction, send_and_confirm
 from apps.localnet import Cluster, create_app, start_server
 from apps.localnet.seed import fund, seed_token
-from apps.localnet.server import STATE_FILE, free_port, load_or_create
+from apps.localnet.server import STATE_FILE, free_port_pair, load_or_create
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,7 +99,7 @@ async def test_a_restarted_localnet_trades_on_the_cpmm_pool_it_just_created(tmp_
     reason="needs the project's Django settings",
 )
 def test_manage_py_localnet_serves_on_the_given_port(tmp_path):
-    port = free_port()
+    port = free_port_pair()  # JSON-RPC on it, PubSub on the next
     # Development settings (DEBUG=1) need no services; the localnet command needs none either.
     env = {
         **os.environ,

@@ -12,6 +12,8 @@ import psutil
 import pytest
 from django.conf import settings
 
+from apps.localnet.server import free_port_pair
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -49,7 +51,7 @@ def wait_until_served(url: str, process: subprocess.Popen, seconds: float) -> ht
 
 
 def test_it_serves_the_platform_and_ctrl_c_leaves_no_process(tmp_path):
-    web_port, localnet_port = free_port(), free_port()
+    web_port, localnet_port = free_port(), free_port_pair()  # the localnet's PubSub: port + 1
     # What a fresh terminal has: none of the test settings' variables, no DATABASE_URL/REDIS_URL.
     environment = dict(
         PATH=os.environ["PATH"],
@@ -83,7 +85,7 @@ def test_it_serves_the_platform_and_ctrl_c_leaves_no_process(tmp_path):
         assert "VBDEMO" in log_text
         children = descendants(process.pid)
         names = " ".join(" ".join(child.cmdline()) for child in children)
-        for expected in ("uvicorn", "celery", "beat", "localnet", "redis-server"):
+        for expected in ("uvicorn", "celery", "beat", "localnet", "pool_prices", "redis-server"):
             assert expected in names
 
         # Ctrl-C in the terminal: SIGINT to the foreground process group.

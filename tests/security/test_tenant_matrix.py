@@ -140,6 +140,7 @@ ROUTES: dict[str, Rule] = {
     "wallets/<int:wallet_id>/verify/": obj(wallet, "get", "post"),
     "wallets/<int:wallet_id>/export/": obj(wallet, "get", "post"),
     "wallets/<int:wallet_id>/delete/": obj(wallet, "get", "post"),
+    "wallets/<int:wallet_id>/airdrop/": obj(wallet, "post"),
     "campaigns/": auth(),
     "campaigns/new/": auth("get", "post"),
     "campaigns/new/pools/": auth(),

@@ -333,3 +333,17 @@ def test_it_shows_a_migrated_coins_pumpswap_pool_next_to_its_completed_curve(
     token = token_register(owner=alice, network="localnet", mint=str(seeded.mint))
     selection = pool_select(owner=alice, token_id=token.pk, address=str(pool.pool))
     assert (selection.pool.dex, selection.pool.quote_mint) == ("pumpswap", str(WSOL_MINT))
+
+
+def test_the_register_page_offers_the_localnets_tokens(client, alice, seeded, settings):
+    client.force_login(alice)
+    page = client.get("/tokens/register/").content.decode()
+    assert 'id="seeded-tokens"' in page
+    assert str(seeded.mint) in page and "Add SEED" in page
+
+    response = client.post("/tokens/register/", {"mint": str(seeded.mint), "network": "localnet"})
+
+    token = Token.objects.get(mint=str(seeded.mint))
+    assert response.status_code == 302 and response["Location"] == f"/tokens/{token.pk}/"
+    settings.SOLANA_DEFAULT_NETWORK = "devnet"
+    assert 'id="seeded-tokens"' not in client.get("/tokens/register/").content.decode()

@@ -344,6 +344,7 @@ _RATE_LIMIT_DEFAULTS = {
     "token": "10/min",
     "wallet_create": "60/hour",
     "wallet_export": "10/hour",
+    "airdrop": "5/hour",
     "campaign_start": "30/hour",
     "webhook_test": "10/min",
     "mfa": "20/hour",
@@ -584,6 +585,14 @@ CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS = env.int(
 # and how long a trade keeps its maker wallet busy in the plan.
 EXECUTION_PLAN_WINDOW_MS = env.int("EXECUTION_PLAN_WINDOW_MS", default=5_000)
 EXECUTION_BUSY_MS = env.int("EXECUTION_BUSY_MS", default=3_000)
+# Confirm sends by signatureSubscribe on the RPC's PubSub websocket (its port + 1), polling the
+# statuses only once after subscribing and then every EXECUTION_CONFIRM_FALLBACK_POLL_S; off:
+# poll every 50 ms as before. Polling is also the fallback when the websocket fails.
+EXECUTION_CONFIRM_BY_SUBSCRIPTION = env.bool("EXECUTION_CONFIRM_BY_SUBSCRIPTION", default=True)
+EXECUTION_CONFIRM_FALLBACK_POLL_S = env.float("EXECUTION_CONFIRM_FALLBACK_POLL_S", default=1.0)
+# A live pool price (from the pool_prices subscriber) older than this is not used: the price
+# band reads the pool over RPC instead.
+EXECUTION_PRICE_FRESHNESS_S = env.float("EXECUTION_PRICE_FRESHNESS_S", default=10.0)
 # How long a trade waits for its maker wallet's previous transaction before it is re-queued.
 EXECUTION_WALLET_WAIT_MS = env.int("EXECUTION_WALLET_WAIT_MS", default=2_000)
 # Trades of one run due within this many milliseconds of each other (distinct maker wallets)

@@ -20,6 +20,7 @@ from apps.chain.dex.pumpfees import FeeConfig, fee_config_from_account
 from apps.chain.dex.pumpswap import PumpSwap, PumpSwapState
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4, RaydiumPoolState
 from apps.chain.dex.raydium_cpmm import CpmmPoolState, RaydiumCpmm
+from apps.chain.errors import DexError, PoolNotFound
 from apps.chain.token_info import decode_mint
 
 
@@ -191,3 +192,40 @@ async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
             )
         )
     return summaries
+
+
+@dataclass(frozen=True)
+class PoolWatch:
+    summary: PoolSummary
+    accounts: tuple[Pubkey, ...]
+
+
+async def pool_read(*, rpc, dex: str, address: Pubkey, mint: Pubkey) -> PoolWatch:
+    """One pool read now (its summary: reserves and price) and the accounts whose changes move
+    its price, which a live price feed subscribes to."""
+    mint_resp = await rpc.call("getAccountInfo", lambda c: c.get_account_info(mint))
+    if mint_resp.value is None:
+        raise PoolNotFound(f"{mint} has no account")
+    decimals = decode_mint(
+        address=mint, owner=mint_resp.value.owner, data=bytes(mint_resp.value.data)
+    ).decimals
+    if dex == RaydiumAmmV4.name:
+        state = await RaydiumAmmV4().load_state(rpc=rpc, address=address)
+        return PoolWatch(_raydium(state, decimals=decimals),
+                         (state.amm.coin_vault, state.amm.pc_vault))  # fmt: skip
+    if dex == RaydiumCpmm.name:
+        state = await RaydiumCpmm().load_state(rpc=rpc, address=address)
+        return PoolWatch(_cpmm(state, decimals=decimals),
+                         (state.pool.token_0_vault, state.pool.token_1_vault))  # fmt: skip
+    if dex == PumpSwap.name:
+        state = await PumpSwap().load_state(rpc=rpc, address=address)
+        vaults = (state.pool.pool_base_token_account, state.pool.pool_quote_token_account)
+        return PoolWatch(_pumpswap(state, decimals=decimals), vaults)
+    if dex == pf.PumpFun.name:
+        state = await pf.PumpFun().load_state(rpc=rpc, address=address, mint=mint)
+        summary = _pumpfun(
+            address=address, mint=mint, curve=state.curve, global_state=state.global_state,
+            fee_config=state.fee_config, decimals=decimals,
+        )  # fmt: skip
+        return PoolWatch(summary, (address,))
+    raise DexError(f"unknown venue {dex!r}")

@@ -14,12 +14,13 @@ missing (at least a smallest last buy) and the planner goes on, until the target
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from apps.campaigns.domain import Params
+from apps.campaigns.domain import Params, price_band_breach
 from apps.campaigns.models import CampaignRun, RunStatus
 from apps.campaigns.transitions import campaign_pause
 from apps.core.models import PAUSE_ALL_REASON, SystemSwitch
@@ -38,6 +39,7 @@ from apps.execution.planner import (
     plan_window,
     sold_out,
 )
+from apps.execution.prices import pool_price
 from apps.execution.selectors import volume_since
 from apps.execution.trading import batchable
 
@@ -59,6 +61,9 @@ def execute(job: Job) -> Done:
     stopped = _stopped(run, params)
     if stopped is not None:
         return stopped
+    price, paused = _price_band(run, params)
+    if paused is not None:
+        return paused
     sell_only = bool(run.summary.get("sell_only"))
     config = plan_config(params=params, run=run, sell_only=sell_only)
     short_lamports = _short_of_target(run, params, config, sell_only=sell_only)
@@ -102,6 +107,10 @@ def execute(job: Job) -> Done:
             plan=state.to_json(), plan_window=window + 1, plan_epoch_ms=epoch_ms,
             daily_cap_reached=capped,
         )  # fmt: skip
+        if price is not None:
+            # The run's price at its first window (the band's reference) and at its latest.
+            locked.summary.setdefault("price_start", str(price.lamports_per_token))
+            locked.summary["price_last"] = str(price.lamports_per_token)
         locked.save(update_fields=["summary", "updated_at"])
 
     return Done(
@@ -124,6 +133,22 @@ def _stopped(run: CampaignRun, params: Params) -> Done | None:
         run_stop(run, reason=SOLD_OUT_REASON, completed=False)
         return Done(result={"stopped": SOLD_OUT_REASON})
     return None
+
+
+def _price_band(run: CampaignRun, params: Params):
+    """The pool's live price (None without a band) and the pause when it left the band."""
+    if not params.has_price_band:
+        return None, None
+    # The band is checked with the pool's live price before the window plans anything.
+    price = pool_price(pool=run.campaign.pool)
+    start = run.summary.get("price_start")
+    reason = price_band_breach(
+        params=params, start=Fraction(start) if start else None, now=price.lamports_per_token
+    )
+    if reason:
+        campaign_pause(campaign_id=run.campaign_id, actor=None, reason=reason)
+        return price, Done(result={"paused": "price_band", "price_sol": price.price_sol})
+    return price, None
 
 
 def _short_of_target(run: CampaignRun, params: Params, config, *, sell_only: bool) -> int | Done:

@@ -61,7 +61,8 @@ class Command(BaseCommand):
                 f"cashback {pump.cashback.mint}"
             )
         self.stdout.write(
-            f"localnet on http://{host}:{port} (state {'restored' if restored else 'new'})"
+            f"localnet on http://{host}:{port}, PubSub ws://{host}:{port + 1} "
+            f"(state {'restored' if restored else 'new'})"
         )
         self.stdout.flush()
         serve_forever(
