@@ -31,6 +31,7 @@ from apps.chain.constants import (
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
+from apps.chain.dex.anchor import discriminator
 from apps.chain.dex.base import (
     BPS,
     DexAdapter,
@@ -55,7 +56,6 @@ from apps.chain.dex.pumpfun_state import (
     buy_sol_cost,
     creator_vault_address,
     curve_fees,
-    discriminator,
     event_authority_address,
     fee_config_address,
     global_address,

@@ -28,6 +28,7 @@ from apps.chain.constants import (
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
+from apps.chain.dex.anchor import discriminator
 from apps.chain.dex.base import (
     BPS,
     DexAdapter,
@@ -44,7 +45,7 @@ from apps.chain.dex.base import (
     sol_sell_instructions,
 )
 from apps.chain.dex.pumpfees import FEE_PROGRAM_ID, FeeConfig, fee_config_from_account
-from apps.chain.dex.pumpfun_state import discriminator, pick
+from apps.chain.dex.pumpfun_state import pick
 from apps.chain.dex.pumpswap_state import (
     POOL_BASE_MINT_OFFSET,
     POOL_DISCRIMINATOR,

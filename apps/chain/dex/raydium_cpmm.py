@@ -17,7 +17,6 @@ the pool owes.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from apps.chain.constants import (
     TOKEN_2022_PROGRAM_ID,
     WSOL_MINT,
 )
+from apps.chain.dex.anchor import discriminator
 from apps.chain.dex.base import (
     DexAdapter,
     PoolRef,
@@ -60,14 +60,10 @@ FEE_RATE_DENOMINATOR = 1_000_000
 STATUS_SWAP_DISABLED = 1 << 2
 
 
-def _anchor(namespace: str, name: str) -> bytes:
-    return hashlib.sha256(f"{namespace}:{name}".encode()).digest()[:8]
-
-
-POOL_STATE_DISCRIMINATOR = _anchor("account", "PoolState")
-AMM_CONFIG_DISCRIMINATOR = _anchor("account", "AmmConfig")
-SWAP_BASE_INPUT_DISCRIMINATOR = _anchor("global", "swap_base_input")
-INITIALIZE_DISCRIMINATOR = _anchor("global", "initialize")
+POOL_STATE_DISCRIMINATOR = discriminator("account", "PoolState")
+AMM_CONFIG_DISCRIMINATOR = discriminator("account", "AmmConfig")
+SWAP_BASE_INPUT_DISCRIMINATOR = discriminator("global", "swap_base_input")
+INITIALIZE_DISCRIMINATOR = discriminator("global", "initialize")
 
 # Sizes with the 8-byte discriminator; offsets are from the account's first byte.
 POOL_STATE_LEN = 637
