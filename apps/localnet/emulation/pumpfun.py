@@ -177,9 +177,4 @@ def sell(ix: Instruction, ov: Overlay) -> Step:
 
 def emulate(ix: Instruction, ov: Overlay) -> Step:
     """Dispatch on the 8-byte discriminator (an unknown one: InstructionFallbackNotFound)."""
-    data = bytes(ix.data)
-    if data[:8] == BUY.discriminator:
-        return buy(ix, ov)
-    if data[:8] == SELL.discriminator:
-        return sell(ix, ov)
-    raise VenueFailure(pf.ANCHOR_INSTRUCTION_FALLBACK_NOT_FOUND)
+    return anchor_idl.dispatch(ix, ov, {BUY.discriminator: buy, SELL.discriminator: sell})

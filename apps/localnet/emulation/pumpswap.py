@@ -118,6 +118,38 @@ def _transfer(ov: Overlay, named, *, source, destination, mint, amount, program_
     )
 
 
+def _quote_payments(
+    ov: Overlay,
+    named,
+    pool: pss.Pool,
+    *,
+    source: Pubkey,
+    main: tuple[int, Pubkey],
+    protocol_fee: int,
+    creator_fee: int,
+    creator_to: Pubkey,
+) -> list[Instruction]:
+    """The quote-token transfers of a trade from `source`: the `main` (amount, destination)
+    leg, then the protocol and creator fees; a zero amount moves nothing."""
+    return [
+        _transfer(
+            ov,
+            named,
+            source=source,
+            destination=destination,
+            mint=pool.quote_mint,
+            amount=amount,
+            program_name="quote_token_program",
+        )
+        for amount, destination in (
+            main,
+            (protocol_fee, named["protocol_fee_recipient_token_account"].pubkey),
+            (creator_fee, creator_to),
+        )
+        if amount
+    ]
+
+
 def buy(ix: Instruction, ov: Overlay) -> Step:
     args = anchor_idl.decode_args(BUY, bytes(ix.data))
     named, pool, fees, base_reserve, quote_reserve, creator_to = _check(ix, ov, BUY, 1)
@@ -136,25 +168,16 @@ def buy(ix: Instruction, ov: Overlay) -> Step:
     ov.delegate(pool.pool_base_token_account, to=user, amount=base_out)
     ov.move(pool.pool_base_token_account, -base_out)
     ov.move(pool.pool_quote_token_account, quote_in + lp_fee)
-    source = named["user_quote_token_account"].pubkey
-    ixs = []
-    for amount, destination in (
-        (quote_in + lp_fee, pool.pool_quote_token_account),
-        (protocol_fee, named["protocol_fee_recipient_token_account"].pubkey),
-        (creator_fee, creator_to),
-    ):
-        if amount:
-            ixs.append(
-                _transfer(
-                    ov,
-                    named,
-                    source=source,
-                    destination=destination,
-                    mint=pool.quote_mint,
-                    amount=amount,
-                    program_name="quote_token_program",
-                )
-            )
+    ixs = _quote_payments(
+        ov,
+        named,
+        pool,
+        source=named["user_quote_token_account"].pubkey,
+        main=(quote_in + lp_fee, pool.pool_quote_token_account),
+        protocol_fee=protocol_fee,
+        creator_fee=creator_fee,
+        creator_to=creator_to,
+    )
     ixs.append(
         _transfer(
             ov,
@@ -196,33 +219,21 @@ def sell(ix: Instruction, ov: Overlay) -> Step:
             mint=pool.base_mint,
             amount=base_in,
             program_name="base_token_program",
-        )
+        ),
+        *_quote_payments(
+            ov,
+            named,
+            pool,
+            source=vault,
+            main=(final, named["user_quote_token_account"].pubkey),
+            protocol_fee=protocol_fee,
+            creator_fee=creator_fee,
+            creator_to=creator_to,
+        ),
     ]
-    for amount, destination in (
-        (final, named["user_quote_token_account"].pubkey),
-        (protocol_fee, named["protocol_fee_recipient_token_account"].pubkey),
-        (creator_fee, creator_to),
-    ):
-        if amount:
-            ixs.append(
-                _transfer(
-                    ov,
-                    named,
-                    source=vault,
-                    destination=destination,
-                    mint=pool.quote_mint,
-                    amount=amount,
-                    program_name="quote_token_program",
-                )
-            )
     return Step(ixs)
 
 
 def emulate(ix: Instruction, ov: Overlay) -> Step:
     """Dispatch on the 8-byte discriminator (an unknown one: InstructionFallbackNotFound)."""
-    data = bytes(ix.data)
-    if data[:8] == BUY.discriminator:
-        return buy(ix, ov)
-    if data[:8] == SELL.discriminator:
-        return sell(ix, ov)
-    raise VenueFailure(anchor_idl.INSTRUCTION_FALLBACK_NOT_FOUND)
+    return anchor_idl.dispatch(ix, ov, {BUY.discriminator: buy, SELL.discriminator: sell})
