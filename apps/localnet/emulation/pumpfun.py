@@ -89,10 +89,27 @@ def _creator_fee_destination(
     return named["creator_vault"].pubkey
 
 
+def _token_transfer(
+    ov: Overlay, named, *, source: Pubkey, destination: Pubkey, amount: int
+) -> Instruction:
+    """The coin moving between the trader's and the curve's token accounts (the trader signs:
+    the curve's account is delegated to it first)."""
+    mint = named["mint"].pubkey
+    return transfer_checked(
+        source=source,
+        mint=mint,
+        destination=destination,
+        authority=named["user"].pubkey,
+        amount=amount,
+        decimals=ov.decimals(mint),
+        token_program=named["token_program"].pubkey,
+    )
+
+
 def buy(ix: Instruction, ov: Overlay) -> Step:
     args = anchor_idl.decode_args(BUY, bytes(ix.data))
     named, curve, curve_acc, fees, _ = _check(ix, ov, BUY)
-    user, mint = named["user"].pubkey, named["mint"].pubkey
+    user = named["user"].pubkey
     if args["amount"] == 0:
         raise VenueFailure(pf.ERR_BUY_ZERO_AMOUNT)
     # Like the program, a buy larger than what is left takes the rest and completes the curve.
@@ -118,14 +135,8 @@ def buy(ix: Instruction, ov: Overlay) -> Step:
         if lamports:
             ixs.append(sol_transfer(source=user, destination=destination, lamports=lamports))
     ixs.append(
-        transfer_checked(
-            source=curve_ata,
-            mint=mint,
-            destination=named["associated_user"].pubkey,
-            authority=user,
-            amount=amount,
-            decimals=ov.decimals(mint),
-            token_program=named["token_program"].pubkey,
+        _token_transfer(
+            ov, named, source=curve_ata, destination=named["associated_user"].pubkey, amount=amount
         )
     )
     return Step(ixs)
@@ -154,14 +165,12 @@ def sell(ix: Instruction, ov: Overlay) -> Step:
     )
     creator_to = _creator_fee_destination(ov, named, curve, accumulator)
     ixs = [
-        transfer_checked(
+        _token_transfer(
+            ov,
+            named,
             source=named["associated_user"].pubkey,
-            mint=mint,
             destination=named["associated_bonding_curve"].pubkey,
-            authority=user,
             amount=amount,
-            decimals=ov.decimals(mint),
-            token_program=named["token_program"].pubkey,
         )
     ]
     for lamports, destination in (
