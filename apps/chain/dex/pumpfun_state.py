@@ -185,8 +185,7 @@ class BondingCurve:
 
     @classmethod
     def decode(cls, data: bytes) -> BondingCurve:
-        # Curves created before the later fields existed are shorter: zero-padded, as the
-        # official client reads them.
+        # Curves created before the later fields existed are shorter (read zero-padded).
         v = unpack_account(
             _CURVE,
             data,
