@@ -24,9 +24,9 @@ from solders.pubkey import Pubkey
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex import pumpfun_state as pfs
 from apps.chain.dex.pumpfees import fee_config_from_account
-from apps.chain.spl import close_account, sol_transfer, transfer_checked
+from apps.chain.spl import close_account, sol_transfer
 from apps.localnet.emulation import anchor_idl
-from apps.localnet.emulation.base import Overlay, Step, VenueFailure, escrow
+from apps.localnet.emulation.base import Overlay, Step, VenueFailure, escrow, trader_transfer
 
 BUY = anchor_idl.instruction("pump", "buy")
 SELL = anchor_idl.instruction("pump", "sell")
@@ -94,15 +94,14 @@ def _token_transfer(
 ) -> Instruction:
     """The coin moving between the trader's and the curve's token accounts (the trader signs:
     the curve's account is delegated to it first)."""
-    mint = named["mint"].pubkey
-    return transfer_checked(
+    return trader_transfer(
+        ov,
+        named,
         source=source,
-        mint=mint,
         destination=destination,
-        authority=named["user"].pubkey,
+        mint=named["mint"].pubkey,
         amount=amount,
-        decimals=ov.decimals(mint),
-        token_program=named["token_program"].pubkey,
+        program_name="token_program",
     )
 
 

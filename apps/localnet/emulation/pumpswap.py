@@ -22,9 +22,9 @@ from solders.pubkey import Pubkey
 from apps.chain.dex import pumpswap as ps
 from apps.chain.dex import pumpswap_state as pss
 from apps.chain.dex.pumpfees import fee_config_from_account
-from apps.chain.spl import TOKEN_ACCOUNT_LEN, ata_address, decode_mint, transfer_checked
+from apps.chain.spl import TOKEN_ACCOUNT_LEN, ata_address, decode_mint
 from apps.localnet.emulation import anchor_idl
-from apps.localnet.emulation.base import Overlay, Step, VenueFailure
+from apps.localnet.emulation.base import Overlay, Step, VenueFailure, trader_transfer
 
 BUY = anchor_idl.instruction("pump_amm", "buy")
 SELL = anchor_idl.instruction("pump_amm", "sell")
@@ -106,18 +106,6 @@ def _check(ix: Instruction, ov: Overlay, spec: anchor_idl.IdlInstruction, cashba
     return named, pool, fees, base_reserve, quote_reserve, creator_to
 
 
-def _transfer(ov: Overlay, named, *, source, destination, mint, amount, program_name):
-    return transfer_checked(
-        source=source,
-        mint=mint,
-        destination=destination,
-        authority=named["user"].pubkey,
-        amount=amount,
-        decimals=ov.decimals(mint),
-        token_program=named[program_name].pubkey,
-    )
-
-
 def _quote_payments(
     ov: Overlay,
     named,
@@ -132,7 +120,7 @@ def _quote_payments(
     """The quote-token transfers of a trade from `source`: the `main` (amount, destination)
     leg, then the protocol and creator fees; a zero amount moves nothing."""
     return [
-        _transfer(
+        trader_transfer(
             ov,
             named,
             source=source,
@@ -179,7 +167,7 @@ def buy(ix: Instruction, ov: Overlay) -> Step:
         creator_to=creator_to,
     )
     ixs.append(
-        _transfer(
+        trader_transfer(
             ov,
             named,
             source=pool.pool_base_token_account,
@@ -211,7 +199,7 @@ def sell(ix: Instruction, ov: Overlay) -> Step:
     ov.move(vault, -paid)
     ov.move(pool.pool_base_token_account, base_in)
     ixs = [
-        _transfer(
+        trader_transfer(
             ov,
             named,
             source=named["user_base_token_account"].pubkey,
