@@ -35,7 +35,13 @@ from apps.chain.constants import (
 from apps.chain.dex import pumpfun_state as pfs
 from apps.chain.dex import raydium_amm_v4 as ray
 from apps.chain.dex import raydium_cpmm as cpmm
-from apps.chain.dex.pumpfees import FEE_PROGRAM_ID, FeeConfig, Fees, FeeTier
+from apps.chain.dex.pumpfees import (
+    FEE_PROGRAM_ID,
+    FeeConfig,
+    Fees,
+    FeeTier,
+    fee_config_address,
+)
 from apps.chain.metaplex import TokenMetadata, metadata_address
 from apps.chain.spl import MINT_LEN, TOKEN_ACCOUNT_LEN, ata_address
 from apps.localnet.cluster import Cluster
@@ -159,6 +165,28 @@ def _rent(cluster: Cluster, size: int) -> int:
     return cluster.minimum_balance_for_rent_exemption(size)
 
 
+def write_account(
+    cluster: Cluster, *, address: Pubkey, data: bytes, owner: Pubkey, extra_lamports: int = 0
+) -> None:
+    """Set `address` to `data` owned by `owner`, rent-exempt (plus `extra_lamports`)."""
+    cluster.set_account(address, Account(_rent(cluster, len(data)) + extra_lamports, data, owner))
+
+
+def seed_fee_config(
+    cluster: Cluster, *, program_id: Pubkey, flat_fees: Fees, tiers: tuple[FeeTier, ...]
+) -> Pubkey:
+    """The fee program's FeeConfig for `program_id` (pump.fun or PumpSwap)."""
+    address = fee_config_address(program_id)
+    state = FeeConfig(
+        bump=Pubkey.find_program_address([b"fee_config", bytes(program_id)], FEE_PROGRAM_ID)[1],
+        admin=PUMP_FEE_RECIPIENTS[0],
+        flat_fees=flat_fees,
+        fee_tiers=tiers,
+    )
+    write_account(cluster, address=address, data=state.encode(), owner=FEE_PROGRAM_ID)
+    return address
+
+
 def fund(cluster: Cluster, *, address: Pubkey, lamports: int) -> None:
     """Make `address` a system account holding exactly `lamports`."""
     cluster.set_account(address, Account(lamports, b"", SYSTEM_PROGRAM_ID))
@@ -208,9 +236,7 @@ def seed_metadata(
 ) -> Pubkey:
     address = metadata_address(mint)
     data = TokenMetadata(update_authority, mint, name, symbol, uri).encode()
-    cluster.set_account(
-        address, Account(_rent(cluster, len(data)), data, METAPLEX_METADATA_PROGRAM_ID)
-    )
+    write_account(cluster, address=address, data=data, owner=METAPLEX_METADATA_PROGRAM_ID)
     return address
 
 
@@ -251,7 +277,7 @@ def seed_pumpfun_global(
         whitelisted_quote_mints=(Pubkey.default(),),
     )
     data = state.encode()
-    cluster.set_account(address, Account(_rent(cluster, len(data)), data, pfs.PROGRAM_ID))
+    write_account(cluster, address=address, data=data, owner=pfs.PROGRAM_ID)
     for recipient in (
         *PUMP_FEE_RECIPIENTS,
         *PUMP_RESERVED_FEE_RECIPIENTS,
@@ -266,16 +292,7 @@ def seed_pumpfun_fee_config(
     cluster: Cluster, *, tiers: tuple[FeeTier, ...] = PUMP_FEE_TIERS
 ) -> Pubkey:
     """The fee program's FeeConfig for pump.fun (its market-cap tiers)."""
-    address = pfs.fee_config_address()
-    state = FeeConfig(
-        bump=Pubkey.find_program_address([b"fee_config", bytes(pfs.PROGRAM_ID)], FEE_PROGRAM_ID)[1],
-        admin=PUMP_FEE_RECIPIENTS[0],
-        flat_fees=tiers[0].fees,
-        fee_tiers=tiers,
-    )
-    data = state.encode()
-    cluster.set_account(address, Account(_rent(cluster, len(data)), data, FEE_PROGRAM_ID))
-    return address
+    return seed_fee_config(cluster, program_id=pfs.PROGRAM_ID, flat_fees=tiers[0].fees, tiers=tiers)
 
 
 def launch_curve(
@@ -316,9 +333,12 @@ def seed_pumpfun_curve(
     curve = curve or launch_curve(creator=creator or Keypair().pubkey())
     address = pfs.bonding_curve_address(mint)
     data = curve.encode()
-    cluster.set_account(
-        address,
-        Account(_rent(cluster, len(data)) + curve.real_quote_reserves, data, pfs.PROGRAM_ID),
+    write_account(
+        cluster,
+        address=address,
+        data=data,
+        owner=pfs.PROGRAM_ID,
+        extra_lamports=curve.real_quote_reserves,
     )
     creator_vault = pfs.creator_vault_address(curve.creator)
     if cluster.get_account(creator_vault) is None:
@@ -380,7 +400,7 @@ def _market(cluster: Cluster, keys: _Keys, *, mint: Pubkey, label: str) -> Pubke
         ):
             continue  # an on-curve result is no PDA; OpenBook also moves on to the next nonce
         data = state.encode()
-        cluster.set_account(address, Account(_rent(cluster, len(data)), data, OPENBOOK_PROGRAM_ID))
+        write_account(cluster, address=address, data=data, owner=OPENBOOK_PROGRAM_ID)
         return address
     raise RuntimeError("no valid vault-signer nonce for the market")
 
@@ -496,7 +516,7 @@ def seed_cpmm_config(
         creator_fee_rate=creator_fee_rate,
     )
     data = config.encode()
-    cluster.set_account(address, Account(_rent(cluster, len(data)), data, cpmm.PROGRAM_ID))
+    write_account(cluster, address=address, data=data, owner=cpmm.PROGRAM_ID)
     if cluster.get_account(cpmm.CREATE_POOL_FEE_RECEIVER) is None:
         create_token_account(
             cluster, address=cpmm.CREATE_POOL_FEE_RECEIVER, mint=WSOL_MINT, owner=owner, amount=0

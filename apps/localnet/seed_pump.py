@@ -15,7 +15,7 @@ from solders.token.state import Mint
 
 from apps.chain.constants import LAMPORTS_PER_SOL, TOKEN_2022_PROGRAM_ID, WSOL_MINT
 from apps.chain.dex import pumpswap_state as pss
-from apps.chain.dex.pumpfees import FEE_PROGRAM_ID, FeeConfig, Fees, FeeTier
+from apps.chain.dex.pumpfees import Fees, FeeTier
 from apps.chain.spl import MINT_LEN, ata_address, decode_mint
 from apps.localnet.cluster import Cluster
 from apps.localnet.seed import (
@@ -27,7 +27,9 @@ from apps.localnet.seed import (
     fund,
     launch_curve,
     migrated_curve,
+    seed_fee_config,
     seed_token,
+    write_account,
 )
 
 # PumpSwap's fallback rates (GlobalConfig on mainnet, PUMP_SWAP_README.md): 20 + 5 bps.
@@ -51,15 +53,11 @@ class PumpSwapSeed:
     coin_creator_vault_ata: Pubkey
 
 
-def _rent(cluster: Cluster, size: int) -> int:
-    return cluster.minimum_balance_for_rent_exemption(size)
-
-
 def _wsol_account(cluster: Cluster, owner: Pubkey, amount: int = 0) -> Pubkey:
     address = ata_address(owner=owner, mint=WSOL_MINT)
     if cluster.get_account(address) is None:
         if cluster.get_account(owner) is None:
-            fund(cluster, address=owner, lamports=_rent(cluster, 0))
+            fund(cluster, address=owner, lamports=cluster.minimum_balance_for_rent_exemption(0))
         create_token_account(cluster, address=address, mint=WSOL_MINT, owner=owner, amount=amount)
     return address
 
@@ -85,16 +83,9 @@ def seed_pumpswap_config(cluster: Cluster) -> Pubkey:
     )
     address = pss.global_config_address()
     data = config.encode()
-    cluster.set_account(address, Account(_rent(cluster, len(data)), data, pss.PROGRAM_ID))
-    fee_config = FeeConfig(
-        bump=Pubkey.find_program_address([b"fee_config", bytes(pss.PROGRAM_ID)], FEE_PROGRAM_ID)[1],
-        admin=PUMP_FEE_RECIPIENTS[0],
-        flat_fees=PUMPSWAP_FLAT_FEES,
-        fee_tiers=PUMPSWAP_FEE_TIERS,
-    )
-    data = fee_config.encode()
-    cluster.set_account(
-        pss.fee_config_address(), Account(_rent(cluster, len(data)), data, FEE_PROGRAM_ID)
+    write_account(cluster, address=address, data=data, owner=pss.PROGRAM_ID)
+    seed_fee_config(
+        cluster, program_id=pss.PROGRAM_ID, flat_fees=PUMPSWAP_FLAT_FEES, tiers=PUMPSWAP_FEE_TIERS
     )
     for recipient in (
         *PUMP_FEE_RECIPIENTS,
@@ -143,7 +134,7 @@ def seed_pumpswap_pool(
         is_cashback_coin=cashback,
     )
     data = pool.encode()
-    cluster.set_account(address, Account(_rent(cluster, len(data)), data, pss.PROGRAM_ID))
+    write_account(cluster, address=address, data=data, owner=pss.PROGRAM_ID)
     create_token_account(
         cluster,
         address=base_vault,

@@ -1,14 +1,11 @@
-"""Operator-console fixtures: an operator client signed in as carol (second factor passed),
-and a listener on the
-channel groups notices go to (campaigns and the engine's rows: tests/support/campaigns.py)."""
-
-import asyncio
+"""Operator-console fixtures: an operator client signed in as carol (second factor passed), and
+a listener on the channel groups notices go to (campaigns and the engine's rows:
+tests/support/campaigns.py)."""
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 
 from apps.core.realtime import NOTICES_GROUP, user_group
+from tests.support.engine import GroupListener
 from tests.support.mfa import login_verified
 
 
@@ -23,25 +20,11 @@ def operator(client, carol_mfa):
     return client
 
 
-class Notices:
+class Notices(GroupListener):
     """Joins the notice groups (everyone, and the given users) and collects what arrives."""
 
     def __init__(self, *user_ids: int):
-        self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        for group in [NOTICES_GROUP, *(user_group(pk) for pk in user_ids)]:
-            async_to_sync(self.layer.group_add)(group, self.channel)
-
-    def drain(self) -> list[dict]:
-        async def receive_all() -> list[dict]:
-            events = []
-            while True:
-                try:
-                    events.append(await asyncio.wait_for(self.layer.receive(self.channel), 0.3))
-                except TimeoutError:
-                    return events
-
-        return async_to_sync(receive_all)()
+        super().__init__(NOTICES_GROUP, *(user_group(pk) for pk in user_ids))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pytest
 from solders.instruction import Instruction
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 
 from apps.chain.constants import LAMPORTS_PER_SOL
 from apps.chain.rpc import EndpointConfig, RpcPool
@@ -71,3 +72,20 @@ async def execute(
     return await send_and_confirm(
         rpc=rpc, built=built, skip_preflight=skip_preflight, poll_interval_s=0.01
     )
+
+
+def key(n: int) -> Pubkey:
+    return Pubkey.from_bytes(bytes([n]) * 32)
+
+
+async def balance(rpc, address) -> int:
+    """Lamports at `address`."""
+    return (await rpc.call("getBalance", lambda c: c.get_balance(address))).value
+
+
+async def tokens(rpc, address) -> int:
+    """Raw token amount of the token account at `address` (0 when it does not exist)."""
+    resp = await rpc.call("getAccountInfo", lambda c: c.get_account_info(address))
+    if resp.value is None:
+        return 0
+    return int.from_bytes(bytes(resp.value.data)[64:72], "little")

@@ -26,23 +26,7 @@ from apps.chain.tx import ConfirmStatus, build_transaction, send_transaction
 from apps.localnet.seed import migrated_curve, seed_token
 
 from . import idl
-from .conftest import execute
-
-
-def key(n: int) -> Pubkey:
-    return Pubkey.from_bytes(bytes([n]) * 32)
-
-
-async def balance(rpc, address) -> int:
-    return (await rpc.call("getBalance", lambda c: c.get_balance(address))).value
-
-
-async def tokens(rpc, address) -> int:
-    resp = await rpc.call("getAccountInfo", lambda c: c.get_account_info(address))
-    if resp.value is None:
-        return 0
-    return int.from_bytes(bytes(resp.value.data)[64:72], "little")
-
+from .conftest import balance, execute, key, tokens
 
 # -- instruction vectors ------------------------------------------------------------------
 

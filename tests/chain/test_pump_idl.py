@@ -62,22 +62,15 @@ async def _trade(rpc, cluster, kind):
     return seeded, state, user, buy_quote, buy, sell_quote, sell
 
 
-def _recipients(ix: Instruction, *, mayhem: bool) -> tuple[Pubkey, Pubkey]:
-    """The fee and buyback recipients a builder chose, checked against the documented sets
-    (docs/FEE_RECIPIENTS.md); the rest of the list must then match exactly."""
+def _accounts(seeded, user: Pubkey, ix: Instruction, *, kind: str) -> dict:
+    """The arguments of `expected_pump_buy`/`_sell` for a coin of `kind` traded by `user`.
+    The fee and buyback recipients are the builder's choice, checked against the documented
+    sets (docs/FEE_RECIPIENTS.md); the rest of the list must then match exactly."""
     fee_recipient, buyback = ix.accounts[1].pubkey, ix.accounts[-1].pubkey
-    allowed = PUMP_RESERVED_FEE_RECIPIENTS if mayhem else PUMP_FEE_RECIPIENTS
+    allowed = PUMP_RESERVED_FEE_RECIPIENTS if COINS[kind]["mayhem"] else PUMP_FEE_RECIPIENTS
     assert fee_recipient in allowed, f"fee_recipient {fee_recipient} is not allowed"
     assert buyback in PUMP_BUYBACK_FEE_RECIPIENTS, f"buyback_fee_recipient {buyback} unknown"
-    return fee_recipient, buyback
-
-
-@pytest.mark.parametrize("kind", sorted(COINS))
-async def test_it_builds_pumpfun_buy_exactly_as_the_idl_prescribes(rpc, cluster, kind):
-    seeded, state, user, quote, buy, _, _ = await _trade(rpc, cluster, kind)
-    fee_recipient, buyback = _recipients(buy, mayhem=COINS[kind]["mayhem"])
-
-    expected = expected_pump_buy(
+    return dict(
         mint=seeded.mint,
         user=user,
         creator=CREATOR,
@@ -85,6 +78,13 @@ async def test_it_builds_pumpfun_buy_exactly_as_the_idl_prescribes(rpc, cluster,
         buyback_fee_recipient=buyback,
         token_program=COINS[kind]["token_program"],
     )
+
+
+@pytest.mark.parametrize("kind", sorted(COINS))
+async def test_it_builds_pumpfun_buy_exactly_as_the_idl_prescribes(rpc, cluster, kind):
+    seeded, state, user, quote, buy, _, _ = await _trade(rpc, cluster, kind)
+
+    expected = expected_pump_buy(**_accounts(seeded, user, buy, kind=kind))
 
     assert state.token_program == COINS[kind]["token_program"]
     assert len(expected) == 18
@@ -99,16 +99,9 @@ async def test_it_builds_pumpfun_buy_exactly_as_the_idl_prescribes(rpc, cluster,
 @pytest.mark.parametrize("kind", sorted(COINS))
 async def test_it_builds_pumpfun_sell_exactly_as_the_idl_prescribes(rpc, cluster, kind):
     seeded, _, user, _, _, quote, sell = await _trade(rpc, cluster, kind)
-    fee_recipient, buyback = _recipients(sell, mayhem=COINS[kind]["mayhem"])
 
     expected = expected_pump_sell(
-        mint=seeded.mint,
-        user=user,
-        creator=CREATOR,
-        fee_recipient=fee_recipient,
-        buyback_fee_recipient=buyback,
-        token_program=COINS[kind]["token_program"],
-        cashback=COINS[kind]["cashback"],
+        **_accounts(seeded, user, sell, kind=kind), cashback=COINS[kind]["cashback"]
     )
 
     assert len(expected) == (17 if COINS[kind]["cashback"] else 16)
@@ -121,15 +114,7 @@ async def test_it_builds_pumpfun_sell_exactly_as_the_idl_prescribes(rpc, cluster
 
 async def test_it_names_the_account_a_builder_got_wrong(rpc, cluster):
     seeded, _, user, _, buy, _, sell = await _trade(rpc, cluster, "cashback")
-    fee_recipient, buyback = _recipients(buy, mayhem=False)
-    common = dict(
-        mint=seeded.mint,
-        user=user,
-        creator=CREATOR,
-        fee_recipient=fee_recipient,
-        buyback_fee_recipient=buyback,
-        token_program=TOKEN_2022_PROGRAM_ID,
-    )
+    common = _accounts(seeded, user, buy, kind="cashback")
     cases = [
         (buy, expected_pump_buy(**common)),
         (sell, expected_pump_sell(**common, cashback=True)),

@@ -41,21 +41,10 @@ from apps.localnet.seed import (
     seed_token,
 )
 
-from .conftest import execute
+from .conftest import balance, execute, tokens
 from .pump_idl_support import account_discriminator, account_layout
 
 FEE = 5_000  # one signature
-
-
-async def balance(rpc, address) -> int:
-    return (await rpc.call("getBalance", lambda c: c.get_balance(address))).value
-
-
-async def tokens(rpc, address) -> int:
-    resp = await rpc.call("getAccountInfo", lambda c: c.get_account_info(address))
-    if resp.value is None:
-        return 0
-    return int.from_bytes(bytes(resp.value.data)[64:72], "little")
 
 
 # -- layouts ---------------------------------------------------------------------------------

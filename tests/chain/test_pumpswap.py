@@ -37,7 +37,7 @@ from apps.localnet.seed import (
 )
 from apps.localnet.seed_pump import seed_pump_coins, seed_pumpswap_pool
 
-from .conftest import execute
+from .conftest import balance, execute, tokens
 from .pump_idl_support import (
     AMM_PROGRAM,
     account_discriminator,
@@ -55,17 +55,6 @@ COINS = {
     "cashback": dict(token_program=TOKEN_2022_PROGRAM_ID, cashback=True, mayhem=False),
     "mayhem": dict(token_program=TOKEN_2022_PROGRAM_ID, cashback=False, mayhem=True),
 }
-
-
-async def balance(rpc, address) -> int:
-    return (await rpc.call("getBalance", lambda c: c.get_balance(address))).value
-
-
-async def tokens(rpc, address) -> int:
-    resp = await rpc.call("getAccountInfo", lambda c: c.get_account_info(address))
-    if resp.value is None:
-        return 0
-    return int.from_bytes(bytes(resp.value.data)[64:72], "little")
 
 
 def _migrated(cluster, kind="plain", *, wallet_lamports=100 * LAMPORTS_PER_SOL):

@@ -20,8 +20,7 @@ from apps.localnet import programs
 from apps.localnet.seed import create_token_account, seed_raydium_pool, seed_token
 
 from . import idl
-from .conftest import execute
-from .test_dex import balance, tokens
+from .conftest import balance, execute, tokens
 
 ADAPTER = ray.RaydiumAmmV4()
 FEE = 5_000  # one signature, no priority fee

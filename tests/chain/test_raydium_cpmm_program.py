@@ -9,7 +9,6 @@ import time
 import pytest
 from solders.instruction import Instruction
 from solders.keypair import Keypair
-from solders.pubkey import Pubkey
 from solders.transaction_status import InstructionErrorCustom, TransactionErrorInstructionError
 
 from apps.chain.constants import (
@@ -34,18 +33,13 @@ from apps.localnet.seed import (
 )
 
 from . import idl
-from .conftest import execute
-from .test_dex import balance, tokens
+from .conftest import balance, execute, key, tokens
 
 ADAPTER = cpmm.RaydiumCpmm()
 FEE = 5_000
 BOTH_PROGRAMS = pytest.mark.parametrize(
     "token_program", [TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID], ids=["spl", "token2022"]
 )
-
-
-def key(n: int) -> Pubkey:
-    return Pubkey.from_bytes(bytes([n]) * 32)
 
 
 def _token(cluster, token_program=TOKEN_PROGRAM_ID, reserves=(10**15, 100 * LAMPORTS_PER_SOL)):

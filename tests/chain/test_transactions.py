@@ -28,11 +28,7 @@ from apps.chain.tx import (
     send_transaction,
 )
 
-from .conftest import execute
-
-
-async def balance(rpc, address) -> int:
-    return (await rpc.call("getBalance", lambda c: c.get_balance(address))).value
+from .conftest import balance, execute
 
 
 async def token_balance(rpc, address) -> int:

@@ -69,14 +69,14 @@ def drain(run, *, types: tuple[str, ...]) -> None:
             job_execute(job_id=job.pk)
 
 
-class EventListener:
-    """Joins a campaign's channel group and collects what the engine publishes."""
+class GroupListener:
+    """Joins channel groups and collects what is published to them."""
 
-    def __init__(self, campaign_id: int):
+    def __init__(self, *groups: str):
         self.layer = get_channel_layer()
-        self.group = campaign_group(campaign_id)
         self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(self.group, self.channel)
+        for group in groups:
+            async_to_sync(self.layer.group_add)(group, self.channel)
 
     def drain(self) -> list[dict]:
         async def receive_all() -> list[dict]:
@@ -88,3 +88,10 @@ class EventListener:
                     return events
 
         return async_to_sync(receive_all)()
+
+
+class EventListener(GroupListener):
+    """Joins a campaign's channel group and collects what the engine publishes."""
+
+    def __init__(self, campaign_id: int):
+        super().__init__(campaign_group(campaign_id))

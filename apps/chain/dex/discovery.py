@@ -52,44 +52,76 @@ def _price(*, lamports: int, raw_tokens: int, decimals: int) -> str:
     return format(price.normalize(), "f")
 
 
-def _raydium(state: RaydiumPoolState, *, decimals: int) -> PoolSummary:
-    sol, tokens = (
-        (state.coin_reserve, state.pc_reserve)
-        if state.sol_is_coin
-        else (state.pc_reserve, state.coin_reserve)
-    )
+def _constant_product(
+    *,
+    dex: str,
+    venue: str,
+    address: Pubkey,
+    token_mint: Pubkey,
+    sol: int,
+    tokens: int,
+    fee_bps: int,
+    decimals: int,
+) -> PoolSummary:
+    """A SOL pool priced on its reserves (Raydium AMM v4 and CPMM, PumpSwap)."""
     return PoolSummary(
-        dex=RaydiumAmmV4.name,
-        venue="Raydium AMM v4",
-        address=str(state.address),
-        base_mint=str(state.token_mint),
+        dex=dex,
+        venue=venue,
+        address=str(address),
+        base_mint=str(token_mint),
         quote_mint=str(WSOL_MINT),
         base_reserve_raw=tokens,
         quote_reserve_lamports=sol,
         price_sol=_price(lamports=sol, raw_tokens=tokens, decimals=decimals),
         # Both sides of a constant-product pool hold equal value: twice the SOL side.
         liquidity_lamports=2 * sol,
-        fee_bps=state.amm.swap_fee_numerator * BPS // state.amm.swap_fee_denominator,
+        fee_bps=fee_bps,
         migrated=False,
         progress_bps=None,
     )
 
 
+def _raydium(state: RaydiumPoolState, *, decimals: int) -> PoolSummary:
+    sol, tokens = (
+        (state.coin_reserve, state.pc_reserve)
+        if state.sol_is_coin
+        else (state.pc_reserve, state.coin_reserve)
+    )
+    return _constant_product(
+        dex=RaydiumAmmV4.name,
+        venue="Raydium AMM v4",
+        address=state.address,
+        token_mint=state.token_mint,
+        sol=sol,
+        tokens=tokens,
+        fee_bps=state.amm.swap_fee_numerator * BPS // state.amm.swap_fee_denominator,
+        decimals=decimals,
+    )
+
+
 def _cpmm(state: CpmmPoolState, *, decimals: int) -> PoolSummary:
-    sol, tokens = state.sol_reserve, state.token_reserve
-    return PoolSummary(
+    return _constant_product(
         dex=RaydiumCpmm.name,
         venue="Raydium CPMM",
-        address=str(state.address),
-        base_mint=str(state.token_mint),
-        quote_mint=str(WSOL_MINT),
-        base_reserve_raw=tokens,
-        quote_reserve_lamports=sol,
-        price_sol=_price(lamports=sol, raw_tokens=tokens, decimals=decimals),
-        liquidity_lamports=2 * sol,
+        address=state.address,
+        token_mint=state.token_mint,
+        sol=state.sol_reserve,
+        tokens=state.token_reserve,
         fee_bps=state.fee_bps,
-        migrated=False,
-        progress_bps=None,
+        decimals=decimals,
+    )
+
+
+def _pumpswap(state: PumpSwapState, *, decimals: int) -> PoolSummary:
+    return _constant_product(
+        dex=PumpSwap.name,
+        venue="PumpSwap",
+        address=state.address,
+        token_mint=state.mint,
+        sol=state.quote_reserve,
+        tokens=state.base_reserve,
+        fee_bps=state.fees.total_bps,
+        decimals=decimals,
     )
 
 
@@ -128,24 +160,6 @@ def _pumpfun(
     )
 
 
-def _pumpswap(state: PumpSwapState, *, decimals: int) -> PoolSummary:
-    sol, tokens = state.quote_reserve, state.base_reserve
-    return PoolSummary(
-        dex=PumpSwap.name,
-        venue="PumpSwap",
-        address=str(state.address),
-        base_mint=str(state.mint),
-        quote_mint=str(WSOL_MINT),
-        base_reserve_raw=tokens,
-        quote_reserve_lamports=sol,
-        price_sol=_price(lamports=sol, raw_tokens=tokens, decimals=decimals),
-        liquidity_lamports=2 * sol,
-        fee_bps=state.fees.total_bps,
-        migrated=False,
-        progress_bps=None,
-    )
-
-
 async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
     """Every SOL pool of `mint`: Raydium AMM v4 and CPMM pools, its pump.fun curve (live or
     migrated) and its PumpSwap pools. A mint with no account has no pools."""
@@ -163,19 +177,14 @@ async def discover_pools(*, rpc, mint: Pubkey) -> list[PoolSummary]:
         address=mint, owner=mint_account.owner, data=bytes(mint_account.data)
     ).decimals
     summaries = []
-    raydium = RaydiumAmmV4()
-    for ref in await raydium.find_pools(rpc=rpc, mint=mint):
-        state = await raydium.load_state(rpc=rpc, address=ref.address)
-        summaries.append(_raydium(state, decimals=decimals))
-    cpmm = RaydiumCpmm()
-    for ref in await cpmm.find_pools(rpc=rpc, mint=mint):
-        state = await cpmm.load_state(rpc=rpc, address=ref.address)
-        summaries.append(_cpmm(state, decimals=decimals))
-    pumpswap = PumpSwap()
-    for ref in await pumpswap.find_pools(rpc=rpc, mint=mint):
-        summaries.append(
-            _pumpswap(await pumpswap.load_state(rpc=rpc, address=ref.address), decimals=decimals)
-        )
+    for adapter, summarise in (
+        (RaydiumAmmV4(), _raydium),
+        (RaydiumCpmm(), _cpmm),
+        (PumpSwap(), _pumpswap),
+    ):
+        for ref in await adapter.find_pools(rpc=rpc, mint=mint):
+            state = await adapter.load_state(rpc=rpc, address=ref.address)
+            summaries.append(summarise(state, decimals=decimals))
     if (
         curve_account is not None
         and curve_account.owner == pfs.PROGRAM_ID

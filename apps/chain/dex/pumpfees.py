@@ -8,17 +8,17 @@ reaches (the first tier below the first threshold). Fees are rounded up, per com
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
+from apps.chain.dex.anchor import discriminator
 from apps.chain.dex.base import BPS
 from apps.chain.errors import DexError
 
 FEE_PROGRAM_ID = Pubkey.from_string("pfeeUxB6jkeY1Hxd7CsFCAjcbHA9rWtchMGdZ6VojVZ")
-FEE_CONFIG_DISCRIMINATOR = hashlib.sha256(b"account:FeeConfig").digest()[:8]
+FEE_CONFIG_DISCRIMINATOR = discriminator("account", "FeeConfig")
 
 _FEES = struct.Struct("<3Q")
 _TIER = struct.Struct("<QQ3Q")  # u128 threshold as two u64 halves, then Fees
@@ -26,6 +26,15 @@ _TIER = struct.Struct("<QQ3Q")  # u128 threshold as two u64 halves, then Fees
 
 def fee_config_address(program_id: Pubkey) -> Pubkey:
     return Pubkey.find_program_address([b"fee_config", bytes(program_id)], FEE_PROGRAM_ID)[0]
+
+
+def global_volume_accumulator_address(program_id: Pubkey) -> Pubkey:
+    """Both pump programs keep traders' volume (for cashback) at the same seeds."""
+    return Pubkey.find_program_address([b"global_volume_accumulator"], program_id)[0]
+
+
+def user_volume_accumulator_address(program_id: Pubkey, user: Pubkey) -> Pubkey:
+    return Pubkey.find_program_address([b"user_volume_accumulator", bytes(user)], program_id)[0]
 
 
 def ceil_fee(amount: int, bps: int) -> int:

@@ -31,14 +31,19 @@ from apps.chain.constants import (
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
+from apps.chain.dex.anchor import discriminator
 from apps.chain.dex.base import (
     BPS,
     DexAdapter,
     PoolRef,
     Quote,
     Side,
+    check_token_mint,
+    largest_buy,
+    limit_or_max_in,
     limit_or_min_out,
-    max_in_with_slippage,
+    ro_meta,
+    rw_meta,
 )
 from apps.chain.dex.pumpfees import FEE_PROGRAM_ID, FeeConfig, fee_config_from_account
 from apps.chain.dex.pumpfun_state import (
@@ -51,7 +56,6 @@ from apps.chain.dex.pumpfun_state import (
     buy_sol_cost,
     creator_vault_address,
     curve_fees,
-    discriminator,
     event_authority_address,
     fee_config_address,
     global_address,
@@ -79,7 +83,6 @@ ERR_BUYBACK_FEE_RECIPIENT_NOT_AUTHORIZED = 6057
 ERR_BUYBACK_FEE_RECIPIENT_MISSING = 6062
 ERR_UNSUPPORTED_QUOTE_MINT = 6063
 # Anchor framework codes for account validation.
-ANCHOR_INSTRUCTION_FALLBACK_NOT_FOUND = 101
 ANCHOR_INSTRUCTION_DID_NOT_DESERIALIZE = 102
 ANCHOR_CONSTRAINT_MUT = 2000
 ANCHOR_CONSTRAINT_SEEDS = 2006
@@ -89,26 +92,18 @@ ANCHOR_ACCOUNT_OWNED_BY_WRONG_PROGRAM = 3007
 ANCHOR_ACCOUNT_NOT_SIGNER = 3010
 
 
-def _ro(key: Pubkey) -> AccountMeta:
-    return AccountMeta(key, is_signer=False, is_writable=False)
-
-
-def _rw(key: Pubkey) -> AccountMeta:
-    return AccountMeta(key, is_signer=False, is_writable=True)
-
-
 def _head(
     *, mint: Pubkey, user: Pubkey, fee_recipient: Pubkey, token_program: Pubkey
 ) -> list[AccountMeta]:
     """global … user: the first seven accounts, the same for `buy` and `sell`."""
     curve = bonding_curve_address(mint)
     return [
-        _ro(global_address()),
-        _rw(fee_recipient),
-        _ro(mint),
-        _rw(curve),
-        _rw(ata_address(owner=curve, mint=mint, token_program=token_program)),
-        _rw(ata_address(owner=user, mint=mint, token_program=token_program)),
+        ro_meta(global_address()),
+        rw_meta(fee_recipient),
+        ro_meta(mint),
+        rw_meta(curve),
+        rw_meta(ata_address(owner=curve, mint=mint, token_program=token_program)),
+        rw_meta(ata_address(owner=user, mint=mint, token_program=token_program)),
         AccountMeta(user, is_signer=True, is_writable=True),
     ]
 
@@ -127,17 +122,17 @@ def buy_instruction(
     """`buy` of `amount` raw tokens: 18 accounts; volume tracking off (nothing to claim later)."""
     metas = [
         *_head(mint=mint, user=user, fee_recipient=fee_recipient, token_program=token_program),
-        _ro(SYSTEM_PROGRAM_ID),
-        _ro(token_program),
-        _rw(creator_vault_address(creator)),
-        _ro(event_authority_address()),
-        _ro(PROGRAM_ID),
-        _ro(global_volume_accumulator_address()),
-        _rw(user_volume_accumulator_address(user)),
-        _ro(fee_config_address()),
-        _ro(FEE_PROGRAM_ID),
-        _ro(bonding_curve_v2_address(mint)),
-        _rw(buyback_fee_recipient),
+        ro_meta(SYSTEM_PROGRAM_ID),
+        ro_meta(token_program),
+        rw_meta(creator_vault_address(creator)),
+        ro_meta(event_authority_address()),
+        ro_meta(PROGRAM_ID),
+        ro_meta(global_volume_accumulator_address()),
+        rw_meta(user_volume_accumulator_address(user)),
+        ro_meta(fee_config_address()),
+        ro_meta(FEE_PROGRAM_ID),
+        ro_meta(bonding_curve_v2_address(mint)),
+        rw_meta(buyback_fee_recipient),
     ]
     # track_volume is an OptionBool: a one-field struct, one byte.
     data = BUY_DISCRIMINATOR + struct.pack("<QQ?", amount, max_sol_cost, False)
@@ -159,17 +154,17 @@ def sell_instruction(
     """`sell` of `amount` raw tokens: 16 accounts, 17 for a cashback coin."""
     metas = [
         *_head(mint=mint, user=user, fee_recipient=fee_recipient, token_program=token_program),
-        _ro(SYSTEM_PROGRAM_ID),
-        _rw(creator_vault_address(creator)),
-        _ro(token_program),
-        _ro(event_authority_address()),
-        _ro(PROGRAM_ID),
-        _ro(fee_config_address()),
-        _ro(FEE_PROGRAM_ID),
+        ro_meta(SYSTEM_PROGRAM_ID),
+        rw_meta(creator_vault_address(creator)),
+        ro_meta(token_program),
+        ro_meta(event_authority_address()),
+        ro_meta(PROGRAM_ID),
+        ro_meta(fee_config_address()),
+        ro_meta(FEE_PROGRAM_ID),
     ]
     if cashback:
-        metas.append(_rw(user_volume_accumulator_address(user)))
-    metas += [_ro(bonding_curve_v2_address(mint)), _rw(buyback_fee_recipient)]
+        metas.append(rw_meta(user_volume_accumulator_address(user)))
+    metas += [ro_meta(bonding_curve_v2_address(mint)), rw_meta(buyback_fee_recipient)]
     data = SELL_DISCRIMINATOR + struct.pack("<QQ", amount, min_sol_output)
     return Instruction(PROGRAM_ID, data, metas)
 
@@ -248,8 +243,7 @@ class PumpFun(DexAdapter):
             raise PoolNotFound(f"no pump.fun bonding curve at {address}")
         if global_acc is None:
             raise DexError("pump.fun Global account is missing")
-        if mint_acc is None or mint_acc.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
-            raise DexError(f"{mint} is not a token mint")
+        check_token_mint(mint_acc, mint=mint)
         curve = BondingCurve.decode(bytes(curve_acc.data))
         if curve.complete:
             raise _migrated(mint)
@@ -294,14 +288,16 @@ class PumpFun(DexAdapter):
         tokens = (
             curve.virtual_token_reserves * budget_net // (curve.virtual_quote_reserves + budget_net)
         )
-        tokens = min(tokens, curve.real_token_reserves)
-        while tokens > 0:
+
+        def cost_and_fee(tokens: int) -> tuple[int, int]:
             cost = buy_sol_cost(curve=curve, amount=tokens)
-            fee = fees.total(cost)
-            if cost + fee <= amount_in:
-                return Quote(side=side, amount_in=cost + fee, amount_out=tokens, fee=fee)
-            tokens -= max(1, tokens // 1_000_000)
-        raise DexError("amount too small to buy a single raw token")
+            return cost, fees.total(cost)
+
+        return largest_buy(
+            amount_in=amount_in,
+            first_guess=min(tokens, curve.real_token_reserves),
+            cost_and_fee=cost_and_fee,
+        )
 
     def build_buy(
         self,
@@ -313,11 +309,7 @@ class PumpFun(DexAdapter):
         limit: int | None = None,
     ) -> list[Instruction]:
         """Create the owner's token ATA, then `buy` with max_sol_cost from the slippage."""
-        max_cost = (
-            limit
-            if limit is not None
-            else max_in_with_slippage(amount_in=quote.amount_in, slippage_bps=slippage_bps)
-        )
+        max_cost = limit_or_max_in(quote=quote, slippage_bps=slippage_bps, limit=limit)
         return [
             create_ata_idempotent(
                 payer=owner, owner=owner, mint=state.mint, token_program=state.token_program

@@ -14,23 +14,19 @@ The bps come from the fee program's `FeeConfig` tier for the curve's market cap
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass, replace
 
 from solders.pubkey import Pubkey
 
 from apps.chain.constants import PUMPFUN_PROGRAM_ID
-from apps.chain.dex import pumpfees
+from apps.chain.dex import anchor, pumpfees
+from apps.chain.dex.anchor import discriminator, pubkeys, unpack_account
 from apps.chain.dex.pumpfees import FeeConfig, ceil_fee, fee_tier
 from apps.chain.errors import DexError
 
 PROGRAM_ID = PUMPFUN_PROGRAM_ID
 DEFAULT_PUBKEY = Pubkey.default()
-
-
-def discriminator(namespace: str, name: str) -> bytes:
-    return hashlib.sha256(f"{namespace}:{name}".encode()).digest()[:8]
 
 
 GLOBAL_DISCRIMINATOR = discriminator("account", "Global")
@@ -44,16 +40,12 @@ _CURVE = struct.Struct("<8s5Q?32s??32s")
 BONDING_CURVE_LEN = _CURVE.size
 
 
-def _keys(raw: bytes) -> tuple[Pubkey, ...]:
-    return tuple(Pubkey.from_bytes(raw[i : i + 32]) for i in range(0, len(raw), 32))
-
-
 def global_address() -> Pubkey:
     return Pubkey.find_program_address([b"global"], PROGRAM_ID)[0]
 
 
 def event_authority_address() -> Pubkey:
-    return Pubkey.find_program_address([b"__event_authority"], PROGRAM_ID)[0]
+    return anchor.event_authority_address(PROGRAM_ID)
 
 
 def bonding_curve_address(mint: Pubkey) -> Pubkey:
@@ -69,11 +61,11 @@ def creator_vault_address(creator: Pubkey) -> Pubkey:
 
 
 def global_volume_accumulator_address() -> Pubkey:
-    return Pubkey.find_program_address([b"global_volume_accumulator"], PROGRAM_ID)[0]
+    return pumpfees.global_volume_accumulator_address(PROGRAM_ID)
 
 
 def user_volume_accumulator_address(user: Pubkey) -> Pubkey:
-    return Pubkey.find_program_address([b"user_volume_accumulator", bytes(user)], PROGRAM_ID)[0]
+    return pumpfees.user_volume_accumulator_address(PROGRAM_ID, user)
 
 
 def fee_config_address() -> Pubkey:
@@ -110,9 +102,9 @@ class Global:
 
     @classmethod
     def decode(cls, data: bytes) -> Global:
-        if len(data) < 8 or data[:8] != GLOBAL_DISCRIMINATOR:
-            raise DexError("not a pump.fun Global account")
-        v = _GLOBAL.unpack(data[: _GLOBAL.size].ljust(_GLOBAL.size, b"\0"))
+        v = unpack_account(
+            _GLOBAL, data, account_discriminator=GLOBAL_DISCRIMINATOR, what="pump.fun Global"
+        )
         return cls(
             v[1],
             Pubkey.from_bytes(v[2]),
@@ -122,19 +114,19 @@ class Global:
             v[10],
             v[11],
             v[12],
-            _keys(v[13]),
+            pubkeys(v[13]),
             Pubkey.from_bytes(v[14]),
             Pubkey.from_bytes(v[15]),
             v[16],
             Pubkey.from_bytes(v[17]),
             Pubkey.from_bytes(v[18]),
             v[19],
-            _keys(v[20]),
+            pubkeys(v[20]),
             v[21],
-            _keys(v[22]),
+            pubkeys(v[22]),
             v[23],
             v[24],
-            _keys(v[25]),
+            pubkeys(v[25]),
         )
 
     def encode(self) -> bytes:
@@ -193,11 +185,13 @@ class BondingCurve:
 
     @classmethod
     def decode(cls, data: bytes) -> BondingCurve:
-        if len(data) < 8 or data[:8] != BONDING_CURVE_DISCRIMINATOR:
-            raise DexError("not a pump.fun BondingCurve account")
-        # Curves created before the later fields existed are shorter: zero-padded, as the
-        # official client reads them.
-        v = _CURVE.unpack(data[: _CURVE.size].ljust(_CURVE.size, b"\0"))
+        # Curves created before the later fields existed are shorter (read zero-padded).
+        v = unpack_account(
+            _CURVE,
+            data,
+            account_discriminator=BONDING_CURVE_DISCRIMINATOR,
+            what="pump.fun BondingCurve",
+        )
         return cls(*v[1:7], Pubkey.from_bytes(v[7]), v[8], v[9], Pubkey.from_bytes(v[10]))
 
     def encode(self) -> bytes:

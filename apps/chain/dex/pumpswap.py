@@ -25,21 +25,27 @@ from solders.pubkey import Pubkey
 from apps.chain.constants import (
     ASSOCIATED_TOKEN_PROGRAM_ID,
     SYSTEM_PROGRAM_ID,
-    TOKEN_2022_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
+from apps.chain.dex.anchor import discriminator
 from apps.chain.dex.base import (
     BPS,
     DexAdapter,
     PoolRef,
     Quote,
     Side,
+    check_token_mint,
+    largest_buy,
+    limit_or_max_in,
     limit_or_min_out,
-    max_in_with_slippage,
+    ro_meta,
+    rw_meta,
+    sol_buy_instructions,
+    sol_sell_instructions,
 )
 from apps.chain.dex.pumpfees import FEE_PROGRAM_ID, FeeConfig, fee_config_from_account
-from apps.chain.dex.pumpfun_state import discriminator, pick
+from apps.chain.dex.pumpfun_state import pick
 from apps.chain.dex.pumpswap_state import (
     POOL_BASE_MINT_OFFSET,
     POOL_DISCRIMINATOR,
@@ -66,8 +72,6 @@ from apps.chain.spl import (
     create_ata_idempotent,
     decode_mint,
     decode_token_account,
-    unwrap_sol,
-    wrap_sol,
 )
 
 BUY_DISCRIMINATOR = discriminator("global", "buy")
@@ -82,14 +86,6 @@ ERR_BUYBACK_FEE_RECIPIENT_NOT_AUTHORIZED = 6053
 ERR_BUYBACK_FEE_RECIPIENT_MISSING = 6058
 # Anchor's `has_one` (the IDL's `relations`) failing.
 ANCHOR_CONSTRAINT_HAS_ONE = 2001
-
-
-def _ro(key: Pubkey) -> AccountMeta:
-    return AccountMeta(key, is_signer=False, is_writable=False)
-
-
-def _rw(key: Pubkey) -> AccountMeta:
-    return AccountMeta(key, is_signer=False, is_writable=True)
 
 
 @dataclass(frozen=True)
@@ -110,37 +106,39 @@ def _common(a: SwapAccounts) -> list[AccountMeta]:
     pool, quote_program = a.pool, a.quote_token_program
     vault_authority = coin_creator_vault_authority_address(pool.coin_creator)
     return [
-        _rw(a.pool_address),
+        rw_meta(a.pool_address),
         AccountMeta(a.user, is_signer=True, is_writable=True),
-        _ro(global_config_address()),
-        _ro(pool.base_mint),
-        _ro(pool.quote_mint),
-        _rw(ata_address(owner=a.user, mint=pool.base_mint, token_program=a.base_token_program)),
-        _rw(ata_address(owner=a.user, mint=pool.quote_mint, token_program=quote_program)),
-        _rw(pool.pool_base_token_account),
-        _rw(pool.pool_quote_token_account),
-        _ro(a.protocol_fee_recipient),
-        _rw(
+        ro_meta(global_config_address()),
+        ro_meta(pool.base_mint),
+        ro_meta(pool.quote_mint),
+        rw_meta(ata_address(owner=a.user, mint=pool.base_mint, token_program=a.base_token_program)),
+        rw_meta(ata_address(owner=a.user, mint=pool.quote_mint, token_program=quote_program)),
+        rw_meta(pool.pool_base_token_account),
+        rw_meta(pool.pool_quote_token_account),
+        ro_meta(a.protocol_fee_recipient),
+        rw_meta(
             ata_address(
                 owner=a.protocol_fee_recipient, mint=pool.quote_mint, token_program=quote_program
             )
         ),
-        _ro(a.base_token_program),
-        _ro(quote_program),
-        _ro(SYSTEM_PROGRAM_ID),
-        _ro(ASSOCIATED_TOKEN_PROGRAM_ID),
-        _ro(event_authority_address()),
-        _ro(PROGRAM_ID),
-        _rw(ata_address(owner=vault_authority, mint=pool.quote_mint, token_program=quote_program)),
-        _ro(vault_authority),
+        ro_meta(a.base_token_program),
+        ro_meta(quote_program),
+        ro_meta(SYSTEM_PROGRAM_ID),
+        ro_meta(ASSOCIATED_TOKEN_PROGRAM_ID),
+        ro_meta(event_authority_address()),
+        ro_meta(PROGRAM_ID),
+        rw_meta(
+            ata_address(owner=vault_authority, mint=pool.quote_mint, token_program=quote_program)
+        ),
+        ro_meta(vault_authority),
     ]
 
 
 def _trailing(a: SwapAccounts) -> list[AccountMeta]:
     return [
-        _ro(pool_v2_address(a.pool.base_mint)),
-        _ro(a.buyback_fee_recipient),
-        _rw(
+        ro_meta(pool_v2_address(a.pool.base_mint)),
+        ro_meta(a.buyback_fee_recipient),
+        rw_meta(
             ata_address(
                 owner=a.buyback_fee_recipient,
                 mint=a.pool.quote_mint,
@@ -164,13 +162,13 @@ def buy_instruction(
     """`buy` of exactly `base_amount_out`: 26 accounts, 27 for a cashback pool."""
     metas = [
         *_common(accounts),
-        _ro(global_volume_accumulator_address()),
-        _rw(user_volume_accumulator_address(accounts.user)),
-        _ro(fee_config_address()),
-        _ro(FEE_PROGRAM_ID),
+        ro_meta(global_volume_accumulator_address()),
+        rw_meta(user_volume_accumulator_address(accounts.user)),
+        ro_meta(fee_config_address()),
+        ro_meta(FEE_PROGRAM_ID),
     ]
     if accounts.pool.is_cashback_coin:
-        metas.append(_rw(_accumulator_quote_ata(accounts)))
+        metas.append(rw_meta(_accumulator_quote_ata(accounts)))
     metas += _trailing(accounts)
     data = BUY_DISCRIMINATOR + struct.pack("<QQ?", base_amount_out, max_quote_amount_in, False)
     return Instruction(PROGRAM_ID, data, metas)
@@ -180,11 +178,11 @@ def sell_instruction(
     *, accounts: SwapAccounts, base_amount_in: int, min_quote_amount_out: int
 ) -> Instruction:
     """`sell` of exactly `base_amount_in`: 24 accounts, 26 for a cashback pool."""
-    metas = [*_common(accounts), _ro(fee_config_address()), _ro(FEE_PROGRAM_ID)]
+    metas = [*_common(accounts), ro_meta(fee_config_address()), ro_meta(FEE_PROGRAM_ID)]
     if accounts.pool.is_cashback_coin:
         metas += [
-            _rw(_accumulator_quote_ata(accounts)),
-            _rw(user_volume_accumulator_address(accounts.user)),
+            rw_meta(_accumulator_quote_ata(accounts)),
+            rw_meta(user_volume_accumulator_address(accounts.user)),
         ]
     metas += _trailing(accounts)
     data = SELL_DISCRIMINATOR + struct.pack("<QQ", base_amount_in, min_quote_amount_out)
@@ -292,8 +290,7 @@ class PumpSwap(DexAdapter):
         base_acc, quote_acc, mint_acc, config_acc, fee_config_acc = resp.value
         if base_acc is None or quote_acc is None:
             raise DexError(f"PumpSwap pool {address} is missing its vaults")
-        if mint_acc is None or mint_acc.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
-            raise DexError(f"{pool.base_mint} is not a token mint")
+        check_token_mint(mint_acc, mint=pool.base_mint)
         if config_acc is None or config_acc.owner != PROGRAM_ID:
             raise DexError("PumpSwap GlobalConfig account is missing")
         return PumpSwapState(
@@ -315,14 +312,16 @@ class PumpSwap(DexAdapter):
             return Quote(side=side, amount_in=amount_in, amount_out=max(gross - fee, 0), fee=fee)
         # A buy names the base amount; find the most whose cost plus fees fits the budget.
         net = amount_in * BPS // (BPS + fees.total_bps)
-        tokens = min(base * net // (quote + net), base - 1)
-        while tokens > 0:
+
+        def cost_and_fee(tokens: int) -> tuple[int, int]:
             cost = buy_quote_in(base_reserve=base, quote_reserve=quote, base_out=tokens)
-            fee = sum(fees.split(cost))
-            if cost + fee <= amount_in:
-                return Quote(side=side, amount_in=cost + fee, amount_out=tokens, fee=fee)
-            tokens -= max(1, tokens // 1_000_000)
-        raise DexError("amount too small to buy a single raw token")
+            return cost, sum(fees.split(cost))
+
+        return largest_buy(
+            amount_in=amount_in,
+            first_guess=min(base * net // (quote + net), base - 1),
+            cost_and_fee=cost_and_fee,
+        )
 
     def build_buy(
         self,
@@ -334,23 +333,19 @@ class PumpSwap(DexAdapter):
         limit: int | None = None,
     ) -> list[Instruction]:
         """Wrap the most the buy may cost, create the base ATA, buy, close the WSOL account."""
-        max_in = (
-            limit
-            if limit is not None
-            else max_in_with_slippage(amount_in=quote.amount_in, slippage_bps=slippage_bps)
-        )
-        return [
-            *wrap_sol(owner=owner, lamports=max_in),
-            create_ata_idempotent(
+        max_in = limit_or_max_in(quote=quote, slippage_bps=slippage_bps, limit=limit)
+        return sol_buy_instructions(
+            owner=owner,
+            lamports=max_in,
+            token_ata=create_ata_idempotent(
                 payer=owner, owner=owner, mint=state.mint, token_program=state.base_token_program
             ),
-            buy_instruction(
+            swap=buy_instruction(
                 accounts=state.accounts(owner),
                 base_amount_out=quote.amount_out,
                 max_quote_amount_in=max_in,
             ),
-            *unwrap_sol(owner=owner),
-        ]
+        )
 
     def build_sell(
         self,
@@ -363,12 +358,11 @@ class PumpSwap(DexAdapter):
     ) -> list[Instruction]:
         """Open a WSOL account for the proceeds, sell, close it (the SOL comes back)."""
         min_out = limit_or_min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
-        return [
-            create_ata_idempotent(payer=owner, owner=owner, mint=WSOL_MINT),
-            sell_instruction(
+        return sol_sell_instructions(
+            owner=owner,
+            swap=sell_instruction(
                 accounts=state.accounts(owner),
                 base_amount_in=quote.amount_in,
                 min_quote_amount_out=min_out,
             ),
-            *unwrap_sol(owner=owner),
-        ]
+        )

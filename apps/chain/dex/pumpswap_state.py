@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from solders.pubkey import Pubkey
 
 from apps.chain.constants import PUMPFUN_PROGRAM_ID
-from apps.chain.dex import pumpfees
+from apps.chain.dex import anchor, pumpfees
+from apps.chain.dex.anchor import discriminator, pubkeys, unpack_account
 from apps.chain.dex.pumpfees import FeeConfig, ceil_fee, fee_tier
-from apps.chain.dex.pumpfun_state import discriminator
 from apps.chain.errors import DexError
 
 PROGRAM_ID = Pubkey.from_string("pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA")
@@ -43,16 +43,12 @@ POOL_QUOTE_MINT_OFFSET = POOL_BASE_MINT_OFFSET + 32
 _GLOBAL_CONFIG = struct.Struct("<8s32sQQB256sQ32s32s32s?224s?256sQ")
 
 
-def _keys(raw: bytes) -> tuple[Pubkey, ...]:
-    return tuple(Pubkey.from_bytes(raw[i : i + 32]) for i in range(0, len(raw), 32))
-
-
 def global_config_address() -> Pubkey:
     return Pubkey.find_program_address([b"global_config"], PROGRAM_ID)[0]
 
 
 def event_authority_address() -> Pubkey:
-    return Pubkey.find_program_address([b"__event_authority"], PROGRAM_ID)[0]
+    return anchor.event_authority_address(PROGRAM_ID)
 
 
 def pool_authority_address(mint: Pubkey) -> Pubkey:
@@ -83,11 +79,11 @@ def coin_creator_vault_authority_address(coin_creator: Pubkey) -> Pubkey:
 
 
 def global_volume_accumulator_address() -> Pubkey:
-    return Pubkey.find_program_address([b"global_volume_accumulator"], PROGRAM_ID)[0]
+    return pumpfees.global_volume_accumulator_address(PROGRAM_ID)
 
 
 def user_volume_accumulator_address(user: Pubkey) -> Pubkey:
-    return Pubkey.find_program_address([b"user_volume_accumulator", bytes(user)], PROGRAM_ID)[0]
+    return pumpfees.user_volume_accumulator_address(PROGRAM_ID, user)
 
 
 def fee_config_address() -> Pubkey:
@@ -111,9 +107,9 @@ class Pool:
 
     @classmethod
     def decode(cls, data: bytes) -> Pool:
-        if len(data) < 8 or data[:8] != POOL_DISCRIMINATOR:
-            raise DexError("not a PumpSwap Pool account")
-        v = _POOL.unpack(data[: _POOL.size].ljust(_POOL.size, b"\0"))
+        v = unpack_account(
+            _POOL, data, account_discriminator=POOL_DISCRIMINATOR, what="PumpSwap Pool"
+        )
         keys = [Pubkey.from_bytes(k) for k in v[3:9]]
         return cls(v[1], v[2], *keys, v[9], Pubkey.from_bytes(v[10]), v[11], v[12])
 
@@ -168,23 +164,26 @@ class GlobalConfig:
 
     @classmethod
     def decode(cls, data: bytes) -> GlobalConfig:
-        if len(data) < 8 or data[:8] != GLOBAL_CONFIG_DISCRIMINATOR:
-            raise DexError("not a PumpSwap GlobalConfig account")
-        v = _GLOBAL_CONFIG.unpack(data[: _GLOBAL_CONFIG.size].ljust(_GLOBAL_CONFIG.size, b"\0"))
+        v = unpack_account(
+            _GLOBAL_CONFIG,
+            data,
+            account_discriminator=GLOBAL_CONFIG_DISCRIMINATOR,
+            what="PumpSwap GlobalConfig",
+        )
         return cls(
             Pubkey.from_bytes(v[1]),
             v[2],
             v[3],
             v[4],
-            _keys(v[5]),
+            pubkeys(v[5]),
             v[6],
             Pubkey.from_bytes(v[7]),
             Pubkey.from_bytes(v[8]),
             Pubkey.from_bytes(v[9]),
             v[10],
-            _keys(v[11]),
+            pubkeys(v[11]),
             v[12],
-            _keys(v[13]),
+            pubkeys(v[13]),
             v[14],
         )
 

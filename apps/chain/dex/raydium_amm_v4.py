@@ -19,7 +19,6 @@ import struct
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from solana.rpc.models import MemcmpOpts
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
@@ -28,14 +27,22 @@ from apps.chain.constants import (
     TOKEN_PROGRAM_ID,
     WSOL_MINT,
 )
-from apps.chain.dex.base import DexAdapter, PoolRef, Quote, Side, limit_or_min_out
-from apps.chain.errors import DexError, PoolNotFound
+from apps.chain.dex.base import (
+    DexAdapter,
+    PoolRef,
+    Quote,
+    Side,
+    limit_or_min_out,
+    load_with_linked,
+    sol_buy_instructions,
+    sol_paired_accounts,
+    sol_sell_instructions,
+)
+from apps.chain.errors import DexError
 from apps.chain.spl import (
     ata_address,
-    close_account,
     create_ata_idempotent,
     decode_token_account,
-    wrap_sol,
 )
 
 PROGRAM_ID = RAYDIUM_AMM_V4_PROGRAM_ID
@@ -349,34 +356,18 @@ class RaydiumAmmV4(DexAdapter):
 
     async def find_pools(self, *, rpc, mint: Pubkey) -> list[PoolRef]:
         """getProgramAccounts with dataSize 752 and the mint at the coin or the pc offset."""
-        found: list[PoolRef] = []
-        for offset, other_offset in (
-            (COIN_MINT_OFFSET, PC_MINT_OFFSET),
-            (PC_MINT_OFFSET, COIN_MINT_OFFSET),
-        ):
-            resp = await rpc.call(
-                "getProgramAccounts",
-                lambda c, offset=offset: c.get_program_accounts(
-                    PROGRAM_ID,
-                    encoding="base64",
-                    filters=[AMM_INFO_LEN, MemcmpOpts(offset=offset, bytes=str(mint))],
-                ),
-            )
-            for keyed in resp.value:
-                data = bytes(keyed.account.data)
-                other = Pubkey.from_bytes(data[other_offset : other_offset + 32])
-                if other != WSOL_MINT:
-                    continue
-                amm = AmmInfo.decode(data)
-                found.append(
-                    PoolRef(
-                        dex=self.name,
-                        address=keyed.pubkey,
-                        base_mint=amm.coin_mint,
-                        quote_mint=amm.pc_mint,
-                    )
-                )
-        return found
+        found = await sol_paired_accounts(
+            rpc=rpc,
+            program_id=PROGRAM_ID,
+            size=AMM_INFO_LEN,
+            mint=mint,
+            offsets=(COIN_MINT_OFFSET, PC_MINT_OFFSET),
+        )
+        amms = [(address, AmmInfo.decode(data)) for address, data in found]
+        return [
+            PoolRef(dex=self.name, address=address, base_mint=amm.coin_mint, quote_mint=amm.pc_mint)
+            for address, amm in amms
+        ]
 
     def decode(self, *, address: Pubkey, data: bytes) -> AmmInfo:
         return AmmInfo.decode(data)
@@ -384,22 +375,17 @@ class RaydiumAmmV4(DexAdapter):
     async def load_state(self, *, rpc, address: Pubkey) -> RaydiumPoolState:
         # An AMM's market and vaults never change: once known, the pool and the accounts its
         # state needs are one getMultipleAccounts (read together, so they agree on the slot).
-        linked = _LINKED_ACCOUNTS.get(address)
-        if linked is None:
-            resp = await rpc.call("getAccountInfo", lambda c: c.get_account_info(address))
-            if resp.value is None or resp.value.owner != PROGRAM_ID:
-                raise PoolNotFound(f"no Raydium AMM v4 pool at {address}")
-            linked = _linked(AmmInfo.decode(bytes(resp.value.data)))
-        keys = [address, *linked]
-        multi = await rpc.call("getMultipleAccounts", lambda c: c.get_multiple_accounts(keys))
-        amm_acc, coin_acc, pc_acc, *market_acc = multi.value
-        if amm_acc is None or amm_acc.owner != PROGRAM_ID:
-            _LINKED_ACCOUNTS.pop(address, None)
-            raise PoolNotFound(f"no Raydium AMM v4 pool at {address}")
-        amm = AmmInfo.decode(bytes(amm_acc.data))
-        if _linked(amm) != linked:
-            _LINKED_ACCOUNTS.pop(address, None)
-            raise DexError(f"pool {address} changed its market or vaults; load it again")
+        amm, linked, accounts = await load_with_linked(
+            rpc=rpc,
+            address=address,
+            program_id=PROGRAM_ID,
+            cache=_LINKED_ACCOUNTS,
+            decode=AmmInfo.decode,
+            linked_of=_linked,
+            not_found=f"no Raydium AMM v4 pool at {address}",
+            changed=f"pool {address} changed its market or vaults; load it again",
+        )
+        coin_acc, pc_acc, *market_acc = accounts
         if coin_acc is None or pc_acc is None:
             raise DexError(f"pool {address} is missing its vault accounts")
         market = None
@@ -474,6 +460,29 @@ class RaydiumAmmV4(DexAdapter):
             user_owner=owner,
         )
 
+    def _swap(
+        self,
+        *,
+        state: RaydiumPoolState,
+        owner: Pubkey,
+        side: Side,
+        quote: Quote,
+        slippage_bps: int,
+        limit: int | None,
+    ) -> Instruction:
+        """`swap_base_in` of the quote between the owner's WSOL and token ATAs."""
+        wsol = ata_address(owner=owner, mint=WSOL_MINT)
+        token_ata = ata_address(owner=owner, mint=state.token_mint)
+        source, destination = (wsol, token_ata) if side == Side.BUY else (token_ata, wsol)
+        keys = self.swap_keys(state=state, owner=owner, source=source, destination=destination)
+        return swap_base_in_instruction(
+            keys=keys,
+            amount_in=quote.amount_in,
+            minimum_amount_out=limit_or_min_out(
+                quote=quote, slippage_bps=slippage_bps, limit=limit
+            ),
+        )
+
     def build_buy(
         self,
         *,
@@ -484,18 +493,19 @@ class RaydiumAmmV4(DexAdapter):
         limit: int | None = None,
     ) -> list[Instruction]:
         """Wrap SOL, swap WSOL → token into the owner's ATA, close the WSOL account."""
-        wsol = ata_address(owner=owner, mint=WSOL_MINT)
-        token_ata = ata_address(owner=owner, mint=state.token_mint)
-        min_out = limit_or_min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
-        keys = self.swap_keys(state=state, owner=owner, source=wsol, destination=token_ata)
-        return [
-            *wrap_sol(owner=owner, lamports=quote.amount_in),
-            create_ata_idempotent(payer=owner, owner=owner, mint=state.token_mint),
-            swap_base_in_instruction(
-                keys=keys, amount_in=quote.amount_in, minimum_amount_out=min_out
+        return sol_buy_instructions(
+            owner=owner,
+            lamports=quote.amount_in,
+            token_ata=create_ata_idempotent(payer=owner, owner=owner, mint=state.token_mint),
+            swap=self._swap(
+                state=state,
+                owner=owner,
+                side=Side.BUY,
+                quote=quote,
+                slippage_bps=slippage_bps,
+                limit=limit,
             ),
-            close_account(account=wsol, destination=owner, owner=owner),
-        ]
+        )
 
     def build_sell(
         self,
@@ -507,14 +517,14 @@ class RaydiumAmmV4(DexAdapter):
         limit: int | None = None,
     ) -> list[Instruction]:
         """Swap token → WSOL into a fresh WSOL ATA, then close it so the owner holds SOL."""
-        wsol = ata_address(owner=owner, mint=WSOL_MINT)
-        token_ata = ata_address(owner=owner, mint=state.token_mint)
-        min_out = limit_or_min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
-        keys = self.swap_keys(state=state, owner=owner, source=token_ata, destination=wsol)
-        return [
-            create_ata_idempotent(payer=owner, owner=owner, mint=WSOL_MINT),
-            swap_base_in_instruction(
-                keys=keys, amount_in=quote.amount_in, minimum_amount_out=min_out
+        return sol_sell_instructions(
+            owner=owner,
+            swap=self._swap(
+                state=state,
+                owner=owner,
+                side=Side.SELL,
+                quote=quote,
+                slippage_bps=slippage_bps,
+                limit=limit,
             ),
-            close_account(account=wsol, destination=owner, owner=owner),
-        ]
+        )

@@ -17,11 +17,9 @@ the pool owes.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass
 
-from solana.rpc.models import MemcmpOpts
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
@@ -30,14 +28,23 @@ from apps.chain.constants import (
     TOKEN_2022_PROGRAM_ID,
     WSOL_MINT,
 )
-from apps.chain.dex.base import DexAdapter, PoolRef, Quote, Side, limit_or_min_out
-from apps.chain.errors import DexError, PoolNotFound
+from apps.chain.dex.anchor import discriminator
+from apps.chain.dex.base import (
+    DexAdapter,
+    PoolRef,
+    Quote,
+    Side,
+    limit_or_min_out,
+    load_with_linked,
+    sol_buy_instructions,
+    sol_paired_accounts,
+    sol_sell_instructions,
+)
+from apps.chain.errors import DexError
 from apps.chain.spl import (
     ata_address,
-    close_account,
     create_ata_idempotent,
     decode_token_account,
-    wrap_sol,
 )
 
 PROGRAM_ID = RAYDIUM_CPMM_PROGRAM_ID
@@ -53,14 +60,10 @@ FEE_RATE_DENOMINATOR = 1_000_000
 STATUS_SWAP_DISABLED = 1 << 2
 
 
-def _anchor(namespace: str, name: str) -> bytes:
-    return hashlib.sha256(f"{namespace}:{name}".encode()).digest()[:8]
-
-
-POOL_STATE_DISCRIMINATOR = _anchor("account", "PoolState")
-AMM_CONFIG_DISCRIMINATOR = _anchor("account", "AmmConfig")
-SWAP_BASE_INPUT_DISCRIMINATOR = _anchor("global", "swap_base_input")
-INITIALIZE_DISCRIMINATOR = _anchor("global", "initialize")
+POOL_STATE_DISCRIMINATOR = discriminator("account", "PoolState")
+AMM_CONFIG_DISCRIMINATOR = discriminator("account", "AmmConfig")
+SWAP_BASE_INPUT_DISCRIMINATOR = discriminator("global", "swap_base_input")
+INITIALIZE_DISCRIMINATOR = discriminator("global", "initialize")
 
 # Sizes with the 8-byte discriminator; offsets are from the account's first byte.
 POOL_STATE_LEN = 637
@@ -346,54 +349,39 @@ class RaydiumCpmm(DexAdapter):
 
     async def find_pools(self, *, rpc, mint: Pubkey) -> list[PoolRef]:
         """getProgramAccounts with dataSize 637 and the mint as token_0 or as token_1."""
-        found: list[PoolRef] = []
-        for offset, other_offset in (
-            (TOKEN_0_MINT_OFFSET, TOKEN_1_MINT_OFFSET),
-            (TOKEN_1_MINT_OFFSET, TOKEN_0_MINT_OFFSET),
-        ):
-            resp = await rpc.call(
-                "getProgramAccounts",
-                lambda c, offset=offset: c.get_program_accounts(
-                    PROGRAM_ID,
-                    encoding="base64",
-                    filters=[POOL_STATE_LEN, MemcmpOpts(offset=offset, bytes=str(mint))],
-                ),
+        found = await sol_paired_accounts(
+            rpc=rpc,
+            program_id=PROGRAM_ID,
+            size=POOL_STATE_LEN,
+            mint=mint,
+            offsets=(TOKEN_0_MINT_OFFSET, TOKEN_1_MINT_OFFSET),
+        )
+        pools = [(address, PoolState.decode(data)) for address, data in found]
+        return [
+            PoolRef(
+                dex=self.name,
+                address=address,
+                base_mint=pool.token_0_mint,
+                quote_mint=pool.token_1_mint,
             )
-            for keyed in resp.value:
-                data = bytes(keyed.account.data)
-                if Pubkey.from_bytes(data[other_offset : other_offset + 32]) != WSOL_MINT:
-                    continue
-                pool = PoolState.decode(data)
-                found.append(
-                    PoolRef(
-                        dex=self.name,
-                        address=keyed.pubkey,
-                        base_mint=pool.token_0_mint,
-                        quote_mint=pool.token_1_mint,
-                    )
-                )
-        return found
+            for address, pool in pools
+        ]
 
     def decode(self, *, address: Pubkey, data: bytes) -> PoolState:
         return PoolState.decode(data)
 
     async def load_state(self, *, rpc, address: Pubkey) -> CpmmPoolState:
-        linked = _LINKED_ACCOUNTS.get(address)
-        if linked is None:
-            resp = await rpc.call("getAccountInfo", lambda c: c.get_account_info(address))
-            if resp.value is None or resp.value.owner != PROGRAM_ID:
-                raise PoolNotFound(f"no Raydium CPMM pool at {address}")
-            linked = _linked(PoolState.decode(bytes(resp.value.data)))
-        keys = [address, *linked]
-        multi = await rpc.call("getMultipleAccounts", lambda c: c.get_multiple_accounts(keys))
-        pool_acc, config_acc, vault_0, vault_1, mint_0, mint_1 = multi.value
-        if pool_acc is None or pool_acc.owner != PROGRAM_ID:
-            _LINKED_ACCOUNTS.pop(address, None)
-            raise PoolNotFound(f"no Raydium CPMM pool at {address}")
-        pool = PoolState.decode(bytes(pool_acc.data))
-        if _linked(pool) != linked:
-            _LINKED_ACCOUNTS.pop(address, None)
-            raise DexError(f"pool {address} changed its config or vaults; load it again")
+        pool, linked, accounts = await load_with_linked(
+            rpc=rpc,
+            address=address,
+            program_id=PROGRAM_ID,
+            cache=_LINKED_ACCOUNTS,
+            decode=PoolState.decode,
+            linked_of=_linked,
+            not_found=f"no Raydium CPMM pool at {address}",
+            changed=f"pool {address} changed its config or vaults; load it again",
+        )
+        config_acc, vault_0, vault_1, mint_0, mint_1 = accounts
         if None in (config_acc, vault_0, vault_1, mint_0, mint_1):
             raise DexError(f"pool {address} is missing its config, vault or mint accounts")
         for mint in (mint_0, mint_1):
@@ -460,6 +448,25 @@ class RaydiumCpmm(DexAdapter):
             observation_state=pool.observation_key,
         )
 
+    def _swap(
+        self,
+        *,
+        state: CpmmPoolState,
+        owner: Pubkey,
+        side: Side,
+        quote: Quote,
+        slippage_bps: int,
+        limit: int | None,
+    ) -> Instruction:
+        """`swap_base_input` of the quote between the owner's WSOL and token ATAs."""
+        return swap_base_input_instruction(
+            keys=self.swap_keys(state=state, owner=owner, side=side),
+            amount_in=quote.amount_in,
+            minimum_amount_out=limit_or_min_out(
+                quote=quote, slippage_bps=slippage_bps, limit=limit
+            ),
+        )
+
     def build_buy(
         self,
         *,
@@ -470,18 +477,21 @@ class RaydiumCpmm(DexAdapter):
         limit: int | None = None,
     ) -> list[Instruction]:
         """Wrap SOL, swap WSOL → token into the owner's ATA, close the WSOL account."""
-        min_out = limit_or_min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
-        keys = self.swap_keys(state=state, owner=owner, side=Side.BUY)
-        return [
-            *wrap_sol(owner=owner, lamports=quote.amount_in),
-            create_ata_idempotent(
+        return sol_buy_instructions(
+            owner=owner,
+            lamports=quote.amount_in,
+            token_ata=create_ata_idempotent(
                 payer=owner, owner=owner, mint=state.token_mint, token_program=state.token_program
             ),
-            swap_base_input_instruction(
-                keys=keys, amount_in=quote.amount_in, minimum_amount_out=min_out
+            swap=self._swap(
+                state=state,
+                owner=owner,
+                side=Side.BUY,
+                quote=quote,
+                slippage_bps=slippage_bps,
+                limit=limit,
             ),
-            close_account(account=keys.input_token_account, destination=owner, owner=owner),
-        ]
+        )
 
     def build_sell(
         self,
@@ -493,12 +503,14 @@ class RaydiumCpmm(DexAdapter):
         limit: int | None = None,
     ) -> list[Instruction]:
         """Swap token → WSOL into a fresh WSOL ATA, then close it so the owner holds SOL."""
-        min_out = limit_or_min_out(quote=quote, slippage_bps=slippage_bps, limit=limit)
-        keys = self.swap_keys(state=state, owner=owner, side=Side.SELL)
-        return [
-            create_ata_idempotent(payer=owner, owner=owner, mint=WSOL_MINT),
-            swap_base_input_instruction(
-                keys=keys, amount_in=quote.amount_in, minimum_amount_out=min_out
+        return sol_sell_instructions(
+            owner=owner,
+            swap=self._swap(
+                state=state,
+                owner=owner,
+                side=Side.SELL,
+                quote=quote,
+                slippage_bps=slippage_bps,
+                limit=limit,
             ),
-            close_account(account=keys.output_token_account, destination=owner, owner=owner),
-        ]
+        )

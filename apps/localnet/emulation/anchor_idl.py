@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from solders.instruction import AccountMeta
+from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from apps.localnet.emulation.base import VenueFailure
+from apps.localnet.emulation.base import Overlay, Step, VenueFailure
 
 IDL_DIR = Path(__file__).resolve().parents[2] / "chain" / "dex" / "idl"
 
@@ -225,3 +225,14 @@ def check_accounts(
             if meta.pubkey != derived:
                 raise VenueFailure(CONSTRAINT_SEEDS)
     return named
+
+
+def dispatch(
+    ix: Instruction, ov: Overlay, handlers: Mapping[bytes, Callable[[Instruction, Overlay], Step]]
+) -> Step:
+    """Run the handler of the instruction's 8-byte discriminator (an unknown one fails as
+    Anchor's InstructionFallbackNotFound)."""
+    handler = handlers.get(bytes(ix.data)[:8])
+    if handler is None:
+        raise VenueFailure(INSTRUCTION_FALLBACK_NOT_FOUND)
+    return handler(ix, ov)

@@ -12,6 +12,7 @@ from solders.pubkey import Pubkey
 from solders.token.state import TokenAccount, TokenAccountState
 
 from apps.chain.constants import TOKEN_PROGRAM_ID
+from apps.chain.spl import transfer_checked
 
 
 class VenueFailure(Exception):
@@ -62,3 +63,26 @@ def escrow(ov: Overlay, *, mint: Pubkey, owner: Pubkey, lamports: int) -> Pubkey
     )
     ov.put(address, Account(lamports, bytes(state), TOKEN_PROGRAM_ID))
     return address
+
+
+def trader_transfer(
+    ov: Overlay,
+    named,
+    *,
+    source: Pubkey,
+    destination: Pubkey,
+    mint: Pubkey,
+    amount: int,
+    program_name: str,
+) -> Instruction:
+    """A `TransferChecked` signed by the trader (`named["user"]`; a venue's vault is delegated
+    to it first) with the token program the instruction names `program_name`."""
+    return transfer_checked(
+        source=source,
+        mint=mint,
+        destination=destination,
+        authority=named["user"].pubkey,
+        amount=amount,
+        decimals=ov.decimals(mint),
+        token_program=named[program_name].pubkey,
+    )

@@ -24,9 +24,9 @@ from solders.pubkey import Pubkey
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex import pumpfun_state as pfs
 from apps.chain.dex.pumpfees import fee_config_from_account
-from apps.chain.spl import close_account, sol_transfer, transfer_checked
+from apps.chain.spl import close_account, sol_transfer
 from apps.localnet.emulation import anchor_idl
-from apps.localnet.emulation.base import Overlay, Step, VenueFailure, escrow
+from apps.localnet.emulation.base import Overlay, Step, VenueFailure, escrow, trader_transfer
 
 BUY = anchor_idl.instruction("pump", "buy")
 SELL = anchor_idl.instruction("pump", "sell")
@@ -89,10 +89,26 @@ def _creator_fee_destination(
     return named["creator_vault"].pubkey
 
 
+def _token_transfer(
+    ov: Overlay, named, *, source: Pubkey, destination: Pubkey, amount: int
+) -> Instruction:
+    """The coin moving between the trader's and the curve's token accounts (the trader signs:
+    the curve's account is delegated to it first)."""
+    return trader_transfer(
+        ov,
+        named,
+        source=source,
+        destination=destination,
+        mint=named["mint"].pubkey,
+        amount=amount,
+        program_name="token_program",
+    )
+
+
 def buy(ix: Instruction, ov: Overlay) -> Step:
     args = anchor_idl.decode_args(BUY, bytes(ix.data))
     named, curve, curve_acc, fees, _ = _check(ix, ov, BUY)
-    user, mint = named["user"].pubkey, named["mint"].pubkey
+    user = named["user"].pubkey
     if args["amount"] == 0:
         raise VenueFailure(pf.ERR_BUY_ZERO_AMOUNT)
     # Like the program, a buy larger than what is left takes the rest and completes the curve.
@@ -118,14 +134,8 @@ def buy(ix: Instruction, ov: Overlay) -> Step:
         if lamports:
             ixs.append(sol_transfer(source=user, destination=destination, lamports=lamports))
     ixs.append(
-        transfer_checked(
-            source=curve_ata,
-            mint=mint,
-            destination=named["associated_user"].pubkey,
-            authority=user,
-            amount=amount,
-            decimals=ov.decimals(mint),
-            token_program=named["token_program"].pubkey,
+        _token_transfer(
+            ov, named, source=curve_ata, destination=named["associated_user"].pubkey, amount=amount
         )
     )
     return Step(ixs)
@@ -154,14 +164,12 @@ def sell(ix: Instruction, ov: Overlay) -> Step:
     )
     creator_to = _creator_fee_destination(ov, named, curve, accumulator)
     ixs = [
-        transfer_checked(
+        _token_transfer(
+            ov,
+            named,
             source=named["associated_user"].pubkey,
-            mint=mint,
             destination=named["associated_bonding_curve"].pubkey,
-            authority=user,
             amount=amount,
-            decimals=ov.decimals(mint),
-            token_program=named["token_program"].pubkey,
         )
     ]
     for lamports, destination in (
@@ -177,9 +185,4 @@ def sell(ix: Instruction, ov: Overlay) -> Step:
 
 def emulate(ix: Instruction, ov: Overlay) -> Step:
     """Dispatch on the 8-byte discriminator (an unknown one: InstructionFallbackNotFound)."""
-    data = bytes(ix.data)
-    if data[:8] == BUY.discriminator:
-        return buy(ix, ov)
-    if data[:8] == SELL.discriminator:
-        return sell(ix, ov)
-    raise VenueFailure(pf.ANCHOR_INSTRUCTION_FALLBACK_NOT_FOUND)
+    return anchor_idl.dispatch(ix, ov, {BUY.discriminator: buy, SELL.discriminator: sell})

@@ -22,9 +22,9 @@ from solders.pubkey import Pubkey
 from apps.chain.dex import pumpswap as ps
 from apps.chain.dex import pumpswap_state as pss
 from apps.chain.dex.pumpfees import fee_config_from_account
-from apps.chain.spl import TOKEN_ACCOUNT_LEN, ata_address, decode_mint, transfer_checked
+from apps.chain.spl import TOKEN_ACCOUNT_LEN, ata_address, decode_mint
 from apps.localnet.emulation import anchor_idl
-from apps.localnet.emulation.base import Overlay, Step, VenueFailure
+from apps.localnet.emulation.base import Overlay, Step, VenueFailure, trader_transfer
 
 BUY = anchor_idl.instruction("pump_amm", "buy")
 SELL = anchor_idl.instruction("pump_amm", "sell")
@@ -106,16 +106,36 @@ def _check(ix: Instruction, ov: Overlay, spec: anchor_idl.IdlInstruction, cashba
     return named, pool, fees, base_reserve, quote_reserve, creator_to
 
 
-def _transfer(ov: Overlay, named, *, source, destination, mint, amount, program_name):
-    return transfer_checked(
-        source=source,
-        mint=mint,
-        destination=destination,
-        authority=named["user"].pubkey,
-        amount=amount,
-        decimals=ov.decimals(mint),
-        token_program=named[program_name].pubkey,
-    )
+def _quote_payments(
+    ov: Overlay,
+    named,
+    pool: pss.Pool,
+    *,
+    source: Pubkey,
+    main: tuple[int, Pubkey],
+    protocol_fee: int,
+    creator_fee: int,
+    creator_to: Pubkey,
+) -> list[Instruction]:
+    """The quote-token transfers of a trade from `source`: the `main` (amount, destination)
+    leg, then the protocol and creator fees; a zero amount moves nothing."""
+    return [
+        trader_transfer(
+            ov,
+            named,
+            source=source,
+            destination=destination,
+            mint=pool.quote_mint,
+            amount=amount,
+            program_name="quote_token_program",
+        )
+        for amount, destination in (
+            main,
+            (protocol_fee, named["protocol_fee_recipient_token_account"].pubkey),
+            (creator_fee, creator_to),
+        )
+        if amount
+    ]
 
 
 def buy(ix: Instruction, ov: Overlay) -> Step:
@@ -136,27 +156,18 @@ def buy(ix: Instruction, ov: Overlay) -> Step:
     ov.delegate(pool.pool_base_token_account, to=user, amount=base_out)
     ov.move(pool.pool_base_token_account, -base_out)
     ov.move(pool.pool_quote_token_account, quote_in + lp_fee)
-    source = named["user_quote_token_account"].pubkey
-    ixs = []
-    for amount, destination in (
-        (quote_in + lp_fee, pool.pool_quote_token_account),
-        (protocol_fee, named["protocol_fee_recipient_token_account"].pubkey),
-        (creator_fee, creator_to),
-    ):
-        if amount:
-            ixs.append(
-                _transfer(
-                    ov,
-                    named,
-                    source=source,
-                    destination=destination,
-                    mint=pool.quote_mint,
-                    amount=amount,
-                    program_name="quote_token_program",
-                )
-            )
+    ixs = _quote_payments(
+        ov,
+        named,
+        pool,
+        source=named["user_quote_token_account"].pubkey,
+        main=(quote_in + lp_fee, pool.pool_quote_token_account),
+        protocol_fee=protocol_fee,
+        creator_fee=creator_fee,
+        creator_to=creator_to,
+    )
     ixs.append(
-        _transfer(
+        trader_transfer(
             ov,
             named,
             source=pool.pool_base_token_account,
@@ -188,7 +199,7 @@ def sell(ix: Instruction, ov: Overlay) -> Step:
     ov.move(vault, -paid)
     ov.move(pool.pool_base_token_account, base_in)
     ixs = [
-        _transfer(
+        trader_transfer(
             ov,
             named,
             source=named["user_base_token_account"].pubkey,
@@ -196,33 +207,21 @@ def sell(ix: Instruction, ov: Overlay) -> Step:
             mint=pool.base_mint,
             amount=base_in,
             program_name="base_token_program",
-        )
+        ),
+        *_quote_payments(
+            ov,
+            named,
+            pool,
+            source=vault,
+            main=(final, named["user_quote_token_account"].pubkey),
+            protocol_fee=protocol_fee,
+            creator_fee=creator_fee,
+            creator_to=creator_to,
+        ),
     ]
-    for amount, destination in (
-        (final, named["user_quote_token_account"].pubkey),
-        (protocol_fee, named["protocol_fee_recipient_token_account"].pubkey),
-        (creator_fee, creator_to),
-    ):
-        if amount:
-            ixs.append(
-                _transfer(
-                    ov,
-                    named,
-                    source=vault,
-                    destination=destination,
-                    mint=pool.quote_mint,
-                    amount=amount,
-                    program_name="quote_token_program",
-                )
-            )
     return Step(ixs)
 
 
 def emulate(ix: Instruction, ov: Overlay) -> Step:
     """Dispatch on the 8-byte discriminator (an unknown one: InstructionFallbackNotFound)."""
-    data = bytes(ix.data)
-    if data[:8] == BUY.discriminator:
-        return buy(ix, ov)
-    if data[:8] == SELL.discriminator:
-        return sell(ix, ov)
-    raise VenueFailure(anchor_idl.INSTRUCTION_FALLBACK_NOT_FOUND)
+    return anchor_idl.dispatch(ix, ov, {BUY.discriminator: buy, SELL.discriminator: sell})
