@@ -2,15 +2,18 @@
 `make run`), for browser tests that need the campaign page's live socket. pytest-django's
 `live_server` is WSGI only. Import the fixture into the test module that uses it."""
 
+import re
 import socket
 import threading
 import time
+from email import message_from_bytes
 
 import pytest
 import uvicorn
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from tests.factories import PASSWORD
 from tests.support.database import end_other_sessions
 
 
@@ -43,6 +46,26 @@ def asgi_server(transactional_db):
     thread.join(timeout=10)
     # The server's worker threads keep their database connections open.
     end_other_sessions()
+
+
+def sign_up_verify_and_sign_in(page, base_url: str, *, email: str, mail_dir) -> None:
+    """Sign up through the page, follow the verification link from the e-mail written to
+    `mail_dir` (DevEmailBackend), then sign in: the page ends on the dashboard."""
+    page.goto(f"{base_url}/accounts/signup/")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password again").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    (mail_file,) = mail_dir.glob("*.eml")
+    body = message_from_bytes(mail_file.read_bytes()).get_payload(0).get_payload(decode=True)
+    link = re.search(r"/accounts/verify/\S+/", body.decode()).group(0)
+    page.goto(f"{base_url}{link}")
+    page.get_by_text("Your e-mail address is verified.").wait_for()
+    page.get_by_label("E-mail", exact=True).first.fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Dashboard").wait_for()
 
 
 def publish(group: str, event: dict) -> None:

@@ -7,9 +7,7 @@ The whole journey of a new user: sign up, verify the e-mail (read from the mail 
 a wallet funded on the localnet, register the seeded token, select its Raydium pool, create the
 campaign in the wizard and start it. Every engine step is started by the page's own buttons."""
 
-import re
 import statistics
-from email import message_from_bytes
 
 import pytest
 
@@ -18,8 +16,7 @@ from apps.execution.models import Job
 from apps.localnet.seed import seed_token
 from apps.tokens.models import Pool, Token
 from apps.wallets.models import Wallet
-from tests.e2e.live_asgi import asgi_server, shoot
-from tests.factories import PASSWORD
+from tests.e2e.live_asgi import asgi_server, shoot, sign_up_verify_and_sign_in
 from tests.support.engine import wait_for
 
 __all__ = ["asgi_server"]  # a fixture
@@ -50,21 +47,9 @@ def test_campaign_journey_trades_live_then_pauses_resumes_stops_and_gathers(
     funding_key = seeded.wallets[0]
 
     # Sign up, then verify with the link from the e-mail written to the mail folder.
-    page.goto(f"{asgi_server}/accounts/signup/")
-    page.get_by_label("E-mail").fill("erin@example.com")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password again").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    page.get_by_role("heading", name="Check your inbox").wait_for()
-    (mail_file,) = (tmp_path / "mail").glob("*.eml")
-    body = message_from_bytes(mail_file.read_bytes()).get_payload(0).get_payload(decode=True)
-    link = re.search(r"/accounts/verify/\S+/", body.decode()).group(0)
-    page.goto(f"{asgi_server}{link}")
-    page.get_by_text("Your e-mail address is verified.").wait_for()
-    page.get_by_label("E-mail", exact=True).first.fill("erin@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Dashboard").wait_for()
+    sign_up_verify_and_sign_in(
+        page, asgi_server, email="erin@example.com", mail_dir=tmp_path / "mail"
+    )
     shoot(page, screenshots, "dashboard-empty")
 
     # Import the wallet funded on the localnet and see its balance.

@@ -3,9 +3,7 @@ generate a wallet, request SOL from the localnet, register a token the localnet 
 on the register page), pick its pool, start a campaign and see its first landed trade. Prints
 how long that took (the PRD's success metric: under 5 minutes)."""
 
-import re
 import time
-from email import message_from_bytes
 
 import pytest
 
@@ -13,8 +11,7 @@ from apps.execution.models import Execution
 from apps.localnet.seed import seed_token
 from apps.tokens.models import Pool
 from apps.wallets.models import Wallet
-from tests.e2e.live_asgi import asgi_server, shoot
-from tests.factories import PASSWORD
+from tests.e2e.live_asgi import asgi_server, shoot, sign_up_verify_and_sign_in
 from tests.support.engine import wait_for
 
 __all__ = ["asgi_server"]  # a fixture
@@ -30,21 +27,9 @@ def test_a_newcomer_runs_a_first_campaign_from_sign_up(
     seeded = seed_token(chain.cluster, name="Newcomer Coin", symbol="NEWC", wallets=0)
     started = time.monotonic()
 
-    page.goto(f"{asgi_server}/accounts/signup/")
-    page.get_by_label("E-mail").fill("nina@example.com")
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password again").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    page.get_by_role("heading", name="Check your inbox").wait_for()
-    (mail_file,) = (tmp_path / "mail").glob("*.eml")
-    body = message_from_bytes(mail_file.read_bytes()).get_payload(0).get_payload(decode=True)
-    link = re.search(r"/accounts/verify/\S+/", body.decode()).group(0)
-    page.goto(f"{asgi_server}{link}")
-    page.get_by_text("Your e-mail address is verified.").wait_for()
-    page.get_by_label("E-mail", exact=True).first.fill("nina@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", name="Dashboard").wait_for()
+    sign_up_verify_and_sign_in(
+        page, asgi_server, email="nina@example.com", mail_dir=tmp_path / "mail"
+    )
 
     # A fresh wallet, funded by the localnet's faucet.
     page.get_by_role("link", name="Wallets").first.click()
