@@ -157,3 +157,13 @@ def _signature():
     from solders.keypair import Keypair
 
     return Keypair().sign_message(b"a test transaction")
+
+
+class LedgerEntryFactory(factory.django.DjangoModelFactory):
+    """A ledger row of `run` for `wallet` (pass both): a trade that spent 0.1 SOL unless told."""
+
+    class Meta:
+        model = "execution.LedgerEntry"
+
+    kind = "trade"
+    lamports_delta = -100_000_000

@@ -78,10 +78,51 @@ def wallet_in_use(*, wallet: Wallet) -> bool:
     )
 
 
-def wallet_activity(*, wallet: Wallet) -> list:
-    """Funding, trades, fees and sweeps of the wallet, newest first. Comes from the ledger and
-    executions (the run-engine issue); empty until those exist."""
-    return []
+ACTIVITY_ROWS = 50
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    """One ledger row of a wallet, ready to show (amounts signed: + in, - out)."""
+
+    at: datetime
+    kind: str
+    campaign: str
+    network: str
+    sol: str
+    tokens: str
+    signature: str
+
+
+def wallet_activity(*, wallet: Wallet) -> list[ActivityRow]:
+    """The wallet's last ACTIVITY_ROWS ledger rows, newest first: funding, trades, network fees,
+    Jito tips and gathers of every run that used it, each with its campaign and, where a landed
+    transaction wrote it, the transaction. The ledger is the money history (balances are sums of
+    its rows), so this is what the wallet really sent and received through the platform."""
+    entries = wallet.ledger_entries.select_related("run__campaign__token", "execution").order_by(
+        "-created_at", "-id"
+    )[:ACTIVITY_ROWS]
+    return [_activity_row(entry) for entry in entries]
+
+
+def _activity_row(entry) -> ActivityRow:
+    campaign = entry.run.campaign
+    token_delta = int(entry.token_delta_raw)
+    return ActivityRow(
+        at=entry.created_at,
+        kind=entry.get_kind_display(),
+        campaign=campaign.name,
+        network=campaign.network,
+        sol=_signed(format_sol(abs(entry.lamports_delta)), entry.lamports_delta),
+        tokens=_signed(format_amount(abs(token_delta), campaign.token.decimals), token_delta)
+        if token_delta
+        else "",
+        signature=(entry.execution.signature or "") if entry.execution else "",
+    )
+
+
+def _signed(text: str, value: int) -> str:
+    return f"{'-' if value < 0 else '+'}{text}"
 
 
 # ---------------------------------------------------------------------------------------------

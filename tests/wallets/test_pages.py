@@ -2,10 +2,13 @@ import pytest
 from django.urls import reverse
 from solders.keypair import Keypair
 
+from apps.core.amounts import format_amount
 from apps.core.models import AuditEvent
+from apps.wallets import selectors
 from apps.wallets.models import Wallet
 from apps.wallets.selectors import wallet_verification_pending
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, LedgerEntryFactory
+from tests.support.campaigns import SOL, make_campaign, make_trade
 from tests.support.wallets import IN_USE_MESSAGE, campaign_funded_by
 
 pytestmark = pytest.mark.django_db
@@ -279,3 +282,31 @@ def test_it_sends_anonymous_visitors_to_sign_in(client, alice_wallet):
         assert response.url.startswith(reverse("accounts:signin"))
     assert client.post(page("delete", alice_wallet)).status_code == 302
     assert Wallet.objects.count() == 1
+
+
+def test_it_shows_the_wallets_ledger_rows_newest_first_and_only_its_own(
+    client, alice, alice_setup, bob_setup
+):
+    run = make_campaign(alice_setup, status="active", name="Spring volume").runs.get()
+    wallet = alice_setup.wallet
+    trade = make_trade(run, maker=wallet, lamports=SOL // 10)
+    LedgerEntryFactory(run=run, wallet=wallet, kind="fund", lamports_delta=-3 * SOL // 2)
+    LedgerEntryFactory(
+        run=run, wallet=wallet, execution=trade, lamports_delta=-SOL // 10,
+        mint=run.campaign.token.mint, token_delta_raw=2_500_000,
+    )  # fmt: skip
+    foreign = make_campaign(bob_setup, status="active", name="Bob's run").runs.get()
+    LedgerEntryFactory(run=foreign, wallet=bob_setup.wallet, lamports_delta=-7)
+    client.force_login(alice)
+
+    html = client.get(page("detail", wallet)).content.decode()
+
+    assert "No activity yet." not in html
+    rows = html[html.index('id="wallet-activity"') :]
+    assert rows.index("-0.100000000") < rows.index("-1.500000000")  # newest first
+    assert "Funding" in rows and "Trade" in rows and "Spring volume" in rows
+    decimals = run.campaign.token.decimals
+    assert f"+{format_amount(2_500_000, decimals)}" in rows
+    assert trade.signature[:8] in rows and "explorer.solana.com/tx/" in rows
+    assert "Bob&#x27;s run" not in rows and "-0.000000007" not in rows
+    assert len(selectors.wallet_activity(wallet=wallet)) == 2
