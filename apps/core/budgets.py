@@ -4,7 +4,7 @@ One token bucket per endpoint and method class (`apps.chain.budget`), configured
 from the environment, one group per endpoint in the order of its URLs::
 
     SOLANA_MAINNET_RPC_BUDGETS="all=50,send=5;all=10"   # first URL: 50 req/s, 5 sends/s
-    JITO_BUDGETS="ny:all=5,bundle=1;frankfurt:all=5"      # per block-engine region
+    JITO_BUDGETS="ny-a:all=5,bundle=1;frankfurt:all=5"    # per block engine (JITO_ENGINES)
 
 `<class>=<rate per s>[/<burst>]`; classes `all`, `send`, `bundle`, `status`, `read`; the burst
 defaults to a tenth of a second's worth (at least 1), so a budget's requests go out evenly
@@ -24,7 +24,7 @@ import math
 import random
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from django.conf import settings
@@ -232,9 +232,40 @@ def rpc_budget(*, network: str, endpoints: list[str]) -> RedisBudget | None:
     return redis_budget(name=network, limits=parse_budgets(spec, name=name, endpoints=endpoints))
 
 
-def jito_budget(*, regions: list[str]) -> RedisBudget | None:
-    """The shared budget of the Jito block engines (JITO_BUDGETS, groups named by region)."""
+@dataclass(frozen=True)
+class JitoEngine:
+    """One block engine the platform may send bundles to: a region, with or without a UUID
+    (`x-jito-auth`, which raises the engine's limit for that UUID). `name` is what
+    JITO_BUDGETS and the control room call it; the UUID is a credential, never shown."""
+
+    name: str
+    region: str
+    auth_uuid: str | None = field(default=None, repr=False)
+
+
+def jito_engines(*, regions: list[str]) -> list[JitoEngine]:
+    """The configured engines (JITO_ENGINES: `name=region[,uuid]` separated by `;`, e.g.
+    `ny-a=ny,<uuid>;ny-b=ny,<uuid>;fra=frankfurt`); not set: one engine per region, named by
+    it, without a UUID."""
+    spec = settings.JITO_ENGINES.strip()
+    if not spec:
+        return [JitoEngine(name=region, region=region) for region in regions]
+    engines: dict[str, JitoEngine] = {}
+    for item in filter(None, (part.strip() for part in spec.split(";"))):
+        name, _, rest = (text.strip() for text in item.partition("="))
+        region, _, uuid = (text.strip() for text in rest.partition(","))
+        if not name or name in engines or region not in regions:
+            raise ImproperlyConfigured(
+                f"JITO_ENGINES: {name or item!r} is not <name>=<region>[,<uuid>] with a new "
+                f"name and a region among {', '.join(regions)}"
+            )
+        engines[name] = JitoEngine(name=name, region=region, auth_uuid=uuid or None)
+    return list(engines.values())
+
+
+def jito_budget(*, engines: list[str]) -> RedisBudget | None:
+    """The shared budget of the Jito block engines (JITO_BUDGETS, groups named by engine)."""
     if not settings.JITO_BUDGETS.strip():
         return None
-    limits = parse_budgets(settings.JITO_BUDGETS, name="JITO_BUDGETS", endpoints=regions)
+    limits = parse_budgets(settings.JITO_BUDGETS, name="JITO_BUDGETS", endpoints=engines)
     return redis_budget(name="jito", limits=limits)
