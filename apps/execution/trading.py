@@ -91,9 +91,8 @@ def jito_client(*, network: str, region: str | None) -> JitoRotation:
     localnet serves its own on its RPC URL), in rotation, each within its budget. One
     rotation per process and set of engines, so consecutive bundles spread over them."""
     region = "localnet" if network == "localnet" else region or "mainnet"
-    engines = jito_engines(regions=["localnet", *JITO_REGIONS])
-    mine = tuple(engine for engine in engines if engine.region == region)
-    budget = jito_budget(engines=sorted({e.name for e in engines} | {"localnet", *JITO_REGIONS}))
+    mine = tuple(engine for engine in jito_engines() if engine.region == region)
+    budget = jito_budget()
     localnet_url = settings.SOLANA_RPC_URLS["localnet"][0]
     return _rotation(mine or (JitoEngine(name=region, region=region),), budget, localnet_url)
 
