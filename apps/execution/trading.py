@@ -28,6 +28,8 @@ from apps.execution.sending import TxSpec
 from apps.wallets.models import Wallet
 
 DRY_RUN, SELL_ONLY, JITO = "dry_run", "sell_only", "jito"
+# Swaps per Jito bundle: a bundle holds 5 transactions; 4 swaps, the tip riding in the last.
+BUNDLE_TRADES = 4
 
 
 def run_params(run: CampaignRun) -> Params:
@@ -183,9 +185,13 @@ def batchable(params: Params) -> bool:
     return params.mode != DRY_RUN
 
 
-def slice_spread_ms(params: Params) -> int:
-    """How far apart a slice's trades may be due: a Jito run's trades wait a little longer to
-    share a bundle's tip (EXECUTION_JITO_BUNDLE_SPREAD_MS)."""
+def slicing(params: Params) -> dict[str, int]:
+    """How a window's trades are sliced (`jobs.trade_slices`): a Jito run's into bundles of
+    up to BUNDLE_TRADES, each its own task, its trades waiting a little longer to share a
+    bundle's tip (EXECUTION_JITO_BUNDLE_SPREAD_MS)."""
     if params.execution_mode == JITO:
-        return settings.EXECUTION_JITO_BUNDLE_SPREAD_MS
-    return settings.EXECUTION_BATCH_SPREAD_MS
+        return {"spread_ms": settings.EXECUTION_JITO_BUNDLE_SPREAD_MS, "max_size": BUNDLE_TRADES}
+    return {
+        "spread_ms": settings.EXECUTION_BATCH_SPREAD_MS,
+        "max_size": settings.EXECUTION_BATCH_MAX,
+    }

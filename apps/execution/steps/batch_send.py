@@ -56,16 +56,7 @@ def batch_send(jobs: list[Job], *, params: dict[int, Params]) -> list[Job]:
     """Send the claimed `jobs` (fresh trades of running runs on one network, one per maker
     wallet; `params` by run id); finishes each one it can and returns the others, back in the
     queue, for their own tasks."""
-    if not jobs:
-        return []
-    batch = Batch(jobs, params=params)
-    # Each stage keeps the trades it could take further; the others are finished or handed
-    # back on the way (`batch.back`).
-    if batch.amounts() and batch.build() and batch.commit():
-        sent = batch.send()
-        if sent:
-            batch.confirm(sent)
-    return batch.back
+    return Batch(jobs, params=params).run() if jobs else []
 
 
 class Batch:
@@ -82,6 +73,16 @@ class Batch:
         self.built: list = []
         self.executions: dict[int, Execution] = {}
         self.back: list[Job] = []
+
+    def run(self) -> list[Job]:
+        """Every stage in turn; returns the jobs handed back to their own tasks."""
+        # Each stage keeps the trades it could take further; the others are finished or handed
+        # back on the way (`self.back`).
+        if self.amounts() and self.build() and self.commit():
+            sent = self.send()
+            if sent:
+                self.confirm(sent)
+        return self.back
 
     def hand_back(self, job: Job) -> None:
         job_requeue(job, countdown_s=0, count_attempt=False)

@@ -32,9 +32,7 @@ from apps.execution.models import Execution, Job
 from apps.execution.outcomes import Done
 from apps.execution.planner import Side
 from apps.execution.steps.batch_send import Batch
-from apps.execution.trading import jito_client, tip_for
-
-BUNDLE_TRADES = 4  # a bundle holds 5 transactions; 4 swaps leave room, and the tip rides in one
+from apps.execution.trading import BUNDLE_TRADES, jito_client, tip_for
 
 
 def bundle_send(jobs: list[Job], *, params: dict[int, Params]) -> list[Job]:
@@ -47,17 +45,8 @@ def bundle_send(jobs: list[Job], *, params: dict[int, Params]) -> list[Job]:
     back: list[Job] = []
     for run_jobs in by_run.values():
         for start in range(0, len(run_jobs), BUNDLE_TRADES):
-            back += _send_one(run_jobs[start : start + BUNDLE_TRADES], params=params)
+            back += _Bundle(run_jobs[start : start + BUNDLE_TRADES], params=params).run()
     return back
-
-
-def _send_one(jobs: list[Job], *, params: dict[int, Params]) -> list[Job]:
-    bundle = _Bundle(jobs, params=params)
-    if bundle.amounts() and bundle.build() and bundle.commit():
-        sent = bundle.send()
-        if sent:
-            bundle.confirm(sent)
-    return bundle.back
 
 
 class _Bundle(Batch):

@@ -41,7 +41,7 @@ from apps.execution.planner import (
 )
 from apps.execution.prices import pool_price
 from apps.execution.selectors import volume_since
-from apps.execution.trading import batchable, slice_spread_ms
+from apps.execution.trading import batchable, slicing
 
 SOLD_OUT_REASON = "Sell-only: the makers sold everything they held."
 BUDGET_REASON = "Budget cap reached: the trades it pays for are done."
@@ -227,7 +227,7 @@ def _create_jobs(locked: CampaignRun, params: Params, trades, *, window: int, ep
     )  # fmt: skip
     trades_enqueue(
         [job for job in created if job.type in Job.TRADE_TYPES], batch=batchable(params),
-        spread_ms=slice_spread_ms(params),
+        **slicing(params),
     )  # fmt: skip
     for job in created:
         if job.type == Job.Type.PLAN:
