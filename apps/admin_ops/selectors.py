@@ -16,8 +16,10 @@ from apps.admin_ops.models import Alert
 from apps.campaigns.models import CampaignRun, RunStatus
 from apps.chain.errors import ChainError
 from apps.chain.rpc import run_sync
-from apps.core.chain import RPC_CALLS, rpc_pool
+from apps.core.budgets import RedisBudget, jito_budget, rpc_budget
+from apps.core.chain import RPC_CALLS, endpoint_names, rpc_pool
 from apps.core.errors import DomainError
+from apps.execution.fairshare import network_shares
 from apps.execution.models import Execution, Job
 
 # kombu's Redis transport keeps messages of priority > 0 in sibling lists named
@@ -246,3 +248,99 @@ def alerts_for_user(*, user, campaign=None, limit: int = 10) -> list[Alert]:
     if campaign is not None:
         alerts = alerts.filter(campaign=campaign)
     return list(alerts.select_related("campaign")[:limit])
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """One endpoint's bucket of one method class, as every worker shares it (the last full
+    minute and the current one)."""
+
+    budget: str  # the network, or "jito"
+    endpoint: str
+    method_class: str
+    rate_per_s: float
+    burst: int
+    tokens: float
+    requests: int
+    used_per_s: float
+    waits: int
+    mean_wait_ms: float | None
+    rate_limited: int  # the endpoint's 429s
+    paused_s: float
+
+    @property
+    def use_percent(self) -> int:
+        return round(100 * self.used_per_s / self.rate_per_s)
+
+
+def _budgets() -> list[tuple[str, RedisBudget]]:
+    """Every configured shared budget: each network's RPC endpoints', and the Jito engines'."""
+    budgets = []
+    for network in settings.SOLANA_RPC_URLS:
+        budget = rpc_budget(network=network, endpoints=endpoint_names(network))
+        if budget is not None:
+            budgets.append((network, budget))
+    jito = jito_budget()
+    if jito is not None:
+        budgets.append(("jito", jito))
+    return budgets
+
+
+def budget_use() -> list[BudgetRow] | None:
+    """Every endpoint's budget per method class: the limit, the tokens left, and over the
+    last full minute and the current one the use, the waits and the 429s (None: Redis
+    unreachable)."""
+    rows = []
+    try:
+        for name, budget in _budgets():
+            for endpoint in budget.endpoints:
+                use = budget.snapshot(endpoint=endpoint)
+                rows += [
+                    BudgetRow(
+                        budget=name, endpoint=endpoint, method_class=row.method_class,
+                        rate_per_s=row.limit.rate_per_s, burst=row.limit.burst,
+                        tokens=round(row.tokens, 1), requests=use.requests(row.method_class),
+                        used_per_s=round(use.requests_per_s(row.method_class), 2),
+                        waits=use.waits(row.method_class),
+                        mean_wait_ms=use.mean_wait_ms(row.method_class),
+                        rate_limited=use.rate_limited, paused_s=round(use.paused_s, 1),
+                    )
+                    for row in use.classes
+                ]  # fmt: skip
+    except redis.RedisError:
+        return None
+    return rows
+
+
+@dataclass(frozen=True)
+class ShareRow:
+    network: str
+    capacity_per_minute: float
+    run: CampaignRun
+    demand_per_minute: float
+    share_per_minute: float
+    slowed: bool
+
+
+def fair_share_rows() -> list[ShareRow] | None:
+    """Each running campaign's fair share of its network's budget, as its planner computes
+    it, and whether the budget slows it (None: Redis unreachable)."""
+    found = []
+    try:
+        for network in settings.SOLANA_RPC_URLS:
+            capacity, shares = network_shares(network)
+            found += [(network, capacity, share) for share in shares]
+    except redis.RedisError:
+        return None
+    runs = CampaignRun.objects.select_related("campaign__owner").in_bulk(
+        [share.run_id for _, _, share in found]
+    )
+    return [
+        ShareRow(
+            network=network, capacity_per_minute=round(60 * capacity, 1), run=runs[share.run_id],
+            demand_per_minute=round(60 * share.demand_per_s, 1),
+            share_per_minute=round(60 * share.share_per_s, 1), slowed=share.slowed,
+        )
+        for network, capacity, share in found
+        if share.run_id in runs and runs[share.run_id].status == RunStatus.RUNNING
+    ]  # fmt: skip

@@ -26,6 +26,8 @@ def _control_room_context(request) -> dict:
         "queues": selectors.queue_depths(),
         "workers": selectors.worker_heartbeats(),
         "endpoints": selectors.rpc_health(),
+        "budgets": selectors.budget_use(),
+        "shares": selectors.fair_share_rows(),
         "flagged": selectors.flagged_users(),
         "alerts": selectors.alerts_open(),
         "pause_all": SystemSwitch.objects.filter(name=SystemSwitch.Name.PAUSE_ALL).first(),
@@ -35,7 +37,8 @@ def _control_room_context(request) -> dict:
 
 @never_cache
 def control_room(request):
-    """KPIs, queues, workers, RPC endpoints, dead letters and flagged users; the `stats`
+    """KPIs, queues, workers, RPC endpoints, request budgets and fair shares, dead letters and
+    flagged users; the `stats`
     partial answers the page's HTMX polling."""
     template = "admin_ops/control_room.html"
     if request.htmx:

@@ -46,5 +46,9 @@ class Budget(Protocol):
         """Return once `cost` requests of `method_class` may go to `endpoint` (waiting for the
         budget to refill if needed); raise `BudgetPaused` while the endpoint is paused."""
 
+    def reserve(self, *, endpoint: str, method_class: str, cost: int = 1) -> tuple[bool, float]:
+        """One attempt without waiting: (paused, seconds to wait); (False, 0.0) means the
+        tokens are taken (a caller choosing between endpoints asks each in turn)."""
+
     def pause(self, *, endpoint: str, seconds: float) -> None:
         """The endpoint answered 429: no request goes to it from anyone for `seconds`."""

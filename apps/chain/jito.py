@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import random
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +23,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from apps.chain.budget import Budget, method_class
+from apps.chain.budget import BUNDLE, Budget, BudgetPaused, method_class
 from apps.chain.constants import JITO_TIP_ACCOUNTS
 from apps.chain.errors import BundleRejected, PermanentRpcError, RateLimited, TransientRpcError
 from apps.chain.rpc import RpcPool, in_process_http_client
@@ -29,6 +31,7 @@ from apps.chain.spl import sol_transfer
 
 MAX_BUNDLE_TRANSACTIONS = 5
 BUNDLES_PATH = "/api/v1/bundles"
+TOOK_KEPT = 1024
 
 # Public mainnet block engines by region (configuration may override or extend).
 JITO_REGIONS: Mapping[str, str] = {
@@ -93,10 +96,10 @@ class JitoClient:
             return in_process_http_client(self.asgi_app, timeout_s=self.timeout_s, headers=headers)
         return httpx2.AsyncClient(timeout=httpx2.Timeout(self.timeout_s), headers=headers)
 
-    async def _rpc(self, method: str, params: list) -> Any:
+    async def _rpc(self, method: str, params: list, *, budget_taken: bool = False) -> Any:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
         url = self.base_url.rstrip("/") + BUNDLES_PATH
-        if self.budget is not None:
+        if self.budget is not None and not budget_taken:
             await self.budget.acquire(
                 endpoint=self.budget_endpoint, method_class=method_class(method)
             )
@@ -145,15 +148,30 @@ class JitoClient:
     async def pick_tip_account(self) -> Pubkey:
         return self.rng.choice(await self.get_tip_accounts())
 
-    async def send_bundle(self, transactions: Sequence[VersionedTransaction]) -> str:
-        """Submit 1-5 signed transactions; returns the bundle id."""
+    def budget_wait_s(self, method_class: str) -> float:
+        """Take one `method_class` token of this engine's budget if it has one now (0.0), else
+        the seconds until it may have (`math.inf` while a 429 pauses it); no budget: 0.0."""
+        if self.budget is None:
+            return 0.0
+        paused, wait_s = self.budget.reserve(
+            endpoint=self.budget_endpoint, method_class=method_class
+        )
+        return math.inf if paused else wait_s
+
+    async def send_bundle(
+        self, transactions: Sequence[VersionedTransaction], *, budget_taken: bool = False
+    ) -> str:
+        """Submit 1-5 signed transactions; returns the bundle id. `budget_taken`: the caller
+        took the request's budget already (`budget_wait_s`)."""
         if not 1 <= len(transactions) <= MAX_BUNDLE_TRANSACTIONS:
             raise BundleRejected(
                 f"a bundle holds 1 to {MAX_BUNDLE_TRANSACTIONS} transactions, "
                 f"got {len(transactions)}"
             )
         encoded = [base64.b64encode(bytes(tx)).decode() for tx in transactions]
-        return await self._rpc("sendBundle", [encoded, {"encoding": "base64"}])
+        return await self._rpc(
+            "sendBundle", [encoded, {"encoding": "base64"}], budget_taken=budget_taken
+        )
 
     async def get_bundle_statuses(self, bundle_ids: Sequence[str]) -> list[BundleStatus | None]:
         """Landed bundles (None for bundles not landed or unknown)."""
@@ -199,3 +217,61 @@ class JitoClient:
             if height.value > last_valid_block_height:
                 return BundleStatus(bundle_id=bundle_id, status="Expired")
             await asyncio.sleep(poll_interval_s)
+
+
+@dataclass
+class JitoRotation:
+    """Several block engines (regions, UUIDs), each with its own budget, used as one: a bundle
+    goes to the next engine in turn whose budget has a `bundle` token now, so no engine is
+    sent more than its budget and the load spreads over all of them; when none has one, it
+    waits for the one that refills first. A bundle's statuses are asked of the engine that
+    took it. Tip accounts are the same on every engine (the tip-payment program's)."""
+
+    clients: Sequence[JitoClient]
+    _next: int = 0
+    # Which engine took each recent bundle (the last TOOK_KEPT), to ask it the status.
+    _took: OrderedDict[str, JitoClient] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        if not self.clients:
+            raise ValueError("a Jito rotation needs at least one block engine")
+
+    def _engine_with_budget(self) -> tuple[JitoClient | None, float]:
+        """The next engine in turn whose budget gave a token (None: the shortest wait)."""
+        count, waits = len(self.clients), []
+        for step in range(count):
+            index = (self._next + step) % count
+            wait_s = self.clients[index].budget_wait_s(BUNDLE)
+            if wait_s == 0:
+                self._next = index + 1
+                return self.clients[index], 0.0
+            waits.append(wait_s)
+        return None, min(waits)
+
+    async def send_bundle(self, transactions: Sequence[VersionedTransaction]) -> str:
+        while True:
+            client, wait_s = self._engine_with_budget()
+            if client is not None:
+                bundle_id = await client.send_bundle(transactions, budget_taken=True)
+                self._took[bundle_id] = client
+                while len(self._took) > TOOK_KEPT:
+                    self._took.popitem(last=False)
+                return bundle_id
+            if math.isinf(wait_s):
+                raise BudgetPaused(
+                    "every Jito block engine is paused by a 429", endpoint="jito",
+                    retry_after_s=1.0,
+                )  # fmt: skip
+            # Jittered so that processes woken together do not all ask again in one instant.
+            await asyncio.sleep(wait_s * random.uniform(1.0, 1.25))
+
+    def engine_of(self, bundle_id: str) -> JitoClient:
+        """The engine that took `bundle_id` (the first one for a bundle sent elsewhere)."""
+        return self._took.get(bundle_id, self.clients[0])
+
+    async def pick_tip_account(self) -> Pubkey:
+        return await self.clients[0].pick_tip_account()
+
+    async def get_inflight_bundle_statuses(self, bundle_ids: Sequence[str]) -> list[BundleStatus]:
+        (bundle_id,) = bundle_ids
+        return await self.engine_of(bundle_id).get_inflight_bundle_statuses([bundle_id])

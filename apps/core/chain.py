@@ -50,6 +50,13 @@ def parse_address(value: str, *, field: str) -> Pubkey:
         raise ValidationFailed(message, fields={field: [message]}) from error
 
 
+def endpoint_names(network: str) -> list[str]:
+    """The names of `network`'s endpoints, in the order of SOLANA_RPC_URLS: `<network>-<i>`
+    (what budgets, metrics and the control room call them; a URL may hold a key)."""
+    urls = settings.SOLANA_RPC_URLS.get(network) or ()
+    return [f"{network}-{index}" for index in range(len(urls))]
+
+
 def rpc_pool(network: str) -> RpcPool:
     """The process-wide pool for `network` (endpoints from SOLANA_RPC_URLS, first preferred)."""
     urls = tuple(settings.SOLANA_RPC_URLS.get(network) or ())
@@ -63,8 +70,8 @@ def rpc_pool(network: str) -> RpcPool:
         pool = _pools.get(key)
         if pool is None:
             endpoints = [
-                EndpointConfig(name=f"{network}-{index}", url=url, priority=index)
-                for index, url in enumerate(urls)
+                EndpointConfig(name=name, url=url, priority=index)
+                for index, (name, url) in enumerate(zip(endpoint_names(network), urls, strict=True))
             ]
             budget = rpc_budget(network=network, endpoints=[e.name for e in endpoints])
             pool = _pools[key] = RpcPool(

@@ -11,9 +11,10 @@ Imports run one way: tasks → runner → steps → the shared modules → model
       distribute.py   maker wallets (keys committed first), then their funding batches
       preflight.py    funded makers, a readable pool, a simulated buy; then the first plan
       plan.py         a planner window: stop conditions, then its trades and the next window
-      trade.py        one trade on its own (dry runs, Jito bundles, what a batch handed back)
+      trade.py        one trade on its own (dry runs, what a batch or bundle handed back)
       batch.py        a slice of trades together: locks, and the jobs the batch takes
       batch_send.py   the batch's build → commit → send → confirm → write
+      bundle_send.py  a Jito run's slice as bundles of up to 4 swaps, one tip shared in the ledger
       gather.py       on stop: sell, sweep, and finish the run
     trading.py      one trade: params, fees, pool state, the spec, the amount, its outcome
     sending.py      the idempotent send: resolve earlier attempts, commit, send, confirm

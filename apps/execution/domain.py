@@ -106,3 +106,11 @@ def breaker_tripped(outcomes: Sequence[bool]) -> str | None:
                 f"(over {BREAKER_FAILURE_PERCENT} %)."
             )
     return None
+
+
+def tip_shares(tip_lamports: int, trades: int) -> list[int]:
+    """A bundle's one tip split between its `trades` in whole lamports: equal shares, the
+    remainder one lamport each to the first trades (in bundle order), so the shares always
+    add up to the tip and the same bundle always splits the same way."""
+    share, remainder = divmod(tip_lamports, trades)
+    return [share + (1 if index < remainder else 0) for index in range(trades)]

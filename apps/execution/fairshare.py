@@ -104,6 +104,27 @@ def network_capacity_per_s(network: str) -> float | None:
     return min(rates) if rates else None
 
 
+def _registry_key(network: str) -> str:
+    return cache.make_key(f"fairshare:{network}")
+
+
+def _stale_before(now: float) -> float:
+    return now - max(STALE_WINDOWS * settings.EXECUTION_PLAN_WINDOW_MS / 1000, STALE_MIN_S)
+
+
+def _registered(entries: Mapping, *, now: float) -> tuple[list[Demand], dict[int, float]]:
+    """The live demands in the registry's `entries`, and the users' caps."""
+    demands, caps = [], {}
+    for run, raw in entries.items():
+        item = json.loads(raw)
+        if item["at"] < _stale_before(now):
+            continue
+        demands.append(Demand(int(run), item["user"], item["demand"], item["weight"]))
+        if item["cap"] is not None:
+            caps[item["user"]] = item["cap"]
+    return demands, caps
+
+
 def run_share_per_s(*, network: str, demand: Demand, user_cap_per_s: float | None) -> float | None:
     """Register `demand` for this window and return the run's fair share of the network's
     capacity in trades per second (None: the network has no budget, no limit)."""
@@ -111,28 +132,47 @@ def run_share_per_s(*, network: str, demand: Demand, user_cap_per_s: float | Non
     if capacity is None:
         return None
     client = budget_redis()
-    key = cache.make_key(f"fairshare:{network}")
+    key = _registry_key(network)
     now = time.time()
     entry = {"user": demand.user_id, "demand": demand.trades_per_s, "weight": demand.weight,
              "cap": user_cap_per_s, "at": now}  # fmt: skip
-    stale_before = now - max(STALE_WINDOWS * settings.EXECUTION_PLAN_WINDOW_MS / 1000, STALE_MIN_S)
     try:
         client.hset(key, str(demand.run_id), json.dumps(entry))
         entries = client.hgetall(key)
-        stale = [run for run, raw in entries.items() if json.loads(raw)["at"] < stale_before]
+        stale = [run for run, raw in entries.items() if json.loads(raw)["at"] < _stale_before(now)]
         if stale:
             client.hdel(key, *stale)
     except redis.RedisError:
         # Without the registry, an equal share as if every one of the user's runs were alone
         # would overspend; plan as the run's own demand allows and let the budget pace it.
         return None
-    demands, caps = [], {}
-    for run, raw in entries.items():
-        item = json.loads(raw)
-        if item["at"] < stale_before:
-            continue
-        demands.append(Demand(int(run), item["user"], item["demand"], item["weight"]))
-        if item["cap"] is not None:
-            caps[item["user"]] = item["cap"]
+    demands, caps = _registered(entries, now=now)
     shares = fair_shares(demands, capacity_per_s=capacity, user_caps_per_s=caps)
     return shares.get(demand.run_id, 0.0)
+
+
+@dataclass(frozen=True)
+class RunShare:
+    run_id: int
+    demand_per_s: float
+    share_per_s: float
+
+    @property
+    def slowed(self) -> bool:
+        """The run asks for more than its share: the planner plans it slower."""
+        return self.share_per_s < self.demand_per_s * 0.999
+
+
+def network_shares(network: str) -> tuple[float | None, list[RunShare]]:
+    """The network's capacity (trades/s, None: no budget) and the fair share of each run its
+    planners registered, as the planners compute them (read only: registers nothing)."""
+    capacity = network_capacity_per_s(network)
+    if capacity is None:
+        return None, []
+    entries = budget_redis().hgetall(_registry_key(network))
+    demands, caps = _registered(entries, now=time.time())
+    shares = fair_shares(demands, capacity_per_s=capacity, user_caps_per_s=caps)
+    return capacity, [
+        RunShare(run_id=d.run_id, demand_per_s=d.trades_per_s, share_per_s=shares[d.run_id])
+        for d in demands
+    ]

@@ -20,9 +20,10 @@ A run's jobs, by type and sequence (the key's last part):
     funds_gather:0  on stop: cancel what is queued, wait for trades in flight, one sell job per
                   maker; sell-<wallet> then sweep-<wallet>; finish: the run ends
 
-Modes: legacy sends with `sendTransaction`; jito sends each trade as a one-transaction bundle
-with the tip inside; dry_run funds nothing and simulates every trade (status `simulated`);
-sell_only funds nothing and goes from the pre-flight straight to the gather.
+Modes: legacy sends with `sendTransaction`; jito sends a slice's trades as bundles of up to 4
+swaps with one tip inside the last (`steps/bundle_send.py`; a trade retried on its own goes as
+a one-transaction bundle with its own tip); dry_run funds nothing and simulates every trade
+(status `simulated`); sell_only funds nothing and goes from the pre-flight straight to the gather.
 """
 
 from __future__ import annotations
@@ -248,7 +249,9 @@ def job_requeue(job: Job, *, countdown_s: float, count_attempt: bool) -> None:
         Job.objects.filter(pk=job.pk, status=Job.Status.PROCESSING).update(**updates)
 
 
-def trades_enqueue(jobs: list[Job], *, batch: bool) -> None:
+def trades_enqueue(
+    jobs: list[Job], *, batch: bool, spread_ms: int | None = None, max_size: int | None = None
+) -> None:
     """Send the tasks of a window's new trade jobs on commit: one `trades` task per slice
     (`trade_slices`) at its last trade's time, so none goes early, even a slice of one (a
     batch may take other runs' trades along); one task per trade when not batched."""
@@ -256,7 +259,7 @@ def trades_enqueue(jobs: list[Job], *, batch: bool) -> None:
         for job in jobs:
             job_enqueue(job=job)
         return
-    for part in trade_slices(jobs):
+    for part in trade_slices(jobs, spread_ms=spread_ms, max_size=max_size):
         ids, eta = [job.pk for job in part], part[-1].scheduled_for
         transaction.on_commit(lambda ids=ids, eta=eta: trades_send(ids, eta=eta))
 
@@ -266,16 +269,20 @@ def trades_send(job_ids: list[int], *, retries: int = 0, **options: Any) -> None
     task_send(TRADES_TASK, (job_ids, retries), queue="trade.buy", **options)
 
 
-def trade_slices(jobs: list[Job]) -> list[list[Job]]:
-    """Consecutive trades (by time) of distinct maker wallets due within
-    `EXECUTION_BATCH_SPREAD_MS` of the slice's first, at most `EXECUTION_BATCH_MAX` each."""
-    spread = timedelta(milliseconds=settings.EXECUTION_BATCH_SPREAD_MS)
+def trade_slices(
+    jobs: list[Job], *, spread_ms: int | None = None, max_size: int | None = None
+) -> list[list[Job]]:
+    """Consecutive trades (by time) of distinct maker wallets due within `spread_ms`
+    (default `EXECUTION_BATCH_SPREAD_MS`) of the slice's first, at most `max_size` (default
+    `EXECUTION_BATCH_MAX`) each."""
+    spread = timedelta(milliseconds=spread_ms or settings.EXECUTION_BATCH_SPREAD_MS)
+    max_size = max_size or settings.EXECUTION_BATCH_MAX
     slices: list[list[Job]] = []
     for job in sorted(jobs, key=lambda job: (job.scheduled_for, job.pk)):
         current = slices[-1] if slices else []
         if (
             current
-            and len(current) < settings.EXECUTION_BATCH_MAX
+            and len(current) < max_size
             and job.scheduled_for - current[0].scheduled_for <= spread
             and job.payload["wallet_id"] not in {j.payload["wallet_id"] for j in current}
         ):

@@ -8,12 +8,13 @@ the counters. Reads (balances by the ledger) are in `selectors`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db.models import F
 
 from apps.campaigns.models import CampaignRun
 from apps.core.sql import add_to_rows, update_rows
+from apps.execution import domain
 from apps.execution.balances import TxBalances
 from apps.execution.jobs import JobFailed
 from apps.execution.models import Execution, LedgerEntry
@@ -81,6 +82,36 @@ def ledger_rows(
         if lamports or tokens:
             row(wallet, kind, lamports, tokens)
     return rows, deltas
+
+
+def tip_shared(trades: list[TradeWrite]) -> list[TradeWrite]:
+    """The landed trades of one bundle with its one tip (paid inside the last transaction)
+    shared between them (`domain.tip_shares`): each trade gets a `tip` row of its share,
+    on the wallet that paid the tip, so every wallet's rows still add up to its balance
+    and the shares to the tip paid; each execution's `tip_lamports` and the run's tips
+    count its share."""
+    tip_rows = [row for trade in trades for row in trade.ledger if row.kind == LedgerEntry.Kind.TIP]
+    if len(trades) < 2 or len(tip_rows) != 1:
+        return trades
+    (paid,) = tip_rows
+    shares = domain.tip_shares(-paid.lamports_delta, len(trades))
+    shared = []
+    for trade, share in zip(trades, shares, strict=True):
+        ledger = [row for row in trade.ledger if row is not paid]
+        if share:
+            ledger.append(
+                LedgerEntry(
+                    run_id=trade.execution.run_id, wallet=paid.wallet, kind=LedgerEntry.Kind.TIP,
+                    lamports_delta=-share, execution=trade.execution,
+                )
+            )  # fmt: skip
+        shared.append(
+            replace(
+                trade, ledger=ledger, amounts={**trade.amounts, "tip_lamports": share},
+                totals={**trade.totals, "tips_lamports": share},
+            )
+        )  # fmt: skip
+    return shared
 
 
 def ledger_written(execution: Execution) -> bool:

@@ -46,7 +46,7 @@ from apps.chain.errors import (
     TransientRpcError,
     VenueMigrated,
 )
-from apps.chain.jito import JitoClient, tip_instruction
+from apps.chain.jito import JitoRotation, tip_instruction
 from apps.chain.rpc import RpcPool, run_sync, single
 from apps.chain.subscriptions import await_signatures, pubsub_url
 from apps.chain.tx import (
@@ -87,7 +87,7 @@ class TxSpec:
     planned: dict = field(default_factory=dict)
     # Jito mode: the block engine to send a bundle to, and the tip the payer pays inside the
     # (last) transaction. None: legacy sendTransaction.
-    jito: JitoClient | None = None
+    jito: JitoRotation | None = None
     tip_lamports: int = 0
 
 
@@ -105,7 +105,7 @@ def _block_height(rpc: RpcPool) -> int:
     return run_sync(rpc.call("getBlockHeight", lambda c: c.get_block_height(Confirmed))).value
 
 
-def _resend(rpc: RpcPool, raw: bytes, *, jito: JitoClient | None) -> None:
+def _resend(rpc: RpcPool, raw: bytes, *, jito: JitoRotation | None) -> None:
     # Already processed, or the blockhash is gone (an error answered for it, or raised): the
     # status check that follows decides.
     with contextlib.suppress(PermanentRpcError):
@@ -127,7 +127,7 @@ def _finish(*, execution: Execution, rpc: RpcPool, started: float | None = None)
 
 
 def _resolve_previous(
-    *, job: Job, rpc: RpcPool, jito: JitoClient | None, attempts: list[Execution] | None
+    *, job: Job, rpc: RpcPool, jito: JitoRotation | None, attempts: list[Execution] | None
 ) -> tuple[Execution | None, int]:
     """Step 2: the execution of this job that landed, if any, and the number of the job's
     next attempt. Raises NotYet while one may still land; marks the ones that can no longer

@@ -6,6 +6,7 @@ spends, and a landed trade's outcome (`trade_done`: result, ledger rows, run tot
 
 from __future__ import annotations
 
+import functools
 import random
 
 from django.conf import settings
@@ -15,9 +16,9 @@ from apps.campaigns.domain import Params
 from apps.campaigns.models import CampaignRun
 from apps.chain.dex.base import Side as DexSide
 from apps.chain.dex.registry import get_adapter
-from apps.chain.jito import JITO_REGIONS, JitoClient
+from apps.chain.jito import JITO_REGIONS, JitoClient, JitoRotation
 from apps.chain.tx import FixedFee, PercentileFee
-from apps.core.budgets import jito_budget
+from apps.core.budgets import JitoEngine, jito_budget, jito_engines
 from apps.execution import domain
 from apps.execution.ledger import TradeWrite, landed_failed, ledger_rows, trade_writes
 from apps.execution.models import Execution, Job, LedgerEntry
@@ -27,6 +28,8 @@ from apps.execution.sending import TxSpec
 from apps.wallets.models import Wallet
 
 DRY_RUN, SELL_ONLY, JITO = "dry_run", "sell_only", "jito"
+# Swaps per Jito bundle: a bundle holds 5 transactions; 4 swaps, the tip riding in the last.
+BUNDLE_TRADES = 4
 
 
 def run_params(run: CampaignRun) -> Params:
@@ -56,7 +59,7 @@ async def pool_read(rpc, *, pool_dex: str, pool_address: str, mint: str):
 
 def trade_spec(
     *, run: CampaignRun, params: Params, maker: Wallet, side: str, amount: int,
-    payer: Wallet | None = None, quotes: list | None = None, jito: JitoClient | None = None,
+    payer: Wallet | None = None, quotes: list | None = None, jito: JitoRotation | None = None,
     tip_lamports: int = 0, pool_state: tuple | None = None,
 ) -> TxSpec:  # fmt: skip
     """`pool_state`: (adapter, state) read once for trades built together; otherwise each
@@ -85,16 +88,29 @@ def trade_spec(
     )  # fmt: skip
 
 
-def jito_client(*, network: str, region: str | None) -> JitoClient:
-    """The block engine of a network: the localnet serves one on its RPC URL; elsewhere the
-    campaign's region."""
-    name = "localnet" if network == "localnet" else region or "mainnet"
-    budget = jito_budget(regions=["localnet", *JITO_REGIONS])
-    if network == "localnet":
-        return JitoClient(
-            base_url=settings.SOLANA_RPC_URLS["localnet"][0], budget=budget, budget_endpoint=name
-        )
-    return JitoClient.for_region(name, budget=budget, budget_endpoint=name)
+def jito_client(*, network: str, region: str | None) -> JitoRotation:
+    """The block engines of a campaign: those configured for its region (JITO_ENGINES; the
+    localnet serves its own on its RPC URL), in rotation, each within its budget. One
+    rotation per process and set of engines, so consecutive bundles spread over them."""
+    region = "localnet" if network == "localnet" else region or "mainnet"
+    mine = tuple(engine for engine in jito_engines() if engine.region == region)
+    budget = jito_budget()
+    localnet_url = settings.SOLANA_RPC_URLS["localnet"][0]
+    return _rotation(mine or (JitoEngine(name=region, region=region),), budget, localnet_url)
+
+
+@functools.lru_cache(maxsize=64)
+def _rotation(engines: tuple[JitoEngine, ...], budget, localnet_url: str) -> JitoRotation:
+    urls = {**JITO_REGIONS, "localnet": localnet_url}
+    return JitoRotation(
+        clients=[
+            JitoClient(
+                base_url=urls[engine.region], auth_uuid=engine.auth_uuid, budget=budget,
+                budget_endpoint=engine.name,
+            )
+            for engine in engines
+        ]
+    )  # fmt: skip
 
 
 def tip_for(*, params: Params, job_id: int) -> int:
@@ -164,5 +180,18 @@ def trade_done(execution: Execution, *, run: CampaignRun, maker: Wallet, side: s
 
 
 def batchable(params: Params) -> bool:
-    """Trades of a live legacy run go out in batches (dry runs and Jito bundles one by one)."""
-    return params.mode != DRY_RUN and params.execution_mode != JITO
+    """Trades of a live run go out together: a legacy run's in batches, a Jito run's in
+    bundles (`steps.bundle_send`); a dry run's one by one."""
+    return params.mode != DRY_RUN
+
+
+def slicing(params: Params) -> dict[str, int]:
+    """How a window's trades are sliced (`jobs.trade_slices`): a Jito run's into bundles of
+    up to BUNDLE_TRADES, each its own task, its trades waiting a little longer to share a
+    bundle's tip (EXECUTION_JITO_BUNDLE_SPREAD_MS)."""
+    if params.execution_mode == JITO:
+        return {"spread_ms": settings.EXECUTION_JITO_BUNDLE_SPREAD_MS, "max_size": BUNDLE_TRADES}
+    return {
+        "spread_ms": settings.EXECUTION_BATCH_SPREAD_MS,
+        "max_size": settings.EXECUTION_BATCH_MAX,
+    }

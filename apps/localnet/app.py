@@ -164,6 +164,9 @@ class LocalnetRpc:
         self.faults = faults
         # Requests served, by method (benchmarks count what a confirmed trade costs).
         self.calls: Counter[str] = Counter()
+        # Block-engine requests by `x-jito-auth` UUID ("" without one): a block engine's
+        # limits are per UUID, and tests check that each UUID got no more than its budget.
+        self.bundle_requests_by_auth: Counter[str] = Counter()
         self._methods: dict[str, Callable[[list], str]] = {
             "getLatestBlockhash": self.get_latest_blockhash,
             "getBlockHeight": self.get_block_height,
@@ -746,6 +749,7 @@ def create_app(cluster: Cluster, *, faults: Faults | None = None) -> Starlette:
         return await serve(request, bundles=False)
 
     async def bundles(request: Request) -> Response:
+        rpc.bundle_requests_by_auth[request.headers.get("x-jito-auth", "")] += 1
         return await serve(request, bundles=True)
 
     async def health(request: Request) -> Response:
@@ -761,4 +765,5 @@ def create_app(cluster: Cluster, *, faults: Faults | None = None) -> Starlette:
     app.state.cluster = cluster
     app.state.faults = rpc.faults
     app.state.calls = rpc.calls
+    app.state.bundle_requests_by_auth = rpc.bundle_requests_by_auth
     return app

@@ -691,7 +691,11 @@ class Cluster:
                     )
                     break
             if error is None:
+                # One block: the slot clock may have ticked while they ran, but a bundle's
+                # transactions land in the same slot, as on mainnet.
+                slot = landed[-1][0].record.slot
                 for executed, tx in landed:
+                    executed.record.slot = slot
                     self._land(executed, tx)
             else:
                 # All or nothing: every account the bundle names goes back to its state

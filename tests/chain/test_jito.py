@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 
 import pytest
 from solders.keypair import Keypair
@@ -13,6 +14,7 @@ from apps.chain.constants import JITO_TIP_ACCOUNTS, LAMPORTS_PER_SOL
 from apps.chain.errors import BundleRejected, PermanentRpcError
 from apps.chain.jito import JITO_REGIONS, JitoClient, tip_instruction
 from apps.chain.spl import sol_transfer
+from apps.localnet import Cluster, create_app
 from apps.localnet.cluster import bundle_id_of
 from apps.localnet.seed import fund
 
@@ -65,6 +67,25 @@ async def test_it_lands_a_bundle_in_order_and_reports_it_by_id(cluster, jito, wa
     assert status.transactions == tuple(tx.signatures[0] for tx in txs)
     assert cluster.get_balance(JITO_TIP_ACCOUNTS[0]) == tip_before + 10_000
     assert cluster.get_balance(c.pubkey()) == LAMPORTS_PER_SOL - 1_000_000 - 10_000 - 5_000
+
+
+async def test_a_bundles_transactions_land_in_one_slot_while_the_clock_ticks():
+    # Every read of this cluster's clock is a new slot: the bundle's 3 transactions still
+    # land in one block, as on mainnet.
+    ticks = itertools.count()
+    cluster = Cluster(slot_ms=10, clock=lambda: next(ticks) / 100)
+    payers = [Keypair() for _ in range(3)]
+    for payer in payers:
+        fund(cluster, address=payer.pubkey(), lamports=LAMPORTS_PER_SOL)
+    txs = [transfer_tx(cluster, p, 1_000_000, tip=1_000 if i == 2 else 0)
+           for i, p in enumerate(payers)]  # fmt: skip
+    jito = JitoClient(base_url="http://localnet", asgi_app=create_app(cluster))
+
+    bundle_id = await jito.send_bundle(txs)
+
+    slots = {cluster.status(tx.signatures[0]).slot for tx in txs}
+    assert len(slots) == 1 and cluster.bundle(bundle_id).landed
+    assert cluster.block(slots.pop()) != []
 
 
 async def test_it_leaves_every_balance_untouched_when_the_third_transaction_fails(

@@ -564,6 +564,10 @@ SOLANA_RPC_BUDGETS = {
 # Jito block-engine budgets per region ("ny:all=5,bundle=1;frankfurt:all=5"; the localnet's
 # block engine is the region "localnet"); empty: no budget.
 JITO_BUDGETS = env.str("JITO_BUDGETS", default="")
+# The block engines bundles go to, each with its own budget in JITO_BUDGETS, a campaign's
+# bundles rotating over its region's ("ny-a=ny,<uuid>;ny-b=ny,<uuid>;loc=localnet"; format in
+# apps/core/budgets.py); empty: one engine per region, without a UUID.
+JITO_ENGINES = env.str("JITO_ENGINES", default="")
 # Wallet balances read from the chain are cached this long (seconds).
 WALLET_BALANCE_CACHE_SECONDS = env.int("WALLET_BALANCE_CACHE_SECONDS", default=15)
 
@@ -601,6 +605,9 @@ EXECUTION_WALLET_WAIT_MS = env.int("EXECUTION_WALLET_WAIT_MS", default=2_000)
 # for its confirmations, then leaves the rest to their own tasks.
 EXECUTION_BATCH_SPREAD_MS = env.int("EXECUTION_BATCH_SPREAD_MS", default=250)
 EXECUTION_BATCH_MAX = env.int("EXECUTION_BATCH_MAX", default=16)
+# A Jito run's trades due within this many ms of each other share a bundle (up to 4 swaps and
+# one tip; apps/execution/steps/bundle_send.py): the later ones wait at most this long.
+EXECUTION_JITO_BUNDLE_SPREAD_MS = env.int("EXECUTION_JITO_BUNDLE_SPREAD_MS", default=1_500)
 EXECUTION_BATCH_CONFIRM_S = env.float("EXECUTION_BATCH_CONFIRM_S", default=10.0)
 # A batch's trade whose maker wallet is busy comes back in a batch up to this many times (0.25 s
 # apart), then goes to its own task (which waits EXECUTION_WALLET_WAIT_MS for the wallet).

@@ -19,6 +19,7 @@ from apps.core.sql import table_name
 from apps.execution.jobs import HELD_RETRY_S, job_enqueue, job_requeue, jobs_claim, trades_send
 from apps.execution.models import Execution, Job
 from apps.execution.steps.batch_send import batch_send
+from apps.execution.steps.bundle_send import bundle_send
 from apps.execution.trading import DRY_RUN, JITO, batchable, params_by_run
 
 BUSY_RETRY_S = 0.25  # when a batch finds a maker wallet busy, it tries that trade again
@@ -34,7 +35,8 @@ def trades_execute(*, job_ids: list[int], retries: int = 0) -> None:
     maker wallet (`_lock_due_trades`). So the per-batch work is shared by many trades when the
     workers are behind, and their own tasks find them done.
 
-    Only fresh trades of a running live legacy run are taken. Those of the slice whose maker
+    Only fresh trades of a running live run are taken; a Jito run's go out as bundles
+    (`steps.bundle_send`), the others as one batch. Those of the slice whose maker
     wallet is busy (its previous trade still confirming) come back as one batch a moment
     later, up to `EXECUTION_BATCH_RETRIES` times; those another worker holds, once it lets them
     go. Any other one, and any the batch cannot finish cleanly (a transient error, a
@@ -95,7 +97,9 @@ def _trades_locked(
         (later if retries < settings.EXECUTION_BATCH_RETRIES else handed).extend(busy)
         claimed = jobs_claim([job for job in fresh if job.payload["wallet_id"] in wallets])
         try:
-            handed += batch_send(claimed, params=params)
+            jito = [job for job in claimed if params[job.run_id].execution_mode == JITO]
+            handed += bundle_send(jito, params=params)
+            handed += batch_send([job for job in claimed if job not in jito], params=params)
         except BaseException:
             # A bug: nothing claimed stays `processing` under a live worker, and each job gets
             # its own task (which resolves what was sent by its signature).
@@ -143,7 +147,7 @@ def _queued_trades(ids: list[int]) -> list[Job]:
 
 def _batch_takes(job: Job, *, fresh: list[Job], params: dict[int, Params]) -> bool:
     """Whether a batch holding `fresh` takes `job`: a never-tried trade of a running live
-    legacy run, whose maker wallet has no trade in the batch yet."""
+    run, whose maker wallet has no trade in the batch yet (a Jito run's go as bundles)."""
     run = job.run
     return (
         run.status == RunStatus.RUNNING and batchable(params[run.pk]) and not job.tried
@@ -179,8 +183,8 @@ def _lock_due_trades(*, network: str, limit: int, exclude: list[int]) -> list[in
             f" JOIN {campaigns} AS campaign ON campaign.id = run.campaign_id"
             " WHERE first.status = %s AND first.scheduled_for <= %s AND run.status = %s"
             "  AND campaign.network = %s"
-            # `batchable` (the caller checks it too): keeps dry runs' and Jito runs' due
-            # trades, which a batch never takes, from crowding out the others.
+            # Dry runs' due trades, which a batch never takes, and Jito runs', which go in
+            # their own run's bundles, would crowd out the others.
             "  AND campaign.params->>'mode' IS DISTINCT FROM %s"
             "  AND campaign.params->>'execution_mode' IS DISTINCT FROM %s"
             "  AND NOT first.id = ANY(%s)"

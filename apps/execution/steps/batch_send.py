@@ -31,10 +31,11 @@ from apps.execution.balances import LANDED_FIELDS, TxBalances, record_landed, tr
 from apps.execution.jobs import JobFailed, job_requeue
 from apps.execution.lifecycle import stop_when_reached
 from apps.execution.models import Execution, Job
-from apps.execution.outcomes import job_failed, job_succeeded, jobs_succeeded
+from apps.execution.outcomes import Done, job_failed, job_succeeded, jobs_succeeded
 from apps.execution.planner import Side
 from apps.execution.selectors import ledger_holdings
 from apps.execution.sending import (
+    TxSpec,
     await_landings,
     build_failed,
     build_many,
@@ -55,20 +56,12 @@ def batch_send(jobs: list[Job], *, params: dict[int, Params]) -> list[Job]:
     """Send the claimed `jobs` (fresh trades of running runs on one network, one per maker
     wallet; `params` by run id); finishes each one it can and returns the others, back in the
     queue, for their own tasks."""
-    if not jobs:
-        return []
-    batch = _Batch(jobs, params=params)
-    # Each stage keeps the trades it could take further; the others are finished or handed
-    # back on the way (`batch.back`).
-    if batch.amounts() and batch.build() and batch.commit():
-        sent = batch.send()
-        if sent:
-            batch.confirm(sent)
-    return batch.back
+    return Batch(jobs, params=params).run() if jobs else []
 
 
-class _Batch:
-    """One batch's state through its stages: amounts → build → commit → send → confirm."""
+class Batch:
+    """One batch's state through its stages: amounts → build → commit → send → confirm.
+    A Jito bundle is one too (`steps.bundle_send`), with its own send and its tip shared."""
 
     def __init__(self, jobs: list[Job], *, params: dict[int, Params]):
         self.jobs, self.params = jobs, params
@@ -81,6 +74,16 @@ class _Batch:
         self.executions: dict[int, Execution] = {}
         self.back: list[Job] = []
 
+    def run(self) -> list[Job]:
+        """Every stage in turn; returns the jobs handed back to their own tasks."""
+        # Each stage keeps the trades it could take further; the others are finished or handed
+        # back on the way (`self.back`).
+        if self.amounts() and self.build() and self.commit():
+            sent = self.send()
+            if sent:
+                self.confirm(sent)
+        return self.back
+
     def hand_back(self, job: Job) -> None:
         job_requeue(job, countdown_s=0, count_attempt=False)
         self.back.append(job)
@@ -91,6 +94,7 @@ class _Batch:
         lamports, tokens = ledger_holdings(
             run_ids=[job.run_id for job in self.jobs], wallet_ids=self.makers
         )
+        self.lamports_held = lamports
         for job in self.jobs:
             side = Side.BUY if job.type == Job.Type.TRADE_BUY else Side.SELL
             key = (job.run_id, job.payload["wallet_id"])
@@ -135,18 +139,19 @@ class _Batch:
             latest_blockhash(rpc=rpc),
         )  # fmt: skip
         state = dict(zip(pools, states, strict=True))
-        specs = {
-            job.pk: trade_spec(
-                run=job.run, params=self.params[job.run_id],
-                maker=self.makers[job.payload["wallet_id"]], side=self.sides[job.pk],
-                amount=self.amounts_by_job[job.pk], pool_state=state[job.run.campaign.pool_id],
-            )
-            for job in jobs
-        }  # fmt: skip
+        specs = {job.pk: self.spec(job, pool_state=state[job.run.campaign.pool_id]) for job in jobs}
         built = await build_many(
             rpc=rpc, items=[(specs[job.pk], signers[job.pk], []) for job in jobs], recent=recent
         )
         return specs, built
+
+    def spec(self, job: Job, *, pool_state: tuple, **jito) -> TxSpec:
+        """The trade's spec (`jito`: its block engines and tip, for a bundle's tip payer)."""
+        return trade_spec(
+            run=job.run, params=self.params[job.run_id],
+            maker=self.makers[job.payload["wallet_id"]], side=self.sides[job.pk],
+            amount=self.amounts_by_job[job.pk], pool_state=pool_state, **jito,
+        )  # fmt: skip
 
     def commit(self) -> bool:
         """The Execution rows of the trades that built, committed before any send; a trade the
@@ -211,13 +216,17 @@ class _Batch:
                 job_failed(job, failure)
             else:
                 succeeded.append((job, done))
-        stop_when_reached(jobs_succeeded(succeeded), params=self.params)
+        stop_when_reached(jobs_succeeded(self.landed_together(succeeded)), params=self.params)
         finished = {execution.job_id for execution in recorded}
         for execution in sent:
             if execution.job_id not in finished:
                 # Not confirmed before its blockhash expired, or not served yet: resolved by its
                 # signature on the single-job path (expired → a new transaction).
                 self.hand_back(self.by_job[execution.job_id])
+
+    def landed_together(self, succeeded: list[tuple[Job, Done]]) -> list[tuple[Job, Done]]:
+        """What trades that landed together share (a bundle: its tip); a batch: nothing."""
+        return succeeded
 
     def _landed(self, sent: list[Execution]) -> list[Execution]:
         """The sent transactions that landed, with their outcome recorded (one UPDATE)."""

@@ -41,7 +41,7 @@ from apps.execution.planner import (
 )
 from apps.execution.prices import pool_price
 from apps.execution.selectors import volume_since
-from apps.execution.trading import batchable
+from apps.execution.trading import batchable, slicing
 
 SOLD_OUT_REASON = "Sell-only: the makers sold everything they held."
 BUDGET_REASON = "Budget cap reached: the trades it pays for are done."
@@ -225,7 +225,10 @@ def _create_jobs(locked: CampaignRun, params: Params, trades, *, window: int, ep
              "scheduled_for": _at(horizon_ms)},
         ],
     )  # fmt: skip
-    trades_enqueue([job for job in created if job.type in Job.TRADE_TYPES], batch=batchable(params))
+    trades_enqueue(
+        [job for job in created if job.type in Job.TRADE_TYPES], batch=batchable(params),
+        **slicing(params),
+    )  # fmt: skip
     for job in created:
         if job.type == Job.Type.PLAN:
             job_enqueue(job=job)

@@ -1,7 +1,8 @@
-"""Step `trade_buy` / `trade_sell`: one trade on its own (a trade a batch could not take, a
-dry run's, a Jito bundle's). Under the maker wallet's lock: the amount from the ledger, the
-idempotent send (`sending.send_once`), the outcome (`trading.trade_done`). A dry run quotes,
-builds and simulates, and records a `simulated` execution.
+"""Step `trade_buy` / `trade_sell`: one trade on its own (a trade a batch or a Jito bundle
+could not take, a dry run's; a Jito trade goes as a one-transaction bundle with its own tip).
+Under the maker wallet's lock: the amount from the ledger, the idempotent send
+(`sending.send_once`), the outcome (`trading.trade_done`). A dry run quotes, builds and
+simulates, and records a `simulated` execution.
 """
 
 from __future__ import annotations
