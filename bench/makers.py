@@ -7,10 +7,10 @@ back (packed sweep transactions). Prints
     makers=<n> distribute_s=<s> gather_s=<s> left_lamports=<n>
 
 `distribute_s` runs from the start of the engine's distribute job to the end of its last
-funding batch (the keys' generation and encryption included; the workers' start-up not), `gather_s` from the stop to the campaign ended,
-`left_lamports` is what every maker holds on the localnet afterwards (the chain, not the
-ledger). The parts (keys, transactions, fees) go to stderr. A throw-away database, like
-`bench.run_engine`.
+funding batch (the keys' generation and encryption included; the workers' start-up not),
+`gather_s` from the stop to the campaign ended, `left_lamports` is what every maker holds on
+the localnet afterwards (the chain, not the ledger). The parts (keys, transactions, fees) go
+to stderr. A throw-away database, like `bench.run_engine`.
 
     python -m bench.makers [--makers 10000] [--workers <cores>] [--threads 8]
 """
@@ -26,8 +26,9 @@ import time
 from bench.run_engine import _setup_django, _spawn
 
 SOL = 1_000_000_000
-FUNDING_SOL = "0.011"
-# Trades of 0.01 SOL a minute apart at most: the run is about the makers, not the trading.
+FUNDING_SOL = "0.015"
+# Trades of 0.01 SOL a minute apart (a maker keeps its reserve beside a trade): the run is
+# about the makers, not the trading.
 PARAMS = {
     "maker_funding_sol": FUNDING_SOL, "trade_size_min_sol": "0.01",
     "trade_size_max_sol": "0.01", "delay_min_seconds": "60", "delay_max_seconds": "120",
