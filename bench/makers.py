@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 
-from bench.run_engine import _setup_django, _spawn
+from bench.run_engine import _setup_django, _spawn, seeded_pool
 
 SOL = 1_000_000_000
 FUNDING_SOL = "0.015"
@@ -43,21 +43,12 @@ def _campaign(cluster, makers: int) -> int:
 
     from apps.accounts.models import User
     from apps.campaigns.services import campaign_create
-    from apps.localnet.seed import seed_token
-    from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
+    from apps.tokens.models import PoolSelection, TokenLink
     from apps.wallets.services import wallet_import
 
-    seeded = seed_token(cluster, wallets=1, raydium_reserves=(10**16, 50_000 * SOL))
+    seeded, token, pool = seeded_pool(cluster, wallets=1)
     funding = seeded.wallets[0]
     cluster.airdrop(funding.pubkey(), makers * SOL // 50 + 10 * SOL)
-    token = Token.objects.create(
-        network="localnet", mint=str(seeded.mint), program="spl", decimals=seeded.decimals,
-        supply_raw=10**16, symbol="BENCH", name="Bench",
-    )  # fmt: skip
-    pool = Pool.objects.create(
-        network="localnet", token=token, dex="raydium_amm_v4", address=str(seeded.raydium.amm),
-        quote_mint="So11111111111111111111111111111111111111112", fetched_at=timezone.now(),
-    )  # fmt: skip
     user = User.objects.create_user(
         "makers@example.com", "bench-password", email_verified_at=timezone.now(),
         max_makers=makers,

@@ -9,18 +9,20 @@ empty by the ledger.
 
 from __future__ import annotations
 
-import asyncio
-
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
-from solana.rpc.models import TokenAccountOpts
+from solders.account_decoder import UiAccountEncoding
 from solders.pubkey import Pubkey
+from solders.rpc.config import RpcAccountInfoConfig, RpcTokenAccountsFilterProgramId
+from solders.rpc.requests import GetTokenAccountsByOwner
+from solders.rpc.responses import GetTokenAccountsByOwnerResp
 
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.transitions import campaign_complete, campaign_finish
 from apps.chain import spl
 from apps.chain.constants import TOKEN_2022_PROGRAM_ID
+from apps.chain.errors import ChainError
 from apps.chain.rpc import run_sync
 from apps.chain.tx import PACKET_BYTES, packet_size
 from apps.core.chain import rpc_pool
@@ -238,37 +240,48 @@ def _sweep(job: Job, *, makers: list[Wallet]) -> Done:
 
 
 async def _sweep_instructions(rpc, makers: list[Wallet], destination: Pubkey) -> dict[int, list]:
-    """{maker id: the instructions that empty it}, read from the chain for all at once."""
-    parts = await asyncio.gather(*(_maker_sweep(rpc, maker, destination) for maker in makers))
-    return {maker.pk: part for maker, part in zip(makers, parts, strict=True)}
-
-
-async def _maker_sweep(rpc, maker: Wallet, destination: Pubkey) -> list:
-    """Close every token account of the maker (refusing if one still holds tokens) and send
-    its whole balance: the instructions that leave it at 0 lamports."""
-    owner = Pubkey.from_string(maker.address)
-    balance = (await rpc.call("getBalance", lambda c: c.get_balance(owner))).value
-    out = []
-    # SPL Token and Token-2022 accounts alike (a CPMM or pump.fun token may be either).
-    for program in (spl.TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
-        accounts = await rpc.call(
-            "getTokenAccountsByOwner",
-            lambda c, program=program: c.get_token_accounts_by_owner(
-                owner, TokenAccountOpts(program_id=program)
-            ),
-        )
-        for keyed in accounts.value:
-            state = spl.decode_token_account(bytes(keyed.account.data))
-            if state.amount != 0:
-                raise JobFailed(
-                    f"Maker {maker.address} still holds {state.amount} raw tokens.",
-                    code="tokens_left",
-                )
-            out.append(spl.close_account(account=keyed.pubkey, destination=destination,
-                                         owner=owner, token_program=program))  # fmt: skip
-    if balance:
-        out.append(spl.sol_transfer(source=owner, destination=destination, lamports=balance))
-    return out
+    """{maker id: the instructions that leave it at 0 lamports}: close every token account
+    (SPL Token and Token-2022 alike; refusing if one still holds tokens), then send the whole
+    balance. Read for all the makers at once: their balances in one `getMultipleAccounts`,
+    their token accounts in one JSON-RPC batch."""
+    if not makers:
+        return {}
+    owners = [Pubkey.from_string(maker.address) for maker in makers]
+    accounts = (
+        await rpc.call("getMultipleAccounts", lambda c: c.get_multiple_accounts(owners))
+    ).value
+    config = RpcAccountInfoConfig(encoding=UiAccountEncoding.Base64)
+    programs = (spl.TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
+    bodies = [
+        GetTokenAccountsByOwner(owner, RpcTokenAccountsFilterProgramId(program), config)
+        for owner in owners
+        for program in programs
+    ]
+    answers = iter(
+        await rpc.call_batch("getTokenAccountsByOwner", bodies, GetTokenAccountsByOwnerResp)
+    )
+    found = {}
+    for maker, owner, account in zip(makers, owners, accounts, strict=True):
+        out = []
+        for program in programs:
+            answer = next(answers)
+            if isinstance(answer, ChainError):
+                raise answer
+            for keyed in answer.value:
+                state = spl.decode_token_account(bytes(keyed.account.data))
+                if state.amount != 0:
+                    raise JobFailed(
+                        f"Maker {maker.address} still holds {state.amount} raw tokens.",
+                        code="tokens_left",
+                    )
+                out.append(spl.close_account(account=keyed.pubkey, destination=destination,
+                                             owner=owner, token_program=program))  # fmt: skip
+        if account is not None and account.lamports:
+            out.append(
+                spl.sol_transfer(source=owner, destination=destination, lamports=account.lamports)
+            )
+        found[maker.pk] = out
+    return found
 
 
 def _finish_when_last(job: Job) -> None:
