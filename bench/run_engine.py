@@ -59,17 +59,15 @@ def _setup_django() -> None:
     django.setup()
 
 
-def _campaigns(count: int, cluster) -> list[int]:
-    """`count` campaigns, each its own user and funding wallet, on one seeded Raydium pool."""
+def seeded_pool(cluster, *, wallets: int):
+    """A token seeded on the localnet with a deep Raydium AMM v4 pool and `wallets` funded
+    wallets, and its Token and Pool rows: (seeded, token, pool)."""
     from django.utils import timezone
 
-    from apps.accounts.models import User
-    from apps.campaigns.services import campaign_create
     from apps.localnet.seed import seed_token
-    from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
-    from apps.wallets.services import wallet_import
+    from apps.tokens.models import Pool, Token
 
-    seeded = seed_token(cluster, wallets=count, raydium_reserves=(10**16, 50_000 * 10**9))
+    seeded = seed_token(cluster, wallets=wallets, raydium_reserves=(10**16, 50_000 * 10**9))
     token = Token.objects.create(
         network="localnet", mint=str(seeded.mint), program="spl", decimals=seeded.decimals,
         supply_raw=10**16, symbol="BENCH", name="Bench",
@@ -78,6 +76,19 @@ def _campaigns(count: int, cluster) -> list[int]:
         network="localnet", token=token, dex="raydium_amm_v4", address=str(seeded.raydium.amm),
         quote_mint="So11111111111111111111111111111111111111112", fetched_at=timezone.now(),
     )  # fmt: skip
+    return seeded, token, pool
+
+
+def _campaigns(count: int, cluster) -> list[int]:
+    """`count` campaigns, each its own user and funding wallet, on one seeded Raydium pool."""
+    from django.utils import timezone
+
+    from apps.accounts.models import User
+    from apps.campaigns.services import campaign_create
+    from apps.tokens.models import PoolSelection, TokenLink
+    from apps.wallets.services import wallet_import
+
+    seeded, token, pool = seeded_pool(cluster, wallets=count)
     ids = []
     for index, keypair in enumerate(seeded.wallets):
         user = User.objects.create_user(

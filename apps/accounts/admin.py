@@ -28,7 +28,7 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = [
         (None, {"fields": ["email", "password", "display_name"]}),
         ("Access", {"fields": ["is_active", "is_staff", "is_superuser", "mainnet_allowed"]}),
-        ("Limits", {"fields": ["max_trades_per_minute"]}),
+        ("Limits", {"fields": ["max_trades_per_minute", "max_makers"]}),
         ("History", {"fields": ["date_joined", "last_login", "email_verified_at", "attested_at"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]

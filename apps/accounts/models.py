@@ -1,7 +1,12 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.crypto import salted_hmac
+
+# The most maker wallets one campaign run can have, whatever an admin sets: what the engine is
+# built and measured for (`bench.makers`: distribution, keys and gather of 10,000 makers).
+MAKERS_CEILING = 10_000
 
 # Django's own salt, so sessions made before token_version existed (version 0) stay valid.
 _SESSION_SALT = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
@@ -70,6 +75,15 @@ class User(AbstractUser):
         null=True,
         blank=True,
         help_text="Most trades per minute of all running campaigns together (empty: no cap).",
+    )
+    # Set by an admin: the most maker wallets one of this user's campaign runs may have (empty:
+    # the platform default, `CAMPAIGN_MAX_MAKERS`); never above `MAKERS_CEILING`.
+    max_makers = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAKERS_CEILING)],
+        help_text=f"Most maker wallets per campaign run, 1 to {MAKERS_CEILING:,} "
+        "(empty: the platform default).",
     )
 
     USERNAME_FIELD = "email"

@@ -17,8 +17,10 @@ BPS = 10_000
 # Compute units budgeted per swap transaction for the estimate. The engine sets the real limit
 # from a simulation; 200k is Solana's default per instruction, an upper bound for both venues.
 SWAP_COMPUTE_UNITS = 200_000
-# Distribution batches several System transfers into one transaction (one signature each).
-DISTRIBUTE_TRANSFERS_PER_TX = 10
+# Distribution packs System transfers into one transaction (one signature each) up to the
+# packet size: 20 fit beside the compute-budget instructions (the engine packs by the real
+# serialized size; tests/execution/test_makers.py checks that this matches).
+DISTRIBUTE_TRANSFERS_PER_TX = 20
 # Gather per maker: a final sell (maker signs) and close-accounts + sweep, signed by the maker
 # and by the funding wallet, which pays that fee so the maker can be emptied to 0 lamports.
 GATHER_SIGNATURES_PER_MAKER = 3
@@ -207,6 +209,8 @@ class Limits:
     min_makers: int
     max_makers: int
     user_daily_volume_cap_lamports: int
+    # Whose limit `max_makers` is, for the refusal: the platform's, or one an admin set.
+    max_makers_note: str = "platform limit"
 
 
 @dataclass(frozen=True)
@@ -250,7 +254,8 @@ def guardrail_check(*, params: Params, limits: Limits) -> tuple[dict[str, list[s
     if not limits.min_makers <= params.maker_count <= limits.max_makers:
         refuse(
             "maker_count",
-            f"Between {limits.min_makers} and {limits.max_makers} maker wallets (platform limit).",
+            f"Between {limits.min_makers} and {limits.max_makers} maker wallets "
+            f"({limits.max_makers_note}).",
         )
     cap = params.daily_volume_cap_lamports
     if cap is not None and cap > limits.user_daily_volume_cap_lamports:

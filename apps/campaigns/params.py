@@ -22,6 +22,7 @@ from typing import NoReturn
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.accounts.models import MAKERS_CEILING
 from apps.chain.jito import JITO_REGIONS
 from apps.core.amounts import LAMPORTS_PER_SOL
 from apps.core.errors import ValidationFailed
@@ -125,8 +126,10 @@ class CampaignParamsSerializer(serializers.Serializer):
 
     mode = serializers.ChoiceField(choices=Mode.CHOICES, default=Mode.LIVE)
     maker_count = serializers.IntegerField(
-        min_value=1, max_value=1000, error_messages=_bounds(1, 1000, "maker wallets"),
-        help_text="Maker wallets generated for each run.",
+        min_value=1, max_value=MAKERS_CEILING,
+        error_messages=_bounds(1, MAKERS_CEILING, "maker wallets"),
+        help_text="Maker wallets generated for each run (at most the account's limit: "
+        "`CAMPAIGN_MAX_MAKERS`, or what an administrator set for the account).",
     )  # fmt: skip
     maker_funding_sol = sol_field(
         source="maker_funding_lamports", min_units=1,

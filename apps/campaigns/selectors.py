@@ -40,16 +40,21 @@ from apps.wallets import balances as chain_balances
 from apps.wallets.models import Wallet
 
 
-def campaign_limits() -> Limits:
-    """The platform limits, read from settings at call time (tests and operators change them)."""
+def campaign_limits(*, owner: User | None = None) -> Limits:
+    """The platform limits, read from settings at call time (tests and operators change them);
+    with an `owner`, the limits an admin set for that user in place of the platform's."""
+    max_makers, note = settings.CAMPAIGN_MAX_MAKERS, "platform limit"
+    if owner is not None and owner.max_makers is not None:
+        max_makers, note = owner.max_makers, "the limit an administrator set for your account"
     return Limits(
         max_slippage_bps=settings.CAMPAIGN_MAX_SLIPPAGE_BPS,
         warn_slippage_bps=settings.CAMPAIGN_WARN_SLIPPAGE_BPS,
         min_trade_lamports=settings.CAMPAIGN_MIN_TRADE_LAMPORTS,
         max_trade_lamports=settings.CAMPAIGN_MAX_TRADE_LAMPORTS,
         min_makers=settings.CAMPAIGN_MIN_MAKERS,
-        max_makers=settings.CAMPAIGN_MAX_MAKERS,
+        max_makers=max_makers,
         user_daily_volume_cap_lamports=settings.CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS,
+        max_makers_note=note,
     )
 
 
@@ -80,7 +85,7 @@ def campaign_get(*, owner: User, campaign_id: int) -> Campaign:
 def campaign_warnings(*, campaign: Campaign) -> list[GuardrailWarning]:
     """Guardrail warnings of the stored params under today's platform limits."""
     params = Params.from_json(campaign.params)
-    _, warnings = guardrail_check(params=params, limits=campaign_limits())
+    _, warnings = guardrail_check(params=params, limits=campaign_limits(owner=campaign.owner))
     return warnings
 
 
@@ -226,13 +231,13 @@ def pool_reserves(*, pool: Pool) -> PoolReserves:
     raise DomainError(f"Estimates are not available for {pool.get_dex_display()} pools yet.")
 
 
-def params_check(*, params: object) -> tuple[dict, list[GuardrailWarning]]:
-    """Validate API-shaped params against the schema and today's platform limits without
+def params_check(*, params: object, owner: User) -> tuple[dict, list[GuardrailWarning]]:
+    """Validate API-shaped params against the schema and today's limits of `owner` without
     saving anything: (canonical params, warnings), or ValidationFailed with every refusal.
     For the wizard's as-you-type checks and for estimates of unsaved changes."""
     canonical = params_from_input(params)
     refusals, warnings = guardrail_check(
-        params=Params.from_json(canonical), limits=campaign_limits()
+        params=Params.from_json(canonical), limits=campaign_limits(owner=owner)
     )
     if refusals:
         raise validation_failed(refusals)
@@ -246,7 +251,7 @@ def campaign_estimate(
     its pool as it is on chain now, its warnings preceded by the guardrail warnings; also
     returns the reserves it used."""
     merged = {**params_to_input(campaign.params), **(params_patch or {})}
-    params, warnings = params_check(params=merged)
+    params, warnings = params_check(params=merged, owner=campaign.owner)
     window = None
     if campaign.end_at is not None:
         begin = campaign.start_at or now or timezone.now()

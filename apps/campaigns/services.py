@@ -180,7 +180,7 @@ def _validate(
         funding_wallet_id=funding_wallet_id, errors=errors,
     )  # fmt: skip
     typed = Params.from_json(params)
-    refusals, _ = guardrail_check(params=typed, limits=campaign_limits())
+    refusals, _ = guardrail_check(params=typed, limits=campaign_limits(owner=owner))
     for name, messages in refusals.items():
         errors.setdefault(name, []).extend(messages)
     _check_schedule(params=typed, start_at=start_at, end_at=end_at, now=now, errors=errors)
@@ -354,7 +354,7 @@ def _start_checks(*, campaign: Campaign, now: datetime, check_funds: bool) -> No
         return
     refuse_if_paused_by_operator()
     params = Params.from_json(campaign.params)
-    limits = campaign_limits()
+    limits = campaign_limits(owner=campaign.owner)
     traded = user_volume_since_lamports(owner=campaign.owner, since=utc_day_start(now))
     if traded >= limits.user_daily_volume_cap_lamports:
         raise Conflict(

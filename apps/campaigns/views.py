@@ -184,7 +184,7 @@ def wizard_check(request):
     errors: dict[str, list[str]] = {}
     warnings = []
     try:
-        _, warnings = selectors.params_check(params=form.params_input())
+        _, warnings = selectors.params_check(params=form.params_input(), owner=request.user)
     except DomainError as error:
         for key, texts in (error.fields or {"params": [error.message]}).items():
             errors.setdefault(key.removeprefix("params."), []).extend(texts)

@@ -148,6 +148,21 @@ def _unsigned(
     return VersionedTransaction.populate(message, blank)
 
 
+# The most bytes a transaction may take on the wire: the IPv6 minimum MTU (1280) less the
+# IP and UDP headers; a node refuses a larger one.
+PACKET_BYTES = 1232
+
+
+def packet_size(*, payer: Pubkey, instructions: Sequence[Instruction]) -> int:
+    """The bytes the signed transaction of `instructions` takes on the wire as
+    `build_transactions` makes it (the compute-budget instructions in front, every required
+    signature), computed by compiling and serializing it, not estimated."""
+    budgeted = [set_compute_unit_limit(0), set_compute_unit_price(0), *instructions]
+    message = MessageV0.try_compile(payer, budgeted, [], Hash.default())
+    blank = [Signature.default()] * message.header.num_required_signatures
+    return len(bytes(VersionedTransaction.populate(message, blank)))
+
+
 def _simulation_body(transaction: VersionedTransaction) -> SimulateVersionedTransaction:
     """Simulate without signature checks, at the confirmed commitment."""
     config = RpcSimulateTransactionConfig(sig_verify=False, commitment=CommitmentLevel.Confirmed)

@@ -4,7 +4,7 @@ circuit breaker rule and the lamport reserves a maker keeps."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from apps.campaigns.domain import Params
@@ -12,8 +12,6 @@ from apps.execution.planner import Distribution, Pattern, PlanConfig
 
 T = TypeVar("T")
 
-# Several transfers per funding transaction: 10 keeps a v0 message far below 1232 bytes.
-FUND_BATCH_SIZE = 10
 # A System transfer costs 150 CUs; the two compute-budget instructions 150 each.
 TRANSFER_CU = 150
 BUDGET_CU = 300
@@ -68,8 +66,21 @@ def plan_config(
     )
 
 
-def batches(items: Sequence[T], size: int = FUND_BATCH_SIZE) -> list[list[T]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+def packed(items: Sequence[T], *, size: Callable[[list[T]], int], limit: int) -> list[list[T]]:
+    """`items` in order, cut into the fewest consecutive groups whose `size` (the serialized
+    bytes of the transaction made for a group) is within `limit`. A group grows until one more
+    item would not fit; an item that does not fit even alone is a group of its own (its send
+    fails loudly instead of being dropped)."""
+    groups: list[list[T]] = []
+    current: list[T] = []
+    for item in items:
+        if current and size([*current, item]) > limit:
+            groups.append(current)
+            current = []
+        current.append(item)
+    if current:
+        groups.append(current)
+    return groups
 
 
 def transfer_compute_units(count: int) -> int:

@@ -9,16 +9,18 @@ that created it commits. Tasks are sent by name (`TASK_NAMES`), so this module d
 A run's jobs, by type and sequence (the key's last part):
 
     distribute:0  create the maker wallets (keys committed first), then one job per batch
-    distribute:batch-N  one funding transaction (several transfers); the last one to finish
-                  enqueues the pre-flight
+    distribute:batch-N  one funding transaction (as many transfers as fit in a packet); the
+                  last one to finish enqueues the pre-flight
     preflight:0   pre-flight: pool state, balances, one simulated trade; then the first plan
     plan:N        the planner's window N: stop conditions, then the trades due in the next
                   window (with their ETA) and plan:N+1 at the window's end
     trade_buy|trade_sell:<planner sequence>   one trade through the idempotent send; a
                   window's trades due close together (distinct makers) share one `trades`
                   task that sends them as a batch with other runs' due trades
-    funds_gather:0  on stop: cancel what is queued, wait for trades in flight, one sell job per
-                  maker; sell-<wallet> then sweep-<wallet>; finish: the run ends
+    funds_gather:0  on stop: cancel what is queued, wait for trades in flight, then a sell job
+                  per maker holding tokens (sell-<wallet>) and the makers in sweep batches
+                  (sweep-N: one transaction empties as many as fit in a packet, after their
+                  sells); finish: the run ends
 
 Modes: legacy sends with `sendTransaction`; jito sends a slice's trades as bundles of up to 4
 swaps with one tip inside the last (`steps/bundle_send.py`; a trade retried on its own goes as

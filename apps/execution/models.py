@@ -34,7 +34,7 @@ class Job(models.Model):
         MAIN = "main", "Main"
         BATCH = "batch", "Funding batch"  # distribute: one funding transaction
         SELL = "sell", "Sell a maker's tokens"  # funds_gather, per maker (payload wallet_id)
-        SWEEP = "sweep", "Sweep a maker"  # funds_gather, per maker (payload wallet_id)
+        SWEEP = "sweep", "Sweep a maker"  # funds_gather, per batch of makers (wallet_ids)
         FINISH = "finish", "Finish the run"  # funds_gather, once every maker is swept
 
     LIVE = (Status.QUEUED, Status.PROCESSING)

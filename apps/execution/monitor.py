@@ -129,10 +129,11 @@ def run_reconcile(*, run_id: int) -> list[dict]:
     mint = run.campaign.token.mint
     makers = run_makers(run)
     busy = set()
-    # A trade, sell or sweep job names its maker in the payload.
+    # A trade or sell job names its maker in the payload, a sweep batch its makers.
     for job in Job.objects.filter(run=run, status__in=Job.LIVE).only("payload"):
         if "wallet_id" in job.payload:
             busy.add(int(job.payload["wallet_id"]))
+        busy.update(int(pk) for pk in job.payload.get("wallet_ids", ()))
     makers = [m for m in makers if m.pk not in busy]
     if not makers:
         return []

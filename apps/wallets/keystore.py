@@ -174,8 +174,12 @@ def master_key_from(
 
 
 def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    return _seal_with(AESGCM(key), plaintext, aad)
+
+
+def _seal_with(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
     nonce = os.urandom(_NONCE_BYTES)
-    return bytes([FORMAT_V1]) + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    return bytes([FORMAT_V1]) + nonce + aead.encrypt(nonce, plaintext, aad)
 
 
 @sensitive_variables()
@@ -251,8 +255,19 @@ def _unwrap(master: AnyMasterKey, wrapped: bytes, *, owner_id: int) -> bytes:
 @sensitive_variables()
 def encrypt_seed(*, user_key: UserKey, address: str, seed: bytes) -> bytes:
     """Encrypt a wallet's 32-byte seed under its owner's DEK, bound to (owner, address)."""
-    aad = _secret_aad(owner_id=user_key.owner_id, address=address)
-    return _seal(_dek(user_key), seed, aad)
+    return encrypt_seeds(user_key=user_key, seeds=[(address, seed)])[0]
+
+
+@sensitive_variables()
+def encrypt_seeds(*, user_key: UserKey, seeds: Iterable[tuple[str, bytes]]) -> list[bytes]:
+    """`encrypt_seed` for many (address, seed) pairs of one owner: the DEK is unwrapped once
+    (one KMS call at most) and one AES-GCM context seals them all, each with its own nonce
+    and its own (owner, address) binding, so 10,000 maker keys cost one unwrap."""
+    aead = AESGCM(_dek(user_key))
+    return [
+        _seal_with(aead, seed, _secret_aad(owner_id=user_key.owner_id, address=address))
+        for address, seed in seeds
+    ]
 
 
 @sensitive_variables()

@@ -35,7 +35,7 @@ JITO_TIPS = {
 
 CASES = [
     ({"maker_count": MISSING}, "maker_count", "This field is required."),
-    ({"maker_count": 0}, "maker_count", "Between 1 and 1000 maker wallets."),
+    ({"maker_count": 0}, "maker_count", "Between 1 and 10000 maker wallets."),
     ({"maker_count": "three"}, "maker_count", "Enter a whole number."),
     ({"maker_funding_sol": "0"}, "maker_funding_sol", "Must be more than 0 SOL."),
     (

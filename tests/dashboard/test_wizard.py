@@ -197,10 +197,10 @@ def test_it_puts_create_errors_on_their_fields(alice_client, alice_setup, bob):
     htmx = alice_client.post(reverse("campaigns:new"), {**data, "intent": "draft"}, **HX)
 
     assert plain.status_code == 400
-    assert "Between 1 and 1000 maker wallets." in plain.content.decode()
+    assert "Between 1 and 10000 maker wallets." in plain.content.decode()
     assert htmx.status_code == 200
     assert htmx.content.decode().lstrip().startswith('<form method="post"')
-    assert "Between 1 and 1000 maker wallets." in htmx.content.decode()
+    assert "Between 1 and 10000 maker wallets." in htmx.content.decode()
     assert Campaign.objects.count() == 0
 
 

@@ -35,10 +35,17 @@ def test_it_maps_a_rate_cadence_and_a_busy_time():
     assert (config.pattern, config.busy_ms) == (Pattern.BURST, 200)
 
 
-def test_it_batches_transfers():
-    assert domain.batches(list(range(23))) == [
-        list(range(10)), list(range(10, 20)), [20, 21, 22],
+def test_it_packs_items_into_the_fewest_groups_within_the_limit():
+    # Each group's "size" is 10 per item plus 5 of overhead: 4 items fit in 45.
+    def size(group):
+        return 5 + 10 * len(group)
+
+    assert domain.packed(list(range(10)), size=size, limit=45) == [
+        [0, 1, 2, 3], [4, 5, 6, 7], [8, 9],
     ]  # fmt: skip
+    assert domain.packed([], size=size, limit=45) == []
+    # An item too large even alone is a group of its own, never dropped.
+    assert domain.packed([1, 2], size=size, limit=10) == [[1], [2]]
     assert domain.transfer_compute_units(10) == 300 + 1_500 + 1_000
 
 

@@ -231,11 +231,11 @@ def test_a_failed_preflight_stops_the_run_with_its_reason_and_gathers_the_fundin
     assert not Job.objects.filter(run=run, type__in=["trade_buy", "trade_sell"]).exists()
     for maker in Wallet.objects.filter(run_id=run.pk):
         assert setup.lamports(maker.address) == 0
-    # Only fees were spent: the funding transaction (1 signature) and a sweep per maker (2:
-    # the funding wallet pays, the maker signs its transfer).
+    # Only fees were spent: the funding transaction (1 signature) and one sweep of the 3
+    # makers (4: the funding wallet pays, each maker signs its transfer).
     assert run.price_impact_lamports == 0
     spent = funding_before - setup.lamports(setup.wallet.address)
-    assert spent == run.fees_lamports == 5_000 + 3 * 10_000
+    assert spent == run.fees_lamports == 5_000 + 4 * 5_000
 
 
 def test_a_run_continues_through_the_second_endpoint_when_the_primary_goes_down(

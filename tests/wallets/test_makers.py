@@ -34,6 +34,32 @@ def test_it_creates_maker_wallets_with_their_keys_in_one_go(alice, django_assert
     assert wallet_list(owner=alice, kind="maker").count() == 25
 
 
+def test_a_runs_largest_set_of_keys_costs_one_unwrap_and_a_few_statements(
+    alice, monkeypatch, django_assert_max_num_queries
+):
+    run = make_campaign(Setup(alice), status="active").current_run
+    unwrapped = []
+    unwrap = keystore._dek
+    monkeypatch.setattr(keystore, "_dek", lambda key: unwrapped.append(key.pk) or unwrap(key))
+
+    # As many statements as for 25 makers: the rows go in by batched INSERTs.
+    with django_assert_max_num_queries(12):
+        makers = wallets_create_makers(owner=alice, run_id=run.pk, count=10_000)
+
+    assert len(unwrapped) == 1  # the data key, once for every seed
+    stored = Wallet.objects.filter(run=run, kind=Wallet.Kind.MAKER)
+    assert stored.count() == 10_000 == len({m.address for m in makers})
+    # Each key sealed with its own nonce and bound to its own address: the first, the last
+    # and one in between decrypt to their wallets, and a ciphertext moved to another fails.
+    for maker in (stored.first(), stored.order_by("-id").first(), stored[5_000]):
+        assert keystore.sign_with(maker, b"fund me") is not None
+    first, second = stored.order_by("id")[:2]
+    assert len({bytes(first.encrypted_secret)[:13], bytes(second.encrypted_secret)[:13]}) == 2
+    first.encrypted_secret = second.encrypted_secret
+    with pytest.raises(keystore.KeystoreError):
+        keystore.sign_with(first, b"fund me")
+
+
 def test_it_creates_no_maker_when_the_transaction_fails(alice):
     with pytest.raises(RuntimeError), transaction.atomic():
         wallets_create_makers(owner=alice, run_id=7, count=3)
@@ -43,9 +69,9 @@ def test_it_creates_no_maker_when_the_transaction_fails(alice):
     assert not UserKey.objects.exists()
 
 
-@pytest.mark.parametrize("count", [0, -1, 1001])
+@pytest.mark.parametrize("count", [0, -1, 10_001])
 def test_it_refuses_a_silly_count(alice, count):
-    with pytest.raises(ValidationFailed, match="between 1 and 1000"):
+    with pytest.raises(ValidationFailed, match="between 1 and 10000"):
         wallets_create_makers(owner=alice, run_id=1, count=count)
 
     assert not Wallet.objects.exists()

@@ -1,6 +1,7 @@
 """Step `distribute`: create the maker wallets (each encrypted key committed before any lamport
-moves), then fund them, one funding transaction (several transfers) per `distribute` batch job;
-the last batch to finish enqueues the pre-flight.
+moves), then fund them, one funding transaction per `distribute` batch job, each packed with
+as many System transfers as fit in a packet (`chain.tx.PACKET_BYTES`, by the real serialized
+size); the last batch to finish enqueues the pre-flight.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from solders.pubkey import Pubkey
 
 from apps.campaigns.models import CampaignRun
 from apps.chain import spl
+from apps.chain.tx import PACKET_BYTES, packet_size
 from apps.execution import domain
-from apps.execution.jobs import job_create
+from apps.execution.jobs import job_create, jobs_create_many
 from apps.execution.ledger import landed_failed, ledger_write, ledger_written
 from apps.execution.lifecycle import summary_update
 from apps.execution.models import Execution, Job, LedgerEntry
@@ -37,24 +39,49 @@ def execute(job: Job) -> Done:
     # A dry run sends nothing: its makers exist (the flow is the same) but are never funded;
     # a sell-only run buys nothing, so its makers need no funding either.
     unfunded = params.mode in (DRY_RUN, SELL_ONLY)
-    batches = [] if unfunded else domain.batches([maker.pk for maker in makers])
+    lamports = params.maker_funding_lamports
+    source = Pubkey.from_string(run.campaign.funding_wallet.address)
+    batches = [] if unfunded else fund_batches(source, makers, lamports=lamports)
 
     def write() -> None:
         if not batches:
             job_create(run_id=run.pk, type=Job.Type.PREFLIGHT, sequence=0)
-        for index, ids in enumerate(batches):
-            job_create(
-                run_id=run.pk, type=Job.Type.DISTRIBUTE, sequence=f"batch-{index}",
-                step=Job.Step.BATCH,
-                payload={"wallet_ids": ids, "lamports": params.maker_funding_lamports},
-            )  # fmt: skip
+        jobs_create_many(
+            run_id=run.pk,
+            jobs=[
+                {"type": Job.Type.DISTRIBUTE, "sequence": f"batch-{index}",
+                 "step": Job.Step.BATCH,
+                 "payload": {"wallet_ids": [m.pk for m in batch], "lamports": lamports}}
+                for index, batch in enumerate(batches)
+            ],
+        )  # fmt: skip
         summary_update(run.pk, maker_count=len(makers), fund_batches=len(batches))
 
     return Done(result={"makers": len(makers), "batches": len(batches)}, write=write)
 
 
+def fund_batches(source: Pubkey, makers: list[Wallet], *, lamports: int) -> list[list[Wallet]]:
+    """The makers in funding transactions: as many transfers from `source` in each as fit in
+    a packet, by the serialized size of the very transaction `distribute_batch_spec` sends."""
+
+    def size(batch: list[Wallet]) -> int:
+        return packet_size(payer=source, instructions=_transfers(source, batch, lamports))
+
+    return domain.packed(makers, size=size, limit=PACKET_BYTES)
+
+
+def _transfers(source: Pubkey, makers: list[Wallet], lamports: int) -> list:
+    return [
+        spl.sol_transfer(
+            source=source, destination=Pubkey.from_string(m.address), lamports=lamports
+        )
+        for m in makers
+    ]
+
+
 def distribute_batch_spec(job: Job) -> TxSpec:
-    """The funding transaction of a distribute batch: one transfer per maker."""
+    """The funding transaction of a distribute batch: one transfer per maker (as many as
+    `fund_batches` packed)."""
     run = job.run
     funding = run.campaign.funding_wallet
     makers = list(Wallet.objects.filter(pk__in=job.payload["wallet_ids"]).order_by("id"))
@@ -62,12 +89,7 @@ def distribute_batch_spec(job: Job) -> TxSpec:
     source = Pubkey.from_string(funding.address)
 
     async def instructions(rpc) -> list:
-        return [
-            spl.sol_transfer(
-                source=source, destination=Pubkey.from_string(m.address), lamports=lamports
-            )
-            for m in makers
-        ]
+        return _transfers(source, makers, lamports)
 
     return TxSpec(
         payer=funding, signers=[], wallet=funding, side=Execution.Side.TRANSFER,

@@ -1,7 +1,10 @@
-"""Step `funds_gather`: on stop, cancel what is queued and wait for trades in flight; then one
-job per maker: `sell` (what it holds, the funding wallet paying the fee), then `sweep` (close
-its token accounts, every lamport back); the last sweep enqueues `finish`, which ends the run
-(`campaign_complete` or `campaign_finish`) once every maker is empty by the ledger.
+"""Step `funds_gather`: on stop, cancel what is queued and wait for trades in flight; then a
+`sell` job per maker that holds tokens (the funding wallet paying the fee), and the makers in
+`sweep` batches: one transaction per batch closes its makers' token accounts and sends every
+lamport back, signed by each of them, as many makers in each as fit in a packet (packed by
+the real serialized size); a batch waits for its makers' sells. The last sweep enqueues
+`finish`, which ends the run (`campaign_complete` or `campaign_finish`) once every maker is
+empty by the ledger.
 """
 
 from __future__ import annotations
@@ -9,26 +12,36 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
-from solana.rpc.models import TokenAccountOpts
+from solders.account_decoder import UiAccountEncoding
 from solders.pubkey import Pubkey
+from solders.rpc.config import RpcAccountInfoConfig, RpcTokenAccountsFilterProgramId
+from solders.rpc.requests import GetTokenAccountsByOwner
+from solders.rpc.responses import GetTokenAccountsByOwnerResp
 
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.transitions import campaign_complete, campaign_finish
 from apps.chain import spl
 from apps.chain.constants import TOKEN_2022_PROGRAM_ID
+from apps.chain.errors import ChainError
 from apps.chain.rpc import run_sync
+from apps.chain.tx import PACKET_BYTES, packet_size
 from apps.core.chain import rpc_pool
-from apps.core.locking import WALLET_LOCK, advisory_lock
-from apps.execution.jobs import JobFailed, NotYet, job_create
+from apps.core.locking import WALLET_LOCK, advisory_lock, advisory_locks
+from apps.execution import domain
+from apps.execution.jobs import JobFailed, NotYet, job_create, jobs_create_many
 from apps.execution.ledger import landed_failed, ledger_write, ledger_written
 from apps.execution.lifecycle import summary_update
 from apps.execution.models import Execution, Job, LedgerEntry
 from apps.execution.outcomes import Done
 from apps.execution.planner import Side
-from apps.execution.selectors import ledger_lamports, ledger_tokens, run_makers
+from apps.execution.selectors import ledger_holdings, ledger_tokens, run_makers
 from apps.execution.sending import TxSpec, send_once
 from apps.execution.trading import fee_policy, run_params, trade_spec
+from apps.tokens.models import TokenProgram
 from apps.wallets.models import Wallet
+
+# Compute units of one maker's part of a sweep: a token account's close and a transfer.
+SWEEP_CU_PER_MAKER = 20_000
 
 
 def execute(job: Job) -> Done:
@@ -36,14 +49,14 @@ def execute(job: Job) -> Done:
         return _gather_start(job)
     if job.step == Job.Step.FINISH:
         return _gather_finish(job)
+    if job.step == Job.Step.SWEEP:
+        return _gather_sweep(job)
     maker = Wallet.objects.get(pk=job.payload["wallet_id"], run_id=job.run_id)
-    # Wallet lock: a trade still resolving its transaction finishes before the sell/sweep.
+    # Wallet lock: a trade still resolving its transaction finishes before the sell.
     with advisory_lock(WALLET_LOCK, maker.pk) as held:
         if not held:
             raise NotYet("the maker wallet has a transaction in flight", countdown_s=0.3)
-        if job.step == Job.Step.SELL:
-            return _gather_sell(job, maker=maker)
-        return _gather_sweep(job, maker=maker)
+        return _gather_sell(job, maker=maker)
 
 
 def _gather_start(job: Job) -> Done:
@@ -61,19 +74,64 @@ def _gather_start(job: Job) -> Done:
     if Job.objects.filter(run=run, type=Job.Type.DISTRIBUTE, status__in=Job.LIVE).exists():
         raise NotYet("the distribution is still running", countdown_s=0.5)
     makers = run_makers(run)
+    mint = run.campaign.token.mint
+    # Every trade is done: the ledger says who holds tokens, and who ever had a token account.
+    _, tokens = ledger_holdings(run_ids=[run.pk], wallet_ids=[m.pk for m in makers])
+    holding = [m for m in makers if tokens.get((run.pk, m.pk, mint), 0) > 0]
+    traded = {m.pk for m in makers if (run.pk, m.pk, mint) in tokens}
+    batches = sweep_batches(run, makers, traded=traded)
 
     def write() -> None:
-        for maker in makers:
-            job_create(
-                run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence=f"sell-{maker.pk}",
-                step=Job.Step.SELL, payload={"wallet_id": maker.pk},
-            )  # fmt: skip
-        if not makers:
+        jobs_create_many(
+            run_id=run.pk,
+            jobs=[
+                *({"type": Job.Type.FUNDS_GATHER, "sequence": f"sell-{maker.pk}",
+                   "step": Job.Step.SELL, "payload": {"wallet_id": maker.pk}}
+                  for maker in holding),
+                *({"type": Job.Type.FUNDS_GATHER, "sequence": f"sweep-{index}",
+                   "step": Job.Step.SWEEP, "payload": {"wallet_ids": [m.pk for m in batch]}}
+                  for index, batch in enumerate(batches)),
+            ],
+        )  # fmt: skip
+        if not batches:
             job_create(
                 run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence="finish", step=Job.Step.FINISH
             )
 
-    return Done(result={"makers": len(makers)}, write=write)
+    return Done(
+        result={"makers": len(makers), "sells": len(holding), "sweeps": len(batches)}, write=write
+    )
+
+
+def sweep_batches(run: CampaignRun, makers: list[Wallet], *, traded: set[int]) -> list[list]:
+    """The makers in sweep transactions, as many in each as fit in a packet by the serialized
+    size of the transaction the sweep sends: per maker, the close of its token account (for
+    a maker that traded) and the transfer of its lamports, with its signature."""
+    destination = Pubkey.from_string(run.campaign.funding_wallet.address)
+    mint = Pubkey.from_string(run.campaign.token.mint)
+    program = _token_program(run)
+
+    def instructions(maker: Wallet) -> list:
+        owner = Pubkey.from_string(maker.address)
+        account = spl.ata_address(owner=owner, mint=mint, token_program=program)
+        closes = [
+            spl.close_account(account=account, destination=destination, owner=owner,
+                              token_program=program)
+        ] if maker.pk in traded else []  # fmt: skip
+        return [*closes, spl.sol_transfer(source=owner, destination=destination, lamports=1)]
+
+    def size(batch: list[Wallet]) -> int:
+        return packet_size(
+            payer=destination, instructions=[i for m in batch for i in instructions(m)]
+        )
+
+    return domain.packed(makers, size=size, limit=PACKET_BYTES)
+
+
+def _token_program(run: CampaignRun) -> Pubkey:
+    if run.campaign.token.program == TokenProgram.TOKEN_2022:
+        return TOKEN_2022_PROGRAM_ID
+    return spl.TOKEN_PROGRAM_ID
 
 
 def _gather_sell(job: Job, *, maker: Wallet) -> Done:
@@ -83,14 +141,8 @@ def _gather_sell(job: Job, *, maker: Wallet) -> Done:
     mint = run.campaign.token.mint
     tokens = ledger_tokens(run_id=run.pk, wallet_id=maker.pk, mint=mint)
 
-    def next_step() -> None:
-        job_create(
-            run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence=f"sweep-{maker.pk}",
-            step=Job.Step.SWEEP, payload={"wallet_id": maker.pk},
-        )  # fmt: skip
-
     if tokens <= 0 and not job.executions.exists():
-        return Done(result={"skipped": "nothing to sell"}, write=next_step)
+        return Done(result={"skipped": "nothing to sell"})
     # The funding wallet pays the fee, so the maker's SOL all comes back.
     spec = trade_spec(
         run=run, params=params, maker=maker, side=Side.SELL, amount=tokens, payer=funding
@@ -115,72 +167,57 @@ def _gather_sell(job: Job, *, maker: Wallet) -> Done:
                 volume_lamports=F("volume_lamports") + swap,
                 fees_lamports=F("fees_lamports") + balances.fee,
             )
-        next_step()
 
     return Done(result={"signature": execution.signature}, write=write,
                 event={"side": "sell", "signature": execution.signature})  # fmt: skip
 
 
-def _gather_sweep(job: Job, *, maker: Wallet) -> Done:
+def _gather_sweep(job: Job) -> Done:
     run = job.run
-    params = run_params(run)
-    funding = run.campaign.funding_wallet
-    owner, destination = Pubkey.from_string(maker.address), Pubkey.from_string(funding.address)
-    network = run.campaign.network
+    ids = job.payload["wallet_ids"]
+    sells = Job.objects.filter(
+        run=run, type=Job.Type.FUNDS_GATHER, step=Job.Step.SELL, status__in=Job.LIVE,
+        payload__wallet_id__in=ids,
+    )  # fmt: skip
+    if sells.exists():
+        raise NotYet("the makers' sells are not done yet", countdown_s=0.5)
+    makers = list(Wallet.objects.filter(pk__in=ids, run_id=run.pk).order_by("id"))
+    # Wallet locks: a transaction of one of them still resolving finishes before the sweep.
+    with advisory_locks(WALLET_LOCK, ids) as held:
+        if held != set(ids):
+            raise NotYet("a maker wallet has a transaction in flight", countdown_s=0.3)
+        return _sweep(job, makers=makers)
 
-    def finish_step() -> None:
-        # Row lock on the run: concurrent sweeps agree on which one is last.
-        CampaignRun.objects.select_for_update().filter(pk=run.pk).first()
-        makers = Wallet.objects.filter(run_id=run.pk, kind=Wallet.Kind.MAKER).count()
-        swept = (
-            Job.objects.filter(
-                run=run,
-                type=Job.Type.FUNDS_GATHER,
-                step=Job.Step.SWEEP,
-                status=Job.Status.SUCCEEDED,
-            )
-            .exclude(pk=job.pk)
-            .count()
-        )
-        if swept + 1 >= makers:
-            job_create(
-                run_id=run.pk, type=Job.Type.FUNDS_GATHER, sequence="finish", step=Job.Step.FINISH
-            )
+
+def _sweep(job: Job, *, makers: list[Wallet]) -> Done:
+    """One transaction for the batch: every maker with something left (read from the chain)
+    closes its token accounts and sends all its lamports to the funding wallet, which pays."""
+    run = job.run
+    funding = run.campaign.funding_wallet
+    destination = Pubkey.from_string(funding.address)
+    network = run.campaign.network
+    # Makers already empty sign nothing: a transaction takes exactly its signers' signatures.
+    found = run_sync(_sweep_instructions(rpc_pool(network), makers, destination))
+    active = [maker for maker in makers if found[maker.pk]]
+    if not active and not job.executions.exists():
+        return Done(result={"skipped": "nothing left"}, write=lambda: _finish_when_last(job))
 
     async def instructions(rpc) -> list:
-        balance = (await rpc.call("getBalance", lambda c: c.get_balance(owner))).value
-        out = []
-        # SPL Token and Token-2022 accounts alike (a CPMM or pump.fun token may be either).
-        for program in (spl.TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
-            accounts = await rpc.call(
-                "getTokenAccountsByOwner",
-                lambda c, program=program: c.get_token_accounts_by_owner(
-                    owner, TokenAccountOpts(program_id=program)
-                ),
+        # As read just now, under the wallet locks: nothing else moves these makers' funds.
+        out = [ix for maker in active for ix in found[maker.pk]]
+        if packet_size(payer=destination, instructions=out) > PACKET_BYTES:
+            # Only if a maker holds token accounts the engine never made: refuse, loudly.
+            raise JobFailed(
+                "The sweep of these makers does not fit in one transaction.", code="too_large"
             )
-            for keyed in accounts.value:
-                state = spl.decode_token_account(bytes(keyed.account.data))
-                if state.amount != 0:
-                    raise JobFailed(
-                        f"Maker {maker.address} still holds {state.amount} raw tokens.",
-                        code="tokens_left",
-                    )
-                out.append(spl.close_account(account=keyed.pubkey, destination=destination,
-                                             owner=owner, token_program=program))  # fmt: skip
-        if balance:
-            out.append(spl.sol_transfer(source=owner, destination=destination, lamports=balance))
         return out
 
-    if not job.executions.exists():
-        probe = run_sync(instructions(rpc_pool(network)))
-        if not probe:
-            return Done(result={"skipped": "nothing left"}, write=finish_step)
     execution = send_once(
         job=job, network=network,
         spec=TxSpec(
-            payer=funding, signers=[maker], wallet=maker, side=Execution.Side.TRANSFER,
-            instructions=instructions, fee_policy=fee_policy(params),
-            compute_unit_limit=20_000,
+            payer=funding, signers=active, wallet=funding, side=Execution.Side.TRANSFER,
+            instructions=instructions, fee_policy=fee_policy(run_params(run)),
+            compute_unit_limit=SWEEP_CU_PER_MAKER * max(len(active), 1),
         ),
     )  # fmt: skip
     if execution.status != Execution.Status.LANDED:
@@ -191,25 +228,78 @@ def _gather_sweep(job: Job, *, maker: Wallet) -> Done:
         if not ledger_written(execution):
             deltas = ledger_write(
                 execution=execution, balances=balances, kind=LedgerEntry.Kind.GATHER,
-                wallets=[funding, maker],
+                wallets=[funding, *makers],
             )  # fmt: skip
             CampaignRun.objects.filter(pk=run.pk).update(
                 gathered_lamports=F("gathered_lamports") + deltas[funding.pk],
                 fees_lamports=F("fees_lamports") + balances.fee,
             )
-        finish_step()
+        _finish_when_last(job)
 
-    return Done(result={"signature": execution.signature}, write=write)
+    return Done(result={"signature": execution.signature, "makers": len(active)}, write=write)
+
+
+async def _sweep_instructions(rpc, makers: list[Wallet], destination: Pubkey) -> dict[int, list]:
+    """{maker id: the instructions that leave it at 0 lamports}: close every token account
+    (SPL Token and Token-2022 alike; refusing if one still holds tokens), then send the whole
+    balance. Read for all the makers at once: their balances in one `getMultipleAccounts`,
+    their token accounts in one JSON-RPC batch."""
+    if not makers:
+        return {}
+    owners = [Pubkey.from_string(maker.address) for maker in makers]
+    accounts = (
+        await rpc.call("getMultipleAccounts", lambda c: c.get_multiple_accounts(owners))
+    ).value
+    config = RpcAccountInfoConfig(encoding=UiAccountEncoding.Base64)
+    programs = (spl.TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
+    bodies = [
+        GetTokenAccountsByOwner(owner, RpcTokenAccountsFilterProgramId(program), config)
+        for owner in owners
+        for program in programs
+    ]
+    answers = iter(
+        await rpc.call_batch("getTokenAccountsByOwner", bodies, GetTokenAccountsByOwnerResp)
+    )
+    found = {}
+    for maker, owner, account in zip(makers, owners, accounts, strict=True):
+        out = []
+        for program in programs:
+            answer = next(answers)
+            if isinstance(answer, ChainError):
+                raise answer
+            for keyed in answer.value:
+                state = spl.decode_token_account(bytes(keyed.account.data))
+                if state.amount != 0:
+                    raise JobFailed(
+                        f"Maker {maker.address} still holds {state.amount} raw tokens.",
+                        code="tokens_left",
+                    )
+                out.append(spl.close_account(account=keyed.pubkey, destination=destination,
+                                             owner=owner, token_program=program))  # fmt: skip
+        if account is not None and account.lamports:
+            out.append(
+                spl.sol_transfer(source=owner, destination=destination, lamports=account.lamports)
+            )
+        found[maker.pk] = out
+    return found
+
+
+def _finish_when_last(job: Job) -> None:
+    """Enqueue `finish` when this is the last sweep batch to succeed."""
+    # Row lock on the run: concurrent sweeps agree on which one is last.
+    CampaignRun.objects.select_for_update().filter(pk=job.run_id).first()
+    sweeps = Job.objects.filter(run_id=job.run_id, type=Job.Type.FUNDS_GATHER, step=Job.Step.SWEEP)
+    if not sweeps.exclude(pk=job.pk).exclude(status=Job.Status.SUCCEEDED).exists():
+        job_create(
+            run_id=job.run_id, type=Job.Type.FUNDS_GATHER, sequence="finish", step=Job.Step.FINISH
+        )
 
 
 def _gather_finish(job: Job) -> Done:
     run = job.run
     makers = run_makers(run)
-    left = {
-        m.address: lamports
-        for m in makers
-        if (lamports := ledger_lamports(run_id=run.pk, wallet_id=m.pk)) != 0
-    }
+    lamports, _ = ledger_holdings(run_ids=[run.pk], wallet_ids=[m.pk for m in makers])
+    left = {m.address: held for m in makers if (held := lamports.get((run.pk, m.pk), 0)) != 0}
     moved = (
         LedgerEntry.objects.filter(run=run)
         .exclude(kind__in=[LedgerEntry.Kind.FEE, LedgerEntry.Kind.TIP])

@@ -19,7 +19,7 @@ from apps.execution.lifecycle import plan_config, run_stop, summary_update
 from apps.execution.models import Job
 from apps.execution.outcomes import Done
 from apps.execution.planner import PlanState, Side
-from apps.execution.selectors import ledger_lamports, run_makers
+from apps.execution.selectors import ledger_holdings, run_makers
 from apps.execution.sending import build_signed
 from apps.execution.trading import DRY_RUN, SELL_ONLY, pool_read, run_params, trade_spec
 
@@ -31,7 +31,9 @@ def execute(job: Job) -> Done:
     makers = run_makers(run)
     if not makers:
         raise JobFailed("The run has no maker wallets.", code="no_makers")
-    unfunded = [m.address for m in makers if ledger_lamports(run_id=run.pk, wallet_id=m.pk) <= 0]
+    # One grouped read for all the makers (a run may have 10,000).
+    funded, _ = ledger_holdings(run_ids=[run.pk], wallet_ids=[m.pk for m in makers])
+    unfunded = [m.address for m in makers if funded.get((run.pk, m.pk), 0) <= 0]
     if unfunded and params.mode not in (SELL_ONLY, DRY_RUN):
         raise JobFailed(f"{len(unfunded)} maker wallets are not funded.", code="unfunded")
     pool = campaign.pool
