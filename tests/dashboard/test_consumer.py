@@ -11,7 +11,7 @@ from apps.accounts.models import User
 from apps.accounts.services import user_tokens_revoke
 from apps.accounts.tokens import StampedRefreshToken
 from apps.campaigns import realtime, services, transitions
-from apps.campaigns.consumers import SHARED_RENDERS
+from apps.campaigns.live import feeds
 from apps.core.realtime import group_send_on_commit
 from tests.support.campaigns import SOL, Setup, make_campaign, make_job, make_trade
 from tests.support.web import ORIGIN, session_headers
@@ -294,13 +294,13 @@ async def test_the_pages_of_one_campaign_share_one_render_of_each_event(alice, a
     first, second = await connect(path, headers), await connect(path, headers)
     for socket in (first, second):
         assert (await socket.receive_json_from(timeout=5))["type"] == "state"
-    renders = SHARED_RENDERS.count
+    renders = feeds()[active.pk].renders
 
     await sync(engine_event)(active, "stats", volume_lamports=SOL, jobs={"succeeded": 2})
 
     one, other = await first.receive_json_from(timeout=5), await second.receive_json_from(timeout=5)
     assert one == other and one["type"] == "stats" and '<section id="run-stats"' in one["html"]
-    assert SHARED_RENDERS.count == renders + 1
+    assert feeds()[active.pk].renders == renders + 1
     await first.disconnect()
     await second.disconnect()
 
