@@ -1,7 +1,7 @@
 """The web tier under load: API latency for 50 clients, idle and while 10 campaigns run, and how
 long a landed trade takes to reach 20 open campaign pages over the WebSocket.
 
-    python -m bench.web [--clients 50] [--rate 1] [--pages 20] [--campaigns 10] [--seconds 15]
+    python -m bench.web [--clients 50] [--rate 0.5] [--pages 20] [--campaigns 10] [--seconds 15]
 
 Prints four lines:
 
@@ -20,8 +20,8 @@ that load. Fired back to back instead (closed loop, no pause), 50 clients make t
 best a Django process can do), so that is measured on its own: `api saturation` gives the
 throughput the tier sustains, its latency being the queue the clients make themselves.
 
-The web tier is started the way `make run` starts it, with DEBUG off: uvicorn serving
-volumebot.asgi with `--workers $WEB_CONCURRENCY` (default: the number of cores), on the
+The web tier is started the way `make run` starts it (`volumebot.devstack.web_command`), with
+DEBUG off, `WEB_CONCURRENCY` uvicorn processes (default: the number of cores), on the
 development settings, against a throw-away database (`bench_web`, created and dropped here)
 and this run's own Redis prefixes. Each API client signs in with a JWT; rate limits are lifted
 for the bench users (the throttles still count every request). The campaigns trade on an
@@ -29,19 +29,18 @@ in-process localnet through real Celery workers (bench.run_engine's). A page is 
 WebSocket with the site's Origin, two per campaign; the delay is from the moment the engine
 recorded a trade as landed (its execution row's `updated_at`) to the moment a page received the
 `job_completed` message naming its signature. Where that time goes is printed on stderr
-(`ws hops`): landed → published (the engine's commit and send, seen by a listener of the
-campaigns' channel groups in this process) and published → page (the web tier's render and
-send). The load generators run in their own process; they still share the machine (as do the
-workers, the localnet, PostgreSQL and Redis), so the figures are for this machine at this
-moment: compare runs made one after another. Nothing here waits without a bound: a generator
-that does not report back within its window and a margin is stopped and its figures are
-missing (`nan`). Not a timed test.
+(`ws hops`): landed → published (the engine's commit and send, as a listener of the campaigns'
+channel groups in the load generator's process sees it) and published → page (the web tier's
+render and send). The load generators run in their own process; they still share the machine
+(as do the workers, the localnet, PostgreSQL and Redis), so the figures are for this machine at
+this moment: compare runs made one after another. Nothing here waits without a bound: a
+generator that does not report back within its window and a margin is stopped and its figures
+are missing (`nan`). Not a timed test.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import multiprocessing
 import os
@@ -49,7 +48,6 @@ import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -78,7 +76,7 @@ def generate(job: dict) -> dict:
         outcome = results.get(timeout=job["seconds"] + GENERATOR_MARGIN_S)
     except queue.Empty:
         print("  the load generator did not report back: stopped", file=sys.stderr, flush=True)
-        outcome = {"api": None, "seen": [], "failures": []}
+        outcome = {"api": None, "seen": [], "published": {}, "failures": []}
     child.join(30)
     if child.is_alive():
         child.kill()
@@ -117,15 +115,14 @@ def _web_environment(*, port: int) -> dict[str, str]:
 
 
 def start_web(*, port: int, workers: int) -> subprocess.Popen:
-    """uvicorn as `make run` starts it, with `--workers` processes (WEB_CONCURRENCY)."""
+    """The web tier as `make run` starts it, with `workers` processes (WEB_CONCURRENCY)."""
     import httpx
 
-    command = [
-        sys.executable, "-m", "uvicorn", "volumebot.asgi:application",
-        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--lifespan", "off",
-        "--workers", str(workers),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, env=_web_environment(port=port), start_new_session=True)  # noqa: S603
+    from volumebot.devstack import web_command
+
+    environment = {**_web_environment(port=port), "WEB_CONCURRENCY": str(workers)}
+    command = web_command(host="127.0.0.1", port=port)
+    process = subprocess.Popen(command, env=environment, start_new_session=True)  # noqa: S603
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -198,8 +195,8 @@ def ws_delays(seen: list) -> list[float]:
 
 
 def ws_hops(seen: list, published: dict[str, float]) -> str:
-    """Where a trade message's time goes: landed → published (seen by the group listener),
-    published → received by a page."""
+    """Where a trade message's time goes: landed → published (seen by the load generator's
+    group listener), published → received by a page."""
     landed = _landed_at(set(published))
     engine = sorted(at - landed[sig] for sig, at in published.items() if sig in landed)
     web = sorted(received - published[sig] for sig, received in seen if sig in published)
@@ -207,36 +204,6 @@ def ws_hops(seen: list, published: dict[str, float]) -> str:
         f"  ws hops: landed→published p50={_ms(engine, 0.5):.0f} p95={_ms(engine, 0.95):.0f} "
         f"published→page p50={_ms(web, 0.5):.0f} p95={_ms(web, 0.95):.0f}"
     )
-
-
-class GroupListener:
-    """Listens to the campaigns' channel groups in a thread of this process and notes when each
-    trade's `job_completed` was published (as the web tier's feed would receive it)."""
-
-    def __init__(self, campaign_ids: list[int]):
-        self.groups = [f"campaign.{campaign_id}" for campaign_id in campaign_ids]
-        self.published: dict[str, float] = {}
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.task = asyncio.run_coroutine_threadsafe(self._listen(), self.loop)
-
-    async def _listen(self) -> None:
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        for group in self.groups:
-            await layer.group_add(group, channel)
-        while True:
-            message = await layer.receive(channel)
-            if message.get("event") == "job_completed" and message.get("signature"):
-                self.published.setdefault(message["signature"], time.time())
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.task.cancel)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,7 +259,7 @@ def measure(*, clients: int, rate: float, pages: int, campaigns: int, seconds: f
     server = start_server(cluster=Cluster())
     settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [server.url]}
     port = _free_port()
-    web = engine = listener = None
+    web = engine = None
     try:
         ids = _campaigns(campaigns, server.cluster)
         api_clients, page_urls = _clients_and_pages(ids, clients=clients, pages=pages, port=port)
@@ -305,29 +272,29 @@ def measure(*, clients: int, rate: float, pages: int, campaigns: int, seconds: f
 
         engine = _spawn(workers=os.cpu_count() or 2, threads=8, rpc_url=server.url)
         _start_campaigns(ids)
-        listener = GroupListener(ids)
         busy = generate({**job, "pages": page_urls})
         print(api_line(busy["api"], clients=clients, rate=rate, running=campaigns), flush=True)
         delays = ws_delays(busy["seen"])
         print(f"  ws delay under the API load: p50={_ms(delays, 0.5):.0f} "
               f"p95={_ms(delays, 0.95):.0f} messages={len(delays)}",
               file=sys.stderr, flush=True)  # fmt: skip
-        quiet = generate({**job, "clients": [], "pages": page_urls})
+        groups = [f"campaign.{campaign_id}" for campaign_id in ids]
+        layer = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+        quiet = generate({**job, "clients": [], "pages": page_urls, "layer": layer,
+                          "groups": groups})  # fmt: skip
         delays = ws_delays(quiet["seen"])
         print(
             f"ws delay p50={_ms(delays, 0.5):.0f} p95={_ms(delays, 0.95):.0f} "
             f"messages={len(delays)} pages={pages} campaigns={campaigns}",
             flush=True,
         )
-        print(ws_hops(quiet["seen"], listener.published), file=sys.stderr, flush=True)
+        print(ws_hops(quiet["seen"], quiet["published"]), file=sys.stderr, flush=True)
         for campaign_id in ids:
             campaign_stop(campaign_id=campaign_id, actor=None, reason="Benchmark over.")
         # Saturation last: with the campaigns stopped, the tier is idle again.
         saturated = generate({**job, "rate": None})
         print(api_line(saturated["api"], clients=clients, rate=None), flush=True)
     finally:
-        if listener is not None:
-            listener.stop()
         for process in engine or []:
             process.send_signal(signal.SIGKILL)
             process.wait()
@@ -349,7 +316,8 @@ def _wait_for_trades(*, runs, campaigns: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--rate", type=float, default=1.0, help="requests/s of each API client")
+    # A script or dashboard polling its campaign's status every 2 s and its list as often.
+    parser.add_argument("--rate", type=float, default=0.5, help="requests/s of each API client")
     parser.add_argument("--pages", type=int, default=20)
     parser.add_argument("--campaigns", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=15.0)

@@ -158,6 +158,22 @@ async def _page(*, url: str, origin: str, opened: asyncio.Queue, window: asyncio
                 seen.append((signature, received))
 
 
+async def _listen(layer_config: dict, groups: list[str], published: dict, ready) -> None:
+    """Note when each trade's `job_completed` reaches the campaigns' channel groups, as the web
+    tier's feeds receive it (in this process, on the clock the pages are timed with)."""
+    from channels_redis.core import RedisChannelLayer
+
+    layer = RedisChannelLayer(**layer_config)
+    channel = await layer.new_channel()
+    for group in groups:
+        await layer.group_add(group, channel)
+    ready.set_result(None)
+    while True:
+        message = await layer.receive(channel)
+        if message.get("event") == "job_completed" and message.get("signature"):
+            published.setdefault(message["signature"], time.time())
+
+
 def run(job: dict, results) -> None:
     """The spawned process: the pages connect first (as they would have been open already),
     then the API clients and the pages run for `seconds`; results back on the queue."""
@@ -177,13 +193,20 @@ def run(job: dict, results) -> None:
             for url in job["pages"]
         ]
         failures = [f for f in [await opened.get() for _ in pages] if f is not None]
+        published: dict[str, float] = {}
+        if job.get("groups"):
+            ready = asyncio.get_running_loop().create_future()
+            listener = asyncio.create_task(_listen(job["layer"], job["groups"], published, ready))
+            await asyncio.wait_for(ready, REQUEST_TIMEOUT_S)
         window.set_result(time.monotonic() + job["seconds"])
         api = None
         if job["clients"]:
             api = await api_load(host=job["host"], port=job["port"], clients=job["clients"],
                                  seconds=job["seconds"], rate=job.get("rate"))  # fmt: skip
         await asyncio.gather(*pages)
-        return api, seen, failures
+        if job.get("groups"):
+            listener.cancel()
+        return api, seen, published, failures
 
-    api, seen, failures = asyncio.run(both())
-    results.put({"api": api, "seen": seen, "failures": failures})
+    api, seen, published, failures = asyncio.run(both())
+    results.put({"api": api, "seen": seen, "published": published, "failures": failures})
