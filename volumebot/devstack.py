@@ -229,6 +229,12 @@ def _wait_for_localnet(process: subprocess.Popen, seconds: float = 60) -> bool:
     return False
 
 
+# The largest WebSocket frame uvicorn reads (its default is 16 MiB): the pages' sockets only
+# listen, and the consumers close one that sends more than WEBSOCKET_MAX_MESSAGE_BYTES, which
+# they can only do once uvicorn has buffered the frame. The image and k8s pass the same.
+WS_MAX_SIZE = "65536"
+
+
 def web_command(*, host: str, port: int) -> list[str]:
     """The web tier as `make run` starts it: WEB_CONCURRENCY uvicorn processes (default: one per
     core), each serving HTTP and WebSockets. uvicorn's own proxy-header handling is off: client
@@ -238,6 +244,7 @@ def web_command(*, host: str, port: int) -> list[str]:
         PYTHON, "-m", "uvicorn", "volumebot.asgi:application",
         "--host", host, "--port", str(port), "--workers", workers,
         "--no-proxy-headers", "--no-access-log", "--lifespan", "off",
+        "--ws-max-size", WS_MAX_SIZE,
     ]  # fmt: skip
 
 

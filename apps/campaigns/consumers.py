@@ -3,37 +3,35 @@
 Authenticate (`apps.accounts.websocket`: the session from our own origins; for API clients a
 single-use ticket from `POST /v1/campaigns/<id>/ws-ticket` in `?ticket=`, or an access token in
 `?token=`, with any Origin or none; the logs redact both), check that the user owns the
-campaign, join `campaign.<id>`, send the current state, then forward every event as rendered
-out-of-band partials. Nothing else happens here.
+campaign, join this process's feed of it (`apps.campaigns.live`), send the current state, then
+forward every event as rendered out-of-band partials. Nothing else happens here.
 
 Ownership is checked when the socket connects and again, with the user re-read, when an event
-arrives more than `LIVE_OWNERSHIP_RECHECK_S` after the last check (a suspended user's page stops
-getting events); not per event. An event's partials are rendered once per web process for all
-the campaign's sockets (`SharedRenders`), which all send the same HTML.
+goes out more than `LIVE_OWNERSHIP_RECHECK_S` after the last check (a suspended user's page
+stops getting events); not per event. The feed renders a campaign's events once for all its
+sockets in this process, which all send the same HTML; each socket sends from its own queue, on
+its own task, so a slow client holds up no other.
 
 Every message is JSON: `{"type": <event>, "html": <partials with hx-swap-oob>, "event": {...}}`;
 `type` is `state` for the snapshot sent on connect, else the engine's event name
-(`job_started`, `job_completed`, `job_failed`, `stats`) or `run_status_changed`.
+(`job_started`, `job_completed`, `job_failed`, `stats`, `price`) or `run_status_changed`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from collections import Counter
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from apps.accounts.models import User
 from apps.accounts.tickets import ws_ticket_redeem
-from apps.campaigns import realtime, selectors
+from apps.campaigns import live, realtime, selectors
 from apps.campaigns.models import Campaign
 from apps.core import metrics
-from apps.core.consumers import CLOSE_POLICY, ListenOnlyConsumer
+from apps.core.consumers import CLOSE_POLICY, CLOSE_TRY_AGAIN, ListenOnlyConsumer
 from apps.core.errors import NotFound
-from apps.core.realtime import campaign_group
 
 # Engine event fields worth passing on to API clients (never anything secret: ids, amounts,
 # public signatures and addresses only).
@@ -62,59 +60,10 @@ def _still_owned(user_id: int, campaign_id: int) -> bool:
     return user is not None and _owned_campaign(user, campaign_id) is not None
 
 
-class SharedRenders:
-    """One render per event and campaign for all the sockets of this process that watch the
-    campaign: the first to ask renders (in a thread), the others await the same result. The
-    result is dropped once every such socket took it (or after `keep_s`, for one that left), so
-    a later event with the same content is rendered again."""
-
-    def __init__(self, *, keep_s: float = 5.0):
-        self.keep_s = keep_s
-        self.sockets: Counter[int] = Counter()  # this process's sockets, by campaign
-        self.renders: dict[tuple, list] = {}  # key → [future of the HTML, takers still to come]
-        self.count = 0  # renders started
-
-    def join(self, campaign_id: int) -> None:
-        self.sockets[campaign_id] += 1
-
-    def leave(self, campaign_id: int) -> None:
-        self.sockets[campaign_id] -= 1
-        if self.sockets[campaign_id] <= 0:
-            del self.sockets[campaign_id]
-
-    async def get(self, *, campaign_id: int, parts: tuple[str, ...], event: dict) -> str | None:
-        # Every socket of the group receives the same message: its content is the key.
-        key = (campaign_id, parts, json.dumps(event, sort_keys=True, default=str))
-        entry = self.renders.get(key)
-        if entry is None:
-            loop = asyncio.get_running_loop()
-            entry = self.renders[key] = [loop.create_future(), self.sockets[campaign_id]]
-            self.count += 1
-            loop.call_later(self.keep_s, self._drop, key, entry)
-            try:
-                html = await database_sync_to_async(realtime.render_event)(
-                    campaign_id=campaign_id, parts=parts, job_id=event.get("job_id")
-                )
-            except BaseException as error:
-                self._drop(key, entry)
-                entry[0].set_exception(error)
-                entry[0].exception()  # retrieved: the waiters re-raise it
-                raise
-            entry[0].set_result(html)
-        entry[1] -= 1
-        if entry[1] <= 0:
-            self._drop(key, entry)
-        return await asyncio.shield(entry[0])
-
-    def _drop(self, key: tuple, entry: list) -> None:
-        if self.renders.get(key) is entry:
-            del self.renders[key]
-
-
-SHARED_RENDERS = SharedRenders()
-
-
 class CampaignConsumer(ListenOnlyConsumer):
+    # No channel of its own: the process's feed of the campaign subscribes once for all sockets.
+    channel_layer_alias = None
+
     async def connect(self):
         user = self.scope.get("user")
         campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
@@ -133,46 +82,55 @@ class CampaignConsumer(ListenOnlyConsumer):
             return
         self.user, self.campaign_id = user, campaign_id
         self.checked_at = time.monotonic()
-        self.group = campaign_group(campaign_id)
+        self.outbox: asyncio.Queue = asyncio.Queue()  # (kind, html, event), None: close
+        self.behind = False
         # Join before rendering the snapshot: an event published in between is then sent after
         # the snapshot (possibly repeating it), never lost.
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        SHARED_RENDERS.join(campaign_id)
+        await live.feed_join(campaign_id=campaign_id, socket=self)
+        self.joined = True
         await self.accept()
         metrics.WEBSOCKET_CONNECTIONS.labels(consumer="campaign").inc()
         # The snapshot is this socket's own (the state when it connected), not shared.
-        html = await database_sync_to_async(realtime.render_event)(
-            campaign_id=campaign_id, parts=realtime.LIVE_PARTS, job_id=None
-        )
-        await self._send("state", html, {})
+        html = await database_sync_to_async(realtime.render_snapshot)(campaign_id=campaign_id)
+        if await self._send("state", html, {}):
+            self.sender = asyncio.create_task(self._send_queued())
 
     async def disconnect(self, code):
-        if getattr(self, "group", None):
+        if getattr(self, "joined", False):
+            self.joined = False
             metrics.WEBSOCKET_CONNECTIONS.labels(consumer="campaign").dec()
-            SHARED_RENDERS.leave(self.campaign_id)
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            if sender := getattr(self, "sender", None):
+                sender.cancel()
+            await live.feed_leave(campaign_id=self.campaign_id, socket=self)
 
-    async def _push(self, kind: str, parts: tuple[str, ...], event: dict) -> None:
-        if time.monotonic() - self.checked_at > settings.LIVE_OWNERSHIP_RECHECK_S:
-            if not await database_sync_to_async(_still_owned)(self.user.pk, self.campaign_id):
-                await self.close(code=CLOSE_POLICY)
+    def deliver(self, kind: str, html: str | None, event: dict) -> None:
+        """From the feed: queue one message for this socket (`live.Socket`)."""
+        if self.behind:
+            return
+        if self.outbox.qsize() >= live.SOCKET_BACKLOG:
+            # Too far behind: closed instead (None); its page reconnects to a fresh snapshot.
+            self.behind = True
+            while not self.outbox.empty():
+                self.outbox.get_nowait()
+            self.outbox.put_nowait(None)
+            return
+        self.outbox.put_nowait((kind, html, event))
+
+    async def _send_queued(self) -> None:
+        while (message := await self.outbox.get()) is not None:
+            if time.monotonic() - self.checked_at > settings.LIVE_OWNERSHIP_RECHECK_S:
+                if not await database_sync_to_async(_still_owned)(self.user.pk, self.campaign_id):
+                    await self.close(code=CLOSE_POLICY)
+                    return
+                self.checked_at = time.monotonic()
+            if not await self._send(*message):
                 return
-            self.checked_at = time.monotonic()
-        html = await SHARED_RENDERS.get(campaign_id=self.campaign_id, parts=parts, event=event)
-        await self._send(kind, html, event)
+        await self.close(code=CLOSE_TRY_AGAIN)
 
-    async def _send(self, kind: str, html: str | None, event: dict) -> None:
+    async def _send(self, kind: str, html: str | None, event: dict) -> bool:
         if html is None:
             await self.close(code=CLOSE_POLICY)  # the campaign was deleted
-            return
+            return False
         payload = {key: event[key] for key in EVENT_FIELDS if key in event}
         await self.send_json({"type": kind, "html": html, "event": payload})
-
-    # Group message handlers (the `type` of a group message names the method).
-
-    async def campaign_event(self, event):
-        """The run engine's events (`type: campaign.event`, the name in `event`)."""
-        await self._push(event.get("event", "stats"), realtime.parts_for_event(event), event)
-
-    async def run_status_changed(self, event):
-        await self._push("run_status_changed", realtime.parts_for_event(event), event)
+        return True

@@ -1,11 +1,12 @@
 """Campaign events for the browser, sent to the campaign's channel group after commit, and the
 live partials they update.
 
-An event names the parts it changes (`parts_for_event`); the campaign's sockets in a web
-process share one render of them (`render_event`, called once per event and campaign by
-`consumers.CampaignConsumer`). A landed trade sends its one feed row (`trade-row`, prepended by
-the page, which keeps the newest `TRADE_FEED_SIZE`), not the whole feed: the message does not
-grow with the run."""
+An event names the parts it changes (`parts_for_event`). A web process renders the events of a
+campaign for all its sockets there in batches (`render_events`, called by `apps.campaigns.live`
+for what arrived while its previous render ran): each part once per batch, at the state after
+all of them, so the render rate stays bounded whatever the event rate. A landed trade sends its
+one feed row (`trade-row`, prepended by the page, which keeps the newest `TRADE_FEED_SIZE`), not
+the whole feed: the message does not grow with the run."""
 
 from __future__ import annotations
 
@@ -91,11 +92,8 @@ def run_controls(campaign: Campaign) -> list[str]:
     return [] if run is None or run.summary.get("sell_only") else ["sell-only"]
 
 
-def live_context(
-    campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS, *, job_id: int | None = None
-) -> dict:
-    """What the live partials read; only the queries the requested parts need (`job_id`: the
-    trade job whose row `trade-row` shows)."""
+def live_context(campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS) -> dict:
+    """What the live partials read; only the queries the requested parts need."""
     context: dict = {
         "campaign": campaign,
         "feed_size": selectors.TRADE_FEED_SIZE,
@@ -106,8 +104,6 @@ def live_context(
         context["alerts"] = alerts_for_user(user=campaign.owner, campaign=campaign)
     if "trade-feed" in parts:
         context["feed"] = selectors.trade_feed(campaign=campaign)
-    if "trade-row" in parts and job_id is not None:
-        context["trade"] = selectors.trade_for_job(campaign=campaign, job_id=job_id)
     if "run-charts" in parts:
         minutes = selectors.trade_minutes(campaign=campaign)
         context["volume_chart"] = charts.volume_chart(minutes)
@@ -124,21 +120,42 @@ def parts_for_event(event: dict) -> tuple[str, ...]:
     return PARTS_FOR_EVENT.get(name, ())
 
 
-def render_live(
-    campaign: Campaign, parts: tuple[str, ...] = LIVE_PARTS, *, job_id: int | None = None
-) -> str:
-    """The requested partials, each marked `hx-swap-oob`, concatenated for one push (a
-    `trade-row` only when the job has a trade to show: a skipped one has none)."""
-    context = {**live_context(campaign, parts, job_id=job_id), "oob": True}
-    return "".join(
-        render_to_string(f"{DETAIL_TEMPLATE}#{part}", context)
-        for part in parts
-        if part != "trade-row" or context.get("trade") is not None
-    )
+def _render_part(part: str, context: dict) -> str:
+    return render_to_string(f"{DETAIL_TEMPLATE}#{part}", context)
 
 
-def render_event(*, campaign_id: int, parts: tuple[str, ...], job_id: int | None) -> str | None:
-    """An event's partials for every socket of the campaign (they are all its owner's: the
-    consumer checked); None when the campaign is gone."""
+def render_snapshot(*, campaign_id: int) -> str | None:
+    """Every live partial, marked `hx-swap-oob`: what a socket gets first; None when the
+    campaign is gone."""
     campaign = selectors.campaign_live(campaign_id=campaign_id)
-    return None if campaign is None else render_live(campaign, parts, job_id=job_id)
+    if campaign is None:
+        return None
+    context = {**live_context(campaign), "oob": True}
+    return "".join(_render_part(part, context) for part in LIVE_PARTS)
+
+
+def render_events(*, campaign_id: int, events: list[dict]) -> list[str] | None:
+    """Each event's partials (`parts_for_event`), in the event's order, for every socket of the
+    campaign (all its owner's: each socket checked ownership): the shared parts rendered once
+    for the whole batch, at the current state, and each trade's own row (one query for all; a
+    skipped trade has none). None when the campaign is gone."""
+    campaign = selectors.campaign_live(campaign_id=campaign_id)
+    if campaign is None:
+        return None
+    wanted = [parts_for_event(event) for event in events]
+    shared = tuple(dict.fromkeys(part for parts in wanted for part in parts if part != "trade-row"))
+    context = {**live_context(campaign, shared), "oob": True}
+    rendered = {part: _render_part(part, context) for part in shared}
+    row_jobs = [event.get("job_id") for event, parts in zip(events, wanted, strict=True)
+                if "trade-row" in parts]  # fmt: skip
+    trades = selectors.trades_for_jobs(campaign=campaign, job_ids=row_jobs) if row_jobs else {}
+    htmls = []
+    for event, parts in zip(events, wanted, strict=True):
+        trade, html = trades.get(event.get("job_id")), []
+        for part in parts:
+            if part != "trade-row":
+                html.append(rendered[part])
+            elif trade is not None:
+                html.append(_render_part(part, {**context, "trade": trade}))
+        htmls.append("".join(html))
+    return htmls

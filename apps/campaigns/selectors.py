@@ -329,15 +329,16 @@ def price_points(*, campaign: Campaign) -> tuple[list[PoolPrice], list[tuple[flo
     return prices, [(e.created_at.timestamp(), e.side) for e in landed]
 
 
-def trade_for_job(*, campaign: Campaign, job_id: int) -> Execution | None:
-    """The execution a finished trade job stands for (its last attempt), if it is this
-    campaign's: one row for the live feed."""
-    return (
-        Execution.objects.filter(job_id=job_id, run__campaign=campaign, side__in=TRADE_SIDES)
+def trades_for_jobs(*, campaign: Campaign, job_ids: list[int]) -> dict[int, Execution]:
+    """The execution each finished trade job stands for (its last attempt), if it is this
+    campaign's, by job id: the live feed's new rows, one query for a batch of events."""
+    rows = (
+        Execution.objects.filter(job_id__in=job_ids, run__campaign=campaign, side__in=TRADE_SIDES)
         .select_related("wallet")
-        .order_by("-attempt")
-        .first()
+        .order_by("job_id", "-attempt")
+        .distinct("job_id")
     )
+    return {row.job_id: row for row in rows}
 
 
 @dataclass(frozen=True)

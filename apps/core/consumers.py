@@ -8,6 +8,8 @@ from apps.core.realtime import NOTICES_GROUP, user_group
 CLOSE_POLICY = 4403
 # RFC 6455 "message too big".
 CLOSE_TOO_BIG = 1009
+# "Try again later" (IANA registry): the client fell too far behind; it reconnects afresh.
+CLOSE_TRY_AGAIN = 1013
 
 
 class ListenOnlyConsumer(AsyncJsonWebsocketConsumer):

@@ -23,20 +23,18 @@ def job_event(job: Job, event: str, **extra: Any) -> None:
 
 def job_events(items: list[tuple[Job, str, dict]]) -> None:
     """Each (job, event, extra) to its campaign's group on commit, all in one go; a trade's
-    also to webhook subscribers (`_trade_event`)."""
-    messages = []
+    also to webhook subscribers (`_trade_event`). The group send is registered first: on commit
+    the pages get the batch before the webhook subscribers run (a query or two per trade)."""
+    messages = [
+        (campaign_group(job.run.campaign_id),
+         {"type": "campaign.event", "event": event, "campaign_id": job.run.campaign_id,
+          "run_id": job.run_id, "job_id": job.pk, "job_type": job.type, **extra})
+        for job, event, extra in items
+    ]  # fmt: skip
+    group_send_many_on_commit(messages)
     for job, event, extra in items:
-        campaign_id = job.run.campaign_id
-        messages.append((
-            campaign_group(campaign_id),
-            {
-                "type": "campaign.event", "event": event, "campaign_id": campaign_id,
-                "run_id": job.run_id, "job_id": job.pk, "job_type": job.type, **extra,
-            },
-        ))  # fmt: skip
         if job.type in Job.TRADE_TYPES:
             _trade_event(job, event, extra)
-    group_send_many_on_commit(messages)
 
 
 def run_stats_publish(*, campaign_id: int, owner_id: int, stats: dict) -> None:

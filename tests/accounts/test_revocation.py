@@ -6,10 +6,13 @@ import re
 
 import pytest
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from apps.accounts.models import User
 from apps.accounts.services import user_tokens_revoke
 from apps.admin_ops.services import user_suspend, user_unsuspend
 from apps.core.models import AuditEvent
@@ -183,3 +186,24 @@ def test_expired_refresh_tokens_are_purged_and_live_ones_kept(alice, password):
     assert expired_tokens_purge() == 1
     assert list(OutstandingToken.objects.values_list("pk", flat=True)) == [live_row.pk]
     assert refresh(live["refresh"]).status_code == 200
+
+
+def test_a_bearer_request_reads_the_user_once(alice, password):
+    pair = sign_in(alice.email, password)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = me(pair["access"])
+
+    assert response.status_code == 200
+    users = [q["sql"] for q in queries.captured_queries if 'FROM "accounts_user"' in q["sql"]]
+    assert len(users) == 1, users
+
+
+def test_a_token_of_an_inactive_user_is_refused(alice, password):
+    pair = sign_in(alice.email, password)
+    User.objects.filter(pk=alice.pk).update(is_active=False)
+
+    response = me(pair["access"])
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "no_active_account"

@@ -10,8 +10,8 @@ from django.db import connections
 from apps.accounts.models import User
 from apps.accounts.services import user_tokens_revoke
 from apps.accounts.tokens import StampedRefreshToken
-from apps.campaigns import realtime, services, transitions
-from apps.campaigns.consumers import SHARED_RENDERS
+from apps.campaigns import live, realtime, services, transitions
+from apps.campaigns.live import feeds
 from apps.core.realtime import group_send_on_commit
 from tests.support.campaigns import SOL, Setup, make_campaign, make_job, make_trade
 from tests.support.web import ORIGIN, session_headers
@@ -294,13 +294,13 @@ async def test_the_pages_of_one_campaign_share_one_render_of_each_event(alice, a
     first, second = await connect(path, headers), await connect(path, headers)
     for socket in (first, second):
         assert (await socket.receive_json_from(timeout=5))["type"] == "state"
-    renders = SHARED_RENDERS.count
+    renders = feeds()[active.pk].renders
 
     await sync(engine_event)(active, "stats", volume_lamports=SOL, jobs={"succeeded": 2})
 
     one, other = await first.receive_json_from(timeout=5), await second.receive_json_from(timeout=5)
     assert one == other and one["type"] == "stats" and '<section id="run-stats"' in one["html"]
-    assert SHARED_RENDERS.count == renders + 1
+    assert feeds()[active.pk].renders == renders + 1
     await first.disconnect()
     await second.disconnect()
 
@@ -317,3 +317,29 @@ async def test_ownership_is_checked_again_once_the_recheck_interval_passed(alice
     await sync(engine_event)(active, "stats", jobs={})
 
     assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
+
+
+async def test_a_process_subscribes_once_per_campaign_and_stops_with_its_last_page(alice, active):
+    path, headers = f"/ws/campaigns/{active.pk}/", await sync(session_headers)(alice)
+    first, second = await connect(path, headers), await connect(path, headers)
+    for socket in (first, second):
+        await socket.receive_json_from(timeout=5)
+
+    assert len(feeds()[active.pk].sockets) == 2
+    await first.disconnect()
+    assert len(feeds()[active.pk].sockets) == 1
+    await second.disconnect()
+    assert active.pk not in feeds()
+
+
+async def test_a_page_too_far_behind_is_closed_to_start_again(alice, active, monkeypatch):
+    monkeypatch.setattr(live, "SOCKET_BACKLOG", 2)
+    socket = await connect(f"/ws/campaigns/{active.pk}/", await sync(session_headers)(alice))
+    await socket.receive_json_from(timeout=5)
+    (consumer,) = feeds()[active.pk].sockets
+
+    # Three messages queued before its sender could take one: the third finds it too far behind.
+    for _ in range(3):
+        consumer.deliver("stats", "<p>x</p>", {"jobs": {}})
+
+    assert await socket.receive_output(timeout=5) == {"type": "websocket.close", "code": 1013}

@@ -186,6 +186,12 @@ def test_every_web_command_leaves_proxy_headers_to_the_application():
         assert "volumebot.asgi:application" in command, where
 
 
+def test_every_web_command_caps_websocket_frames_at_64_kib():
+    # uvicorn's own default (16 MiB) would buffer a frame the consumers then refuse.
+    for where, command in uvicorn_commands().items():
+        assert command[command.index("--ws-max-size") + 1] == "65536", where
+
+
 def test_the_image_leaves_secrets_local_state_and_dev_tools_out():
     ignored = (BASE_DIR / ".dockerignore").read_text().split()
     for entry in (".env", ".devstack", ".venv", "artifacts", ".git"):

@@ -491,7 +491,7 @@ OPS_ABUSE_THRESHOLD = env.int("OPS_ABUSE_THRESHOLD", default=3)
 OPS_ABUSE_WINDOW_HOURS = env.int("OPS_ABUSE_WINDOW_HOURS", default=24 * 7)
 
 # The live pages' WebSockets only listen: a client message longer than this closes the socket
-# (the web server's own frame limit, uvicorn's --ws-max-size, should be no larger than 64 KiB).
+# (uvicorn reads frames up to 64 KiB: --ws-max-size, volumebot.devstack.WS_MAX_SIZE).
 WEBSOCKET_MAX_MESSAGE_BYTES = env.int("WEBSOCKET_MAX_MESSAGE_BYTES", default=4096)
 
 # Security: production values by default; development relaxes them via DEBUG.
