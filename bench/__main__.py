@@ -1,7 +1,8 @@
 """`python -m bench`: print the benchmark lines (the bare-loop baseline, what one swap costs on
-each Raydium program in the localnet, the run engine, then the web tier under load)."""
+each Raydium program in the localnet, the run engine, stopping on target and cost per volume
+on every venue, then the web tier under load)."""
 
-from bench import budget, run_engine, swap_cost, web
+from bench import budget, run_engine, swap_cost, target_cost, web
 from bench.baseline import baseline
 
 
@@ -10,6 +11,7 @@ def main() -> None:
     print(f"baseline transfers/s http={http} inprocess={inprocess}", flush=True)
     swap_cost.main([])
     run_engine.main([])
+    target_cost.main([])
     web.main([])
     budget.main([])
 
