@@ -14,7 +14,7 @@ distribution batches, the gather's sells and sweeps; priority fees their compute
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 
 from apps.campaigns.domain import (
@@ -160,16 +160,22 @@ class PlanReplay:
 
 
 def replay(*, plan: PlanConfig, pool: PoolReserves, window_ms: int | None) -> PlanReplay:
-    """The plan's trades (those before `window_ms`, when the plan has no volume cap) on the
-    pool's curve, then the gather's sells of what each maker still holds. A plan longer than
-    MAX_REPLAYED_TRADES is replayed that far and its counts and lamports scaled to the rest."""
+    """The plan's trades (those before `window_ms`) on the pool's curve, topped up to its
+    volume cap as the engine does, then the gather's sells of what each maker still holds. A
+    plan longer than MAX_REPLAYED_TRADES is replayed that far and scaled to the rest."""
     curve, state, result = Curve(pool), PlanState.start(plan), PlanReplay()
     start = curve.price
-    held = [0] * plan.wallets
+    held, target = [0] * plan.wallets, plan.volume_cap_lamports
     while result.buys + result.sells < MAX_REPLAYED_TRADES:
         trade = next_trade(plan, state)
         if trade is None:
-            break
+            if target is None or result.volume_lamports >= target:
+                break
+            # Fees took some of the planned volume: the engine raises the cap by what is
+            # short, at least one smallest buy and its sell (`apps.execution.steps.plan`).
+            short = max(target - result.volume_lamports, 2 * plan.min_last_lamports)
+            plan = replace(plan, volume_cap_lamports=state.planned_lamports + short)
+            continue
         if window_ms is not None and trade.at_ms >= window_ms:
             result.cut_by_window = True
             break
@@ -193,15 +199,16 @@ def replay(*, plan: PlanConfig, pool: PoolReserves, window_ms: int | None) -> Pl
             result.received_lamports += out
             result.volume_lamports += out
     result.end_move_ppm = move_ppm(start, curve.price)
-    return _scaled(result, _scale(plan=plan, state=state, window_ms=window_ms, replay=result))
+    return _scaled(result, _scale(cap=target, state=state, window_ms=window_ms, replay=result))
 
 
-def _scale(*, plan: PlanConfig, state: PlanState, window_ms: int | None, replay: PlanReplay):
+def _scale(*, cap: int | None, state: PlanState, window_ms: int | None, replay: PlanReplay):
     """1 when the replay covered the plan; otherwise how many times longer the plan is."""
     if replay.buys + replay.sells < MAX_REPLAYED_TRADES:
         return Fraction(1)
-    if plan.volume_cap_lamports is not None:
-        return Fraction(plan.volume_cap_lamports, max(state.planned_lamports, 1))
+    if cap is not None:
+        # The engine tops the plan up until its volume (what the ledger counts) reaches the cap.
+        return Fraction(cap, max(replay.volume_lamports, 1))
     return Fraction(window_ms or 0, max(state.clock_ms, 1))
 
 
