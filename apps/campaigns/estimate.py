@@ -29,13 +29,15 @@ from apps.core.amounts import LAMPORTS_PER_SOL, format_sol_trimmed
 from apps.execution.planner import PlanConfig, PlanState, Side, next_trade
 
 # Compute-unit limits the engine sets on a trade (what its simulation used, + 10 % or at least
-# 1,000 units, `apps.chain.tx`), per venue, as `bench.swap_cost` measures them on the real
-# programs: the priority fee is the price times this limit, not times what the swap consumed.
+# 1,000 units, `apps.chain.tx`), per venue: the mean of a buy's and a sell's units measured by
+# `bench.swap_cost` on the localnet (real Raydium programs; pump.fun and PumpSwap are the
+# localnet's emulations, which use fewer units than the mainnet programs), plus the price
+# instruction. The priority fee is the price times this limit, not times what was consumed.
 TRADE_COMPUTE_UNITS = {
-    "raydium_amm_v4": 62_000,
-    "raydium_cpmm": 74_000,
-    "pumpfun": 120_000,
-    "pumpswap": 150_000,
+    "raydium_amm_v4": 43_300,
+    "raydium_cpmm": 57_400,
+    "pumpfun": 5_500,
+    "pumpswap": 23_300,
 }
 # A venue the table does not know: Solana's default of 200k units per instruction.
 DEFAULT_TRADE_COMPUTE_UNITS = 200_000
