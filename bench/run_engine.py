@@ -36,7 +36,6 @@ app.worker_main(["worker", "--pool=threads", "--concurrency=" + os.environ["BENC
                  "--without-mingle", "--without-gossip"])
 """
 
-CONFIRM_AFTER_SLOTS = 2
 PARAMS = {
     "maker_count": 4,
     "maker_funding_sol": "1",
@@ -249,6 +248,10 @@ def _breakdown(*, runs: list[int], since) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--campaigns", default="1,10,100", help="'' measures confirm-rpc only")
+    parser.add_argument(
+        "--confirm-after-slots", type=int, default=2,
+        help="confirm-rpc's localnet confirms this many slots after a send (a mainnet node: 1-2)",
+    )  # fmt: skip
     parser.add_argument("--seconds", type=float, default=20.0)
     # One worker process per core (as `make run` starts them): more only add Celery consumers
     # and GIL switching on the same cores (measured: 4 processes on 2 cores cost ~12 % more
@@ -280,8 +283,8 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
     # Confirmation by signatureSubscribe vs polling, same run of the benchmark, 10 campaigns,
-    # on a localnet that answers sends at once and confirms 2 slots (800 ms) later, as a
-    # mainnet node does (confirmed at once, one poll would always find every trade landed).
+    # on a localnet that answers sends at once and confirms 2 slots (800 ms) later by default,
+    # as a mainnet node does (confirmed at once, one poll always finds every trade landed).
     figures = {}
     for mode, by_subscription in (("polling", False), ("subscription", True)):
         databases = setup_databases(verbosity=0, interactive=False)
@@ -289,7 +292,8 @@ def main(argv: list[str] | None = None) -> None:
             calls: list[float] = []
             measure(campaigns=10, seconds=args.seconds, workers=args.workers,
                     threads=args.threads, confirm_by_subscription=by_subscription,
-                    status_calls=calls, confirm_after_slots=CONFIRM_AFTER_SLOTS)  # fmt: skip
+                    status_calls=calls,
+                    confirm_after_slots=args.confirm_after_slots)  # fmt: skip
             figures[mode] = calls[0]
         finally:
             from django.db import connections
@@ -297,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
             connections.close_all()
             teardown_databases(databases, verbosity=0)
     print(
-        f"confirm-rpc confirm_after_slots={CONFIRM_AFTER_SLOTS} status_requests/trade "
+        f"confirm-rpc confirm_after_slots={args.confirm_after_slots} status_requests/trade "
         f"polling={figures['polling']:.2f} subscription={figures['subscription']:.2f}",
         flush=True,
     )

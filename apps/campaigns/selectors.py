@@ -14,15 +14,10 @@ from solders.pubkey import Pubkey
 
 from apps.accounts.models import User
 from apps.campaigns.domain import BPS, GuardrailWarning, Limits, Params, guardrail_check
-from apps.campaigns.estimate import (
-    DEFAULT_TRADE_COMPUTE_UNITS,
-    TRADE_COMPUTE_UNITS,
-    Estimate,
-    PoolReserves,
-    estimate,
-)
+from apps.campaigns.estimate import TRADE_COMPUTE_UNITS, Estimate, estimate
 from apps.campaigns.models import CAMPAIGN_LIVE, RUN_LIVE, Campaign, CampaignRun
 from apps.campaigns.params import params_from_input, params_to_input, validation_failed
+from apps.campaigns.plan_replay import DEFAULT_TRADE_COMPUTE_UNITS, PoolReserves
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex.pumpswap import PumpSwap
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4

@@ -11,14 +11,13 @@ from solders.pubkey import Pubkey
 from apps.campaigns.domain import Params
 from apps.campaigns.estimate import (
     TRADE_COMPUTE_UNITS,
-    PoolReserves,
     cost_per_usd_volume,
     estimate,
     mean_trade_lamports,
-    round_trip_cost,
 )
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.params import params_from_input
+from apps.campaigns.plan_replay import PoolReserves, round_trip_cost
 from apps.campaigns.services import InsufficientFunds, campaign_create, campaign_start
 from apps.chain.dex.base import Side
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
@@ -159,7 +158,7 @@ def test_it_shows_how_far_the_plan_moves_the_price():
     # One maker that only buys until the target's half is bought, then sells it all back: the
     # price peaks after the last buy and ends (almost) where it started.
     p = params(maker_count=1, buy_percent=100, trade_size_min_sol="0.1",
-               trade_size_max_sol="0.2", target_volume_sol="2")  # fmt: skip
+               trade_size_max_sol="0.2", target_volume_sol="2", maker_funding_sol="2")  # fmt: skip
     sol, tokens = 10 * SOL, 10**12
     pool = PoolReserves(sol_reserve_lamports=sol, token_reserve_raw=tokens, fee_bps=25)
 
@@ -176,6 +175,20 @@ def test_it_shows_how_far_the_plan_moves_the_price():
     assert 200_000 < moves["plan_peak"] < 215_000
     assert moves["plan_end"] == plan["plan_end_ppm"] == moves["after_gather"]
     assert 0 < moves["plan_end"] < 10_000  # only the fees the pool kept
+
+
+def test_buys_a_maker_cannot_pay_are_skipped_as_the_engine_skips_them():
+    # One maker with 0.3 SOL that only buys, 0.1 SOL at a time, for a minute (20 buys
+    # planned): two fit (each pays its fee, the first the token account's rent, and a reserve
+    # stays behind); the gather sells what they bought.
+    p = params(maker_count=1, buy_percent=100, trade_size_min_sol="0.1",
+               trade_size_max_sol="0.1", target_volume_sol=None, duration_seconds=60,
+               maker_funding_sol="0.3")  # fmt: skip
+
+    result = estimate(params=p, pool=PoolReserves(100 * SOL, 10**15, 25), plan=plan_of(p))
+
+    assert (result.buys, result.sells, result.trades) == (2, 1, 2)
+    assert SOL * 2 // 5 - SOL // 100 < result.volume_lamports < SOL * 2 // 5
 
 
 def test_pump_venues_take_the_fee_on_the_sol_leg_outside_the_curve():
@@ -310,8 +323,9 @@ def localnet_campaign(alice, seeded):
 def test_it_estimates_a_seeded_localnet_pool_with_constant_product_maths(
     alice_api, localnet_campaign, seeded
 ):
+    # Makers rich enough that no buy is skipped (`walk` does not skip any).
     campaign = localnet_campaign(trade_size_min_sol="0.5", trade_size_max_sol="1.5",
-                                 maker_funding_sol="2", target_volume_sol="25")  # fmt: skip
+                                 maker_funding_sol="10", target_volume_sol="25")  # fmt: skip
 
     response = alice_api.post(f"/v1/campaigns/{campaign.pk}/estimate")
 
@@ -335,7 +349,7 @@ def test_it_estimates_a_seeded_localnet_pool_with_constant_product_maths(
     assert body["price_impact_lamports"] == plan["impact"]
     assert body["network_fees_lamports"] == trades * 5_000
     assert body["setup_fees_lamports"] == setup
-    assert body["sol_needed_upfront_lamports"] == 3 * 2 * SOL + 5_000 + 45_000
+    assert body["sol_needed_upfront_lamports"] == 3 * 10 * SOL + 5_000 + 45_000
     assert body["total_cost_lamports"] == trades * 5_000 + plan["impact"] + setup
     assert body["price_move_ppm"]["plan_peak"] == plan["peak_ppm"] > 0
     # The buy leg agrees with the venue adapter's own quote on the state read from chain.
