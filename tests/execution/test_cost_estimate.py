@@ -4,26 +4,13 @@ seeded plan on the same pool, nobody else trading)."""
 
 import pytest
 
-from apps.campaigns.models import Campaign
 from apps.campaigns.selectors import campaign_estimate
 from apps.execution.models import Execution, Job
-from tests.support.engine import wait_for
+from tests.support.engine import run_to_completion
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SOL = 1_000_000_000
-
-
-def _run_to_completion(setup, campaign):
-    run = setup.start(campaign)
-    wait_for(
-        lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
-        timeout=180, what="the campaign to complete",
-    )  # fmt: skip
-    campaign.refresh_from_db()
-    run.refresh_from_db()
-    assert campaign.status == "completed", campaign.status_reason
-    return run
 
 
 @pytest.mark.parametrize(
@@ -37,7 +24,7 @@ def test_the_estimate_pins_what_a_run_spends(setup, workers, dex, priority):
     )  # fmt: skip
     estimate, _ = campaign_estimate(campaign=campaign)
 
-    run = _run_to_completion(setup, campaign)
+    run = run_to_completion(setup, campaign)
 
     swaps = Execution.objects.filter(run=run, status="landed", side__in=["buy", "sell"])
     planned = swaps.exclude(job__type=Job.Type.FUNDS_GATHER)
