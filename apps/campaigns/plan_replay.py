@@ -26,7 +26,7 @@ DEFAULT_TRADE_COMPUTE_UNITS = 200_000
 # Rent of a 165-byte SPL token account: a maker needs it to hold the token (returned on close).
 TOKEN_ACCOUNT_RENT_LAMPORTS = 2_039_280
 # Longer plans are replayed this far and scaled to their target or window.
-MAX_REPLAYED_TRADES = 5_000
+MAX_REPLAYED_TRADES = 2_000
 
 
 @dataclass(frozen=True)
