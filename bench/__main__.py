@@ -1,8 +1,9 @@
 """`python -m bench`: print the benchmark lines (the bare-loop baseline, what one swap costs on
-each Raydium program in the localnet, the run engine, the web tier under load, the shared
-request budget, then 10,000 maker wallets distributed and gathered in one run)."""
+each venue's program in the localnet, the run engine, stopping on target and cost per volume
+on every venue, the web tier under load, the shared request budget, then 10,000 maker wallets
+distributed and gathered in one run)."""
 
-from bench import budget, makers, run_engine, swap_cost, web
+from bench import budget, makers, run_engine, swap_cost, target_cost, web
 from bench.baseline import baseline
 
 
@@ -11,6 +12,7 @@ def main() -> None:
     print(f"baseline transfers/s http={http} inprocess={inprocess}", flush=True)
     swap_cost.main([])
     run_engine.main([])
+    target_cost.main([])
     web.main([])
     budget.main([])
     makers.main([])

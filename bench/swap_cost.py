@@ -1,6 +1,7 @@
-"""What one swap costs the localnet on each Raydium venue's real program: wall time of a send
-(preflight simulation + execution, in-process, no HTTP) and compute units (the transaction's,
-and the venue instruction's own from its `consumed` log line).
+"""What one swap costs the localnet on each venue (the real Raydium programs, the pump.fun and
+PumpSwap emulations): wall time of a send (preflight simulation + execution, in-process, no
+HTTP) and compute units (the transaction's, and the venue instruction's own from its
+`consumed` log line). `apps.campaigns.estimate.TRADE_COMPUTE_UNITS` is taken from `tx_cu`.
 
     python -m bench.swap_cost [--swaps 300]
 
@@ -26,32 +27,39 @@ from apps.chain.dex.registry import get_adapter
 from apps.chain.rpc import EndpointConfig, RpcPool
 from apps.localnet import Cluster, create_app
 from apps.localnet.seed import seed_token
+from apps.localnet.seed_pump import seed_pumpswap_pool
 
 RESERVES = (500_000_000_000_000, 200 * LAMPORTS_PER_SOL)
 BUY_LAMPORTS = 10_000_000
 
 
 def _venue_units(logs: list[str], program: str) -> int:
+    """The venue instruction's units from its `consumed` log line (0: an emulated venue, which
+    logs none; its transaction's units are what the runtime charged)."""
     prefix = f"Program {program} consumed "
-    line = next(line for line in logs if line.startswith(prefix))
-    return int(line[len(prefix) :].split(" of ")[0])
+    line = next((line for line in logs if line.startswith(prefix)), None)
+    return 0 if line is None else int(line[len(prefix) :].split(" of ")[0])
 
 
 async def _measure(venue: str, swaps: int) -> dict[str, list[tuple[float, int, int]]]:
     cluster = Cluster(slot_ms=0)
-    if venue == "raydium_cpmm":
-        seeded = seed_token(cluster, raydium_reserves=None, cpmm_reserves=RESERVES, pumpfun=False)
-        pool = seeded.cpmm.pool
-    else:
-        seeded = seed_token(cluster, raydium_reserves=RESERVES, pumpfun=False)
-        pool = seeded.raydium.amm
+    seeded = seed_token(cluster, raydium_reserves=RESERVES, cpmm_reserves=RESERVES)
+    pools = {"raydium_amm_v4": seeded.raydium.amm, "raydium_cpmm": seeded.cpmm.pool,
+             "pumpfun": seeded.pumpfun.curve}  # fmt: skip
+    if venue == "pumpswap":
+        pools[venue] = seed_pumpswap_pool(
+            cluster, mint=seeded.mint, base_reserve=RESERVES[0], quote_reserve=RESERVES[1],
+            coin_creator=seeded.pumpfun.creator,
+        ).pool  # fmt: skip
+    pool = pools[venue]
+    kwargs = {"mint": seeded.mint} if venue == "pumpfun" else {}
     endpoint = EndpointConfig(name="localnet", url="http://localnet/", asgi_app=create_app(cluster))
     rpc = RpcPool(endpoints=[endpoint])
     adapter, trader = get_adapter(venue), seeded.wallets[0]
     samples: dict[str, list[tuple[float, int, int]]] = {"buy": [], "sell": []}
     bought = 0
     for index in range(swaps):
-        state = await adapter.load_state(rpc=rpc, address=pool)
+        state = await adapter.load_state(rpc=rpc, address=pool, **kwargs)
         side = Side.BUY if index % 2 == 0 else Side.SELL
         quote = adapter.quote(
             state=state, side=side, amount_in=BUY_LAMPORTS if side == Side.BUY else bought
@@ -81,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--swaps", type=int, default=300)
     args = parser.parse_args(argv)
-    for venue in ("raydium_amm_v4", "raydium_cpmm"):
+    for venue in ("raydium_amm_v4", "raydium_cpmm", "pumpfun", "pumpswap"):
         for side, rows in asyncio.run(_measure(venue, args.swaps)).items():
             times = sorted(row[0] for row in rows)
             print(

@@ -6,9 +6,11 @@ broker, Postgres) on the localnet: campaigns run to their target and complete, t
 
 `lamports_per_sol_volume` is what the run really cost per SOL of volume (the ledger's fees,
 tips and price impact over its volume); `estimate_error` compares it with the estimate the
-pre-flight kept for the run. Uses a throw-away database like `bench.run_engine`.
+pre-flight kept for the run (its parts beside the ledger's on stderr). One run per venue the
+platform trades (Raydium AMM v4 and CPMM, pump.fun, PumpSwap) and mode. Uses a throw-away
+database like `bench.run_engine`.
 
-    python -m bench.target_cost [--makers 1,10,100] [--workers <cores>]
+    python -m bench.target_cost [--makers 1,10,100] [--venues a,b] [--workers <cores>]
 """
 
 from __future__ import annotations
@@ -16,13 +18,43 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import time
+from dataclasses import dataclass
 
 from bench.run_engine import _setup_django, _spawn
+
+VENUES = ("raydium_amm_v4", "raydium_cpmm", "pumpfun", "pumpswap")
 
 SOL = 1_000_000_000
 JITO = {"execution_mode": "jito", "jito_tip_min_lamports": 1_000,
         "jito_tip_max_lamports": 5_000, "jito_region": "mainnet"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Seeded:
+    mint: object
+    decimals: int
+    wallets: list
+    pools: dict[str, str]
+
+
+def _seed(cluster) -> _Seeded:
+    """One token on every venue the platform trades: Raydium AMM v4 and CPMM pools of 5,000
+    SOL, a live pump.fun curve and a PumpSwap pool (the reserves a completed curve moves)."""
+    from apps.localnet.seed import seed_token
+    from apps.localnet.seed_pump import seed_pumpswap_pool
+
+    reserves = (10**16, 5_000 * SOL)
+    seeded = seed_token(cluster, wallets=16, raydium_reserves=reserves, cpmm_reserves=reserves)
+    pumpswap = seed_pumpswap_pool(
+        cluster, mint=seeded.mint, base_reserve=206_900_000_000_000,
+        quote_reserve=84_990_359_056, coin_creator=seeded.pumpfun.creator,
+    )  # fmt: skip
+    pools = {"raydium_amm_v4": seeded.raydium.amm, "raydium_cpmm": seeded.cpmm.pool,
+             "pumpfun": seeded.pumpfun.curve, "pumpswap": pumpswap.pool}  # fmt: skip
+    return _Seeded(seeded.mint, seeded.decimals, seeded.wallets,
+                   {dex: str(address) for dex, address in pools.items()})  # fmt: skip
 
 
 def _run_to_target(*, seeded, index: int, dex: str, makers: int, target_sol: str, extra: dict):
@@ -37,7 +69,7 @@ def _run_to_target(*, seeded, index: int, dex: str, makers: int, target_sol: str
     from apps.wallets.services import wallet_import
 
     token = Token.objects.get(mint=str(seeded.mint))
-    address = seeded.raydium.amm if dex == "raydium_amm_v4" else seeded.pumpfun.curve
+    address = seeded.pools[dex]
     pool, _ = Pool.objects.get_or_create(
         network="localnet", token=token, dex=dex, address=str(address),
         defaults={"quote_mint": "So11111111111111111111111111111111111111112",
@@ -71,9 +103,33 @@ def _run_to_target(*, seeded, index: int, dex: str, makers: int, target_sol: str
     return run
 
 
+def _cost_line(run, *, dex: str, mode: str) -> None:
+    """The `cost` line (stdout), and the ledger's parts beside the estimate's (stderr)."""
+    volume = max(run.volume_lamports, 1)
+    actual = -(-run.spent_lamports * SOL // volume)
+    estimated = run.summary.get("estimate_per_sol_volume_lamports") or 0
+    error = (actual / estimated - 1) * 100 if estimated else float("nan")
+    print(
+        f"cost venue={dex} mode={mode} lamports_per_sol_volume={actual} "
+        f"estimate={estimated} estimate_error={error:+.1f}%",
+        flush=True,
+    )
+    parts = run.summary.get("estimate_per_sol_volume_parts") or {}
+    fees = parts.get("network_fees", 0) + parts.get("priority_fees", 0) + parts.get("setup_fees", 0)
+    print(
+        f"  per SOL of volume: fees {run.fees_lamports * SOL // volume} (estimate {fees}) "
+        f"tips {run.tips_lamports * SOL // volume} (estimate {parts.get('tips')}) "
+        f"impact {run.price_impact_lamports * SOL // volume} (estimate "
+        f"{parts.get('price_impact')}); trades={run.trades_total} "
+        f"volume={run.volume_lamports}",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--makers", default="1,10,100")
+    parser.add_argument("--makers", default="1,10,100", help="'' skips the target runs")
+    parser.add_argument("--venues", default=",".join(VENUES))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
@@ -83,7 +139,6 @@ def main(argv: list[str] | None = None) -> None:
     from django.test.utils import setup_databases, teardown_databases
 
     from apps.localnet import Cluster
-    from apps.localnet.seed import seed_token
     from apps.localnet.server import start_server
     from apps.tokens.models import Token
 
@@ -92,13 +147,13 @@ def main(argv: list[str] | None = None) -> None:
     settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [server.url]}
     processes = _spawn(workers=args.workers, threads=args.threads, rpc_url=server.url)
     try:
-        seeded = seed_token(server.cluster, wallets=16, raydium_reserves=(10**16, 5_000 * SOL))
+        seeded = _seed(server.cluster)
         Token.objects.create(
             network="localnet", mint=str(seeded.mint), program="spl", decimals=seeded.decimals,
             supply_raw=10**16, symbol="BENCH", name="Bench",
         )  # fmt: skip
         index = 0
-        for makers in (int(n) for n in args.makers.split(",")):
+        for makers in (int(n) for n in args.makers.split(",") if n):
             asked = {1: "0.5", 10: "1"}.get(makers, "2")
             run = _run_to_target(
                 seeded=seeded, index=index, dex="raydium_amm_v4", makers=makers,
@@ -112,20 +167,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"overshoot={overshoot:+.2f}%",
                 flush=True,
             )
-        for dex in ("raydium_amm_v4", "pumpfun"):
+        for dex in args.venues.split(","):
             for mode, extra in (("legacy", {}), ("jito", JITO)):
                 run = _run_to_target(
                     seeded=seeded, index=index, dex=dex, makers=4, target_sol="0.5", extra=extra
                 )
                 index += 1
-                actual = -(-run.spent_lamports * SOL // max(run.volume_lamports, 1))
-                estimated = run.summary.get("estimate_per_sol_volume_lamports") or 0
-                error = (actual / estimated - 1) * 100 if estimated else float("nan")
-                print(
-                    f"cost venue={dex} mode={mode} lamports_per_sol_volume={actual} "
-                    f"estimate={estimated} estimate_error={error:+.1f}%",
-                    flush=True,
-                )
+                _cost_line(run, dex=dex, mode=mode)
     finally:
         for process in processes:
             process.send_signal(signal.SIGKILL)

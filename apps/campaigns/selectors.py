@@ -13,18 +13,11 @@ from django.utils import timezone
 from solders.pubkey import Pubkey
 
 from apps.accounts.models import User
-from apps.campaigns.domain import (
-    BPS,
-    Estimate,
-    GuardrailWarning,
-    Limits,
-    Params,
-    PoolReserves,
-    estimate,
-    guardrail_check,
-)
+from apps.campaigns.domain import BPS, GuardrailWarning, Limits, Params, guardrail_check
+from apps.campaigns.estimate import TRADE_COMPUTE_UNITS, Estimate, estimate
 from apps.campaigns.models import CAMPAIGN_LIVE, RUN_LIVE, Campaign, CampaignRun
 from apps.campaigns.params import params_from_input, params_to_input, validation_failed
+from apps.campaigns.plan_replay import DEFAULT_TRADE_COMPUTE_UNITS, PoolReserves
 from apps.chain.dex import pumpfun as pf
 from apps.chain.dex.pumpswap import PumpSwap
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
@@ -34,6 +27,7 @@ from apps.core.amounts import LAMPORTS_PER_SOL
 from apps.core.chain import ChainUnavailable, chain_run
 from apps.core.errors import Conflict, DomainError, NotFound
 from apps.core.prices import PoolPrice, price_history
+from apps.execution.domain import plan_config
 from apps.execution.models import Execution, Job
 from apps.tokens.models import Dex, Pool
 from apps.wallets import balances as chain_balances
@@ -184,6 +178,7 @@ def pool_reserves(*, pool: Pool) -> PoolReserves:
     tiered fees. A pool that is gone or no longer trades (e.g. a migrated curve) is a Conflict
     that says so."""
     address = Pubkey.from_string(pool.address)
+    units = TRADE_COMPUTE_UNITS.get(pool.dex, DEFAULT_TRADE_COMPUTE_UNITS)
     try:
         if pool.dex == Dex.RAYDIUM_AMM_V4:
             state = chain_run(
@@ -195,7 +190,8 @@ def pool_reserves(*, pool: Pool) -> PoolReserves:
                 else (state.pc_reserve, state.coin_reserve)
             )
             fee_bps = state.amm.swap_fee_numerator * BPS // state.amm.swap_fee_denominator
-            return PoolReserves(sol_reserve_lamports=sol, token_reserve_raw=tokens, fee_bps=fee_bps)
+            return PoolReserves(sol_reserve_lamports=sol, token_reserve_raw=tokens,
+                                fee_bps=fee_bps, trade_compute_units=units)  # fmt: skip
         if pool.dex == Dex.RAYDIUM_CPMM:
             state = chain_run(
                 pool.network, lambda rpc: RaydiumCpmm().load_state(rpc=rpc, address=address)
@@ -204,6 +200,7 @@ def pool_reserves(*, pool: Pool) -> PoolReserves:
                 sol_reserve_lamports=state.sol_reserve,
                 token_reserve_raw=state.token_reserve,
                 fee_bps=state.fee_bps,
+                trade_compute_units=units,
             )
         if pool.dex == Dex.PUMPFUN:
             mint = Pubkey.from_string(pool.token.mint)
@@ -216,6 +213,8 @@ def pool_reserves(*, pool: Pool) -> PoolReserves:
                 sol_reserve_lamports=state.curve.virtual_quote_reserves,
                 token_reserve_raw=state.curve.virtual_token_reserves,
                 fee_bps=fees.protocol_fee_bps + fees.creator_fee_bps,
+                fee_on_sol=True,
+                trade_compute_units=units,
             )
         if pool.dex == Dex.PUMPSWAP:
             state = chain_run(
@@ -225,6 +224,8 @@ def pool_reserves(*, pool: Pool) -> PoolReserves:
                 sol_reserve_lamports=state.quote_reserve,
                 token_reserve_raw=state.base_reserve,
                 fee_bps=state.fees.total_bps,
+                fee_on_sol=True,
+                trade_compute_units=units,
             )
     except DexError as error:
         raise Conflict(f"The pool cannot be priced: {error}.", code="pool_unavailable") from error
@@ -257,7 +258,14 @@ def campaign_estimate(
         begin = campaign.start_at or now or timezone.now()
         window = max(int((campaign.end_at - begin).total_seconds()), 0)
     reserves = pool_reserves(pool=campaign.pool)
-    result = estimate(params=Params.from_json(params), pool=reserves, window_seconds=window)
+    typed = Params.from_json(params)
+    # The run's own plan: its seed, and its target as the volume cap (`lifecycle.plan_config`).
+    plan = plan_config(
+        params=typed, seed=typed.seed, busy_ms=settings.EXECUTION_BUSY_MS,
+        volume_cap_lamports=typed.target_volume_lamports,
+        min_last_lamports=settings.CAMPAIGN_MIN_TRADE_LAMPORTS,
+    )  # fmt: skip
+    result = estimate(params=typed, pool=reserves, plan=plan, window_seconds=window)
     return replace(result, warnings=[*warnings, *result.warnings]), reserves
 
 

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from apps.admin_ops.selectors import alerts_for_user
 from apps.campaigns import realtime, selectors, services, transitions
 from apps.campaigns.api.serializers import LogQuerySerializer
-from apps.campaigns.domain import cost_per_usd_volume
+from apps.campaigns.estimate import cost_per_usd_volume
 from apps.campaigns.forms import PARAMS_FIELDS, CampaignWizardForm
 from apps.campaigns.models import Campaign, CampaignStatus
 from apps.core.errors import DomainError, NotFound

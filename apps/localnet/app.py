@@ -428,11 +428,11 @@ class LocalnetRpc:
                 statuses.append(None)
                 continue
             confirmations = self.cluster.confirmations(record)
-            level = (
-                TransactionConfirmationStatus.Finalized
-                if confirmations is None
-                else TransactionConfirmationStatus.Confirmed
-            )
+            level = TransactionConfirmationStatus.Confirmed
+            if confirmations is None:
+                level = TransactionConfirmationStatus.Finalized
+            elif not self.cluster.is_confirmed(record):
+                level = TransactionConfirmationStatus.Processed
             statuses.append(
                 TransactionStatus(record.slot, confirmations, record.err, record.err, level)
             )
@@ -445,7 +445,8 @@ class LocalnetRpc:
         _check_commitment(config, minimum="confirmed")
         encoding = _transaction_encoding(config)
         record = self.cluster.status(Signature.from_string(params[0]))
-        if record is None or record.transaction is None:
+        # Only a confirmed transaction is served (the lowest commitment this method takes).
+        if record is None or record.transaction is None or not self.cluster.is_confirmed(record):
             return None
         answer = _transaction_with_meta(
             record, encoding, config.get("maxSupportedTransactionVersion")

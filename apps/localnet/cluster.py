@@ -167,6 +167,9 @@ class Cluster:
     """One local Solana cluster. Thread-safe; share it between RPC endpoints for failover tests.
 
     `slot_ms=0` stops the clock: slots then move only with `advance_slots`.
+    `confirm_after_slots=N` models a mainnet node: a transaction is processed when it is sent
+    (the send answers at once) and reaches `confirmed` only N slots later; statuses,
+    `getTransaction` and signature notifications follow it. 0 (the default): confirmed at once.
     """
 
     def __init__(
@@ -177,7 +180,11 @@ class Cluster:
         start_slot: int = 1,
         tip_accounts: Sequence[Pubkey] = JITO_TIP_ACCOUNTS,
         clock: Callable[[], float] = time.monotonic,
+        confirm_after_slots: int = 0,
     ):
+        if confirm_after_slots < 0:
+            raise ValueError("confirm_after_slots must be 0 or more")
+        self.confirm_after_slots = confirm_after_slots
         self._lock = threading.RLock()
         self._svm = (
             LiteSVM().with_sigverify(False).with_blockhash_check(False).with_transaction_history(0)
@@ -404,6 +411,10 @@ class Cluster:
     def status(self, signature: Signature) -> TxRecord | None:
         with self._lock:
             return self._records.get(signature)
+
+    def is_confirmed(self, record: TxRecord) -> bool:
+        """Whether `record` reached `confirmed` (see `confirm_after_slots`)."""
+        return self.slot - record.slot >= self.confirm_after_slots
 
     def confirmations(self, record: TxRecord) -> int | None:
         """None once finalized (as a node reports it)."""

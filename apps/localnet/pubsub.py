@@ -110,6 +110,9 @@ class PubSubHub:
         self._cursor = cluster.event_seq
         # Changes waiting to be 32 slots deep for finalized subscriptions.
         self._pending: list[ChangeEvent] = []
+        # Landed transactions not yet confirmed (`Cluster.confirm_after_slots`), for the
+        # confirmed signature subscriptions.
+        self._unconfirmed: list = []
         self._task: asyncio.Task | None = None
 
     @property
@@ -233,6 +236,8 @@ class PubSubHub:
         record = self.cluster.status(signature)
         if record is not None and self._deep_enough(sub.commitment, record.slot, self._slot):
             asyncio.get_running_loop().call_soon(self._notify_signature, sub, record)
+        elif record is not None and record not in self._unconfirmed:
+            self._unconfirmed.append(record)
         return sub.id
 
     def _logs_subscribe(self, connection: _Connection, params: list) -> int:
@@ -265,9 +270,10 @@ class PubSubHub:
 
     # -- notifications ---------------------------------------------------------------------
 
-    @staticmethod
-    def _deep_enough(commitment: str, landed_slot: int, slot: int) -> bool:
-        return commitment != "finalized" or slot - landed_slot >= FINALIZED_AFTER_SLOTS
+    def _deep_enough(self, commitment: str, landed_slot: int, slot: int) -> bool:
+        if commitment == "finalized":
+            return slot - landed_slot >= FINALIZED_AFTER_SLOTS
+        return commitment == "processed" or slot - landed_slot >= self.cluster.confirm_after_slots
 
     def _notify(self, sub: _Subscription, method: str, result: Any) -> None:
         sub.connection.push(
@@ -311,12 +317,24 @@ class PubSubHub:
             self._cursor = events[-1].seq
             self._pending.extend(events)
             self._dispatch(events, final=False)
+        self._confirm(slot)
         due = [e for e in self._pending if slot - e.slot >= FINALIZED_AFTER_SLOTS]
         if due:
             self._pending = [e for e in self._pending if slot - e.slot < FINALIZED_AFTER_SLOTS]
             self._dispatch(due, final=True)
         elif not self._wants_finalized():
             self._pending.clear()
+
+    def _confirm(self, slot: int) -> None:
+        """Notify the confirmed signature subscriptions of transactions confirmed by now."""
+        due = [r for r in self._unconfirmed if self._deep_enough("confirmed", r.slot, slot)]
+        if not due:
+            return
+        self._unconfirmed = [r for r in self._unconfirmed if r not in due]
+        by_signature = {record.signature: record for record in due}
+        for sub in self._of_kind("signature", final=False):
+            if sub.commitment == "confirmed" and sub.signature in by_signature:
+                self._notify_signature(sub, by_signature[sub.signature])
 
     def _wants_finalized(self) -> bool:
         return any(s.commitment == "finalized" for s in self._subscriptions.values())
@@ -337,7 +355,10 @@ class PubSubHub:
                 self._notify(sub, "signatureNotification",
                              {"context": self._context(record.slot),
                               "value": "receivedSignature"})  # fmt: skip
-            self._notify_signature(sub, record)
+            if final or self._deep_enough(sub.commitment, record.slot, self._slot):
+                self._notify_signature(sub, record)
+            elif record not in self._unconfirmed:
+                self._unconfirmed.append(record)  # notified once confirmed (`_confirm`)
         for sub in self._of_kind("logs", final=final):
             for event in landed:
                 keys = event.record.transaction.message.account_keys

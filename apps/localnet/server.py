@@ -143,11 +143,14 @@ def start_server(
     return RunningLocalnet(cluster, faults, host, port, hub, app.state.calls, rpc, served)
 
 
-def load_or_create(*, state_dir: Path | None, slot_ms: int) -> tuple[Cluster, bool]:
+def load_or_create(
+    *, state_dir: Path | None, slot_ms: int, confirm_after_slots: int = 0
+) -> tuple[Cluster, bool]:
     """The cluster saved in `state_dir` if any (True), else a fresh one (False)."""
+    clock = {"slot_ms": slot_ms, "confirm_after_slots": confirm_after_slots}
     if state_dir is not None and (state_dir / STATE_FILE).exists():
-        return Cluster.load(state_dir / STATE_FILE, slot_ms=slot_ms), True
-    return Cluster(slot_ms=slot_ms), False
+        return Cluster.load(state_dir / STATE_FILE, **clock), True
+    return Cluster(**clock), False
 
 
 def serve_forever(

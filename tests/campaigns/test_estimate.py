@@ -1,24 +1,30 @@
 """The cost estimate: pure maths, and the endpoint against a pool seeded on the localnet,
 checked against constant-product maths recomputed here."""
 
+from dataclasses import replace
+from fractions import Fraction
+
 import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from apps.campaigns.domain import (
-    Params,
-    PoolReserves,
+from apps.campaigns.domain import Params
+from apps.campaigns.estimate import (
+    TRADE_COMPUTE_UNITS,
     cost_per_usd_volume,
     estimate,
     mean_trade_lamports,
 )
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.params import params_from_input
+from apps.campaigns.plan_replay import PoolReserves, round_trip_cost
 from apps.campaigns.services import InsufficientFunds, campaign_create, campaign_start
 from apps.chain.dex.base import Side
 from apps.chain.dex.raydium_amm_v4 import RaydiumAmmV4
 from apps.chain.dex.raydium_cpmm import RaydiumCpmm
 from apps.core.chain import chain_run
+from apps.execution.domain import plan_config
+from apps.execution.planner import PlanConfig, PlanState, next_trade
 from apps.localnet.seed import migrated_curve, seed_token
 from apps.localnet.seed_pump import seed_pumpswap_pool
 from apps.tokens.services import pool_select, token_register
@@ -46,40 +52,156 @@ def params(**changes) -> Params:
     return Params.from_json(params_from_input({**PARAMS, **changes}))
 
 
-def test_it_estimates_trades_fees_and_impact_from_the_maths():
+def plan_of(p: Params) -> PlanConfig:
+    """The run's planner config, as the engine builds it (seed, busy time, target as cap)."""
+    return plan_config(params=p, seed=p.seed, busy_ms=3_000,
+                       volume_cap_lamports=p.target_volume_lamports,
+                       min_last_lamports=1_000_000)  # fmt: skip
+
+
+def walk(p: Params, sol: int, tokens: int, fee_bps: int, window_ms: int | None = None) -> dict:
+    """The plan's trades on x·y=k (fee from the input, kept in the pool), written out here: the
+    planner's stream, topped up while the volume is short of the target (what fees took), then
+    every maker's leftover tokens sold."""
+    config = plan_of(p)
+    state = PlanState.start(config)
+    held, out = [0] * config.wallets, {"buys": 0, "sells": 0, "gather": 0, "volume": 0}
+    start_sol, start_tokens, peak = sol, tokens, Fraction(sol, tokens)
+    target = p.target_volume_lamports
+    while True:
+        trade = next_trade(config, state)
+        if trade is None:
+            if target is None or out["volume"] >= target:
+                break
+            room = max(target - out["volume"], 2_000_000)
+            config = replace(config, volume_cap_lamports=state.planned_lamports + room)
+            continue
+        if window_ms is not None and trade.at_ms >= window_ms:
+            break
+        if trade.side == "buy":
+            net = trade.lamports - ceil_div(trade.lamports * fee_bps, 10_000)
+            got = tokens * net // (sol + net)
+            sol, tokens = sol + trade.lamports, tokens - got
+            held[trade.wallet] += got
+            out["buys"] += 1
+            out["volume"] += trade.lamports
+        else:
+            net = held[trade.wallet] - ceil_div(held[trade.wallet] * fee_bps, 10_000)
+            got = sol * net // (tokens + net)
+            sol, tokens = sol - got, tokens + held[trade.wallet]
+            held[trade.wallet] = 0
+            out["sells"] += 1
+            out["volume"] += got
+        peak = max(peak, Fraction(sol, tokens))
+    out["plan_end"] = Fraction(sol, tokens)
+    for amount in filter(None, held):
+        net = amount - ceil_div(amount * fee_bps, 10_000)
+        got = sol * net // (tokens + net)
+        sol, tokens = sol - got, tokens + amount
+        out["gather"] += 1
+        out["volume"] += got
+    start = Fraction(start_sol, start_tokens)
+    out["impact"] = sol - start_sol  # what the pool kept: the run's loss to it
+    out["peak_ppm"] = int((peak / start - 1) * 1_000_000)
+    out["plan_end_ppm"] = int((out["plan_end"] / start - 1) * 1_000_000)
+    return out
+
+
+def test_it_replays_the_runs_plan_on_the_curve_and_counts_every_transaction():
     p = params(
         trade_size_min_sol="0.02", trade_size_max_sol="0.04", target_volume_sol="3",
-        priority_fee_micro_lamports=50_000,
+        priority_fee_micro_lamports=50_000, buy_percent=60,
     )  # fmt: skip
-    pool = PoolReserves(sol_reserve_lamports=100 * SOL, token_reserve_raw=10**15, fee_bps=25)
+    pool = PoolReserves(sol_reserve_lamports=100 * SOL, token_reserve_raw=10**15, fee_bps=25,
+                        trade_compute_units=43_000)  # fmt: skip
 
-    result = estimate(params=p, pool=pool)
+    result = estimate(params=p, pool=pool, plan=plan_of(p))
 
-    mean = 30_000_000
-    trades = 100  # 3 SOL / 0.03 SOL
-    priority = ceil_div(50_000 * 200_000, 1_000_000)  # micro-lamports/CU * CU
-    rt = round_trip(mean, 100 * SOL, 10**15, 25)
-    assert (result.mean_trade_lamports, result.trades) == (mean, trades)
-    assert result.volume_lamports == 3 * SOL
+    plan = walk(p, 100 * SOL, 10**15, 25)
+    trades = plan["buys"] + plan["sells"]
+    priority = ceil_div(50_000 * 43_000, 1_000_000)  # micro-lamports/CU * the venue's CU limit
+    # 3 makers: one distribution batch (3 transfers) and 3 sweeps, each with the funding
+    # wallet's and the maker's signature; leftover tokens each need a 2-signature sell too.
+    setup = (5_000 + ceil_div(50_000 * (1_300 + 3 * 150), 1_000_000)
+             + 3 * (10_000 + ceil_div(50_000 * 20_000, 1_000_000))
+             + plan["gather"] * (10_000 + priority))  # fmt: skip
+    assert plan["buys"] > plan["sells"] > 0  # 60 % buys: makers sell several buys at once
+    assert (result.trades, result.buys, result.sells) == (
+        trades,
+        plan["buys"],
+        plan["sells"] + plan["gather"],
+    )
+    assert result.mean_trade_lamports == 30_000_000
+    assert result.volume_lamports == plan["volume"] >= 3 * SOL
     assert result.fee_per_trade_lamports == 5_000 + priority
     assert result.network_fees_lamports == trades * 5_000
     assert result.priority_fees_lamports == trades * priority
     assert result.tips_lamports == 0
-    assert result.round_trip_cost_lamports == rt
-    assert result.price_impact_lamports == 50 * rt
-    assert result.setup_fees_lamports == 5_000 + 3 * 3 * 5_000
-    assert result.total_cost_lamports == (trades * (5_000 + priority) + 50 * rt + 5_000 + 45_000)
+    assert result.round_trip_cost_lamports == round_trip(30_000_000, 100 * SOL, 10**15, 25)
+    assert result.price_impact_lamports == plan["impact"]
+    assert result.setup_fees_lamports == setup
+    assert result.total_cost_lamports == trades * (5_000 + priority) + plan["impact"] + setup
     assert result.sol_needed_upfront_lamports == 3 * SOL // 2 + 50_000
     assert result.warnings == []
-    # Per 1 SOL of volume (3 SOL here), each part rounded up.
-    total = result.total_cost_lamports
+    volume, total = plan["volume"], result.total_cost_lamports
     assert result.per_sol_volume_lamports == {
-        "network_fees": ceil_div(trades * 5_000, 3),
-        "priority_fees": ceil_div(trades * priority, 3), "tips": 0,
-        "price_impact": ceil_div(50 * rt, 3), "setup_fees": ceil_div(50_000, 3),
-        "rent_not_returned": 0, "total": ceil_div(total, 3),
+        "network_fees": ceil_div(trades * 5_000 * SOL, volume),
+        "priority_fees": ceil_div(trades * priority * SOL, volume), "tips": 0,
+        "price_impact": ceil_div(plan["impact"] * SOL, volume),
+        "setup_fees": ceil_div(setup * SOL, volume), "rent_not_returned": 0,
+        "total": ceil_div(total * SOL, volume),
     }  # fmt: skip
-    assert result.cost_per_100k_usd_cents == ceil_div(total * 10_000_000, 3 * SOL)
+    assert result.cost_per_100k_usd_cents == ceil_div(total * 10_000_000, volume)
+
+
+def test_it_shows_how_far_the_plan_moves_the_price():
+    # One maker that only buys until the target's half is bought, then sells it all back: the
+    # price peaks after the last buy and ends (almost) where it started.
+    p = params(maker_count=1, buy_percent=100, trade_size_min_sol="0.1",
+               trade_size_max_sol="0.2", target_volume_sol="2", maker_funding_sol="2")  # fmt: skip
+    sol, tokens = 10 * SOL, 10**12
+    pool = PoolReserves(sol_reserve_lamports=sol, token_reserve_raw=tokens, fee_bps=25)
+
+    moves = estimate(params=p, pool=pool, plan=plan_of(p)).price_move_ppm
+
+    plan = walk(p, sol, tokens, 25)
+    mean = 150_000_000
+    net = mean - ceil_div(mean * 25, 10_000)
+    after_one = Fraction(sol + mean, tokens - tokens * net // (sol + net))
+    assert moves["mean_buy"] == int((after_one / Fraction(sol, tokens) - 1) * 1_000_000)
+    assert 29_000 < moves["mean_buy"] < 31_000  # 1.5 % of the SOL side: about +3 % price
+    assert moves["plan_peak"] == plan["peak_ppm"]
+    # A whole SOL bought into a 10 SOL pool: about (11/10)^2 - 1 = +21 %.
+    assert 200_000 < moves["plan_peak"] < 215_000
+    assert moves["plan_end"] == plan["plan_end_ppm"] == moves["after_gather"]
+    assert 0 < moves["plan_end"] < 10_000  # only the fees the pool kept
+
+
+def test_buys_a_maker_cannot_pay_are_skipped_as_the_engine_skips_them():
+    # One maker with 0.3 SOL that only buys, 0.1 SOL at a time, for a minute (20 buys
+    # planned): two fit (each pays its fee, the first the token account's rent, and a reserve
+    # stays behind); the gather sells what they bought.
+    p = params(maker_count=1, buy_percent=100, trade_size_min_sol="0.1",
+               trade_size_max_sol="0.1", target_volume_sol=None, duration_seconds=60,
+               maker_funding_sol="0.3")  # fmt: skip
+
+    result = estimate(params=p, pool=PoolReserves(100 * SOL, 10**15, 25), plan=plan_of(p))
+
+    assert (result.buys, result.sells, result.trades) == (2, 1, 2)
+    assert SOL * 2 // 5 - SOL // 100 < result.volume_lamports < SOL * 2 // 5
+
+
+def test_pump_venues_take_the_fee_on_the_sol_leg_outside_the_curve():
+    sol, tokens, size = 30 * SOL, 10**15, SOL
+    pool = PoolReserves(sol_reserve_lamports=sol, token_reserve_raw=tokens, fee_bps=125,
+                        fee_on_sol=True)  # fmt: skip
+
+    cost = round_trip_cost(size_lamports=size, pool=pool)
+
+    net = size * 10_000 // 10_125  # the buy's budget pays the curve and 1.25 % on top
+    bought = tokens * net // (sol + net)
+    gross = (sol + net) * bought // tokens
+    assert cost == size - (gross - ceil_div(gross * 125, 10_000))
 
 
 def test_the_cost_of_dollar_volume_takes_the_sol_it_needs_at_the_given_price():
@@ -101,10 +223,11 @@ def test_without_a_volume_there_is_no_cost_per_volume():
     p = Params.from_json(params_from_input(untargeted))
     pool = PoolReserves(sol_reserve_lamports=100 * SOL, token_reserve_raw=10**15, fee_bps=25)
 
-    result = estimate(params=p, pool=pool)
+    result = estimate(params=p, pool=pool, plan=plan_of(p))
 
     assert (result.trades, result.per_sol_volume_lamports) == (None, None)
     assert result.cost_per_100k_usd_cents is None
+    assert list(result.price_move_ppm) == ["mean_buy"]
 
 
 def test_it_counts_jito_tips_and_warns_when_the_budget_runs_out_first():
@@ -114,12 +237,14 @@ def test_it_counts_jito_tips_and_warns_when_the_budget_runs_out_first():
     )  # fmt: skip
     pool = PoolReserves(sol_reserve_lamports=100 * SOL, token_reserve_raw=10**15, fee_bps=25)
 
-    result = estimate(params=p, pool=pool)
+    result = estimate(params=p, pool=pool, plan=plan_of(p))
 
     assert result.tip_per_trade_lamports == 20_000
     assert result.tips_lamports == result.trades * 20_000
-    per_trade = 5_000 + 20_000 + ceil_div(result.round_trip_cost_lamports, 2)
-    assert result.trades_within_budget == (SOL // 100 - 50_000) // per_trade
+    trading = (result.network_fees_lamports + result.tips_lamports
+               + result.price_impact_lamports)  # fmt: skip
+    per_trade = ceil_div(trading, result.trades)
+    assert result.trades_within_budget == (SOL // 100 - result.setup_fees_lamports) // per_trade
     assert [w.field for w in result.warnings] == ["params.budget_cap_sol"]
     assert result.warnings[0].message.startswith(
         f"The budget cap runs out after about {result.trades_within_budget} trades"
@@ -127,9 +252,40 @@ def test_it_counts_jito_tips_and_warns_when_the_budget_runs_out_first():
 
 
 def test_it_uses_the_window_when_there_is_no_target():
-    p = params(target_volume_sol=None, duration_seconds=3600)  # one trade every 2 s on average
+    p = params(target_volume_sol=None, duration_seconds=3600)
+    pool = PoolReserves(SOL, 10**12, 25)
 
-    assert estimate(params=p, pool=PoolReserves(SOL, 10**12, 25)).trades == 1800
+    result = estimate(params=p, pool=pool, plan=plan_of(p))
+
+    plan = walk(p, SOL, 10**12, 25, window_ms=3_600_000)
+    assert result.trades == plan["buys"] + plan["sells"]
+    # One trade in flight at a time (the default cap), each busy for 3 s: 1,200 in an hour.
+    assert result.trades == 1_200
+    # What the makers still hold when the window ends is sold by the gather.
+    assert result.sells == plan["sells"] + plan["gather"]
+    assert result.price_impact_lamports == plan["impact"]
+
+
+def test_it_warns_when_the_window_ends_before_the_target():
+    p = params(target_volume_sol="100", duration_seconds=60)
+
+    result = estimate(params=p, pool=PoolReserves(100 * SOL, 10**15, 25), plan=plan_of(p))
+
+    assert [w.field for w in result.warnings] == ["params.target_volume_sol"]
+    assert result.warnings[0].message.startswith(
+        f"At this cadence the window ends after about {result.trades} trades"
+    )
+
+
+def test_a_long_plan_is_replayed_in_part_and_scaled_to_its_target():
+    p = params(target_volume_sol="1000", maker_funding_sol="0.5")  # ~33,000 trades of 0.03 SOL
+
+    result = estimate(params=p, pool=PoolReserves(10**6 * SOL, 10**18, 25), plan=plan_of(p))
+
+    assert result.buys + result.sells > 5_000  # more than the replay walked
+    assert 1000 * SOL <= result.volume_lamports <= 1010 * SOL
+    # 0.25 % of every swap stays in the deep pool.
+    assert abs(result.price_impact_lamports - result.volume_lamports // 400) < SOL // 100
 
 
 def test_it_takes_the_mean_of_the_clipped_lognormal():
@@ -167,8 +323,9 @@ def localnet_campaign(alice, seeded):
 def test_it_estimates_a_seeded_localnet_pool_with_constant_product_maths(
     alice_api, localnet_campaign, seeded
 ):
+    # Makers rich enough that no buy is skipped (`walk` does not skip any).
     campaign = localnet_campaign(trade_size_min_sol="0.5", trade_size_max_sol="1.5",
-                                 maker_funding_sol="2", target_volume_sol="25")  # fmt: skip
+                                 maker_funding_sol="10", target_volume_sol="25")  # fmt: skip
 
     response = alice_api.post(f"/v1/campaigns/{campaign.pk}/estimate")
 
@@ -176,16 +333,25 @@ def test_it_estimates_a_seeded_localnet_pool_with_constant_product_maths(
     body = response.json()
     assert body["pool"] == {
         "sol_reserve_lamports": SOL_RESERVE, "token_reserve_raw": TOKENS, "fee_bps": 25,
+        "fee_on_sol": False, "trade_compute_units": TRADE_COMPUTE_UNITS["raydium_amm_v4"],
     }  # fmt: skip
     mean = SOL
-    rt = round_trip(mean, SOL_RESERVE, TOKENS, 25)
+    plan = walk(Params.from_json(campaign.params), SOL_RESERVE, TOKENS, 25)
+    trades = plan["buys"] + plan["sells"]
+    setup = 5_000 + 3 * 10_000 + plan["gather"] * 10_000  # no priority fee
     assert body["mean_trade_lamports"] == mean
-    assert body["trades"] == 25
-    assert body["round_trip_cost_lamports"] == rt
-    assert body["price_impact_lamports"] == 13 * rt  # 25 trades pair into 13 round trips
-    assert body["network_fees_lamports"] == 25 * 5_000
-    assert body["sol_needed_upfront_lamports"] == 3 * 2 * SOL + 5_000 + 45_000
-    assert body["total_cost_lamports"] == 25 * 5_000 + 13 * rt + 50_000
+    assert (body["trades"], body["buys"], body["sells"]) == (
+        trades,
+        plan["buys"],
+        plan["sells"] + plan["gather"],
+    )
+    assert body["round_trip_cost_lamports"] == round_trip(mean, SOL_RESERVE, TOKENS, 25)
+    assert body["price_impact_lamports"] == plan["impact"]
+    assert body["network_fees_lamports"] == trades * 5_000
+    assert body["setup_fees_lamports"] == setup
+    assert body["sol_needed_upfront_lamports"] == 3 * 10 * SOL + 5_000 + 45_000
+    assert body["total_cost_lamports"] == trades * 5_000 + plan["impact"] + setup
+    assert body["price_move_ppm"]["plan_peak"] == plan["peak_ppm"] > 0
     # The buy leg agrees with the venue adapter's own quote on the state read from chain.
     state = chain_run(
         "localnet",
@@ -219,6 +385,7 @@ def test_it_estimates_a_raydium_cpmm_pool_from_its_vaults_and_trade_fee(alice, a
     # 0.25 % = trade_fee_rate 2500 millionths; the reserves are the vaults (no fees owed yet).
     assert body["pool"] == {
         "sol_reserve_lamports": SOL_RESERVE, "token_reserve_raw": TOKENS, "fee_bps": 25,
+        "fee_on_sol": False, "trade_compute_units": TRADE_COMPUTE_UNITS["raydium_cpmm"],
     }  # fmt: skip
     assert body["round_trip_cost_lamports"] == round_trip(SOL, SOL_RESERVE, TOKENS, 25)
     state = chain_run(
@@ -238,7 +405,8 @@ def test_it_estimates_unsaved_changes_without_saving_them(alice_api, localnet_ca
         f"/v1/campaigns/{campaign.pk}/estimate", {"params": {"target_volume_sol": "20"}}
     )
 
-    assert response.json()["trades"] == 667  # 20 SOL / 0.03 SOL, rounded up
+    plan = walk(params(target_volume_sol="20"), SOL_RESERVE, TOKENS, 25)
+    assert response.json()["trades"] == plan["buys"] + plan["sells"]
     campaign.refresh_from_db()
     assert campaign.params["target_volume_lamports"] == 10 * SOL
 
@@ -323,4 +491,8 @@ def test_it_prices_pump_venues_with_their_tiered_fees(alice, alice_api, localnet
 
     assert response.status_code == 200
     assert selection.pool.dex == venue
-    assert response.json()["pool"] == expected
+    assert response.json()["pool"] == {
+        **expected,
+        "fee_on_sol": True,
+        "trade_compute_units": TRADE_COMPUTE_UNITS[venue],
+    }

@@ -24,7 +24,7 @@ from solders.rpc.responses import (
 from apps.chain.constants import LAMPORTS_PER_SOL, TOKEN_PROGRAM_ID
 from apps.chain.rpc import EndpointConfig, RpcPool
 from apps.chain.spl import ata_address, sol_transfer, transfer_checked
-from apps.chain.tx import FixedFee, build_transaction, send_and_confirm
+from apps.chain.tx import FixedFee, build_transaction, send_and_confirm, send_transaction
 from apps.localnet import Cluster, start_server
 from apps.localnet.cluster import FINALIZED_AFTER_SLOTS
 from apps.localnet.seed import create_mint, create_token_account, fund
@@ -225,3 +225,69 @@ async def test_unsubscribe_and_the_nodes_errors(server):
         bad = await ask("accountSubscribe", [str(Keypair().pubkey()), {"encoding": "hex"}])
         assert "unknown variant `hex`" in bad["error"]["message"]
         assert server.hub.subscription_count == 1
+
+
+async def _level(rpc, signature) -> str:
+    """The signature's confirmation status, as getSignatureStatuses answers it."""
+    answer = await rpc.call("getSignatureStatuses", lambda c: c.get_signature_statuses([signature]))
+    return str(answer.value[0].confirmation_status).rsplit(".", 1)[-1]
+
+
+async def _served(rpc, signature):
+    """getTransaction at `confirmed` (None while the node does not serve it)."""
+    answer = await rpc.call(
+        "getTransaction",
+        lambda c: c.get_transaction(
+            signature, commitment=Confirmed, max_supported_transaction_version=0
+        ),
+    )
+    return answer.value
+
+
+async def test_a_confirmation_delay_holds_statuses_and_notifications_back():
+    """`confirm_after_slots`, as a mainnet node answers: the send returns at once, the
+    transaction is processed, and it is confirmed (status, getTransaction, confirmed
+    signature notification) only 2 slots later. The clock is manual: nothing moves it but the
+    test, so what is held back is held back by the slot count, not by time."""
+    server = start_server(cluster=Cluster(slot_ms=0, confirm_after_slots=2))
+    rpc = RpcPool(endpoints=[EndpointConfig(name="http", url=server.url)])
+    payer = Keypair()
+    fund(server.cluster, address=payer.pubkey(), lamports=LAMPORTS_PER_SOL)
+    transfer = sol_transfer(source=payer.pubkey(), destination=Keypair().pubkey(), lamports=10**6)
+    try:
+        built = await build_transaction(
+            rpc=rpc, payer=payer, fee_policy=FixedFee(0), instructions=[transfer]
+        )
+        signature = built.signature
+        async with (
+            SolanaWsClient(server.ws_url) as processed,
+            SolanaWsClient(server.ws_url) as confirmed,
+        ):
+            await processed.signature_subscribe(signature=signature, commitment=Processed)
+            await confirmed.slot_subscribe()
+            await confirmed.signature_subscribe(signature=signature, commitment=Confirmed)
+            await send_transaction(rpc=rpc, built=built)
+            landed = server.cluster.status(signature).slot
+            # The hub has dispatched the landing: a confirmed notification would be queued now.
+            assert (await _next(processed, SignatureNotification)).result.context.slot == landed
+
+            assert await _level(rpc, signature) == "Processed"
+            assert await _served(rpc, signature) is None
+            server.cluster.advance_slots(1)
+            assert await _level(rpc, signature) == "Processed"
+            server.cluster.advance_slots(1)
+            assert await _level(rpc, signature) == "Confirmed"
+            assert (await _served(rpc, signature)).slot == landed
+
+            # On the confirmed connection the signature comes after the slot that confirmed it.
+            slots = []
+            message = await asyncio.wait_for(confirmed.recv(), WAIT_S)
+            while not isinstance(message, SignatureNotification):
+                if isinstance(message, SlotNotification):
+                    slots.append(message.result.slot)
+                message = await asyncio.wait_for(confirmed.recv(), WAIT_S)
+            assert message.result.context.slot == landed
+            assert slots and max(slots) >= landed + 2
+    finally:
+        await rpc.aclose()
+        server.stop()

@@ -12,6 +12,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from apps.campaigns.domain import DISTRIBUTE_TRANSFERS_PER_TX
+from apps.campaigns.estimate import SWEEP_MAKERS_PER_TX
 from apps.campaigns.services import campaign_stop
 from apps.chain import spl
 from apps.chain.tx import PACKET_BYTES, packet_size
@@ -143,6 +144,7 @@ def test_the_gather_sweeps_every_maker_to_zero_and_the_ledger_reconciles(setup):
     swept = landed(run, "funds_gather")
     sells = Job.objects.filter(run=run, type="funds_gather", step="sell").count()
     assert len(swept) == sweeps.count() + sells
-    assert sweeps.count() <= math.ceil(MAKERS / 6)
+    # At most what the estimate's fees assume (6 makers that traded fit in one; more that did not).
+    assert sweeps.count() <= math.ceil(MAKERS / SWEEP_MAKERS_PER_TX)
     for execution in swept:
         assert len(execution.raw_transaction) <= PACKET_BYTES

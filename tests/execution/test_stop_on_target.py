@@ -3,9 +3,8 @@ remainder, so the run ends within 2 % of its target volume (it used to go 10-20 
 
 import pytest
 
-from apps.campaigns.models import Campaign
 from apps.execution.models import Execution, Job
-from tests.support.engine import wait_for
+from tests.support.engine import run_to_completion
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,15 +19,8 @@ def test_a_run_stops_within_two_percent_of_its_target(setup, workers, makers, ta
     )  # fmt: skip
     target = int(float(target_sol) * SOL)
 
-    run = setup.start(campaign)
-    wait_for(
-        lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
-        timeout=120, what="the campaign to complete",
-    )  # fmt: skip
+    run = run_to_completion(setup, campaign)
 
-    campaign.refresh_from_db()
-    run.refresh_from_db()
-    assert campaign.status == "completed", campaign.status_reason
     assert campaign.status_reason == "Target volume reached; funds gathered."
     assert target <= run.volume_lamports <= target * 102 // 100
     # The volume is the landed swaps' SOL, the gather's sells included.
@@ -49,15 +41,8 @@ def test_a_run_with_a_budget_cap_plans_what_it_pays_for_and_never_exceeds_it(set
         budget_cap_sol="0.003",
     )  # fmt: skip
 
-    run = setup.start(campaign)
-    wait_for(
-        lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
-        timeout=120, what="the campaign to complete",
-    )  # fmt: skip
+    run = run_to_completion(setup, campaign)
 
-    campaign.refresh_from_db()
-    run.refresh_from_db()
-    assert campaign.status == "completed", campaign.status_reason
     assert campaign.status_reason == (
         "Budget cap reached: the trades it pays for are done; funds gathered."
     )

@@ -30,6 +30,21 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 60, what: str 
     raise AssertionError(f"timed out waiting for {what or condition}")
 
 
+def run_to_completion(setup, campaign):
+    """Start `campaign` and wait until the engine completed it (its run, refreshed)."""
+    from apps.campaigns.models import Campaign
+
+    run = setup.start(campaign)
+    wait_for(
+        lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
+        timeout=180, what="the campaign to complete",
+    )  # fmt: skip
+    campaign.refresh_from_db()
+    run.refresh_from_db()
+    assert campaign.status == "completed", campaign.status_reason
+    return run
+
+
 @contextlib.contextmanager
 def held_by_another_worker(namespace: int, key: int) -> Iterator[None]:
     """The engine's advisory lock `namespace`/`key` held by another database session (another

@@ -176,6 +176,19 @@ class EstimateSerializer(serializers.Serializer):
     cost_per_100k_usd_cents = serializers.IntegerField(
         allow_null=True, help_text="What $100,000 of volume costs, in US cents (any SOL price)."
     )
+    buys = serializers.IntegerField(
+        allow_null=True, help_text="Buys the run's plan makes (replayed with its seed)."
+    )
+    sells = serializers.IntegerField(
+        allow_null=True, help_text="Sells: the plan's and the gather's of what makers hold."
+    )
+    price_move_ppm = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Expected price impact: how the plan moves the pool's price, in millionths "
+        "of the price now: `mean_buy` (one buy of the mean size), `plan_peak` (the highest the "
+        "plan's net buys take it), `plan_end` (before the gather sells what makers hold), "
+        "`after_gather` (what the fees leave in the pool). Only `mean_buy` without a volume.",
+    )
     pool = serializers.DictField(help_text="The reserves and fee the estimate used.")
 
 

@@ -30,6 +30,15 @@ def percent(bps) -> str:
 
 
 @register.filter
+def ppm_percent(ppm) -> str:
+    """Millionths as a signed percent with four decimals (a dash when unknown)."""
+    if ppm is None or ppm == "":
+        return DASH
+    whole, fraction = divmod(abs(int(ppm)), 10_000)
+    return f"{'-' if int(ppm) < 0 else '+'}{whole}.{fraction:04d} %"
+
+
+@register.filter
 def cents(amount) -> str:
     """US cents as dollars with two decimals, thousands grouped (a dash when unknown)."""
     if amount is None or amount == "":

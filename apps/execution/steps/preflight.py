@@ -86,6 +86,7 @@ def execute(job: Job) -> Done:
             run.pk, plan=PlanState.start(config).to_json(), plan_epoch_ms=now_ms, plan_window=0,
             maker_ids=[maker.pk for maker in makers],
             estimate_per_sol_volume_lamports=per_sol["total"] if per_sol else None,
+            estimate_per_sol_volume_parts=per_sol,
         )  # fmt: skip
         job_create(run_id=run.pk, type=Job.Type.PLAN, sequence=0, window=0)
 

@@ -24,6 +24,13 @@ class Command(BaseCommand):
             "--slot-ms", type=int, default=400, help="slot duration (0: manual clock)"
         )
         parser.add_argument(
+            "--confirm-after-slots",
+            type=int,
+            default=0,
+            help="a sent transaction is processed at once and confirmed this many slots later, "
+            "as on mainnet (0: confirmed when sent)",
+        )
+        parser.add_argument(
             "--state-dir",
             default=None,
             help="keep accounts and slot here across restarts (e.g. .devstack/localnet)",
@@ -44,13 +51,16 @@ class Command(BaseCommand):
         host: str,
         port: int,
         slot_ms: int,
+        confirm_after_slots: int,
         state_dir: str | None,
         seed: bool,
         request_budget: float,
         **options,
     ):
         directory = Path(state_dir) if state_dir else None
-        cluster, restored = load_or_create(state_dir=directory, slot_ms=slot_ms)
+        cluster, restored = load_or_create(
+            state_dir=directory, slot_ms=slot_ms, confirm_after_slots=confirm_after_slots
+        )
         if seed and not restored:
             demo = seed_demo(cluster)
             self.stdout.write(f"seeded demo token {demo.mint}")
