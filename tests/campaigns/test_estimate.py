@@ -120,10 +120,11 @@ def test_it_replays_the_runs_plan_on_the_curve_and_counts_every_transaction():
     plan = walk(p, 100 * SOL, 10**15, 25)
     trades = plan["buys"] + plan["sells"]
     priority = ceil_div(50_000 * 43_000, 1_000_000)  # micro-lamports/CU * the venue's CU limit
-    # 3 makers: one distribution batch (3 transfers) and 3 sweeps, each with the funding
-    # wallet's and the maker's signature; leftover tokens each need a 2-signature sell too.
+    # 3 makers: one distribution batch (3 transfers) and one sweep that empties all three,
+    # signed by each of them and by the funding wallet; leftover tokens each need a
+    # 2-signature sell too.
     setup = (5_000 + ceil_div(50_000 * (1_300 + 3 * 150), 1_000_000)
-             + 3 * (10_000 + ceil_div(50_000 * 20_000, 1_000_000))
+             + 4 * 5_000 + 3 * ceil_div(50_000 * 20_000, 1_000_000)
              + plan["gather"] * (10_000 + priority))  # fmt: skip
     assert plan["buys"] > plan["sells"] > 0  # 60 % buys: makers sell several buys at once
     assert (result.trades, result.buys, result.sells) == (
@@ -338,7 +339,7 @@ def test_it_estimates_a_seeded_localnet_pool_with_constant_product_maths(
     mean = SOL
     plan = walk(Params.from_json(campaign.params), SOL_RESERVE, TOKENS, 25)
     trades = plan["buys"] + plan["sells"]
-    setup = 5_000 + 3 * 10_000 + plan["gather"] * 10_000  # no priority fee
+    setup = 5_000 + 4 * 5_000 + plan["gather"] * 10_000  # one sweep of 3 makers; no priority
     assert body["mean_trade_lamports"] == mean
     assert (body["trades"], body["buys"], body["sells"]) == (
         trades,

@@ -227,9 +227,9 @@ def test_the_review_quotes_the_cost_per_sol_and_per_100k_at_the_price_given(alic
 
     assert 'id="estimate-per-sol"' in body and "Cost per 1 SOL of volume" in body
     assert 'Rent not returned</dt><dd class="num">0.000000000 SOL' in body
-    # 0.002647385 SOL per SOL of volume on the seeded pool; $100K is 500 SOL at $200.
-    assert "<strong>0.002647385 SOL</strong>" in body
-    assert "$264.74 = 1.323692500 SOL at $200/SOL</dd>" in body
+    # 0.002646385 SOL per SOL of volume on the seeded pool; $100K is 500 SOL at $200.
+    assert "<strong>0.002646385 SOL</strong>" in body
+    assert "$264.64 = 1.323192500 SOL at $200/SOL</dd>" in body
     # The plan's price impact: one buy, the highest its net buys take the price, the end.
     assert 'id="estimate-price-impact"' in body and "Expected price impact" in body
     assert '<dt>Highest during the run</dt><dd class="num">+0.3033 %</dd>' in body
