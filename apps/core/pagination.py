@@ -10,9 +10,11 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Generic, TypeVar
 
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Model, Q, QuerySet
 
 from apps.core.errors import ValidationFailed
@@ -96,3 +98,21 @@ def keyset_page(rows: QuerySet[M], *, cursor: str | None, limit: int) -> Page[M]
         return Page(rows=page, next_cursor=None)
     page = page[:limit]
     return Page(rows=page, next_cursor=_encode([getattr(page[-1], n) for n in names]))
+
+
+class NoCountPaginator(Paginator):
+    """For admin changelists of tables that grow without bound (executions, jobs, the ledger):
+    Django's paginator counts every matching row on every page view. This one counts only up
+    to one row past the page asked for (`page`), so a page costs what its OFFSET costs and no
+    more; the admin then links the pages up to the next one. Pages past `max_pages` are refused
+    (the admin says the page is invalid): filters narrow a search, deep OFFSETs do not."""
+
+    max_pages = 100
+
+    def __init__(self, object_list, per_page, *, page: int = 1, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.asked = max(1, min(page, self.max_pages))
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.asked * self.per_page + 1].count()
