@@ -299,15 +299,16 @@ def executions_filtered(*, campaign: Campaign, filters: LogFilters) -> QuerySet[
 EXPORT_BATCH = 1000
 
 
-def executions_export(*, campaign: Campaign, filters: LogFilters) -> Iterator[Execution]:
-    """Every matching execution, newest first, read in keyset pages of EXPORT_BATCH rows as the
-    response streams. Not a server-side cursor: outside a transaction Django declares it WITH
-    HOLD, and Postgres then computes the whole result before the first row is sent."""
+def executions_export(*, campaign: Campaign, filters: LogFilters) -> Iterator[list[Execution]]:
+    """Every matching execution, newest first, in keyset pages of EXPORT_BATCH rows read as the
+    response streams (one serializer per page, not per row). Not a server-side cursor: outside
+    a transaction Django declares it WITH HOLD, and Postgres then computes the whole result
+    before the first row is sent."""
     rows = executions_filtered(campaign=campaign, filters=filters)
     cursor = None
     while True:
         page = keyset_page(rows, cursor=cursor, limit=EXPORT_BATCH)
-        yield from page.rows
+        yield page.rows
         if page.next_cursor is None:
             return
         cursor = page.next_cursor

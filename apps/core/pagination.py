@@ -104,8 +104,8 @@ class NoCountPaginator(Paginator):
     """For admin changelists of tables that grow without bound (executions, jobs, the ledger):
     Django's paginator counts every matching row on every page view. This one counts only up
     to one row past the page asked for (`page`), so a page costs what its OFFSET costs and no
-    more; the admin then links the pages up to the next one. Pages past `max_pages` are refused
-    (the admin says the page is invalid): filters narrow a search, deep OFFSETs do not."""
+    more; the admin then links the pages up to the next one. Pages past `max_pages` do not
+    exist (the admin says the page is invalid): filters narrow a search, deep OFFSETs do not."""
 
     max_pages = 100
 
@@ -115,4 +115,5 @@ class NoCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.asked * self.per_page + 1].count()
+        bound = min(self.asked * self.per_page + 1, self.max_pages * self.per_page)
+        return self.object_list[:bound].count()
