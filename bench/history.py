@@ -13,7 +13,8 @@ campaign status API, the logs API (first page, a page ten cursors deep, each fil
 campaign and logs pages, the dashboard and the executions' admin changelist. Prints
 
     history executions=<n> status_p95=<ms> logs_p95=<ms> ratio_to_10k=<x>
-    history-pages executions=<n> campaign_p95=<ms> dashboard_p95=<ms> admin_p95=<ms> csv_1000_rows_ms=<ms>
+    history-pages executions=<n> campaign_p95=<ms> dashboard_p95=<ms> admin_p95=<ms>
+        csv_1000_rows_ms=<ms>
 
 where `ratio_to_10k` is the larger of the status and logs p95 ratios (large / small), and the
 page figures come with their own ratios on the large line. Not a timed test.
@@ -51,15 +52,52 @@ class World:
     sizes: dict = field(default_factory=dict)
 
 
+def _sibling(first, n: int):
+    """Another campaign of `first`'s owner on the same token, pool and funding wallet."""
+    from apps.campaigns.models import Campaign
+
+    return Campaign.objects.create(
+        owner=first.owner, name=f"{first.name}.{n}", token=first.token, pool=first.pool,
+        funding_wallet=first.funding_wallet, network=first.network, params=first.params,
+    )  # fmt: skip
+
+
+def _runs(campaign, *, active: bool, start, period) -> list[tuple]:
+    """PERIODS runs of `campaign` one after the other (the last one running when `active`),
+    each with MAKERS maker wallets: [(campaign id, period, run id, [maker ids])]."""
+    from solders.keypair import Keypair
+
+    from apps.campaigns.models import CampaignRun
+    from apps.wallets.models import Wallet
+
+    campaign.status = "active" if active else "completed"
+    campaign.save(update_fields=["status"])
+    runs = []
+    for k in range(PERIODS):
+        live = active and k == PERIODS - 1
+        run = CampaignRun.objects.create(
+            campaign=campaign, seed=k, started_at=start + k * period,
+            ended_at=None if live else start + (k + 1) * period,
+            status="running" if live else "completed",
+            # What the engine's status tick keeps for a live run.
+            summary={"jobs": {"succeeded": 1}, "stats_at": start.isoformat()},
+        )  # fmt: skip
+        makers = Wallet.objects.bulk_create(
+            Wallet(owner=campaign.owner, address=str(Keypair().pubkey()), kind="maker",
+                   encrypted_secret=b"bench", run=run)
+            for _ in range(MAKERS)
+        )  # fmt: skip
+        runs.append((campaign.pk, k, run.pk, [w.pk for w in makers]))
+    return runs
+
+
 def _world() -> World:
     """Users, campaigns, runs and maker wallets (ORM), and the slot tables the loader joins."""
     from django.db import connection
     from django.utils import timezone
-    from solders.keypair import Keypair
 
-    from apps.campaigns.models import Campaign, CampaignRun
+    from apps.campaigns.models import Campaign
     from apps.localnet import Cluster
-    from apps.wallets.models import Wallet
 
     ids = _campaigns(USERS, Cluster())
     firsts = list(Campaign.objects.filter(pk__in=ids).order_by("pk"))
@@ -68,39 +106,14 @@ def _world() -> World:
     slots, runs = [], []
     for index, first in enumerate(firsts):
         extra = EXTRA_CAMPAIGNS * (2 if index == 0 else 1)
-        family = [first] + [
-            Campaign.objects.create(
-                owner=first.owner,
-                name=f"{first.name}.{n}",
-                token=first.token,
-                pool=first.pool,
-                funding_wallet=first.funding_wallet,
-                network=first.network,
-                params=first.params,
-            )  # fmt: skip
-            for n in range(extra)
-        ]
-        for position, campaign in enumerate(family):
-            active = index == 0 or position == 0
-            weight = HEAVY_SLOTS if campaign == first and index == 0 else OTHER_SLOTS
-            weight = HEAVY_USER_SLOTS if index == 0 and campaign != first else weight
+        for position, campaign in enumerate([first, *(_sibling(first, n) for n in range(extra))]):
+            if index == 0:
+                weight = HEAVY_SLOTS if position == 0 else HEAVY_USER_SLOTS
+            else:
+                weight = OTHER_SLOTS
             slots += [campaign.pk] * weight
-            campaign.status = "active" if active else "completed"
-            campaign.save(update_fields=["status"])
-            for k in range(PERIODS):
-                live = active and k == PERIODS - 1
-                run = CampaignRun.objects.create(
-                    campaign=campaign, seed=k, started_at=start + k * period,
-                    ended_at=None if live else start + (k + 1) * period,
-                    status="running" if live else "completed",
-                    summary={"jobs": {"succeeded": 1}, "stats_at": start.isoformat()},
-                )  # fmt: skip
-                makers = Wallet.objects.bulk_create(
-                    Wallet(owner=campaign.owner, address=str(Keypair().pubkey()), kind="maker",
-                           encrypted_secret=b"bench", run=run)
-                    for _ in range(MAKERS)
-                )  # fmt: skip
-                runs.append((campaign.pk, k, run.pk, [w.pk for w in makers]))
+            active = index == 0 or position == 0
+            runs += _runs(campaign, active=active, start=start, period=period)
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE bench_slot (slot int PRIMARY KEY, campaign_id bigint)")
         cursor.executemany("INSERT INTO bench_slot VALUES (%s, %s)", list(enumerate(slots)))
@@ -109,9 +122,8 @@ def _world() -> World:
             "wallets bigint[], PRIMARY KEY (campaign_id, period))"
         )
         cursor.executemany("INSERT INTO bench_run VALUES (%s, %s, %s, %s)", runs)
-    heavy_user = firsts[0].owner
     return World(
-        heavy_user=heavy_user,
+        heavy_user=firsts[0].owner,
         other_user=firsts[1].owner,
         heavy=firsts[0].pk,
         small=firsts[1].pk,
@@ -166,7 +178,7 @@ def _load(world: World, *, lo: int, hi: int) -> float:
     with connection.cursor() as cursor:
         cursor.execute(sql, {"start": world.sizes["start"], "lo": lo, "hi": hi})
         for table in ("execution_job", "execution_execution"):
-            cursor.execute(f"SELECT setval('{table}_id_seq', {hi})")  # noqa: S608 (constants)
+            cursor.execute(f"SELECT setval('{table}_id_seq', {hi})")
             cursor.execute(f"VACUUM ANALYZE {table}")
     return time.monotonic() - started
 
@@ -194,7 +206,7 @@ def _deep_cursor(client, url: str, pages: int) -> str:
     cursor = ""
     for _ in range(pages):
         body = client.get(url + (f"?cursor={cursor}" if cursor else "")).json()
-        cursor = body["next_cursor"]
+        cursor = body["next_cursor"] or cursor  # a short history: its last page
     return cursor
 
 

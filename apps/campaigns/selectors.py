@@ -373,9 +373,7 @@ def trade_minutes(*, campaign: Campaign, minutes: int = 60) -> list[MinuteBucket
     run = run_latest(campaign=campaign)
     if run is None:
         return []
-    landed = Execution.objects.filter(
-        run=run, side__in=TRADE_SIDES, status=Execution.Status.LANDED
-    )
+    landed = Execution.objects.filter(run=run, side__in=TRADE_SIDES, status=Execution.Status.LANDED)
     latest = Subquery(landed.order_by("-created_at", "-id").values("created_at")[:1])
     since = ExpressionWrapper(
         TruncMinute(latest) - timedelta(minutes=minutes - 1), output_field=DateTimeField()

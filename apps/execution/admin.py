@@ -41,10 +41,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         term = search_term.strip()
         return (queryset.filter(self.search(term)) if term else queryset), False
 
-
-def _wallets(address: str):
-    return Wallet.objects.filter(address=address).values("pk")
-
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
 
@@ -56,6 +52,10 @@ def _wallets(address: str):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def _wallets(address: str):
+    return Wallet.objects.filter(address=address).values("pk")
 
 
 @admin.register(Job)

@@ -202,8 +202,8 @@ def test_the_logs_page_through_every_run_once_while_trades_land(alice_client, al
     campaign = make_campaign(alice_setup, status="active")
     live = campaign.current_run
     earlier = CampaignRun.objects.create(
-        campaign=campaign, seed=1, status="completed", started_at=timezone.now() - timedelta(days=2),
-        ended_at=timezone.now() - timedelta(days=1),
+        campaign=campaign, seed=1, status="completed",
+        started_at=timezone.now() - timedelta(days=2), ended_at=timezone.now() - timedelta(days=1),
     )  # fmt: skip
     before = timezone.now() - timedelta(days=1, hours=12)
     old = [make_trade(earlier, created_at=before + timedelta(minutes=n)) for n in range(3)]
@@ -242,9 +242,7 @@ def _query_counts(client, campaign) -> dict[str, int]:
     return counts
 
 
-def test_the_reads_take_a_fixed_number_of_queries_whatever_the_history(
-    alice_client, alice_setup
-):
+def test_the_reads_take_a_fixed_number_of_queries_whatever_the_history(alice_client, alice_setup):
     campaign = make_campaign(alice_setup, status="active")
     for side in ("buy", "sell"):
         make_trade(campaign.current_run, side=side)
