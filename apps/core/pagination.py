@@ -1,7 +1,8 @@
 """Keyset (cursor) pagination for every API list: a page is the rows after the last row of the
 previous page in a fixed, total order, so pages stay stable while rows are added or removed and
 page 1000 costs what page 1 costs (no OFFSET). The cursor is opaque to clients: the ordering
-fields' values of the page's last row, JSON in URL-safe base64."""
+fields' values of the page's last row, JSON in URL-safe base64. The admin's changelists, which
+page by number, get `NoCountPaginator` for the tables that grow without bound."""
 
 from __future__ import annotations
 
