@@ -283,6 +283,7 @@ def measure(world: World, *, repeats: int) -> dict[str, float]:
         clients[who].force_login(user)
     plan = _requests(world, clients["heavy"])
     samples: dict[str, list[float]] = {kind: [] for kind in plan}
+    by_url: dict[str, list[float]] = {}
     for warm in (True, False):
         for _ in range(1 if warm else repeats):
             for kind, requests in plan.items():
@@ -290,6 +291,10 @@ def measure(world: World, *, repeats: int) -> dict[str, float]:
                     elapsed = _time(clients[who], url)
                     if not warm:
                         samples[kind].append(elapsed)
+                        by_url.setdefault(url, []).append(elapsed)
+    slowest = sorted(by_url, key=lambda url: -_p95(by_url[url]))[:3]
+    print("  slowest: " + ", ".join(f"{url} {_p95(by_url[url]):.0f}ms" for url in slowest),
+          file=sys.stderr, flush=True)  # fmt: skip
     figures = {kind: _p95(values) for kind, values in samples.items()}
     figures["csv"] = min(_csv_first_rows(clients["heavy"], world.heavy) for _ in range(3))
     return figures

@@ -36,8 +36,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # Django ORs `search_fields` across joins (`wallet.address = x OR signature = x`),
-        # which no index serves; `search` names the same matches in this table's own indexed
-        # columns. `search_fields` stay for the search box and its help.
+        # which no index serves; `search` names the same matches by ids looked up first, so
+        # the list is a bitmap OR of this table's own indexes. `search_fields` stay for the
+        # search box and its help.
         term = search_term.strip()
         return (queryset.filter(self.search(term)) if term else queryset), False
 
@@ -54,8 +55,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-def _wallets(address: str):
-    return Wallet.objects.filter(address=address).values("pk")
+def _wallets(address: str) -> list[int]:
+    return list(Wallet.objects.filter(address=address).values_list("pk", flat=True))
+
+
+def _executions(signature: str) -> list[int]:
+    return list(Execution.objects.filter(signature=signature).values_list("pk", flat=True))
 
 
 @admin.register(Job)
@@ -83,7 +88,7 @@ class ExecutionAdmin(ReadOnlyAdmin):
     list_select_related = ["run", "wallet"]
 
     def search(self, term: str) -> Q:
-        return Q(signature=term) | Q(wallet__in=_wallets(term))
+        return Q(pk__in=_executions(term)) | Q(wallet__in=_wallets(term))
 
 
 @admin.register(LedgerEntry)
@@ -97,5 +102,4 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     list_select_related = ["run", "wallet", "execution"]
 
     def search(self, term: str) -> Q:
-        signed = Execution.objects.filter(signature=term).values("pk")
-        return Q(wallet__in=_wallets(term)) | Q(execution__in=signed)
+        return Q(wallet__in=_wallets(term)) | Q(execution__in=_executions(term))

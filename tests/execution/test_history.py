@@ -143,8 +143,10 @@ def test_the_logs_index_serves_the_keyset_order_without_a_sort(histories):
 
 def test_the_admin_lists_count_no_further_than_the_next_page(client, carol, histories):
     login_verified(client, carol)
+    signature = Execution.objects.filter(status="failed").values_list("signature").first()[0]
     for url in ("/admin/execution/execution/", "/admin/execution/job/",
-                "/admin/execution/execution/?p=3"):  # fmt: skip
+                "/admin/execution/execution/?p=3", f"/admin/execution/execution/?q={signature}",
+                "/admin/execution/ledgerentry/"):  # fmt: skip
         with CaptureQueriesContext(connection) as captured:
             response = client.get(url)
         assert response.status_code == 200
