@@ -1,9 +1,9 @@
 """`python -m bench`: print the benchmark lines (the bare-loop baseline, what one swap costs on
 each venue's program in the localnet, the run engine, stopping on target and cost per volume
-on every venue, the web tier under load, the shared request budget, then 10,000 maker wallets
-distributed and gathered in one run)."""
+on every venue, the web tier under load, the shared request budget, 10,000 maker wallets
+distributed and gathered in one run, then the reads over a history of 1,000,000 executions)."""
 
-from bench import budget, makers, run_engine, swap_cost, target_cost, web
+from bench import budget, history, makers, run_engine, swap_cost, target_cost, web
 from bench.baseline import baseline
 
 
@@ -16,6 +16,7 @@ def main() -> None:
     web.main([])
     budget.main([])
     makers.main([])
+    history.main([])
 
 
 if __name__ == "__main__":

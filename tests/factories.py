@@ -146,6 +146,7 @@ class ExecutionFactory(factory.django.DjangoModelFactory):
         model = "execution.Execution"
 
     run = factory.SelfAttribute("job.run")
+    campaign = factory.SelfAttribute("run.campaign")
     attempt = 1
     signature = factory.LazyFunction(lambda: str(_signature()))
     status = "landed"

@@ -7,7 +7,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import (
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 from solders.pubkey import Pubkey
@@ -26,6 +35,7 @@ from apps.chain.errors import DexError
 from apps.core.amounts import LAMPORTS_PER_SOL
 from apps.core.chain import ChainUnavailable, chain_run
 from apps.core.errors import Conflict, DomainError, NotFound
+from apps.core.pagination import keyset_page
 from apps.core.prices import PoolPrice, price_history
 from apps.execution.domain import plan_config
 from apps.execution.models import Execution, Job
@@ -150,7 +160,7 @@ def user_volume_since_lamports(*, owner: User, since: datetime) -> int:
     """SOL volume of the owner's landed trades since `since` (both legs: SOL paid on buys,
     SOL received on sells)."""
     total = Execution.objects.filter(
-        run__campaign__owner=owner,
+        campaign__owner=owner,
         status=Execution.Status.LANDED,
         side__in=[Execution.Side.BUY, Execution.Side.SELL],
         created_at__gte=since,
@@ -285,7 +295,7 @@ class LogFilters:
 def executions_filtered(*, campaign: Campaign, filters: LogFilters) -> QuerySet[Execution]:
     """The campaign's executions (every run), newest first, filtered (the logs page through it
     with a cursor on (created_at, id): stable while new trades land)."""
-    rows = Execution.objects.filter(run__campaign=campaign).select_related("wallet", "job")
+    rows = Execution.objects.filter(campaign=campaign).select_related("wallet", "job")
     if filters.status:
         rows = rows.filter(status=filters.status)
     if filters.side:
@@ -299,9 +309,22 @@ def executions_filtered(*, campaign: Campaign, filters: LogFilters) -> QuerySet[
     return rows.order_by("-created_at", "-id")
 
 
-def executions_export(*, campaign: Campaign, filters: LogFilters) -> Iterator[Execution]:
-    """Every matching execution, streamed from a server-side cursor (no page in memory)."""
-    return executions_filtered(campaign=campaign, filters=filters).iterator(chunk_size=500)
+EXPORT_BATCH = 1000
+
+
+def executions_export(*, campaign: Campaign, filters: LogFilters) -> Iterator[list[Execution]]:
+    """Every matching execution, newest first, in keyset pages of EXPORT_BATCH rows read as the
+    response streams (one serializer per page, not per row). Not a server-side cursor: outside
+    a transaction Django declares it WITH HOLD, and Postgres then computes the whole result
+    before the first row is sent."""
+    rows = executions_filtered(campaign=campaign, filters=filters)
+    cursor = None
+    while True:
+        page = keyset_page(rows, cursor=cursor, limit=EXPORT_BATCH)
+        yield page.rows
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +364,7 @@ def trades_for_jobs(*, campaign: Campaign, job_ids: list[int]) -> dict[int, Exec
     """The execution each finished trade job stands for (its last attempt), if it is this
     campaign's, by job id: the live feed's new rows, one query for a batch of events."""
     rows = (
-        Execution.objects.filter(job_id__in=job_ids, run__campaign=campaign, side__in=TRADE_SIDES)
+        Execution.objects.filter(job_id__in=job_ids, campaign=campaign, side__in=TRADE_SIDES)
         .select_related("wallet")
         .order_by("job_id", "-attempt")
         .distinct("job_id")
@@ -357,13 +380,20 @@ class MinuteBucket:
 
 
 def trade_minutes(*, campaign: Campaign, minutes: int = 60) -> list[MinuteBucket]:
-    """The latest run's landed trades per minute (count and SOL volume), oldest first, over its
-    last `minutes` minutes with trades; minutes without trades are absent (the chart fills)."""
+    """The latest run's landed trades per minute (count and SOL volume), oldest first, over the
+    `minutes` minutes up to its latest trade; minutes without trades are absent (the chart
+    fills). The span is bounded in time, so the read is one range scan of the run's index
+    however long the run has traded."""
     run = run_latest(campaign=campaign)
     if run is None:
         return []
+    landed = Execution.objects.filter(run=run, side__in=TRADE_SIDES, status=Execution.Status.LANDED)
+    latest = Subquery(landed.order_by("-created_at", "-id").values("created_at")[:1])
+    since = ExpressionWrapper(
+        TruncMinute(latest) - timedelta(minutes=minutes - 1), output_field=DateTimeField()
+    )
     rows = (
-        Execution.objects.filter(run=run, side__in=TRADE_SIDES, status=Execution.Status.LANDED)
+        landed.filter(created_at__gte=since)
         .annotate(minute=TruncMinute("created_at"))
         .values("minute")
         .annotate(n=Count("id"), volume=Sum(F("sol_in_lamports") + F("sol_out_lamports")))
@@ -392,8 +422,10 @@ def dashboard_summary(*, owner: User, now: datetime | None = None) -> DashboardS
     """The owner's last 24 hours: campaigns running (active or paused), SOL volume and success
     rate of trades, and what they cost (network fees and tips paid by those trades)."""
     since = (now or timezone.now()) - timedelta(hours=24)
+    # By campaign: each of the owner's campaigns is one range scan of its logs index over the
+    # last 24 hours, so the cost follows the day's trades, never the whole history.
     trades = Execution.objects.filter(
-        run__campaign__owner=owner, side__in=TRADE_SIDES, created_at__gte=since
+        campaign__owner=owner, side__in=TRADE_SIDES, created_at__gte=since
     ).aggregate(
         landed=Count("id", filter=Q(status=Execution.Status.LANDED)),
         failed=Count(

@@ -1,7 +1,8 @@
 """Keyset (cursor) pagination for every API list: a page is the rows after the last row of the
 previous page in a fixed, total order, so pages stay stable while rows are added or removed and
 page 1000 costs what page 1 costs (no OFFSET). The cursor is opaque to clients: the ordering
-fields' values of the page's last row, JSON in URL-safe base64."""
+fields' values of the page's last row, JSON in URL-safe base64. The admin's changelists, which
+page by number, get `NoCountPaginator` for the tables that grow without bound."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Generic, TypeVar
 
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Model, Q, QuerySet
 
 from apps.core.errors import ValidationFailed
@@ -96,3 +99,22 @@ def keyset_page(rows: QuerySet[M], *, cursor: str | None, limit: int) -> Page[M]
         return Page(rows=page, next_cursor=None)
     page = page[:limit]
     return Page(rows=page, next_cursor=_encode([getattr(page[-1], n) for n in names]))
+
+
+class NoCountPaginator(Paginator):
+    """For admin changelists of tables that grow without bound (executions, jobs, the ledger):
+    Django's paginator counts every matching row on every page view. This one counts only up
+    to one row past the page asked for (`page`), so a page costs what its OFFSET costs and no
+    more; the admin then links the pages up to the next one. Pages past `max_pages` do not
+    exist (the admin says the page is invalid): filters narrow a search, deep OFFSETs do not."""
+
+    max_pages = 100
+
+    def __init__(self, object_list, per_page, *, page: int = 1, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.asked = max(1, min(page, self.max_pages))
+
+    @cached_property
+    def count(self) -> int:
+        bound = min(self.asked * self.per_page + 1, self.max_pages * self.per_page)
+        return self.object_list[:bound].count()

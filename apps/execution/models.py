@@ -6,6 +6,7 @@ jobs → executions (and run → ledger). Wallet references are RESTRICT: a
 wallet with history cannot be deleted on its own, only together with its owner's data.
 """
 
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
 
@@ -102,10 +103,16 @@ class Execution(models.Model):
         TRANSFER = "transfer", "Transfer"
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="executions")
-    # Denormalised from job.run so a campaign's logs page is one indexed range scan.
+    # Denormalised from job.run (and run.campaign), so a run's trade feed and a campaign's logs
+    # (every run, newest first) are each one indexed range scan, whatever the history holds:
+    # across a campaign's runs no index on (run, created_at) gives the rows in time order.
     run = models.ForeignKey(
         "campaigns.CampaignRun", on_delete=models.CASCADE, related_name="executions"
     )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="executions",
+        db_index=False,  # the logs' indexes below lead with it
+    )  # fmt: skip
     attempt = models.PositiveIntegerField()
     signature = models.CharField(max_length=88, unique=True, null=True, blank=True)
     blockhash = models.CharField(max_length=44, blank=True)
@@ -141,7 +148,19 @@ class Execution(models.Model):
         ]
         indexes = [
             models.Index(fields=["run", "-created_at", "-id"], name="execution_run_created"),
+            # The logs in their keyset order (`apps.core.pagination`), unfiltered and by status
+            # (a rare status, e.g. failed or signed, would otherwise scan the whole campaign).
+            models.Index(
+                fields=["campaign", "-created_at", "-id"], name="execution_campaign_created"
+            ),
+            models.Index(
+                fields=["campaign", "status", "-created_at", "-id"],
+                name="execution_campaign_status",
+            ),
             models.Index(fields=["wallet", "-created_at"], name="execution_wallet_created"),
+            # The control room's last hour and day over every campaign: rows are appended in
+            # time order, so a block range index finds a window's rows for almost no upkeep.
+            BrinIndex(fields=["created_at"], name="execution_created_brin"),
             # Signatures still waiting for an answer, for the confirmer.
             models.Index(
                 fields=["created_at"],

@@ -252,6 +252,7 @@ def new_execution(*, job: Job, spec: TxSpec, built: BuiltTransaction, attempt: i
     return Execution(
         job=job,
         run_id=job.run_id,
+        campaign_id=job.run.campaign_id,
         attempt=attempt,
         signature=str(built.signature),
         blockhash=str(built.blockhash),

@@ -62,7 +62,7 @@ def daily_summaries_send(*, now: datetime) -> int:
         user = prefs.user
         stats = (
             Execution.objects.filter(
-                run__campaign__owner=user, created_at__gte=since, created_at__lt=now
+                campaign__owner=user, created_at__gte=since, created_at__lt=now
             )
             .exclude(side="transfer")
             .aggregate(

@@ -200,7 +200,13 @@ def test_it_deletes_an_ended_campaign_with_its_history(alice_api, alice_setup):
     run = campaign.runs.get()
     job = Job.objects.create(run=run, queue="trade.buy", type="trade_buy", idempotency_key="d1")
     Execution.objects.create(
-        job=job, run=run, attempt=1, status="landed", side="buy", wallet=alice_setup.wallet
+        job=job,
+        run=run,
+        campaign=campaign,
+        attempt=1,
+        status="landed",
+        side="buy",
+        wallet=alice_setup.wallet,
     )
 
     response = alice_api.delete(f"/v1/campaigns/{campaign.pk}")
@@ -268,7 +274,8 @@ def logged(alice_setup):
     ):  # fmt: skip
         job = Job.objects.create(run=run, queue="q", type="trade_buy", idempotency_key=f"l{index}")
         row = Execution.objects.create(
-            job=job, run=run, attempt=1, status=status, side=side, wallet=alice_setup.wallet,
+            job=job, run=run, campaign_id=run.campaign_id, attempt=1, status=status, side=side,
+            wallet=alice_setup.wallet,
             signature=f"sig{index}", sol_in_lamports=index * 1000, token_out_raw=10**19,
         )  # fmt: skip
         # Two rows share a timestamp so the id breaks the tie.

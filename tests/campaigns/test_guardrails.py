@@ -289,7 +289,8 @@ def test_it_refuses_to_start_once_todays_volume_cap_is_reached(
         [("buy", 30 * SOL, 0), ("sell", 0, 20 * SOL)]
     ):
         Execution.objects.create(
-            job=job, run=run, attempt=attempt, status="landed", side=side,
+            job=job, run=run, campaign_id=run.campaign_id, attempt=attempt, status="landed",
+            side=side,
             wallet=alice_setup.wallet, sol_in_lamports=sol_in, sol_out_lamports=sol_out,
         )  # fmt: skip
     campaign = make_campaign(alice_setup)

@@ -87,8 +87,8 @@ class Lists:
                     run=run, queue="q", type="trade_buy", idempotency_key=f"p{self.count}"
                 )
                 row = Execution.objects.create(
-                    job=job, run=run, attempt=1, status="landed", side="buy",
-                    wallet=self.setup.wallet, signature=f"s{self.count}",
+                    job=job, run=run, campaign_id=run.campaign_id, attempt=1, status="landed",
+                    side="buy", wallet=self.setup.wallet, signature=f"s{self.count}",
                 )  # fmt: skip
             type(row).objects.filter(pk=row.pk).update(created_at=STAMP)
 

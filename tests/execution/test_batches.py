@@ -127,8 +127,8 @@ def test_a_busy_maker_waits_for_a_later_batch_and_a_tried_trade_goes_to_its_own_
     run, buys = planned_run(setup)
     busy, tried, *rest = buys
     Execution.objects.create(
-        job=tried, run=run, attempt=1, signature="1" * 64, status="expired", side="buy",
-        sol_in_lamports=tried.payload["lamports"],
+        job=tried, run=run, campaign_id=run.campaign_id, attempt=1, signature="1" * 64,
+        status="expired", side="buy", sol_in_lamports=tried.payload["lamports"],
         wallet_id=tried.payload["wallet_id"], last_valid_block_height=0,
     )  # fmt: skip
     retries = 0 if retries_left else settings.EXECUTION_BATCH_RETRIES

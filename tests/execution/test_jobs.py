@@ -117,7 +117,7 @@ def test_it_resends_the_same_bytes_after_a_crash_between_commit_and_send(setup):
     # What a worker killed right after committing the signed transaction leaves behind.
     built = build_signed(spec=distribute_batch_spec(batch), rpc=rpc_pool("localnet"))
     Execution.objects.create(
-        job=batch, run=run, attempt=1, signature=str(built.signature),
+        job=batch, run=run, campaign_id=run.campaign_id, attempt=1, signature=str(built.signature),
         blockhash=str(built.blockhash), last_valid_block_height=built.last_valid_block_height,
         raw_transaction=built.raw, status="signed", side="transfer", wallet=setup.wallet,
     )  # fmt: skip

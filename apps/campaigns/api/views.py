@@ -366,12 +366,13 @@ class CampaignLogsCsvView(APIView):
         campaign = _campaign(request, campaign_id)
         query = s.LogQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        rows = selectors.executions_export(
+        pages = selectors.executions_export(
             campaign=campaign, filters=_filters(query.validated_data)
         )
         cells = (
             ["" if data[c] is None else data[c] for c in CSV_COLUMNS]
-            for data in (s.ExecutionSerializer(row).data for row in rows)
+            for page in pages
+            for data in s.ExecutionSerializer(page, many=True).data
         )
         response = StreamingHttpResponse(
             csv_lines(CSV_COLUMNS, cells), content_type="text/csv; charset=utf-8"

@@ -116,7 +116,8 @@ def _trade_dry(job: Job, *, run, params: Params, maker: Wallet, side: str) -> Do
 
     def write() -> None:
         Execution.objects.create(
-            job=job, run_id=run.pk, attempt=1, status=Execution.Status.SIMULATED,
+            job=job, run_id=run.pk, campaign_id=run.campaign_id, attempt=1,
+            status=Execution.Status.SIMULATED,
             side=Execution.Side.BUY if buy else Execution.Side.SELL, wallet=maker,
             sol_in_lamports=quote.amount_in if buy else 0,
             sol_out_lamports=0 if buy else quote.amount_out,
