@@ -1,0 +1,219 @@
+"""Fair share at scale: many campaigns at once (1,000 by default) through the real engine against
+a localnet endpoint that enforces a request budget (answering 429 past it, as a provider does),
+with the platform given the same budget (`SOLANA_LOCALNET_RPC_BUDGETS`). Every campaign asks
+for far more than its share, so the run is budget-bound and the spread of the campaigns' trade
+rates shows how fairly the budget is shared.
+
+    python -m bench.fairness [--campaigns 1000] [--rps 300] [--seconds 120]
+
+Prints `fairness campaigns=<n> slowest/median=<x> ...`: the slowest campaign's landed trades
+over the measured window against the median campaign's, the trades per minute of all of them
+against what the budget carries, the worker processes' resident memory at the start, middle
+and end of the window, the endpoint's 429 answers, and (stderr) how long the status tick (the
+beat job over every live run, run here every 10 s as beat would) took, the Postgres
+connections and the Redis keys at the start and end. Throw-away database (`bench_fairness`)
+as `bench.run_engine`. Not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import sys
+import threading
+import time
+
+from bench.run_engine import PARAMS, _campaigns, _setup_django, _spawn, _start
+
+# Each campaign asks for about a trade a second (far over its share of the budget); small
+# trades and two makers keep the 1,000 campaigns' setup short.
+FAIR_PARAMS = {
+    **PARAMS,
+    "maker_count": 2,
+    "maker_funding_sol": "0.5",
+    "concurrency_cap": 2,
+    "delay_min_seconds": "0.5",
+    "delay_max_seconds": "1.5",
+}
+STATUS_TICK_S = 10.0
+SETUP_THREADS = 8
+
+
+def _rss_mb(processes) -> list[float]:
+    import psutil
+
+    return [psutil.Process(p.pid).memory_info().rss / 2**20 for p in processes]
+
+
+def _landed_per_run(runs: list[int], since, until) -> list[int]:
+    """Landed trades of each run (zero included) between `since` and `until`."""
+    from django.db.models import Count
+
+    from apps.execution.models import Execution
+
+    counts = dict(
+        Execution.objects.filter(
+            run_id__in=runs, side__in=["buy", "sell"], status="landed",
+            updated_at__gte=since, updated_at__lt=until,
+        ).values_list("run").annotate(n=Count("id"))
+    )  # fmt: skip
+    return [counts.get(run, 0) for run in runs]
+
+
+def _connections_and_keys() -> tuple[int, int]:
+    """Postgres connections to the bench database, keys in the cache's Redis database."""
+    from django.db import connection
+
+    from apps.core.budgets import budget_redis
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        )
+        (connections,) = cursor.fetchone()
+    return connections, budget_redis().dbsize()
+
+
+class StatusTicks(threading.Thread):
+    """The beat's status tick over every live run, every STATUS_TICK_S; its durations."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.durations: list[float] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        from apps.execution.monitor import runs_status_tick
+
+        while not self.stopped.wait(STATUS_TICK_S):
+            started = time.monotonic()
+            runs_status_tick()
+            self.durations.append(time.monotonic() - started)
+        connection.close()
+
+
+def _warm_up(runs: list[int], *, timeout_s: float) -> float:
+    """Wait until every run landed a trade (or the timeout); the seconds it took."""
+    from apps.execution.models import Execution
+
+    started = time.monotonic()
+    landed = Execution.objects.filter(run_id__in=runs, side__in=["buy", "sell"], status="landed")
+    while landed.values("run").distinct().count() < len(runs):
+        if time.monotonic() - started > timeout_s:
+            break
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+def measure(
+    *, campaigns: int, rps: float, seconds: float, workers: int, threads: int, window_ms: int
+) -> dict:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from apps.campaigns.services import campaign_stop
+    from apps.localnet import Cluster, Faults, start_server
+
+    faults = Faults(request_budget_per_s=rps)
+    server = start_server(cluster=Cluster(), faults=faults)
+    budget = f"all={rps:g}"
+    os.environ["SOLANA_LOCALNET_RPC_BUDGETS"] = budget  # the workers' settings read it
+    settings.SOLANA_RPC_BUDGETS = {**settings.SOLANA_RPC_BUDGETS, "localnet": budget}
+    settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [server.url]}
+    os.environ["BENCH_PLAN_WINDOW_MS"] = str(window_ms)
+    processes = _spawn(workers=workers, threads=threads, rpc_url=server.url)
+    ticks = StatusTicks()
+    try:
+        started = time.monotonic()
+        ids = _campaigns(campaigns, server.cluster, FAIR_PARAMS, threads=SETUP_THREADS)
+        runs = _start(ids, threads=SETUP_THREADS)
+        setup_s = time.monotonic() - started
+        warm_s = _warm_up(runs, timeout_s=max(120.0, campaigns * 0.3))
+        print(f"  setup {setup_s:.0f}s, warm-up {warm_s:.0f}s", file=sys.stderr, flush=True)
+        ticks.start()
+        rss = [_rss_mb(processes)]
+        conns_keys = [_connections_and_keys()]
+        since, served, refused = timezone.now(), faults.requests_served, faults.requests_refused
+        time.sleep(seconds / 2)
+        rss.append(_rss_mb(processes))
+        time.sleep(seconds / 2)
+        until = timezone.now()
+        rss.append(_rss_mb(processes))
+        conns_keys.append(_connections_and_keys())
+        ticks.stopped.set()
+        served, refused = faults.requests_served - served, faults.requests_refused - refused
+        counts = _landed_per_run(runs, since, until)
+        for campaign_id in ids:
+            campaign_stop(campaign_id=campaign_id, actor=None, reason="Benchmark over.")
+        return {
+            "counts": counts, "rss": rss, "conns_keys": conns_keys, "served": served,
+            "refused": refused, "ticks": ticks.durations,
+        }  # fmt: skip
+    finally:
+        ticks.stopped.set()
+        if ticks.is_alive():
+            ticks.join()
+        for process in processes:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        server.stop()
+
+
+def report(figures: dict, *, campaigns: int, rps: float, seconds: float) -> None:
+    from django.conf import settings
+
+    counts = figures["counts"]
+    median = statistics.median(counts)
+    ratio = min(counts) / median if median else 0.0
+    carried = rps / settings.EXECUTION_REQUESTS_PER_TRADE * 60
+    rss = figures["rss"]
+    memory = "/".join(f"{sum(sample):.0f}" for sample in rss)
+    print(
+        f"fairness campaigns={campaigns} slowest/median={ratio:.2f} "
+        f"trades/min={sum(counts) * 60 / seconds:.0f} budget_trades/min={carried:.0f} "
+        f"worker_rss_mb={memory} 429s={figures['refused']}",
+        flush=True,
+    )
+    ticks = figures["ticks"]
+    (conns_start, keys_start), (conns_end, keys_end) = figures["conns_keys"]
+    print(
+        f"  per-campaign landed trades: min={min(counts)} median={median:g} max={max(counts)}; "
+        f"endpoint served {figures['served'] / seconds:.0f} req/s; status tick "
+        f"{'/'.join(f'{t:.1f}' for t in ticks) or '-'} s; postgres connections "
+        f"{conns_start}->{conns_end}; redis keys {keys_start}->{keys_end}",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--campaigns", type=int, default=1000)
+    parser.add_argument("--rps", type=float, default=300.0)
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--threads", type=int, default=8)
+    # The deployment's default planner window (settings.EXECUTION_PLAN_WINDOW_MS).
+    parser.add_argument("--window-ms", type=int, default=5000)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TEST_DATABASE_NAME", "bench_fairness")
+    _setup_django()
+    from django.db import connections
+    from django.test.utils import setup_databases, teardown_databases
+
+    databases = setup_databases(verbosity=0, interactive=False)
+    try:
+        figures = measure(campaigns=args.campaigns, rps=args.rps, seconds=args.seconds,
+                          workers=args.workers, threads=args.threads,
+                          window_ms=args.window_ms)  # fmt: skip
+    finally:
+        connections.close_all()
+        teardown_databases(databases, verbosity=0)
+    report(figures, campaigns=args.campaigns, rps=args.rps, seconds=args.seconds)
+
+
+if __name__ == "__main__":
+    main()
