@@ -69,9 +69,7 @@ def _connections_and_keys() -> tuple[int, int]:
     from apps.core.budgets import budget_redis
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        )
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
         (connections,) = cursor.fetchone()
     return connections, budget_redis().dbsize()
 

@@ -28,9 +28,12 @@ from apps.chain.budget import ALL, SEND
 from apps.core.budgets import budget_redis, parse_budgets
 from apps.execution.planner import PlanConfig
 
+# A run whose share is under a trade a window plans again when its credit makes a trade, but
+# at least once in this many windows.
+MAX_GAP_WINDOWS = 12
 # A run that has not registered for this many windows (and at least STALE_MIN_S) has
 # stopped or paused, or its planner is far behind: no longer counted.
-STALE_WINDOWS = 3
+STALE_WINDOWS = MAX_GAP_WINDOWS + 3
 STALE_MIN_S = 30.0
 
 
@@ -104,6 +107,13 @@ def network_capacity_per_s(network: str) -> float | None:
     return min(rates) if rates else None
 
 
+# The shares are computed from the registry at most this often (or when a run is new to
+# them) and kept in Redis beside it, for every process: at 1,000 runs, reading and splitting
+# every run's demand for every window of every run would be a million entries per round.
+RECOMPUTE_S = 1.0
+_COMPUTED_AT = "at"
+
+
 def run_share_per_s(*, network: str, demand: Demand, user_cap_per_s: float | None) -> float | None:
     """Register `demand` for this window and return the run's fair share of the network's
     capacity in trades per second (None: the network has no budget, no limit)."""
@@ -115,24 +125,41 @@ def run_share_per_s(*, network: str, demand: Demand, user_cap_per_s: float | Non
     now = time.time()
     entry = {"user": demand.user_id, "demand": demand.trades_per_s, "weight": demand.weight,
              "cap": user_cap_per_s, "at": now}  # fmt: skip
-    stale_before = now - max(STALE_WINDOWS * settings.EXECUTION_PLAN_WINDOW_MS / 1000, STALE_MIN_S)
     try:
-        client.hset(key, str(demand.run_id), json.dumps(entry))
-        entries = client.hgetall(key)
-        stale = [run for run, raw in entries.items() if json.loads(raw)["at"] < stale_before]
-        if stale:
-            client.hdel(key, *stale)
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(key, str(demand.run_id), json.dumps(entry))
+        pipe.hmget(f"{key}:shares", _COMPUTED_AT, str(demand.run_id))
+        computed_at, share = pipe.execute()[1]
+        if computed_at is None or share is None or now - float(computed_at) >= RECOMPUTE_S:
+            share = _shares_compute(client, key, capacity, now=now).get(demand.run_id, 0.0)
     except redis.RedisError:
         # Without the registry, an equal share as if every one of the user's runs were alone
         # would overspend; plan as the run's own demand allows and let the budget pace it.
         return None
-    demands, caps = [], {}
-    for run, raw in entries.items():
+    return float(share)
+
+
+def _shares_compute(client: redis.Redis, key: str, capacity: float, *, now: float):
+    """Every registered run's share, kept in `<key>:shares`; stale entries leave the registry."""
+    window_s = settings.EXECUTION_PLAN_WINDOW_MS / 1000
+    stale_before = now - max(STALE_WINDOWS * window_s, STALE_MIN_S)
+    demands, caps, stale = [], {}, []
+    for run, raw in client.hgetall(key).items():
         item = json.loads(raw)
         if item["at"] < stale_before:
+            stale.append(run)
             continue
         demands.append(Demand(int(run), item["user"], item["demand"], item["weight"]))
         if item["cap"] is not None:
             caps[item["user"]] = item["cap"]
     shares = fair_shares(demands, capacity_per_s=capacity, user_caps_per_s=caps)
-    return shares.get(demand.run_id, 0.0)
+    pipe = client.pipeline(transaction=True)
+    if stale:
+        pipe.hdel(key, *stale)
+    pipe.delete(f"{key}:shares")
+    pipe.hset(f"{key}:shares", mapping={_COMPUTED_AT: now, **shares})
+    # Both go with the last run on the network (a registry entry lives STALE_WINDOWS).
+    for name in (key, f"{key}:shares"):
+        pipe.expire(name, math.ceil(max(STALE_WINDOWS * window_s, STALE_MIN_S)) * 2)
+    pipe.execute()
+    return shares
