@@ -218,7 +218,8 @@ def _next_gap_ms(share_per_s: float | None, credit: float) -> int:
     nothing, thousands of jobs a minute that take the workers' time from the trades."""
     if not share_per_s or credit >= 1:
         return plan_window_ms()
-    needed_ms = math.ceil((1 - credit) / share_per_s * 1000)
+    # A millisecond more: the credit then makes the trade whatever the float rounding.
+    needed_ms = math.ceil((1 - credit) / share_per_s * 1000) + 1
     return min(max(needed_ms, plan_window_ms()), MAX_GAP_WINDOWS * plan_window_ms())
 
 
