@@ -57,19 +57,20 @@ def demand_per_s(config: PlanConfig) -> float:
 
 def _water_fill(demands: list[tuple[int, float, float]], capacity: float) -> dict[int, float]:
     """Weighted max-min fairness over (key, demand, weight): nobody gets more than it asks,
-    and what is left is split by weight."""
+    and what is left is split by weight. One pass in the order of demand per weight (at 1,000
+    runs, a pass per satisfied run would be a million steps)."""
     shares: dict[int, float] = {}
     pending = sorted(demands, key=lambda d: d[1] / d[2])
-    while pending:
-        level = capacity / sum(weight for _, _, weight in pending)
-        key, demand, weight = pending[0]
+    weights = sum(weight for _, _, weight in pending)
+    for index, (key, demand, weight) in enumerate(pending):
+        level = capacity / weights
         if demand > level * weight:
-            for key, _, weight in pending:
+            for key, _, weight in pending[index:]:
                 shares[key] = level * weight
             break
         shares[key] = demand
         capacity -= demand
-        pending.pop(0)
+        weights -= weight
     return shares
 
 
