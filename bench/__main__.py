@@ -1,7 +1,8 @@
 """`python -m bench`: print the benchmark lines (the bare-loop baseline, what one swap costs on
-each Raydium program in the localnet, the run engine, then the web tier under load)."""
+each Raydium program in the localnet, the run engine, the web tier under load, the shared
+request budget, then fair share between 1,000 campaigns)."""
 
-from bench import budget, run_engine, swap_cost, web
+from bench import budget, fairness, run_engine, swap_cost, web
 from bench.baseline import baseline
 
 
@@ -12,6 +13,7 @@ def main() -> None:
     run_engine.main([])
     web.main([])
     budget.main([])
+    fairness.main([])
 
 
 if __name__ == "__main__":

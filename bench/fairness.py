@@ -4,7 +4,7 @@ with the platform given the same budget (`SOLANA_LOCALNET_RPC_BUDGETS`). Every c
 for far more than its share, so the run is budget-bound and the spread of the campaigns' trade
 rates shows how fairly the budget is shared.
 
-    python -m bench.fairness [--campaigns 1000] [--rps 300] [--seconds 120]
+    python -m bench.fairness [--campaigns 1000] [--rps 300] [--seconds 180]
 
 Prints `fairness campaigns=<n> slowest/median=<x> ...`: the slowest campaign's landed trades
 over the measured window against the median campaign's, the trades per minute of all of them
@@ -102,26 +102,33 @@ class StatusTicks(threading.Thread):
         connection.close()
 
 
-def _warm_up(runs: list[int], *, timeout_s: float) -> float:
-    """Wait until every run landed a trade (or the timeout); the seconds it took."""
+def _warm_up(runs: list[int], *, timeout_s: float) -> tuple[float, int]:
+    """Wait until every run landed a trade (or the timeout): the seconds it took and how many
+    runs had traded by then."""
     from apps.execution.models import Execution
 
     started = time.monotonic()
     landed = Execution.objects.filter(run_id__in=runs, side__in=["buy", "sell"], status="landed")
-    while landed.values("run").distinct().count() < len(runs):
+    while (warm := landed.values("run").distinct().count()) < len(runs):
         if time.monotonic() - started > timeout_s:
             break
         time.sleep(1)
-    return time.monotonic() - started
+    return time.monotonic() - started, warm
 
 
 def measure(
-    *, campaigns: int, rps: float, seconds: float, workers: int, threads: int, window_ms: int
+    *,
+    campaigns: int,
+    rps: float,
+    seconds: float,
+    workers: int,
+    threads: int,
+    window_ms: int,
+    warm_up_s: float,
 ) -> dict:
     from django.conf import settings
     from django.utils import timezone
 
-    from apps.campaigns.services import campaign_stop
     from apps.localnet import Cluster, Faults, start_server
 
     faults = Faults(request_budget_per_s=rps)
@@ -138,8 +145,9 @@ def measure(
         ids = _campaigns(campaigns, server.cluster, FAIR_PARAMS, threads=SETUP_THREADS)
         runs = _start(ids, threads=SETUP_THREADS)
         setup_s = time.monotonic() - started
-        warm_s = _warm_up(runs, timeout_s=max(120.0, campaigns * 0.3))
-        print(f"  setup {setup_s:.0f}s, warm-up {warm_s:.0f}s", file=sys.stderr, flush=True)
+        warm_s, warm = _warm_up(runs, timeout_s=max(120.0, campaigns * warm_up_s))
+        print(f"  setup {setup_s:.0f}s, warm-up {warm_s:.0f}s ({warm}/{campaigns} campaigns "
+              "had traded)", file=sys.stderr, flush=True)  # fmt: skip
         ticks.start()
         rss = [_rss_mb(processes)]
         conns_keys = [_connections_and_keys()]
@@ -157,8 +165,6 @@ def measure(
         cpu = _cpu_seconds(processes)
         _cpu_breakdown({part: cpu[part] - cpu_before.get(part, 0.0) for part in cpu},
                        trades=sum(counts), elapsed=time.monotonic() - started)  # fmt: skip
-        for campaign_id in ids:
-            campaign_stop(campaign_id=campaign_id, actor=None, reason="Benchmark over.")
         return {
             "counts": counts, "rss": rss, "conns_keys": conns_keys, "served": served,
             "refused": refused, "ticks": ticks.durations,
@@ -203,11 +209,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--campaigns", type=int, default=1000)
     parser.add_argument("--rps", type=float, default=300.0)
-    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--threads", type=int, default=8)
     # The deployment's default planner window (settings.EXECUTION_PLAN_WINDOW_MS).
     parser.add_argument("--window-ms", type=int, default=5000)
+    # Longest wait, per campaign, for every campaign to have traded before the window starts.
+    parser.add_argument("--warm-up-s", type=float, default=0.3)
     args = parser.parse_args(argv)
     os.environ.setdefault("TEST_DATABASE_NAME", "bench_fairness")
     _setup_django()
@@ -224,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         figures = measure(campaigns=args.campaigns, rps=args.rps, seconds=args.seconds,
                           workers=args.workers, threads=args.threads,
-                          window_ms=args.window_ms)  # fmt: skip
+                          window_ms=args.window_ms, warm_up_s=args.warm_up_s)  # fmt: skip
     finally:
         connections.close_all()
         teardown_databases(databases, verbosity=0)

@@ -46,7 +46,7 @@ def jobs_redrive_stuck(*, older_than_s: float = 30.0) -> int:
         | Q(status=Job.Status.PROCESSING),
         updated_at__lt=cutoff,
     ).only("pk", "queue", "type", "scheduled_for")
-    count = 0
+    redriven = []
     for job in stale[:500]:
         # Probing the job lock tells a dead worker's job from one a live worker holds.
         with advisory_lock(JOB_LOCK, job.pk) as free:
@@ -55,8 +55,12 @@ def jobs_redrive_stuck(*, older_than_s: float = 30.0) -> int:
         with transaction.atomic():
             job.scheduled_for = None
             job_enqueue(job=job, countdown_s=0)
-        count += 1
-    return count
+        redriven.append(job.pk)
+    # Touched: a job re-sent is not re-sent again before `older_than_s` (a queue that is only
+    # long, as with 1,000 runs starting, would otherwise get up to 500 duplicate messages a
+    # tick, each one more task for the workers that are behind already).
+    Job.objects.filter(pk__in=redriven).update(updated_at=timezone.now())
+    return len(redriven)
 
 
 def runs_status_tick() -> dict:
