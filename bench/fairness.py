@@ -18,11 +18,12 @@ as `bench.run_engine`. Not a timed test.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import queue
 import signal
 import statistics
 import sys
-import threading
 import time
 
 from bench.run_engine import (
@@ -82,24 +83,58 @@ def _connections_and_keys() -> tuple[int, int]:
     return connections, budget_redis().dbsize()
 
 
-class StatusTicks(threading.Thread):
-    """The beat's status tick over every live run, every STATUS_TICK_S; its durations."""
+def _status_ticks(db_name: str, rpc_url: str, stop, durations) -> None:
+    """The beat's status tick over every live run, every STATUS_TICK_S, in a process of its own
+    (as beat has a worker run it: in the bench's process it would take the GIL from the
+    localnet server); each tick's duration in seconds onto `durations`."""
+    os.environ["DJANGO_SETTINGS_MODULE"] = "volumebot.settings.test"
+    from django.conf import settings
 
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.durations: list[float] = []
-        self.stopped = threading.Event()
+    settings.DATABASES["default"]["NAME"] = db_name
+    settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [rpc_url]}
+    import django
 
-    def run(self) -> None:
+    django.setup()
+    from apps.execution.monitor import runs_status_tick
+
+    while not stop.wait(STATUS_TICK_S):
+        started = time.monotonic()
+        runs_status_tick()
+        durations.put(time.monotonic() - started)
+
+
+class StatusTicks:
+    """`_status_ticks` in a spawned process, from `start` to `stop` (which returns the
+    durations)."""
+
+    def __init__(self, rpc_url: str):
         from django.db import connection
 
-        from apps.execution.monitor import runs_status_tick
+        context = multiprocessing.get_context("spawn")
+        self._stop, self._durations = context.Event(), context.Queue()
+        self._process = context.Process(
+            target=_status_ticks,
+            args=(connection.settings_dict["NAME"], rpc_url, self._stop, self._durations),
+        )
 
-        while not self.stopped.wait(STATUS_TICK_S):
-            started = time.monotonic()
-            runs_status_tick()
-            self.durations.append(time.monotonic() - started)
-        connection.close()
+    def start(self) -> None:
+        self._process.start()
+
+    def stop(self) -> list[float]:
+        """Stop after the tick under way (killed if it takes more than a minute more)."""
+        self._stop.set()
+        if self._process.pid is None:
+            return []
+        self._process.join(timeout=60)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+        durations = []
+        while True:
+            try:
+                durations.append(self._durations.get(timeout=0.1))
+            except queue.Empty:
+                return durations
 
 
 def _warm_up(runs: list[int], *, timeout_s: float) -> tuple[float, int]:
@@ -139,7 +174,8 @@ def measure(
     settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [server.url]}
     os.environ["BENCH_PLAN_WINDOW_MS"] = str(window_ms)
     processes = _spawn(workers=workers, threads=threads, rpc_url=server.url)
-    ticks = StatusTicks()
+    ticks = StatusTicks(server.url)
+    ticks.start()  # as beat: from the start, with the set-up and warm-up
     try:
         started = time.monotonic()
         ids = _campaigns(campaigns, server.cluster, FAIR_PARAMS, threads=SETUP_THREADS)
@@ -148,7 +184,6 @@ def measure(
         warm_s, warm = _warm_up(runs, timeout_s=max(120.0, campaigns * warm_up_s))
         print(f"  setup {setup_s:.0f}s, warm-up {warm_s:.0f}s ({warm}/{campaigns} campaigns "
               "had traded)", file=sys.stderr, flush=True)  # fmt: skip
-        ticks.start()
         rss = [_rss_mb(processes)]
         conns_keys = [_connections_and_keys()]
         since, served, refused = timezone.now(), faults.requests_served, faults.requests_refused
@@ -159,7 +194,7 @@ def measure(
         until = timezone.now()
         rss.append(_rss_mb(processes))
         conns_keys.append(_connections_and_keys())
-        ticks.stopped.set()
+        durations = ticks.stop()
         served, refused = faults.requests_served - served, faults.requests_refused - refused
         counts = _landed_per_run(runs, since, until)
         cpu = _cpu_seconds(processes)
@@ -167,12 +202,10 @@ def measure(
                        trades=sum(counts), elapsed=time.monotonic() - started)  # fmt: skip
         return {
             "counts": counts, "rss": rss, "conns_keys": conns_keys, "served": served,
-            "refused": refused, "ticks": ticks.durations,
+            "refused": refused, "ticks": durations,
         }  # fmt: skip
     finally:
-        ticks.stopped.set()
-        if ticks.is_alive():
-            ticks.join()
+        ticks.stop()  # (again: nothing left to stop)
         for process in processes:
             process.send_signal(signal.SIGKILL)
             process.wait()
@@ -198,7 +231,7 @@ def report(figures: dict, *, campaigns: int, rps: float, seconds: float) -> None
     (conns_start, keys_start), (conns_end, keys_end) = figures["conns_keys"]
     print(
         f"  per-campaign landed trades: min={min(counts)} median={median:g} max={max(counts)}; "
-        f"endpoint served {figures['served'] / seconds:.0f} req/s; status tick "
+        f"endpoint served {figures['served'] / seconds:.0f} req/s; status ticks (whole run) "
         f"{'/'.join(f'{t:.1f}' for t in ticks) or '-'} s; postgres connections "
         f"{conns_start}->{conns_end}; redis keys {keys_start}->{keys_end}",
         file=sys.stderr, flush=True,
