@@ -4,7 +4,8 @@ A network whose RPC endpoints have a shared budget (`apps.core.budgets`) can car
 many trades per second: its primary endpoint's `send` rate, or its `all` rate divided by the
 requests a trade costs (EXECUTION_REQUESTS_PER_TRADE), whichever is less. Each planner window
 registers its run's demand (the trades per second its parameters ask for) in Redis and reads
-everyone's; the capacity is then split by weighted max-min fairness (`fair_shares`): a run
+its share, computed from everyone's at most once a second (`RECOMPUTE_S`) and kept beside the
+registry; the capacity is split by weighted max-min fairness (`fair_shares`): a run
 asking for less than an equal share gets all it asks, the rest is split between the others in
 proportion to their weights, and a user's runs together never get more than the cap an admin
 set for that user (`User.max_trades_per_minute`). The planner plans at most its share, so a
