@@ -1,9 +1,10 @@
 """`python -m bench`: print the benchmark lines (the bare-loop baseline, what one swap costs on
 each venue's program in the localnet, the run engine, stopping on target and cost per volume
-on every venue, the web tier under load, the shared request budget, 10,000 maker wallets
-distributed and gathered in one run, then the reads over a history of 1,000,000 executions)."""
+on every venue, the web tier under load, the shared request budget, fair share between 1,000
+campaigns, 10,000 maker wallets distributed and gathered in one run, then the reads over a
+history of 1,000,000 executions)."""
 
-from bench import budget, history, makers, run_engine, swap_cost, target_cost, web
+from bench import budget, fairness, history, makers, run_engine, swap_cost, target_cost, web
 from bench.baseline import baseline
 
 
@@ -15,6 +16,7 @@ def main() -> None:
     target_cost.main([])
     web.main([])
     budget.main([])
+    fairness.main([])
     makers.main([])
     history.main([])
 

@@ -59,6 +59,28 @@ def _setup_django() -> None:
     django.setup()
 
 
+def _in_threads(fn, items: list, threads: int) -> list:
+    """`fn(item)` for every item, on `threads` threads (each with its own database connection,
+    closed when its share is done); the results in the order of `items`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    def share(part: list) -> list:
+        try:
+            return [fn(item) for item in part]
+        finally:
+            connection.close()
+
+    parts = [items[index::threads] for index in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        done = list(pool.map(share, parts))
+    results = [None] * len(items)
+    for index, part in enumerate(done):
+        results[index::threads] = part
+    return results
+
+
 def seeded_pool(cluster, *, wallets: int):
     """A token seeded on the localnet with a deep Raydium AMM v4 pool and `wallets` funded
     wallets, and its Token and Pool rows: (seeded, token, pool)."""
@@ -79,8 +101,10 @@ def seeded_pool(cluster, *, wallets: int):
     return seeded, token, pool
 
 
-def _campaigns(count: int, cluster) -> list[int]:
-    """`count` campaigns, each its own user and funding wallet, on one seeded Raydium pool."""
+def _campaigns(count: int, cluster, params: dict = PARAMS, *, threads: int = 1) -> list[int]:
+    """`count` campaigns with `params`, each its own user and funding wallet, on one seeded
+    Raydium pool (created on `threads` threads: most of a campaign's set-up is waiting for
+    Postgres)."""
     from django.utils import timezone
 
     from apps.accounts.models import User
@@ -89,8 +113,9 @@ def _campaigns(count: int, cluster) -> list[int]:
     from apps.wallets.services import wallet_import
 
     seeded, token, pool = seeded_pool(cluster, wallets=count)
-    ids = []
-    for index, keypair in enumerate(seeded.wallets):
+
+    def create(numbered) -> int:
+        index, keypair = numbered
         user = User.objects.create_user(
             f"bench{index}@example.com", "bench-password", email_verified_at=timezone.now()
         )
@@ -99,10 +124,25 @@ def _campaigns(count: int, cluster) -> list[int]:
         wallet = wallet_import(owner=user, secret_key=str(keypair), label="Funding")
         campaign = campaign_create(
             owner=user, name=f"Bench {index}", token_id=token.pk, pool_id=pool.pk,
-            funding_wallet_id=wallet.pk, params=PARAMS,
+            funding_wallet_id=wallet.pk, params=params,
         )  # fmt: skip
-        ids.append(campaign.pk)
-    return ids
+        return campaign.pk
+
+    return _in_threads(create, list(enumerate(seeded.wallets)), threads)
+
+
+def _start(ids: list[int], *, threads: int = 1) -> list[int]:
+    """Start the campaigns `ids` and their runs' engine (on `threads` threads); the runs' ids."""
+    from apps.campaigns.models import CampaignRun
+    from apps.campaigns.services import campaign_start
+    from apps.execution.lifecycle import run_engine_start
+
+    def start(campaign_id: int) -> int:
+        campaign_start(campaign_id=campaign_id, actor=None)
+        run_id = CampaignRun.objects.filter(campaign_id=campaign_id).values_list("pk", flat=True)
+        return run_engine_start(run_id=run_id.get()).run_id
+
+    return _in_threads(start, ids, threads)
 
 
 def _spawn(
@@ -142,8 +182,7 @@ def measure(
     localnet that confirms `confirm_after_slots` slots after a send."""
     from django.utils import timezone
 
-    from apps.campaigns.models import CampaignRun
-    from apps.campaigns.services import campaign_start, campaign_stop
+    from apps.campaigns.services import campaign_stop
     from apps.execution.models import Execution
     from apps.localnet import Cluster
     from apps.localnet.server import start_server
@@ -156,13 +195,7 @@ def measure(
 
         settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [server.url]}
         ids = _campaigns(campaigns, server.cluster)
-        for campaign_id in ids:
-            campaign_start(campaign_id=campaign_id, actor=None)
-        from apps.execution.lifecycle import run_engine_start
-
-        runs = list(CampaignRun.objects.filter(campaign_id__in=ids).values_list("pk", flat=True))
-        for run_id in runs:
-            run_engine_start(run_id=run_id)
+        runs = _start(ids)
         trades = Execution.objects.filter(
             run_id__in=runs, side__in=["buy", "sell"], status="landed"
         )

@@ -4,7 +4,8 @@ A network whose RPC endpoints have a shared budget (`apps.core.budgets`) can car
 many trades per second: its primary endpoint's `send` rate, or its `all` rate divided by the
 requests a trade costs (EXECUTION_REQUESTS_PER_TRADE), whichever is less. Each planner window
 registers its run's demand (the trades per second its parameters ask for) in Redis and reads
-everyone's; the capacity is then split by weighted max-min fairness (`fair_shares`): a run
+its share, computed from everyone's at most once a second (`RECOMPUTE_S`) and kept beside the
+registry; the capacity is split by weighted max-min fairness (`fair_shares`): a run
 asking for less than an equal share gets all it asks, the rest is split between the others in
 proportion to their weights, and a user's runs together never get more than the cap an admin
 set for that user (`User.max_trades_per_minute`). The planner plans at most its share, so a
@@ -28,9 +29,12 @@ from apps.chain.budget import ALL, SEND
 from apps.core.budgets import budget_redis, parse_budgets
 from apps.execution.planner import PlanConfig
 
+# A run whose share is under a trade a window plans again when its credit makes a trade, but
+# at least once in this many windows.
+MAX_GAP_WINDOWS = 12
 # A run that has not registered for this many windows (and at least STALE_MIN_S) has
 # stopped or paused, or its planner is far behind: no longer counted.
-STALE_WINDOWS = 3
+STALE_WINDOWS = MAX_GAP_WINDOWS + 3
 STALE_MIN_S = 30.0
 
 
@@ -54,19 +58,20 @@ def demand_per_s(config: PlanConfig) -> float:
 
 def _water_fill(demands: list[tuple[int, float, float]], capacity: float) -> dict[int, float]:
     """Weighted max-min fairness over (key, demand, weight): nobody gets more than it asks,
-    and what is left is split by weight."""
+    and what is left is split by weight. One pass in the order of demand per weight (at 1,000
+    runs, a pass per satisfied run would be a million steps)."""
     shares: dict[int, float] = {}
     pending = sorted(demands, key=lambda d: d[1] / d[2])
-    while pending:
-        level = capacity / sum(weight for _, _, weight in pending)
-        key, demand, weight = pending[0]
+    weights = sum(weight for _, _, weight in pending)
+    for index, (key, demand, weight) in enumerate(pending):
+        level = capacity / weights
         if demand > level * weight:
-            for key, _, weight in pending:
+            for key, _, weight in pending[index:]:
                 shares[key] = level * weight
             break
         shares[key] = demand
         capacity -= demand
-        pending.pop(0)
+        weights -= weight
     return shares
 
 
@@ -112,17 +117,25 @@ def _stale_before(now: float) -> float:
     return now - max(STALE_WINDOWS * settings.EXECUTION_PLAN_WINDOW_MS / 1000, STALE_MIN_S)
 
 
-def _registered(entries: Mapping, *, now: float) -> tuple[list[Demand], dict[int, float]]:
-    """The live demands in the registry's `entries`, and the users' caps."""
-    demands, caps = [], {}
+def _registered(entries: Mapping, *, now: float) -> tuple[list[Demand], dict[int, float], list]:
+    """The live demands in the registry's `entries`, the users' caps, and the stale runs."""
+    demands, caps, stale = [], {}, []
     for run, raw in entries.items():
         item = json.loads(raw)
         if item["at"] < _stale_before(now):
+            stale.append(run)
             continue
         demands.append(Demand(int(run), item["user"], item["demand"], item["weight"]))
         if item["cap"] is not None:
             caps[item["user"]] = item["cap"]
-    return demands, caps
+    return demands, caps, stale
+
+
+# The shares are computed from the registry at most this often (or when a run is new to
+# them) and kept in Redis beside it, for every process: at 1,000 runs, reading and splitting
+# every run's demand for every window of every run would be a million entries per round.
+RECOMPUTE_S = 1.0
+_COMPUTED_AT = "at"
 
 
 def run_share_per_s(*, network: str, demand: Demand, user_cap_per_s: float | None) -> float | None:
@@ -137,18 +150,34 @@ def run_share_per_s(*, network: str, demand: Demand, user_cap_per_s: float | Non
     entry = {"user": demand.user_id, "demand": demand.trades_per_s, "weight": demand.weight,
              "cap": user_cap_per_s, "at": now}  # fmt: skip
     try:
-        client.hset(key, str(demand.run_id), json.dumps(entry))
-        entries = client.hgetall(key)
-        stale = [run for run, raw in entries.items() if json.loads(raw)["at"] < _stale_before(now)]
-        if stale:
-            client.hdel(key, *stale)
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(key, str(demand.run_id), json.dumps(entry))
+        pipe.hmget(f"{key}:shares", _COMPUTED_AT, str(demand.run_id))
+        computed_at, share = pipe.execute()[1]
+        if computed_at is None or share is None or now - float(computed_at) >= RECOMPUTE_S:
+            share = _shares_compute(client, key, capacity, now=now).get(demand.run_id, 0.0)
     except redis.RedisError:
         # Without the registry, an equal share as if every one of the user's runs were alone
         # would overspend; plan as the run's own demand allows and let the budget pace it.
         return None
-    demands, caps = _registered(entries, now=now)
+    return float(share)
+
+
+def _shares_compute(client: redis.Redis, key: str, capacity: float, *, now: float):
+    """Every registered run's share, kept in `<key>:shares`; stale entries leave the registry."""
+    demands, caps, stale = _registered(client.hgetall(key), now=now)
     shares = fair_shares(demands, capacity_per_s=capacity, user_caps_per_s=caps)
-    return shares.get(demand.run_id, 0.0)
+    pipe = client.pipeline(transaction=True)
+    if stale:
+        pipe.hdel(key, *stale)
+    pipe.delete(f"{key}:shares")
+    pipe.hset(f"{key}:shares", mapping={_COMPUTED_AT: now, **shares})
+    # Both go with the last run on the network (a registry entry lives STALE_WINDOWS).
+    keep_s = math.ceil(max(STALE_WINDOWS * settings.EXECUTION_PLAN_WINDOW_MS / 1000, STALE_MIN_S))
+    for name in (key, f"{key}:shares"):
+        pipe.expire(name, keep_s * 2)
+    pipe.execute()
+    return shares
 
 
 @dataclass(frozen=True)
@@ -170,7 +199,7 @@ def network_shares(network: str) -> tuple[float | None, list[RunShare]]:
     if capacity is None:
         return None, []
     entries = budget_redis().hgetall(_registry_key(network))
-    demands, caps = _registered(entries, now=time.time())
+    demands, caps, _ = _registered(entries, now=time.time())
     shares = fair_shares(demands, capacity_per_s=capacity, user_caps_per_s=caps)
     return capacity, [
         RunShare(run_id=d.run_id, demand_per_s=d.trades_per_s, share_per_s=shares[d.run_id])

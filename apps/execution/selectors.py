@@ -68,12 +68,22 @@ def simulated_tokens(*, run_id: int, wallet_id: int) -> int:
 
 def run_stats(*, run_id: int) -> dict:
     """The run's counters and job counts by status (what the `stats` event carries)."""
-    run = CampaignRun.objects.get(pk=run_id)
-    jobs: dict[str, int] = {}
-    for status, count in (
-        Job.objects.filter(run_id=run_id).values_list("status").annotate(n=Count("id"))
+    return runs_stats(run_ids=[run_id])[run_id]
+
+
+def runs_stats(*, run_ids: Iterable[int]) -> dict[int, dict]:
+    """`run_stats` of many runs in two queries (the status tick reads every live run's)."""
+    ids = list(run_ids)
+    jobs: dict[int, dict[str, int]] = {run_id: {} for run_id in ids}
+    for run_id, status, count in (
+        Job.objects.filter(run_id__in=ids).values_list("run_id", "status").annotate(n=Count("id"))
     ):
-        jobs[status] = count
+        jobs[run_id][status] = count
+    runs = CampaignRun.objects.filter(pk__in=ids).defer("summary")
+    return {run.pk: _stats(run, jobs[run.pk]) for run in runs}
+
+
+def _stats(run: CampaignRun, jobs: dict[str, int]) -> dict:
     return {
         "run_id": run.pk, "status": run.status, "volume_lamports": run.volume_lamports,
         "trades_total": run.trades_total, "trades_succeeded": run.trades_succeeded,

@@ -1,6 +1,8 @@
 """Fair share of a network's request budget: weighted max-min between runs, a per-user cap an
 admin sets, and the planner planning within its run's share."""
 
+from datetime import timedelta
+
 import pytest
 
 from apps.campaigns.models import CampaignRun
@@ -81,3 +83,50 @@ def test_a_large_campaign_cannot_starve_a_small_ones_planner_windows(setup, bob,
     assert large_summary["share_trades_per_minute"] == 270.0
     assert large_summary["budget_slowed"] is True
     assert large_trades - large_before == int(4.5 + carried)
+
+
+def test_a_thousand_runs_over_their_share_each_get_an_equal_share_of_the_capacity():
+    demands = [Demand(run, user_id=run % 997, trades_per_s=1.0) for run in range(1_000)]
+    demands.append(Demand(1_000, user_id=5_000, trades_per_s=0.01))  # asks for less: gets it
+
+    shares = fair_shares(demands, capacity_per_s=50.0, user_caps_per_s={})
+
+    assert shares[1_000] == 0.01
+    assert {round(shares[run], 9) for run in range(1_000)} == {round(49.99 / 1_000, 9)}
+    assert sum(shares.values()) == pytest.approx(50.0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_share_is_under_a_trade_a_window_plans_when_its_credit_makes_one(
+    setup, settings
+):
+    # 1.2 requests/s at 6 a trade: 0.2 trades/s, a trade every five 1-second windows.
+    settings.SOLANA_RPC_BUDGETS = {**settings.SOLANA_RPC_BUDGETS, "localnet": "all=1.2"}
+    settings.EXECUTION_REQUESTS_PER_TRADE = 6
+    campaign = setup.campaign(delay_min_seconds="0", delay_max_seconds="0.05")
+    run = setup.start(campaign)
+    drain(run, types=("distribute", "preflight"))
+
+    planned, gaps = [], []
+    for window in range(4):
+        job = Job.objects.get(run=run, type="plan", window=window)
+        before = Job.objects.filter(run=run, type__in=Job.TRADE_TYPES).count()
+        job_execute(job_id=job.pk)
+        job.refresh_from_db()
+        assert job.status == "succeeded"
+        planned.append(Job.objects.filter(run=run, type__in=Job.TRADE_TYPES).count() - before)
+        summary = CampaignRun.objects.get(pk=run.pk).summary
+        assert summary["budget_slowed"] is True
+        gap = timedelta(milliseconds=summary["share_gap_ms"])
+        following = Job.objects.get(run=run, type="plan", window=window + 1)
+        # The next window is due when the credit makes a whole trade, not a window later.
+        # (The window's clock is read after the claim, to the millisecond.)
+        earliest = job.started_at + gap - timedelta(milliseconds=1)
+        assert earliest <= following.scheduled_for <= job.finished_at + gap
+        gaps.append(summary["share_gap_ms"])
+
+    # One trade a window (the first from the credit a run starts with), and the windows come
+    # as often as the share pays for a trade: 4 s after the first (0.2 left), then 5 s.
+    assert planned == [1, 1, 1, 1]
+    assert 4_000 <= gaps[0] <= 4_003
+    assert all(4_995 <= gap <= 5_002 for gap in gaps[1:])

@@ -1,6 +1,7 @@
 """Step `plan`: the planner's window N. Stop conditions first (target, budget, pause-all,
 sell-only sold out, today's volume cap), then the trades due in the next window (with their
-ETA, sent as batches: `jobs.trades_enqueue`) and window N+1 at the window's end. Also the
+ETA, sent as batches: `jobs.trades_enqueue`) and window N+1 at the window's end (later for a
+run whose fair share of the request budget is under a trade a window). Also the
 planner's backpressure (`plan_backpressure`), which its task asks before the job is claimed.
 
 Stopping on target: the planner plans to the run's target (`planner.buy_room`), so the last
@@ -13,6 +14,7 @@ missing (at least a smallest last buy) and the planner goes on, until the target
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 
@@ -26,7 +28,7 @@ from apps.campaigns.transitions import campaign_pause
 from apps.core.models import PAUSE_ALL_REASON, SystemSwitch
 from apps.core.selectors import switch_enabled
 from apps.core.sql import table_name
-from apps.execution.fairshare import Demand, demand_per_s, run_share_per_s
+from apps.execution.fairshare import MAX_GAP_WINDOWS, Demand, demand_per_s, run_share_per_s
 from apps.execution.jobs import JobCancelled, job_enqueue, jobs_create_many, trades_enqueue
 from apps.execution.lifecycle import budget_volume_lamports, plan_config, run_stop, stop_reason
 from apps.execution.models import Job
@@ -96,13 +98,14 @@ def execute(job: Job) -> Done:
         horizon_ms, trades = now_ms + plan_window_ms(), []
         if capped:
             # Today's volume cap is reached: plan nothing until the next UTC day.
-            horizon_ms = int((day_start(now) + timedelta(days=1)).timestamp() * 1000)
+            next_ms = int((day_start(now) + timedelta(days=1)).timestamp() * 1000)
         else:
             trades, state = _plan_within_share(
                 locked, plan, state, until_ms=horizon_ms - epoch_ms, share_per_s=share_per_s
             )
+            next_ms = now_ms + locked.summary.get("share_gap_ms", plan_window_ms())
         _create_jobs(locked, params, trades, window=window, epoch_ms=epoch_ms,
-                     horizon_ms=horizon_ms)  # fmt: skip
+                     next_ms=next_ms)  # fmt: skip
         locked.summary.update(
             plan=state.to_json(), plan_window=window + 1, plan_epoch_ms=epoch_ms,
             daily_cap_reached=capped,
@@ -184,27 +187,44 @@ def _share_per_s(run: CampaignRun, config) -> float | None:
 def _plan_within_share(locked: CampaignRun, plan, state: PlanState, *, until_ms: int,
                        share_per_s: float | None):  # fmt: skip
     """The window's trades, no more than the run's share allows; records in the summary
-    whether the share held the run back."""
+    whether the share held the run back, and when its next window is due (`share_gap_ms`)."""
     allowed = credit = None
     if share_per_s is not None:
         # Within the share: whole trades this window, the rest carried to the next (a run
         # starts with one trade's credit, and an idle one saves up to two, so a run within its
-        # share is never held back by rounding or a short burst).
+        # share is never held back by rounding or a short burst). The credit grows by the
+        # share over the gap the previous window chose.
         carried = locked.summary.get("share_credit", 1.0)
-        credit = share_per_s * plan_window_ms() / 1000 + carried
+        gap_ms = locked.summary.get("share_gap_ms", plan_window_ms())
+        credit = share_per_s * gap_ms / 1000 + carried
         allowed = int(credit)
     trades, state = plan_window(plan, state, until_ms=until_ms, max_trades=allowed)
     slowed = allowed is not None and due_before(plan, state, until_ms=until_ms)
+    left = 1.0 if credit is None else min(credit - len(trades), 2.0)
     locked.summary.update(
         budget_slowed=slowed,
         share_trades_per_minute=None if share_per_s is None else round(60 * share_per_s, 1),
-        share_credit=1.0 if credit is None else min(credit - len(trades), 2.0),
+        share_credit=left,
+        share_gap_ms=_next_gap_ms(share_per_s, left),
     )
     return trades, state
 
 
+def _next_gap_ms(share_per_s: float | None, credit: float) -> int:
+    """How long until the run's next window: a window's time, or, when the run's share is
+    under a trade a window, until its credit makes a whole trade (at most MAX_GAP_WINDOWS
+    windows, so a share that grows is taken up soon). With 1,000 runs on one budget each run
+    gets a trade every few windows: a window each time would be mostly windows that plan
+    nothing, thousands of jobs a minute that take the workers' time from the trades."""
+    if not share_per_s or credit >= 1:
+        return plan_window_ms()
+    # A millisecond more: the credit then makes the trade whatever the float rounding.
+    needed_ms = math.ceil((1 - credit) / share_per_s * 1000) + 1
+    return min(max(needed_ms, plan_window_ms()), MAX_GAP_WINDOWS * plan_window_ms())
+
+
 def _create_jobs(locked: CampaignRun, params: Params, trades, *, window: int, epoch_ms: int,
-                 horizon_ms: int) -> None:  # fmt: skip
+                 next_ms: int) -> None:  # fmt: skip
     """The window's trades and the next window, in one INSERT, then enqueued."""
     makers = locked.summary["maker_ids"]
     created = jobs_create_many(
@@ -222,7 +242,7 @@ def _create_jobs(locked: CampaignRun, params: Params, trades, *, window: int, ep
                 for trade in trades
             ),
             {"type": Job.Type.PLAN, "sequence": window + 1, "window": window + 1,
-             "scheduled_for": _at(horizon_ms)},
+             "scheduled_for": _at(next_ms)},
         ],
     )  # fmt: skip
     trades_enqueue(
