@@ -116,29 +116,11 @@ async def test_confirmation_by_subscription_spends_the_request_budget_on_sends(s
     """The same 8 transfers, landing one every 100 ms after the wait began (as on a real
     cluster, where landing takes a while): confirmed by polling every 50 ms, then by
     signatureSubscribe. Prints the status requests per confirmed transaction of each."""
-    calls: Counter[str] = Counter()
-    rpc = RpcPool(
-        endpoints=[EndpointConfig(name="http", url=server.url)],
-        on_call=lambda endpoint, method, outcome, seconds: calls.update([method]),
-    )
-    payer = Keypair()
-    fund(server.cluster, address=payer.pubkey(), lamports=LAMPORTS_PER_SOL)
+    rpc, calls, payer = _counted_rpc_and_payer(server)
     figures = {}
     try:
         for mode, ws_url in (("polling", None), ("subscription", server.ws_url)):
-            built = [
-                await build_transaction(
-                    rpc=rpc,
-                    payer=payer,
-                    fee_policy=FixedFee(0),
-                    instructions=[
-                        sol_transfer(
-                            source=payer.pubkey(), destination=Keypair().pubkey(), lamports=10**6
-                        )
-                    ],
-                )
-                for _ in range(8)
-            ]
+            built = [await _transfer(rpc, payer) for _ in range(8)]
             signatures = [b.signature for b in built]
             calls.clear()
             waiting = asyncio.create_task(
@@ -172,13 +154,7 @@ async def test_confirmation_by_subscription_spends_the_request_budget_on_sends(s
 async def test_transactions_already_landed_are_confirmed_without_a_websocket(server):
     """The localnet answers sendTransaction once the transaction has landed: the one status
     read before subscribing confirms them, and no websocket is opened."""
-    calls: Counter[str] = Counter()
-    rpc = RpcPool(
-        endpoints=[EndpointConfig(name="http", url=server.url)],
-        on_call=lambda endpoint, method, outcome, seconds: calls.update([method]),
-    )
-    payer = Keypair()
-    fund(server.cluster, address=payer.pubkey(), lamports=LAMPORTS_PER_SOL)
+    rpc, calls, payer = _counted_rpc_and_payer(server)
     try:
         built = [await _transfer(rpc, payer) for _ in range(3)]
         for b in built:
@@ -195,6 +171,18 @@ async def test_transactions_already_landed_are_confirmed_without_a_websocket(ser
         await rpc.aclose()
 
 
+def _counted_rpc_and_payer(server) -> tuple[RpcPool, Counter[str], Keypair]:
+    """An RPC pool counting its requests by method, and a funded payer."""
+    calls: Counter[str] = Counter()
+    rpc = RpcPool(
+        endpoints=[EndpointConfig(name="http", url=server.url)],
+        on_call=lambda endpoint, method, outcome, seconds: calls.update([method]),
+    )
+    payer = Keypair()
+    fund(server.cluster, address=payer.pubkey(), lamports=LAMPORTS_PER_SOL)
+    return rpc, calls, payer
+
+
 async def _transfer(rpc: RpcPool, payer: Keypair):
     return await build_transaction(
         rpc=rpc, payer=payer, fee_policy=FixedFee(0),
@@ -205,13 +193,7 @@ async def _transfer(rpc: RpcPool, payer: Keypair):
 
 
 async def test_confirmation_falls_back_to_polling_without_a_websocket(server, caplog):
-    calls: Counter[str] = Counter()
-    rpc = RpcPool(
-        endpoints=[EndpointConfig(name="http", url=server.url)],
-        on_call=lambda endpoint, method, outcome, seconds: calls.update([method]),
-    )
-    payer = Keypair()
-    fund(server.cluster, address=payer.pubkey(), lamports=LAMPORTS_PER_SOL)
+    rpc, calls, payer = _counted_rpc_and_payer(server)
     built = await _transfer(rpc, payer)
     server.stop_pubsub()
     try:
