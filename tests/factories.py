@@ -168,3 +168,66 @@ class LedgerEntryFactory(factory.django.DjangoModelFactory):
 
     kind = "trade"
     lamports_delta = -100_000_000
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    """A delivery of `webhook` (pass it): a `campaign.started` event, pending."""
+
+    class Meta:
+        model = "webhooks.WebhookDelivery"
+
+    event_type = "campaign.started"
+    event_at = factory.LazyFunction(timezone.now)
+    data = factory.LazyFunction(dict)
+
+
+class WebhookAttemptFactory(factory.django.DjangoModelFactory):
+    """Attempt `number` (1 unless given) of `delivery` (pass it), answered with a 500."""
+
+    class Meta:
+        model = "webhooks.WebhookAttempt"
+
+    number = 1
+    status_code = 500
+
+
+class SystemSwitchFactory(factory.django.DjangoModelFactory):
+    """An operator switch, on: pause-all unless `name=`."""
+
+    class Meta:
+        model = "core.SystemSwitch"
+
+    name = "pause_all"
+    enabled = True
+
+
+class AuditEventFactory(factory.django.DjangoModelFactory):
+    """An audit row by `actor` (a new user unless given)."""
+
+    class Meta:
+        model = "core.AuditEvent"
+
+    actor = factory.SubFactory(UserFactory)
+    action = "test"
+    entity = "e"
+
+
+class AlertFactory(factory.django.DjangoModelFactory):
+    """An open guardrail alert, seen now."""
+
+    class Meta:
+        model = "admin_ops.Alert"
+
+    kind = "guardrail"
+    message = factory.Sequence(lambda n: f"alert {n}")
+    last_seen_at = factory.LazyFunction(timezone.now)
+
+
+class MintRuleFactory(factory.django.DjangoModelFactory):
+    """A deny rule for a fresh mint unless `mint=` / `kind=`."""
+
+    class Meta:
+        model = "tokens.MintRule"
+
+    mint = factory.LazyFunction(_address)
+    kind = "deny"

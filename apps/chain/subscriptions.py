@@ -278,11 +278,14 @@ async def await_signatures(
     are left undecided); return the confirmed ones. A missing one is checked again after
     reading the block height, so one landing in between is not missed.
 
-    With a PubSub endpoint each signature is subscribed (`signatureSubscribe`, confirmed) and
-    the statuses are polled only once after subscribing (what landed before) and then every
-    `fallback_poll_s` (what a lost notification or an expired blockhash leaves), so the
-    request budget goes to sends. Without one, or when the socket fails, it polls every
-    `poll_s` as before."""
+    With a PubSub endpoint the statuses are read once first (one `getSignatureStatuses`): a
+    fast node (the localnet answers `sendTransaction` once the transaction has landed) has
+    confirmed them already, and a websocket, its handshake and a subscription per signature
+    would cost more than that one read. Each signature still pending is then subscribed
+    (`signatureSubscribe`, confirmed) and the statuses polled once after subscribing (what
+    landed in between) and then every `fallback_poll_s` (what a lost notification or an
+    expired blockhash leaves), so the request budget goes to sends. Without an endpoint, or
+    when the socket fails, it polls every `poll_s` as before."""
     pending = set(signatures)
     landed: set[Signature] = set()
     deadline = None if give_up_s is None else time.monotonic() + give_up_s
@@ -293,11 +296,11 @@ async def await_signatures(
     def over() -> bool:
         return deadline is not None and time.monotonic() >= deadline
 
-    async def poll() -> None:
+    async def poll(*, expiry: bool = True) -> None:
         found = await _statuses(rpc, sorted(pending, key=str))
         missing = [s for s, status in found.items() if status is None]
         expired: set[Signature] = set()
-        if missing:
+        if missing and expiry:
             height = await rpc.call("getBlockHeight", lambda c: c.get_block_height(Confirmed))
             if height.value > last_valid_block_height:
                 found.update(await _statuses(rpc, missing))
@@ -308,10 +311,14 @@ async def await_signatures(
         pending.difference_update(now | expired)
 
     if ws_url is not None:
+        # What has landed already needs no subscription (nor the block height: not expired).
+        await poll(expiry=False)
+        if not pending or over():
+            return landed
         try:
             async with SolanaWsClient(ws_url, open_timeout=5) as ws:
                 by_subscription = {}
-                for signature in signatures:
+                for signature in sorted(pending, key=str):
                     subscription = await ws.signature_subscribe(
                         signature=signature, commitment=Confirmed
                     )

@@ -182,8 +182,9 @@ async def await_landings(
     """Wait until each transaction is confirmed or the block height passed their
     `last_valid_block_height` without it (or `give_up_s` passed: the others are left
     undecided); returns the confirmed ones. With EXECUTION_CONFIRM_BY_SUBSCRIPTION and an
-    endpoint served over HTTP, by `signatureSubscribe` on its PubSub websocket (statuses
-    polled once after subscribing, then every EXECUTION_CONFIRM_FALLBACK_POLL_S); otherwise,
+    endpoint served over HTTP, the statuses read once, then `signatureSubscribe` on its PubSub
+    websocket for those not confirmed yet (statuses polled once after subscribing, then every
+    EXECUTION_CONFIRM_FALLBACK_POLL_S); otherwise,
     or when the websocket fails, by polling every `poll_s` (one `getSignatureStatuses` for
     all). Like `apps.chain.tx.confirm_transaction`, but without its getTransaction:
     `_finish` reads each transaction once, with its balances."""

@@ -104,6 +104,7 @@ class PubSubHub:
             tick_s = min(slot_ms, 100) / 1000 if slot_ms > 0 else 0.05
         self.tick_s = tick_s
         self._connections: set[_Connection] = set()
+        self.connections_served = 0  # websockets accepted so far (what clients opened)
         self._subscriptions: dict[int, _Subscription] = {}
         self._next_id = 0
         self._slot = cluster.slot
@@ -125,6 +126,7 @@ class PubSubHub:
         await websocket.accept()
         connection = _Connection(websocket)
         self._connections.add(connection)
+        self.connections_served += 1
         if self._task is None or self._task.done():
             self._slot, self._cursor = self.cluster.slot, self.cluster.event_seq
             self._task = asyncio.create_task(self._run())

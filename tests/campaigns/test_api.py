@@ -17,6 +17,7 @@ from apps.campaigns.models import Campaign, CampaignRun
 from apps.campaigns.transitions import campaign_pause
 from apps.core.models import AuditEvent
 from apps.execution.models import Execution, Job
+from tests.factories import CampaignRunFactory, ExecutionFactory, JobFactory
 from tests.support.campaigns import PARAMS, make_campaign
 
 pytestmark = pytest.mark.django_db
@@ -198,16 +199,7 @@ def test_it_refuses_to_delete_a_running_campaign(alice_api, alice_setup, state):
 def test_it_deletes_an_ended_campaign_with_its_history(alice_api, alice_setup):
     campaign = make_campaign(alice_setup, status="stopped")
     run = campaign.runs.get()
-    job = Job.objects.create(run=run, queue="trade.buy", type="trade_buy", idempotency_key="d1")
-    Execution.objects.create(
-        job=job,
-        run=run,
-        campaign=campaign,
-        attempt=1,
-        status="landed",
-        side="buy",
-        wallet=alice_setup.wallet,
-    )
+    ExecutionFactory(job=JobFactory(run=run), wallet=alice_setup.wallet)
 
     response = alice_api.delete(f"/v1/campaigns/{campaign.pk}")
 
@@ -222,7 +214,7 @@ def test_it_deletes_an_ended_campaign_with_its_history(alice_api, alice_setup):
 def test_a_live_runs_job_counts_come_from_the_engines_summary(alice_api, alice_setup):
     campaign = make_campaign(alice_setup, status="active")
     run = campaign.runs.get()
-    Job.objects.create(run=run, queue="trade.buy", type="trade_buy", idempotency_key="s1")
+    JobFactory(run=run, status="queued")
     stamp = "2026-01-01T00:00:00+00:00"
     CampaignRun.objects.filter(pk=run.pk).update(
         summary={"jobs": {"succeeded": 40, "queued": 2}, "stats_at": stamp}
@@ -246,7 +238,7 @@ def test_it_reports_the_live_status(alice_api, alice_setup):
         volume_lamports=2_500_000_000, trades_total=10, trades_succeeded=9, trades_failed=1,
         fees_lamports=50_000, tips_lamports=0, price_impact_lamports=200_000_000,
     )  # fmt: skip
-    Job.objects.create(run=run, queue="trade.buy", type="trade_buy", idempotency_key="s1")
+    JobFactory(run=run, status="queued")
 
     body = alice_api.get(f"/v1/campaigns/{campaign.pk}/status").json()
 
@@ -262,9 +254,7 @@ def test_it_reports_the_live_status(alice_api, alice_setup):
 def logged(alice_setup):
     """A campaign with two runs and five executions at known times (newest last)."""
     campaign = make_campaign(alice_setup, status="stopped")
-    second = CampaignRun.objects.create(
-        campaign=campaign, status="stopped", seed=1, started_at=timezone.now()
-    )
+    second = CampaignRunFactory(campaign=campaign, status="stopped", seed=1)
     first = campaign.runs.exclude(pk=second.pk).get()
     base = timezone.now() - timedelta(hours=1)
     rows = []
@@ -272,10 +262,8 @@ def logged(alice_setup):
         [(first, "transfer", "landed"), (first, "buy", "landed"), (first, "sell", "failed"),
          (second, "buy", "landed"), (second, "sell", "landed")]
     ):  # fmt: skip
-        job = Job.objects.create(run=run, queue="q", type="trade_buy", idempotency_key=f"l{index}")
-        row = Execution.objects.create(
-            job=job, run=run, campaign_id=run.campaign_id, attempt=1, status=status, side=side,
-            wallet=alice_setup.wallet,
+        row = ExecutionFactory(
+            job=JobFactory(run=run), status=status, side=side, wallet=alice_setup.wallet,
             signature=f"sig{index}", sol_in_lamports=index * 1000, token_out_raw=10**19,
         )  # fmt: skip
         # Two rows share a timestamp so the id breaks the tie.

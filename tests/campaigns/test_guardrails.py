@@ -9,11 +9,16 @@ from apps.admin_ops.models import Alert
 from apps.campaigns.models import Campaign, CampaignRun
 from apps.campaigns.services import campaign_create, campaign_resume, campaign_start
 from apps.core.errors import Conflict, ValidationFailed
-from apps.core.models import AuditEvent, SystemSwitch
-from apps.execution.models import Execution, Job
-from apps.tokens.models import MintRule
+from apps.core.models import AuditEvent
+from apps.execution.models import Job
 from apps.wallets.services import wallet_delete
-from tests.factories import WalletFactory
+from tests.factories import (
+    ExecutionFactory,
+    JobFactory,
+    MintRuleFactory,
+    SystemSwitchFactory,
+    WalletFactory,
+)
 from tests.support.campaigns import PARAMS, REQUIRED_LAMPORTS, SOL, Setup, make_campaign
 
 pytestmark = pytest.mark.django_db
@@ -122,7 +127,7 @@ def test_it_applies_the_mint_allow_and_deny_lists(alice_setup, rules, message):
         mint = (
             alice_setup.token.mint if this_mint else "So11111111111111111111111111111111111111112"
         )
-        MintRule.objects.create(mint=mint, kind=kind)
+        MintRuleFactory(mint=mint, kind=kind)
 
     with pytest.raises(ValidationFailed) as error:
         create(alice_setup)
@@ -132,7 +137,7 @@ def test_it_applies_the_mint_allow_and_deny_lists(alice_setup, rules, message):
 
 
 def test_it_allows_a_mint_on_the_allow_list(alice_setup):
-    MintRule.objects.create(mint=alice_setup.token.mint, kind="allow")
+    MintRuleFactory(mint=alice_setup.token.mint, kind="allow")
 
     assert create(alice_setup).status == "draft"
 
@@ -248,7 +253,7 @@ def test_it_refuses_to_start_while_an_operator_paused_everything(
     alice_api, alice_setup, funded, django_capture_on_commit_callbacks
 ):
     campaign = make_campaign(alice_setup)
-    SystemSwitch.objects.create(name="pause_all", enabled=True, message="RPC incident")
+    SystemSwitchFactory(name="pause_all", message="RPC incident")
     audits = audit_count()
 
     with django_capture_on_commit_callbacks() as callbacks:
@@ -266,7 +271,7 @@ def test_it_refuses_to_start_while_an_operator_paused_everything(
 
 def test_it_refuses_to_resume_while_an_operator_paused_everything(alice_setup):
     campaign = make_campaign(alice_setup, status="paused")
-    SystemSwitch.objects.create(name="pause_all", enabled=True)
+    SystemSwitchFactory(name="pause_all")
     audits = audit_count()
 
     with pytest.raises(Conflict, match="An operator paused all campaigns: nothing can start"):
@@ -284,14 +289,13 @@ def test_it_refuses_to_start_once_todays_volume_cap_is_reached(
     settings.CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS = 50 * SOL
     earlier = make_campaign(alice_setup, status="stopped")
     run = earlier.runs.get()
-    job = Job.objects.create(run=run, queue="trade.buy", type="trade_buy", idempotency_key="k1")
+    job = JobFactory(run=run)
     for attempt, (side, sol_in, sol_out) in enumerate(
         [("buy", 30 * SOL, 0), ("sell", 0, 20 * SOL)]
     ):
-        Execution.objects.create(
-            job=job, run=run, campaign_id=run.campaign_id, attempt=attempt, status="landed",
-            side=side,
-            wallet=alice_setup.wallet, sol_in_lamports=sol_in, sol_out_lamports=sol_out,
+        ExecutionFactory(
+            job=job, attempt=attempt, side=side, wallet=alice_setup.wallet,
+            sol_in_lamports=sol_in, sol_out_lamports=sol_out,
         )  # fmt: skip
     campaign = make_campaign(alice_setup)
     audits = audit_count()

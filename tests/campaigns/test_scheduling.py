@@ -9,8 +9,8 @@ from apps.campaigns.models import Campaign
 from apps.campaigns.services import campaign_start, campaigns_schedule_tick
 from apps.campaigns.tasks import schedule_tick
 from apps.core.errors import ValidationFailed
-from apps.core.models import SystemSwitch
 from apps.core.periodic import PERIODIC_TASKS
+from tests.factories import SystemSwitchFactory
 from tests.support.campaigns import REQUIRED_LAMPORTS, make_campaign
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +77,7 @@ def test_it_stops_a_duration_window_counted_from_the_actual_start(alice_setup, f
 def test_it_keeps_a_campaign_scheduled_while_an_operator_paused_all(alice_setup, funded):
     campaign = make_campaign(alice_setup, start_at=T0)
     campaign_start(campaign_id=campaign.pk, actor=alice_setup.user, now=T0 - SECOND)
-    switch = SystemSwitch.objects.create(name="pause_all", enabled=True)
+    switch = SystemSwitchFactory(name="pause_all")
 
     assert campaigns_schedule_tick(now=T0) == {"started": [], "stopped": [], "failed": []}
     assert status(campaign) == "scheduled"

@@ -116,29 +116,11 @@ async def test_confirmation_by_subscription_spends_the_request_budget_on_sends(s
     """The same 8 transfers, landing one every 100 ms after the wait began (as on a real
     cluster, where landing takes a while): confirmed by polling every 50 ms, then by
     signatureSubscribe. Prints the status requests per confirmed transaction of each."""
-    calls: Counter[str] = Counter()
-    rpc = RpcPool(
-        endpoints=[EndpointConfig(name="http", url=server.url)],
-        on_call=lambda endpoint, method, outcome, seconds: calls.update([method]),
-    )
-    payer = Keypair()
-    fund(server.cluster, address=payer.pubkey(), lamports=LAMPORTS_PER_SOL)
+    rpc, calls, payer = _counted_rpc_and_payer(server)
     figures = {}
     try:
         for mode, ws_url in (("polling", None), ("subscription", server.ws_url)):
-            built = [
-                await build_transaction(
-                    rpc=rpc,
-                    payer=payer,
-                    fee_policy=FixedFee(0),
-                    instructions=[
-                        sol_transfer(
-                            source=payer.pubkey(), destination=Keypair().pubkey(), lamports=10**6
-                        )
-                    ],
-                )
-                for _ in range(8)
-            ]
+            built = [await _transfer(rpc, payer) for _ in range(8)]
             signatures = [b.signature for b in built]
             calls.clear()
             waiting = asyncio.create_task(
@@ -157,9 +139,10 @@ async def test_confirmation_by_subscription_spends_the_request_budget_on_sends(s
             assert await asyncio.wait_for(waiting, WAIT_S) == set(signatures)
             figures[mode] = (calls["getSignatureStatuses"] + calls["getBlockHeight"]) / 8
             assert calls["sendTransaction"] == 8
-        # With subscriptions: one status poll after subscribing (and the block height it reads
-        # when nothing has landed yet), whatever the landing time.
-        assert figures["subscription"] == 2 / 8
+        # With subscriptions: one status read before subscribing (nothing landed yet), one
+        # poll after subscribing (and the block height it reads when nothing has landed yet),
+        # whatever the landing time.
+        assert figures["subscription"] == 3 / 8
         print(
             f"\nstatus requests per confirmed transaction: polling {figures['polling']:.2f}, "
             f"subscription {figures['subscription']:.2f}"
@@ -168,28 +151,66 @@ async def test_confirmation_by_subscription_spends_the_request_budget_on_sends(s
         await rpc.aclose()
 
 
-async def test_confirmation_falls_back_to_polling_without_a_websocket(server):
-    rpc = RpcPool(endpoints=[EndpointConfig(name="http", url=server.url)])
+async def test_transactions_already_landed_are_confirmed_without_a_websocket(server):
+    """The localnet answers sendTransaction once the transaction has landed: the one status
+    read before subscribing confirms them, and no websocket is opened."""
+    rpc, calls, payer = _counted_rpc_and_payer(server)
+    try:
+        built = [await _transfer(rpc, payer) for _ in range(3)]
+        for b in built:
+            await send_transaction(rpc=rpc, built=b)
+        calls.clear()
+        landed = await await_signatures(
+            rpc=rpc, ws_url=server.ws_url, signatures=[b.signature for b in built],
+            last_valid_block_height=min(b.last_valid_block_height for b in built),
+        )  # fmt: skip
+        assert landed == {b.signature for b in built}
+        assert calls == Counter({"getSignatureStatuses": 1})
+        assert server.hub.connections_served == 0
+    finally:
+        await rpc.aclose()
+
+
+def _counted_rpc_and_payer(server) -> tuple[RpcPool, Counter[str], Keypair]:
+    """An RPC pool counting its requests by method, and a funded payer."""
+    calls: Counter[str] = Counter()
+    rpc = RpcPool(
+        endpoints=[EndpointConfig(name="http", url=server.url)],
+        on_call=lambda endpoint, method, outcome, seconds: calls.update([method]),
+    )
     payer = Keypair()
     fund(server.cluster, address=payer.pubkey(), lamports=LAMPORTS_PER_SOL)
-    built = await build_transaction(
-        rpc=rpc,
-        payer=payer,
-        fee_policy=FixedFee(0),
+    return rpc, calls, payer
+
+
+async def _transfer(rpc: RpcPool, payer: Keypair):
+    return await build_transaction(
+        rpc=rpc, payer=payer, fee_policy=FixedFee(0),
         instructions=[
             sol_transfer(source=payer.pubkey(), destination=Keypair().pubkey(), lamports=10**6)
         ],
-    )
-    await send_transaction(rpc=rpc, built=built)
+    )  # fmt: skip
+
+
+async def test_confirmation_falls_back_to_polling_without_a_websocket(server, caplog):
+    rpc, calls, payer = _counted_rpc_and_payer(server)
+    built = await _transfer(rpc, payer)
     server.stop_pubsub()
     try:
-        landed = await await_signatures(
-            rpc=rpc,
-            ws_url=server.ws_url,
-            signatures=[built.signature],
-            last_valid_block_height=built.last_valid_block_height,
+        calls.clear()
+        waiting = asyncio.create_task(
+            await_signatures(
+                rpc=rpc,
+                ws_url=server.ws_url,
+                signatures=[built.signature],
+                last_valid_block_height=built.last_valid_block_height,
+            )
         )
-        assert landed == {built.signature}
+        # Sent once the status read before subscribing found nothing: the websocket is needed.
+        await _until(lambda: calls["getSignatureStatuses"] >= 1, "the first status read")
+        await send_transaction(rpc=rpc, built=built)
+        assert await asyncio.wait_for(waiting, WAIT_S) == {built.signature}
+        assert "signature subscriptions unavailable, polling" in caplog.text
     finally:
         server.start_pubsub()
         await rpc.aclose()

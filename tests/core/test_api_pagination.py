@@ -11,16 +11,23 @@ from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from solders.keypair import Keypair
 
 from apps.campaigns.models import Campaign
 from apps.core.pagination import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
-from apps.execution.models import Execution, Job
-from apps.tokens.models import PoolSelection, Token, TokenLink
+from apps.execution.models import Execution
+from apps.tokens.models import PoolSelection, Token
 from apps.wallets.models import Wallet
-from apps.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
+from apps.webhooks.models import Webhook, WebhookDelivery
 from apps.webhooks.services import webhook_create
-from tests.factories import PoolFactory, TokenFactory, WalletFactory
+from tests.factories import (
+    ExecutionFactory,
+    JobFactory,
+    PoolFactory,
+    TokenFactory,
+    WalletFactory,
+    WebhookAttemptFactory,
+    WebhookDeliveryFactory,
+)
 from tests.support.campaigns import Setup, make_campaign
 
 STAMP = timezone.now() - timedelta(hours=1)
@@ -67,29 +74,22 @@ class Lists:
                 row = WalletFactory(owner=owner, label=f"W{self.count}")
             elif self.kind == "tokens":
                 # Same symbol; the mint (random) then the id order them.
-                row = TokenFactory(symbol="SAME", name="SAME")
-                TokenLink.objects.create(owner=owner, token=row)
+                row = TokenFactory(symbol="SAME", name="SAME", linked_to=owner)
             elif self.kind == "pools":
-                row = PoolSelection.objects.create(
-                    owner=owner, pool=PoolFactory(token=TokenFactory(symbol="SAME", name="SAME"))
-                )
+                token = TokenFactory(symbol="SAME", name="SAME")
+                row = PoolFactory(token=token, selected_by=owner).selections.get()
             elif self.kind == "webhooks":
                 row = _webhook(owner)
             elif self.kind == "deliveries":
-                row = WebhookDelivery.objects.create(
+                row = WebhookDeliveryFactory(
                     webhook=self.webhook, event_type="run.stats", event_at=STAMP, status="failed"
                 )
                 for number in (1, 2):
-                    WebhookAttempt.objects.create(delivery=row, number=number, status_code=500)
+                    WebhookAttemptFactory(delivery=row, number=number)
             else:
                 run = self.campaign.runs.get()
-                job = Job.objects.create(
-                    run=run, queue="q", type="trade_buy", idempotency_key=f"p{self.count}"
-                )
-                row = Execution.objects.create(
-                    job=job, run=run, campaign_id=run.campaign_id, attempt=1, status="landed",
-                    side="buy", wallet=self.setup.wallet, signature=f"s{self.count}",
-                )  # fmt: skip
+                job = JobFactory(run=run)
+                row = ExecutionFactory(job=job, wallet=self.setup.wallet)
             type(row).objects.filter(pk=row.pk).update(created_at=STAMP)
 
     def expected(self) -> list[int]:
@@ -192,9 +192,7 @@ def test_it_answers_in_the_same_number_of_queries_however_many_rows(alice_api, r
 def test_it_shows_the_default_page_size_and_refuses_more_than_the_maximum(alice_api, alice):
     # Without set-up rows: alice's wallets are exactly these.
     for index in range(PAGE_SIZE_DEFAULT + 1):
-        Wallet.objects.create(
-            owner=alice, kind="watch", address=str(Keypair().pubkey()), label=str(index)
-        )
+        WalletFactory(owner=alice, kind="watch", label=str(index))
 
     first = alice_api.get("/v1/wallets").json()
     too_many = alice_api.get("/v1/wallets", {"limit": PAGE_SIZE_MAX + 1})

@@ -3,23 +3,19 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from apps.admin_ops.models import Alert
 from apps.core.models import AuditEvent
 from apps.core.sql import add_to_rows, update_rows
-from tests.factories import UserFactory
+from tests.factories import AlertFactory, AuditEventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_update_rows_writes_each_row_its_own_values_in_one_statement():
     user = UserFactory()
-    events = [
-        AuditEvent.objects.create(actor=user, action="a", entity="e", entity_id=str(n))
-        for n in range(3)
-    ]
-    untouched = AuditEvent.objects.create(actor=user, action="keep", entity="e")
+    events = [AuditEventFactory(actor=user, action="a", entity_id=str(n)) for n in range(3)]
+    untouched = AuditEventFactory(actor=user, action="keep")
     events[0].action, events[0].metadata, events[0].ip = "x", {"quote": 'it\'s "q"'}, "10.0.0.1"
     events[1].action, events[1].metadata, events[1].ip, events[1].actor = "y", [1, None], None, None
     events[2].created_at = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -48,10 +44,7 @@ def test_update_rows_of_nothing_sends_nothing():
 
 def test_update_rows_unless_leaves_alone_the_rows_holding_one_of_the_values():
     user = UserFactory()
-    events = [
-        AuditEvent.objects.create(actor=user, action=action, entity="e")
-        for action in ("open", "done", "open")
-    ]
+    events = [AuditEventFactory(actor=user, action=action) for action in ("open", "done", "open")]
     for event in events:
         event.entity = "changed"
 
@@ -64,12 +57,7 @@ def test_update_rows_unless_leaves_alone_the_rows_holding_one_of_the_values():
 
 def test_add_to_rows_adds_each_row_its_own_amounts_in_one_statement():
     user = UserFactory()
-    alerts = [
-        Alert.objects.create(
-            kind="guardrail", user=user, message=str(n), last_seen_at=timezone.now()
-        )
-        for n in range(3)
-    ]
+    alerts = [AlertFactory(user=user, message=str(n)) for n in range(3)]
 
     with CaptureQueriesContext(connection) as queries:
         rows = add_to_rows(

@@ -14,6 +14,7 @@ from apps.campaigns import realtime
 from apps.campaigns.models import Campaign
 from apps.core.models import AuditEvent, SystemSwitch
 from apps.execution.models import Execution
+from tests.factories import SystemSwitchFactory
 from tests.support.campaigns import SOL, make_campaign, make_job, make_trade
 
 pytestmark = pytest.mark.django_db
@@ -56,9 +57,7 @@ def test_it_tells_a_new_user_what_to_do_first(alice_client):
 
 
 def test_it_shows_the_pause_all_notice_on_the_dashboard(alice_client):
-    SystemSwitch.objects.create(
-        name=SystemSwitch.Name.PAUSE_ALL, enabled=True, message="Maintenance until 18:00 UTC"
-    )
+    SystemSwitchFactory(name=SystemSwitch.Name.PAUSE_ALL, message="Maintenance until 18:00 UTC")
 
     page = alice_client.get(reverse("dashboard")).content.decode()
 

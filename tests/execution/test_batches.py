@@ -16,6 +16,7 @@ from apps.execution.runner import job_execute
 from apps.execution.steps import batch, batch_send
 from apps.execution.steps.batch import trades_execute
 from apps.wallets.models import Wallet
+from tests.factories import ExecutionFactory
 from tests.support.engine import drain, held_by_another_worker, wait_for_the_endpoint_to_cool_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,11 +125,10 @@ def test_a_trade_of_the_slice_another_worker_holds_is_looked_at_again(setup, mon
 def test_a_busy_maker_waits_for_a_later_batch_and_a_tried_trade_goes_to_its_own_task(
     setup, settings, retries_left
 ):
-    run, buys = planned_run(setup)
+    _, buys = planned_run(setup)
     busy, tried, *rest = buys
-    Execution.objects.create(
-        job=tried, run=run, campaign_id=run.campaign_id, attempt=1, signature="1" * 64,
-        status="expired", side="buy", sol_in_lamports=tried.payload["lamports"],
+    ExecutionFactory(
+        job=tried, status="expired", fee_lamports=0, sol_in_lamports=tried.payload["lamports"],
         wallet_id=tried.payload["wallet_id"], last_valid_block_height=0,
     )  # fmt: skip
     retries = 0 if retries_left else settings.EXECUTION_BATCH_RETRIES

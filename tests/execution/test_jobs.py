@@ -9,9 +9,11 @@ from importlib import import_module
 import pytest
 from django.apps import apps
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
+from apps.accounts.models import User
 from apps.campaigns.models import CampaignRun
 from apps.campaigns.services import campaign_start
 from apps.core.chain import rpc_pool
@@ -24,6 +26,7 @@ from apps.execution.sending import build_signed
 from apps.execution.steps.distribute import distribute_batch_spec
 from apps.execution.steps.plan import plan_backpressure
 from apps.wallets.models import Wallet
+from tests.factories import ExecutionFactory, JobFactory
 from tests.support.engine import drain, held_by_another_worker, wait_for_the_endpoint_to_cool_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -116,10 +119,10 @@ def test_it_resends_the_same_bytes_after_a_crash_between_commit_and_send(setup):
     run, batch = started_run(setup)
     # What a worker killed right after committing the signed transaction leaves behind.
     built = build_signed(spec=distribute_batch_spec(batch), rpc=rpc_pool("localnet"))
-    Execution.objects.create(
-        job=batch, run=run, campaign_id=run.campaign_id, attempt=1, signature=str(built.signature),
-        blockhash=str(built.blockhash), last_valid_block_height=built.last_valid_block_height,
-        raw_transaction=built.raw, status="signed", side="transfer", wallet=setup.wallet,
+    ExecutionFactory(
+        job=batch, signature=str(built.signature), blockhash=str(built.blockhash),
+        last_valid_block_height=built.last_valid_block_height, raw_transaction=built.raw,
+        status="signed", side="transfer", fee_lamports=0, wallet=setup.wallet,
     )  # fmt: skip
     Job.objects.filter(pk=batch.pk).update(status="processing", attempts=1)
 
@@ -353,10 +356,7 @@ def test_jobs_made_before_steps_were_columns_get_them_from_the_migration(setup):
     )
     Job.objects.filter(run=run).update(step="main", window=None)
     for sequence in (f"sell-{maker.pk}", f"sweep-{maker.pk}", "finish"):
-        Job.objects.create(
-            run=run, queue="funds.gather", type="funds_gather", status="cancelled",
-            idempotency_key=f"run:{run.pk}:funds_gather:{sequence}",
-        )  # fmt: skip
+        JobFactory(run=run, type="funds_gather", status="cancelled", sequence=sequence)
 
     with connection.cursor() as cursor:
         for statement in migration.FORWARD:
@@ -380,3 +380,19 @@ def test_jobs_made_before_steps_were_columns_get_them_from_the_migration(setup):
     # The planner finds its window in the column.
     assert job_execute(job_id=plan0.pk) is None
     assert Job.objects.get(pk=plan0.pk).result == {"window": 0, "daily_cap_reached": False}
+
+
+def test_a_planner_window_on_a_network_without_a_request_budget_reads_no_owner(setup, settings):
+    """The fair share needs the run's owner (their cap) only when the network has a budget."""
+    settings.SOLANA_RPC_BUDGETS = {**settings.SOLANA_RPC_BUDGETS, "localnet": ""}
+    run = setup.start(setup.campaign())
+    drain(run, types=("distribute", "preflight"))
+    [plan0] = Job.objects.filter(run=run, type="plan")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert job_execute(job_id=plan0.pk) is None
+
+    assert Job.objects.get(pk=plan0.pk).status == "succeeded"
+    assert Job.objects.filter(run=run, type__in=Job.TRADE_TYPES).exists()
+    users = connection.ops.quote_name(User._meta.db_table)
+    assert not [query["sql"] for query in queries if users in query["sql"]]

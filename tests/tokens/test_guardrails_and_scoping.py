@@ -1,12 +1,12 @@
 """Token registration rules and owner scoping that are decided before the chain is read."""
 
 import pytest
-from django.utils import timezone
 
 from apps.core.errors import NotFound, ValidationFailed
-from apps.tokens.models import MintRule, Pool, PoolSelection, Token, TokenLink
+from apps.tokens.models import MintRule, PoolSelection, Token, TokenLink
 from apps.tokens.selectors import mint_rule_refusal, token_get
 from apps.tokens.services import mint_rule_add, token_register
+from tests.factories import PoolFactory, TokenFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -15,11 +15,7 @@ OTHER = "4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R"
 
 
 def make_token(owner, mint=MINT, network="localnet") -> Token:
-    token = Token.objects.create(
-        network=network, mint=mint, program="spl", decimals=6, supply_raw=10**15, symbol="TST"
-    )
-    TokenLink.objects.create(owner=owner, token=token)
-    return token
+    return TokenFactory(network=network, mint=mint, symbol="TST", name="", linked_to=owner)
 
 
 def test_it_refuses_a_denied_mint_and_creates_nothing(alice, carol):
@@ -82,11 +78,7 @@ def test_it_shows_a_token_only_to_users_who_registered_it(alice, bob):
 
 def test_it_hides_other_users_tokens_and_selections_in_the_api(alice, bob, alice_api, bob_api):
     token = make_token(alice)
-    pool = Pool.objects.create(
-        network="localnet", token=token, dex="raydium_amm_v4", address=OTHER,
-        quote_mint="So11111111111111111111111111111111111111112", fetched_at=timezone.now(),
-    )  # fmt: skip
-    selection = PoolSelection.objects.create(owner=alice, pool=pool)
+    selection = PoolFactory(token=token, address=OTHER, selected_by=alice).selections.get()
 
     assert [t["id"] for t in alice_api.get("/v1/tokens").json()["results"]] == [token.pk]
     assert bob_api.get("/v1/tokens").json() == {"results": [], "next_cursor": None}

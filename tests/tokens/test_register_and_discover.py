@@ -22,6 +22,7 @@ from apps.localnet.seed import (
 from apps.localnet.seed_pump import seed_pumpswap_pool
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
 from apps.tokens.services import pool_select, token_register
+from tests.factories import TokenFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -268,11 +269,7 @@ def test_it_says_the_chain_is_unavailable_instead_of_failing_the_page(
 ):
     # The network's RPC does not answer (this page used to be a 500).
     settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": ["http://127.0.0.1:9"]}
-    token = Token.objects.create(
-        network="localnet", mint=str(Keypair().pubkey()), program="spl", decimals=6,
-        supply_raw=10**15, symbol="OFF", name="Offline",
-    )  # fmt: skip
-    TokenLink.objects.create(owner=alice, token=token)
+    token = TokenFactory(symbol="OFF", name="Offline", linked_to=alice)
     client.force_login(alice)
     headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
 

@@ -16,6 +16,7 @@ from apps.wallets import keystore
 from apps.wallets.checks import master_key_check, verify_master_key_or_exit
 from apps.wallets.models import UserKey, Wallet
 from apps.wallets.services import wallet_import
+from tests.factories import WalletFactory
 from tests.support.wallets import KEK2, assert_no_secret
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +51,7 @@ def test_it_opens_signers_for_many_wallets_with_one_read_of_each_owners_key(
 
 
 def test_a_watch_only_wallet_among_many_is_refused(alice, alice_wallet):
-    watched = Wallet.objects.create(owner=alice, address=str(Keypair().pubkey()), kind="watch")
+    watched = WalletFactory(owner=alice, kind="watch")
     with (
         pytest.raises(keystore.KeystoreError, match="watch-only"),
         keystore.wallet_signers([alice_wallet, watched]),

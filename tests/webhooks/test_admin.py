@@ -1,10 +1,9 @@
 """The operator console lists webhooks and deliveries but never shows a secret."""
 
 import pytest
-from django.utils import timezone
 
 from apps.webhooks import services
-from apps.webhooks.models import WebhookAttempt, WebhookDelivery
+from tests.factories import WebhookAttemptFactory, WebhookDeliveryFactory
 from tests.support.mfa import login_verified
 
 pytestmark = pytest.mark.django_db
@@ -14,10 +13,8 @@ def test_the_admin_never_shows_the_secret(client, carol, alice, public_dns):
     webhook, secret = services.webhook_create(
         owner=alice, url="https://hook.example.com/a", events=["campaign.started"]
     )
-    delivery = WebhookDelivery.objects.create(
-        webhook=webhook, event_type="campaign.started", event_at=timezone.now(), data={}
-    )
-    WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500, latency_ms=3)
+    delivery = WebhookDeliveryFactory(webhook=webhook)
+    WebhookAttemptFactory(delivery=delivery, latency_ms=3)
     login_verified(client, carol)
 
     for url in (

@@ -7,6 +7,7 @@ import pytest
 
 from apps.webhooks import services
 from apps.webhooks.models import Webhook
+from tests.factories import WebhookAttemptFactory, WebhookDeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -113,15 +114,11 @@ def test_the_test_endpoint_sends_a_signed_ping(alice, alice_api, receiver):
 
 
 def test_the_deliveries_are_listed_with_their_attempts(alice, alice_api, alice_hook):
-    from django.utils import timezone
-
-    from apps.webhooks.models import WebhookAttempt, WebhookDelivery
-
-    delivery = WebhookDelivery.objects.create(
-        webhook=alice_hook, event_type="trade.landed", event_at=timezone.now(), data={},
-        status="failed", attempts=1, last_status_code=500,
+    delivery = WebhookDeliveryFactory(
+        webhook=alice_hook, event_type="trade.landed", status="failed", attempts=1,
+        last_status_code=500,
     )  # fmt: skip
-    WebhookAttempt.objects.create(delivery=delivery, number=1, status_code=500, latency_ms=12)
+    WebhookAttemptFactory(delivery=delivery, latency_ms=12)
 
     response = alice_api.get(f"/v1/webhooks/{alice_hook.pk}/deliveries")
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from apps.core import events
 from apps.webhooks import services
 from apps.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
+from tests.factories import WebhookDeliveryFactory
 from tests.support.engine import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -188,13 +189,13 @@ def test_it_redrives_a_delivery_whose_task_was_lost(alice, receiver, webhook_wor
     from django.utils import timezone
 
     webhook, _ = register(alice, receiver.url)
-    lost = WebhookDelivery.objects.create(
-        webhook=webhook, event_type="campaign.started", event_at=timezone.now(),
-        data={"campaign_id": 1}, next_attempt_at=timezone.now() - timedelta(minutes=10),
+    lost = WebhookDeliveryFactory(
+        webhook=webhook, data={"campaign_id": 1},
+        next_attempt_at=timezone.now() - timedelta(minutes=10),
     )  # fmt: skip
-    recent = WebhookDelivery.objects.create(
-        webhook=webhook, event_type="campaign.started", event_at=timezone.now(),
-        data={"campaign_id": 2}, next_attempt_at=timezone.now() + timedelta(minutes=10),
+    recent = WebhookDeliveryFactory(
+        webhook=webhook, data={"campaign_id": 2},
+        next_attempt_at=timezone.now() + timedelta(minutes=10),
     )  # fmt: skip
 
     redriven = services.deliveries_redrive(now=timezone.now())

@@ -7,6 +7,7 @@ import pytest
 from apps.core.models import AuditEvent
 from apps.webhooks import ssrf
 from apps.webhooks.models import Webhook
+from tests.factories import WebhookDeliveryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +144,6 @@ def test_it_checks_again_at_delivery_time(alice, monkeypatch, settings):
     """DNS rebinding: public at registration, private when delivering → refused, not retried."""
     from apps.core.events import EVENT_TYPES  # noqa: F401
     from apps.webhooks import services
-    from apps.webhooks.models import WebhookDelivery
 
     answers = {"hook.example.com": "93.184.216.34"}
 
@@ -155,11 +155,7 @@ def test_it_checks_again_at_delivery_time(alice, monkeypatch, settings):
         owner=alice, url="http://hook.example.com/x", events=EVENTS
     )
     answers["hook.example.com"] = "127.0.0.1"
-    from django.utils import timezone
-
-    delivery = WebhookDelivery.objects.create(
-        webhook=webhook, event_type="campaign.started", event_at=timezone.now(), data={}
-    )
+    delivery = WebhookDeliveryFactory(webhook=webhook)
 
     status = services.delivery_attempt(delivery_id=delivery.pk)
 
@@ -170,10 +166,7 @@ def test_it_checks_again_at_delivery_time(alice, monkeypatch, settings):
 
 
 def test_a_name_that_stops_resolving_is_retried_not_dropped(alice, monkeypatch):
-    from django.utils import timezone
-
     from apps.webhooks import services
-    from apps.webhooks.models import WebhookDelivery
 
     resolvable = {"hook.example.com": True}
 
@@ -187,9 +180,7 @@ def test_a_name_that_stops_resolving_is_retried_not_dropped(alice, monkeypatch):
         owner=alice, url="http://hook.example.com/x", events=EVENTS
     )
     resolvable["hook.example.com"] = False
-    delivery = WebhookDelivery.objects.create(
-        webhook=webhook, event_type="campaign.started", event_at=timezone.now(), data={}
-    )
+    delivery = WebhookDeliveryFactory(webhook=webhook)
 
     status = services.delivery_attempt(delivery_id=delivery.pk)
 

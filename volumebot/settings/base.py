@@ -589,8 +589,9 @@ CAMPAIGN_USER_DAILY_VOLUME_CAP_LAMPORTS = env.int(
 # and how long a trade keeps its maker wallet busy in the plan.
 EXECUTION_PLAN_WINDOW_MS = env.int("EXECUTION_PLAN_WINDOW_MS", default=5_000)
 EXECUTION_BUSY_MS = env.int("EXECUTION_BUSY_MS", default=3_000)
-# Confirm sends by signatureSubscribe on the RPC's PubSub websocket (its port + 1), polling the
-# statuses only once after subscribing and then every EXECUTION_CONFIRM_FALLBACK_POLL_S; off:
+# Confirm sends by signatureSubscribe on the RPC's PubSub websocket (its port + 1), for those a
+# first status read does not find confirmed already, polling the statuses once after
+# subscribing and then every EXECUTION_CONFIRM_FALLBACK_POLL_S; off:
 # poll every 50 ms as before. Polling is also the fallback when the websocket fails.
 EXECUTION_CONFIRM_BY_SUBSCRIPTION = env.bool("EXECUTION_CONFIRM_BY_SUBSCRIPTION", default=True)
 EXECUTION_CONFIRM_FALLBACK_POLL_S = env.float("EXECUTION_CONFIRM_FALLBACK_POLL_S", default=1.0)

@@ -28,7 +28,13 @@ from apps.campaigns.transitions import campaign_pause
 from apps.core.models import PAUSE_ALL_REASON, SystemSwitch
 from apps.core.selectors import switch_enabled
 from apps.core.sql import table_name
-from apps.execution.fairshare import MAX_GAP_WINDOWS, Demand, demand_per_s, run_share_per_s
+from apps.execution.fairshare import (
+    MAX_GAP_WINDOWS,
+    Demand,
+    demand_per_s,
+    network_capacity_per_s,
+    run_share_per_s,
+)
 from apps.execution.jobs import JobCancelled, job_enqueue, jobs_create_many, trades_enqueue
 from apps.execution.lifecycle import budget_volume_lamports, plan_config, run_stop, stop_reason
 from apps.execution.models import Job
@@ -173,7 +179,10 @@ def _short_of_target(run: CampaignRun, params: Params, config, *, sell_only: boo
 
 
 def _share_per_s(run: CampaignRun, config) -> float | None:
-    """The run's fair share of the network's request budget (None: no budget on the network)."""
+    """The run's fair share of the network's request budget (None: no budget on the network,
+    known from the settings without reading the owner, which the job's claim did not)."""
+    if network_capacity_per_s(run.campaign.network) is None:
+        return None
     owner = run.campaign.owner
     return run_share_per_s(
         network=run.campaign.network,
