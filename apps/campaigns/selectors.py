@@ -63,8 +63,9 @@ def campaign_limits(*, owner: User | None = None) -> Limits:
 
 
 def campaign_list(*, owner: User, status: str | None = None) -> QuerySet[Campaign]:
+    # The owner too: a campaign's warnings are checked against the limits set for its owner.
     campaigns = Campaign.objects.filter(owner=owner).select_related(
-        "token", "pool", "funding_wallet"
+        "owner", "token", "pool", "funding_wallet"
     )
     if status:
         campaigns = campaigns.filter(status=status)
