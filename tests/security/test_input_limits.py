@@ -106,3 +106,21 @@ def test_pool_lookup_of_a_missing_account_is_an_empty_list(alice_api, localnet):
 
     assert response.status_code == 200
     assert response.json() == []
+
+
+LONGER_THAN_ANY = "x" * 300 + "@example.com"  # django-axes counts failures in 255 characters
+
+
+def test_the_token_endpoint_refuses_an_address_longer_than_any_with_401(api_client):
+    response = api_client.post(
+        "/v1/auth/token", {"email": LONGER_THAN_ANY, "password": "wrong"}, format="json"
+    )
+
+    assert response.status_code == 401  # was a 500 (a DataError writing the failure)
+
+
+def test_the_sign_in_page_refuses_an_address_longer_than_any(client):
+    response = client.post("/accounts/signin/", {"username": LONGER_THAN_ANY, "password": "x"})
+
+    assert response.status_code == 200
+    assert b"That e-mail and password do not match an account." in response.content
