@@ -291,3 +291,24 @@ def test_the_migration_hashes_the_codes_stored_in_clear_and_they_work_once(alice
     assert mfa_verify(user=alice, code="0a1b2c3d4e") is not None
     assert mfa_verify(user=alice, code="0a1b2c3d4e") is None
     assert mfa_verify(user=alice, code="5f6a7b8c9d") is not None
+
+
+def test_the_seeded_demo_admin_comes_with_its_authenticator_and_its_key_printed(db):
+    from apps.accounts.models import User
+    from apps.localnet.management.commands.seed_demo import (
+        ADMIN_EMAIL,
+        DEMO_EMAIL,
+        demo_accounts_create,
+    )
+
+    printed = "\n".join(demo_accounts_create())
+
+    admin = User.objects.get(email=ADMIN_EMAIL)
+    key = re.search(r"two-factor key ([A-Z2-7]+)", printed).group(1)
+    recovery = re.search(r"recovery codes (.+)", printed).group(1).split()
+    assert mfa_enabled(user=admin) and len(recovery) == 10
+    assert mfa_verify(user=admin, code=totp(key)) is not None
+    assert mfa_verify(user=admin, code=recovery[0]) is not None
+    # The demo user enrols like anyone; seeding again creates (and prints) nothing.
+    assert not mfa_enabled(user=User.objects.get(email=DEMO_EMAIL))
+    assert demo_accounts_create() == []
