@@ -114,11 +114,10 @@ def trades(run):
     return Execution.objects.filter(run=run, job__type__in=Job.TRADE_TYPES)
 
 
-def overdue(run, *, older_than_s: float = 0.0) -> bool:
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_s)
-    return Job.objects.filter(
-        run=run, status=Job.Status.QUEUED, scheduled_for__lt=cutoff, updated_at__lt=cutoff
-    ).exists()
+def overdue(run) -> bool:
+    """A job due by now and still queued: its message is not in any worker's hands."""
+    now = timezone.now()
+    return Job.objects.filter(run=run, status=Job.Status.QUEUED, scheduled_for__lt=now).exists()
 
 
 def ledger(run, wallet) -> int:

@@ -124,3 +124,14 @@ def test_the_sign_in_page_refuses_an_address_longer_than_any(client):
 
     assert response.status_code == 200
     assert b"That e-mail and password do not match an account." in response.content
+
+
+def test_a_lone_surrogate_in_a_string_is_a_400_and_a_pair_is_text(alice_api):
+    lone = post_raw(alice_api, "/v1/api-keys", b'{"name": "bot\\ud800", "scope": "read"}')
+    paired = post_raw(alice_api, "/v1/auth/token", b'{"email": "\\ud83d\\ude00", "password": "x"}')
+
+    assert lone.status_code == 400  # was a 500 (UnicodeEncodeError writing the name)
+    assert lone.json()["error"]["message"] == (
+        "The JSON body has a string that is not valid Unicode (a lone surrogate)."
+    )
+    assert paired.status_code == 401  # an emoji is text: parsed, then no such account
