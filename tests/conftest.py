@@ -23,6 +23,7 @@ from tests.factories import PASSWORD, UserFactory
 from tests.support.balances import FakeReader, fake_balances
 from tests.support.campaigns import Setup
 from tests.support.mfa import enrol
+from tests.support.redis import PrivateRedis, redis_pointed_at
 from tests.support.web import bearer
 from tests.workers import threads_worker
 
@@ -185,3 +186,15 @@ def workers():
     """Real Celery workers (threads) consuming every queue through the real broker."""
     with threads_worker(concurrency=8, shutdown_timeout=30):
         yield
+
+
+@pytest.fixture
+def private_redis(tmp_path, settings):
+    """A redis-server of this test's own, running, with this process's cache, channel layer and
+    Celery broker on it (`tests.support.redis`): stop and start it at will."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    with redis_pointed_at(server, settings):
+        yield server
+    if server.running():
+        server.stop()

@@ -1,9 +1,14 @@
-"""A real Celery worker (threads pool) in the test process, consuming through the real broker."""
+"""Real Celery workers consuming through the real broker: threads in the test process
+(`threads_worker`) or a process of its own (`worker_process`, which a test may SIGKILL)."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from celery.contrib.testing.worker import start_worker
+from django.db import connection
 
 from volumebot.celery import QUEUES
 from volumebot.celery import app as celery_app
@@ -26,3 +31,36 @@ def threads_worker(
     finally:
         if worker is not None:
             worker.pool.executor.shutdown(wait=True)
+
+
+# A worker process on the test database and the engine's localnet (`worker_process`).
+_BOOT = """
+import os
+os.environ["DJANGO_SETTINGS_MODULE"] = "volumebot.settings.test"
+from django.conf import settings
+settings.DATABASES["default"]["NAME"] = os.environ["ENGINE_TEST_DB"]
+settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [os.environ["ENGINE_RPC"]]}
+settings.EXECUTION_PLAN_WINDOW_MS = 1000
+settings.EXECUTION_BUSY_MS = 300
+import django
+django.setup()
+from volumebot.celery import app
+app.worker_main(["worker", "--pool=threads", "--concurrency=4", "-Q", os.environ["ENGINE_QUEUES"],
+                 "--loglevel=ERROR", "--without-heartbeat", "--without-mingle", "--without-gossip"])
+"""
+
+
+def worker_process(rpc_url: str, *, redis_url: str | None = None) -> subprocess.Popen:
+    """A real `celery worker` process (threads pool, every queue) on the test database and the
+    localnet at `rpc_url`; with `redis_url`, its broker, cache and channel layer are on that
+    Redis (`tests.support.redis`) instead of the suite's."""
+    env = {
+        **os.environ,
+        "ENGINE_TEST_DB": connection.settings_dict["NAME"],
+        "ENGINE_RPC": rpc_url,
+        "ENGINE_QUEUES": ",".join(QUEUES),
+    }
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
+        env.pop("CELERY_BROKER_URL", None)
+    return subprocess.Popen([sys.executable, "-c", _BOOT], env=env, cwd=os.getcwd())

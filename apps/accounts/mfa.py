@@ -1,6 +1,12 @@
 """Second factor: a TOTP authenticator (RFC 6238, django-otp's TOTP device) and ten single-use
 recovery codes (django-otp's static device).
 
+Recovery codes are stored as a keyed digest (`recovery_code_digest`), never as themselves: a
+read of the database (a dump, a backup, the admin's static-token pages) does not give a code
+that works. The digest is an HMAC under SECRET_KEY (a code has 40 random bits: an unkeyed hash
+would be searched through in minutes), cut to the 16 characters django-otp's token column
+holds; codes made under a key in SECRET_KEY_FALLBACKS keep working through a key rotation.
+
 Signing in stays password-only, so bots on API keys or JWTs keep working; what a stolen
 password, session or token must not be enough for asks for a code on the request itself
 (`mfa_check`): exporting a key, an operator allowing mainnet or re-wrapping data keys. Staff
@@ -12,7 +18,9 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import transaction
+from django.utils.crypto import salted_hmac
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -24,6 +32,8 @@ RECOVERY_CODES = 10
 TOTP_NAME = "Authenticator app"
 RECOVERY_NAME = "Recovery codes"
 TOTP_DIGITS_MAX = 8
+RECOVERY_KEY_SALT = "volumebot.accounts.recovery-code"
+DIGEST_CHARS = 16  # django-otp's StaticToken.token is a CharField(max_length=16)
 
 
 class MfaRequired(DomainError):
@@ -76,8 +86,27 @@ def recovery_codes_replace(*, user: User) -> list[str]:
     StaticDevice.objects.filter(user=user).delete()
     device = StaticDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
     codes = [secrets.token_hex(5) for _ in range(RECOVERY_CODES)]  # 40 bits each, single use
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    StaticToken.objects.bulk_create(
+        StaticToken(device=device, token=recovery_code_digest(code)) for code in codes
+    )
     return codes
+
+
+def recovery_code_digest(code: str, *, secret: str | None = None) -> str:
+    """What is stored for a recovery code (see the module docstring)."""
+    digest = salted_hmac(RECOVERY_KEY_SALT, code, secret=secret, algorithm="sha256")
+    return digest.hexdigest()[:DIGEST_CHARS]
+
+
+def _recovery_code_verify(device: StaticDevice, code: str) -> bool:
+    """Spend `code` on `device` (django-otp's check, with its throttle), by its digest under
+    the current key or, once the key was rotated, under the fallback it was made with."""
+    digests = [
+        recovery_code_digest(code, secret=key)
+        for key in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    ]
+    made_with = device.token_set.filter(token__in=digests).values_list("token", flat=True)
+    return device.verify_token(next(iter(made_with), digests[0]))
 
 
 def mfa_verify(*, user: User, code: str) -> TOTPDevice | StaticDevice | None:
@@ -93,7 +122,12 @@ def mfa_verify(*, user: User, code: str) -> TOTPDevice | StaticDevice | None:
         # Lock: the same TOTP code presented twice at once is accepted once (the device keeps
         # the last time step used), a recovery code is spent once.
         for device in model.objects.select_for_update().filter(user=user, confirmed=True):
-            if device.verify_token(code):
+            spent = (
+                device.verify_token(code)
+                if model is TOTPDevice
+                else _recovery_code_verify(device, code)
+            )
+            if spent:
                 return device
     return None
 

@@ -20,6 +20,7 @@ from apps.core.services import audit_log
 from apps.core.text import check_name
 
 VERIFY_SALT = "accounts.verify-email"
+EMAIL_MAX_LENGTH = 254  # RFC 5321; User.email's length
 
 
 def user_signup(
@@ -117,9 +118,12 @@ LOCKED_OUT_MESSAGE = "Too many failed sign-ins. Try again in a few minutes, or r
 
 def signin_identifier(request, credentials: dict | None) -> str:
     """The identifier django-axes counts failures against: the e-mail, however it was posted
-    (the sign-in form calls it `username`, the JWT endpoint `email`)."""
+    (the sign-in form calls it `username`, the JWT endpoint `email`), cut to the longest
+    e-mail address there is: django-axes stores it in a 255-character column, and a longer
+    string posted to sign in was a 500 (no account has a longer address to tell apart)."""
     source = credentials or getattr(request, "POST", {}) or {}
-    return str(source.get("email") or source.get("username") or "").strip().lower()
+    identifier = str(source.get("email") or source.get("username") or "").strip().lower()
+    return identifier[:EMAIL_MAX_LENGTH]
 
 
 def user_tokens_revoke(

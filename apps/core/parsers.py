@@ -3,7 +3,8 @@
 Python's json module recurses once per nesting level, and so do DRF's serializers and anything
 that walks the data afterwards: a small body of a thousand nested arrays raised RecursionError
 (a 500) before any view code ran. The body is read up to API_MAX_BODY_BYTES (+1 byte to tell
-"at the limit" from "over it") and its nesting counted with a scan that never recurses.
+"at the limit" from "over it") and its nesting counted with a scan that never recurses; once
+parsed, every string must be text that can be encoded (no lone surrogates).
 """
 
 import io
@@ -58,4 +59,27 @@ class LimitedJSONParser(JSONParser):
             raise RequestTooLarge(f"The request body is over the limit of {limit} bytes.")
         body = stream.read(limit + 1)
         check_json_body(body)
-        return super().parse(io.BytesIO(body), media_type, parser_context)
+        data = super().parse(io.BytesIO(body), media_type, parser_context)
+        check_json_text(data)
+        return data
+
+
+def check_json_text(data) -> None:
+    """Refuse a string that is not Unicode text: JSON lets `"\\ud800"` (half of a surrogate
+    pair) through, and the first thing that encodes it (the database, a log line) raised
+    UnicodeEncodeError, a 500. Walked with a stack: the depth is already bounded."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise ParseError(
+                    "The JSON body has a string that is not valid Unicode (a lone surrogate)."
+                ) from None

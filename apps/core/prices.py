@@ -1,5 +1,9 @@
 """Live pool prices as the `pool_prices` subscriber keeps them in the cache: the latest per
-pool (what the engine's price band reads) and a short history (the campaign page's chart)."""
+pool (what the engine's price band reads) and a short history (the campaign page's chart).
+
+Kept in the soft cache: a price is only cached to go faster, so with Redis down the engine
+reads the pool over RPC (`apps.execution.prices.pool_price`) and the chart is empty, instead
+of the planner's job failing on the cache."""
 
 from __future__ import annotations
 
@@ -9,9 +13,9 @@ from decimal import Decimal
 from fractions import Fraction
 
 from django.conf import settings
-from django.core.cache import cache
 
 from apps.core.amounts import LAMPORTS_PER_SOL
+from apps.core.outage import soft_cache
 
 HISTORY_POINTS = 240
 
@@ -41,18 +45,18 @@ def price_store(*, network: str, address: str, price: PoolPrice) -> None:
     """Keep `price` as the pool's latest (twice the freshness bound: older is never used) and
     append it to the pool's history (the last HISTORY_POINTS prices). One subscriber per
     deployment writes, so the read-append-write of the history does not race."""
-    cache.set(
+    soft_cache.set(
         _latest_key(network, address), asdict(price),
         timeout=max(1, int(2 * settings.EXECUTION_PRICE_FRESHNESS_S)),
     )  # fmt: skip
-    history = cache.get(_history_key(network, address)) or []
+    history = soft_cache.get(_history_key(network, address)) or []
     history = [*history, asdict(price)][-HISTORY_POINTS:]
-    cache.set(_history_key(network, address), history, timeout=24 * 3600)
+    soft_cache.set(_history_key(network, address), history, timeout=24 * 3600)
 
 
 def price_latest(*, network: str, address: str) -> PoolPrice | None:
     """The pool's latest price if it is fresh (EXECUTION_PRICE_FRESHNESS_S), else None."""
-    cached = cache.get(_latest_key(network, address))
+    cached = soft_cache.get(_latest_key(network, address))
     if cached is None or time.time() - cached["at"] > settings.EXECUTION_PRICE_FRESHNESS_S:
         return None
     return PoolPrice(**cached)
@@ -60,5 +64,5 @@ def price_latest(*, network: str, address: str) -> PoolPrice | None:
 
 def price_history(*, network: str, address: str, since: float = 0.0) -> list[PoolPrice]:
     """The pool's kept prices at or after `since` (unix seconds), oldest first."""
-    history = cache.get(_history_key(network, address)) or []
+    history = soft_cache.get(_history_key(network, address)) or []
     return [PoolPrice(**item) for item in history if item["at"] >= since]

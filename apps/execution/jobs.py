@@ -30,6 +30,7 @@ a one-transaction bundle with its own tip); dry_run funds nothing and simulates 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,8 +42,11 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from apps.core.outage import REDIS_DOWN
 from apps.execution.models import Job
 from apps.execution.realtime import job_event, job_events
+
+logger = logging.getLogger(__name__)
 
 QUEUE_FOR = {
     Job.Type.DISTRIBUTE: "distribute",
@@ -97,8 +101,18 @@ class JobFailed(Exception):
 
 
 def task_send(name: str, args: tuple, **options: Any) -> None:
-    """Send the Celery task `name` (by name: see the module docstring)."""
-    current_app.send_task(name, args=args, **options)
+    """Send the Celery task `name` (by name: see the module docstring), best-effort.
+
+    Every task of the engine is for jobs that are already rows, committed before the send: a
+    message the broker cannot take (Redis down or restarting) leaves its jobs queued, and the
+    beat's re-drive (`monitor.jobs_redrive_stuck`) sends them again once it answers. Raising
+    instead would fail the request or the job that made the row (a job whose next steps were
+    committed dead-lettered as a bug, a started campaign answered with a 503)."""
+    try:
+        current_app.send_task(name, args=args, **options)
+    except REDIS_DOWN:
+        logger.warning("task not sent, left for the re-drive: broker unavailable",
+                       extra={"task": name})  # fmt: skip
 
 
 def idempotency_key(*, run_id: int, type: str, sequence: int | str) -> str:

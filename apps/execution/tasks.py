@@ -4,13 +4,14 @@ the task when the job went back to the queue (transient error with backoff, or n
 One task name per job type (`jobs.TASK_NAMES`, which sends them by name) so queues and
 monitoring read naturally; every one routes by the job's own `queue` (set when it is
 enqueued). Retries are messages sent by the task itself, not Celery's autoretry: the attempt
-count, backoff and dead-letter state live on the Job row.
+count, backoff and dead-letter state live on the Job row (so a retry the broker cannot take
+is left to the re-drive, as every send of `jobs.task_send`).
 """
 
 from celery import Task, shared_task
 
 from apps.execution import monitor
-from apps.execution.jobs import QUEUE_FOR
+from apps.execution.jobs import QUEUE_FOR, task_send
 from apps.execution.models import Job
 from apps.execution.runner import job_execute
 from apps.execution.steps.batch import trades_execute
@@ -21,7 +22,7 @@ def _run(task: Task, job_id: int) -> None:
     countdown = job_execute(job_id=job_id)
     if countdown is not None:
         queue = QUEUE_FOR[Job.objects.values_list("type", flat=True).get(pk=job_id)]
-        task.apply_async((job_id,), queue=queue, countdown=countdown)
+        task_send(task.name, (job_id,), queue=queue, countdown=countdown)
 
 
 @shared_task(bind=True, name="execution.distribute", ignore_result=True)
@@ -40,7 +41,7 @@ def plan(self, job_id: int) -> None:
     if countdown is None:
         _run(self, job_id)
     else:  # the run is behind: look again later (the job's queue is known, no query)
-        self.apply_async((job_id,), queue=QUEUE_FOR[Job.Type.PLAN], countdown=countdown)
+        task_send(self.name, (job_id,), queue=QUEUE_FOR[Job.Type.PLAN], countdown=countdown)
 
 
 @shared_task(bind=True, name="execution.trade", ignore_result=True)

@@ -4,17 +4,19 @@ API, also for API keys), the admin for staff, the admin's allow-mainnet and re-w
 
 import base64
 import re
+from importlib import import_module
 from urllib.parse import quote
 
 import pytest
+from django.apps import apps as django_apps
 from django.test import Client
 from django.urls import reverse
-from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 from solders.keypair import Keypair
 
-from apps.accounts.mfa import mfa_enabled, mfa_verify
+from apps.accounts.mfa import mfa_enabled, mfa_verify, recovery_code_digest
 from apps.core.models import AuditEvent
 from apps.wallets import keystore
 from apps.wallets.models import UserKey
@@ -58,7 +60,9 @@ def test_it_enrols_with_a_qr_code_and_a_code_from_the_shown_key(client, alice):
     codes = re.findall(r"<li>([0-9a-f]{10})</li>", html)
     assert len(codes) == 10 and len(set(codes)) == 10
     assert mfa_enabled(user=alice)
-    assert sorted(StaticToken.objects.values_list("token", flat=True)) == sorted(codes)
+    # Stored as digests, one per code: none of the codes is in the database.
+    stored = set(StaticToken.objects.values_list("token", flat=True))
+    assert len(stored) == 10 and not stored & set(codes)
     (event,) = AuditEvent.objects.filter(action="account.mfa_enable")
     assert event.actor == alice
     # Shown once: the next visit says how many are left, not which.
@@ -246,3 +250,65 @@ def test_it_backs_off_after_a_wrong_code(alice, settings):
 
     # A recovery code goes to its own device, which has no failures to back off from.
     assert mfa_verify(user=alice, code=enrolled.recovery()) is not None
+
+
+def test_a_database_read_does_not_reveal_a_recovery_code_and_each_still_works_once(alice):
+    enrolled = enrol(alice)
+    stored = list(StaticToken.objects.filter(device__user=alice).values_list("token", flat=True))
+
+    dumped = " ".join(stored)
+    assert not any(code in dumped for code in enrolled.recovery_codes)
+    # What the database holds is no code either.
+    assert all(mfa_verify(user=alice, code=value) is None for value in stored)
+    assert StaticToken.objects.filter(device__user=alice).count() == 10
+    code = enrolled.recovery()
+    assert mfa_verify(user=alice, code=code) is not None
+    assert mfa_verify(user=alice, code=code) is None
+    assert StaticToken.objects.filter(device__user=alice).count() == 9
+
+
+def test_codes_made_under_a_rotated_secret_key_still_work(alice, settings):
+    enrolled = enrol(alice)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-after-a-rotation-0123456789"
+
+    assert mfa_verify(user=alice, code=enrolled.recovery()) is not None
+    assert mfa_verify(user=alice, code="0123456789") is None
+
+
+def test_the_migration_hashes_the_codes_stored_in_clear_and_they_work_once(alice):
+    device = StaticDevice.objects.create(user=alice, name="Recovery codes", confirmed=True)
+    StaticToken.objects.bulk_create(
+        [StaticToken(device=device, token=code) for code in ("0a1b2c3d4e", "5f6a7b8c9d")]
+    )  # as the codes were stored before
+    migration = import_module("apps.accounts.migrations.0005_recovery_codes_hashed")
+
+    migration.hash_recovery_codes(django_apps, None)
+    migration.hash_recovery_codes(django_apps, None)  # run again: nothing hashed twice
+
+    stored = set(StaticToken.objects.values_list("token", flat=True))
+    assert stored == {recovery_code_digest("0a1b2c3d4e"), recovery_code_digest("5f6a7b8c9d")}
+    assert mfa_verify(user=alice, code="0a1b2c3d4e") is not None
+    assert mfa_verify(user=alice, code="0a1b2c3d4e") is None
+    assert mfa_verify(user=alice, code="5f6a7b8c9d") is not None
+
+
+def test_the_seeded_demo_admin_comes_with_its_authenticator_and_its_key_printed(db):
+    from apps.accounts.models import User
+    from apps.localnet.management.commands.seed_demo import (
+        ADMIN_EMAIL,
+        DEMO_EMAIL,
+        demo_accounts_create,
+    )
+
+    printed = "\n".join(demo_accounts_create())
+
+    admin = User.objects.get(email=ADMIN_EMAIL)
+    key = re.search(r"two-factor key ([A-Z2-7]+)", printed).group(1)
+    recovery = re.search(r"recovery codes (.+)", printed).group(1).split()
+    assert mfa_enabled(user=admin) and len(recovery) == 10
+    assert mfa_verify(user=admin, code=totp(key)) is not None
+    assert mfa_verify(user=admin, code=recovery[0]) is not None
+    # The demo user enrols like anyone; seeding again creates (and prints) nothing.
+    assert not mfa_enabled(user=User.objects.get(email=DEMO_EMAIL))
+    assert demo_accounts_create() == []

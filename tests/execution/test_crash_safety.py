@@ -6,48 +6,19 @@ The workers are real subprocesses (`celery worker`, threads pool) on the test da
 test plays beat by calling `jobs_redrive_stuck`, which re-sends the tasks of jobs whose worker
 died (their advisory lock is gone with the process's connection)."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from apps.campaigns.models import Campaign
 from apps.execution.models import Job, LedgerEntry
 from apps.execution.monitor import jobs_redrive_stuck
 from apps.wallets.models import Wallet
-from volumebot.celery import QUEUES
+from tests.workers import worker_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-BOOT = """
-import os
-os.environ["DJANGO_SETTINGS_MODULE"] = "volumebot.settings.test"
-from django.conf import settings
-settings.DATABASES["default"]["NAME"] = os.environ["ENGINE_TEST_DB"]
-settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [os.environ["ENGINE_RPC"]]}
-settings.EXECUTION_PLAN_WINDOW_MS = 1000
-settings.EXECUTION_BUSY_MS = 300
-import django
-django.setup()
-from volumebot.celery import app
-app.worker_main(["worker", "--pool=threads", "--concurrency=4", "-Q", os.environ["ENGINE_QUEUES"],
-                 "--loglevel=ERROR", "--without-heartbeat", "--without-mingle", "--without-gossip"])
-"""
-
-
-def spawn(rpc_url: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "ENGINE_TEST_DB": connection.settings_dict["NAME"],
-        "ENGINE_RPC": rpc_url,
-        "ENGINE_QUEUES": ",".join(QUEUES),
-    }
-    return subprocess.Popen([sys.executable, "-c", BOOT], env=env, cwd=os.getcwd())
 
 
 def test_killed_workers_never_land_a_job_twice_nor_lose_one(setup, chain):
@@ -57,7 +28,7 @@ def test_killed_workers_never_land_a_job_twice_nor_lose_one(setup, chain):
         for seed in (11, 12)
     ]
     funding_before = setup.lamports(setup.wallet.address)
-    workers = [spawn(chain.url), spawn(chain.url)]
+    workers = [worker_process(chain.url), worker_process(chain.url)]
     kills = redriven = 0
     try:
         runs = [setup.start(campaign) for campaign in campaigns]
@@ -81,7 +52,7 @@ def test_killed_workers_never_land_a_job_twice_nor_lose_one(setup, chain):
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()
                 kills += 1
-                workers.append(spawn(chain.url))
+                workers.append(worker_process(chain.url))
                 next_kill = time.monotonic() + 1.5
             redriven += jobs_redrive_stuck(older_than_s=1.5)  # what beat does every few seconds
             time.sleep(0.5)

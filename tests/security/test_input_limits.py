@@ -106,3 +106,32 @@ def test_pool_lookup_of_a_missing_account_is_an_empty_list(alice_api, localnet):
 
     assert response.status_code == 200
     assert response.json() == []
+
+
+LONGER_THAN_ANY = "x" * 300 + "@example.com"  # django-axes counts failures in 255 characters
+
+
+def test_the_token_endpoint_refuses_an_address_longer_than_any_with_401(api_client):
+    response = api_client.post(
+        "/v1/auth/token", {"email": LONGER_THAN_ANY, "password": "wrong"}, format="json"
+    )
+
+    assert response.status_code == 401  # was a 500 (a DataError writing the failure)
+
+
+def test_the_sign_in_page_refuses_an_address_longer_than_any(client):
+    response = client.post("/accounts/signin/", {"username": LONGER_THAN_ANY, "password": "x"})
+
+    assert response.status_code == 200
+    assert b"That e-mail and password do not match an account." in response.content
+
+
+def test_a_lone_surrogate_in_a_string_is_a_400_and_a_pair_is_text(alice_api):
+    lone = post_raw(alice_api, "/v1/api-keys", b'{"name": "bot\\ud800", "scope": "read"}')
+    paired = post_raw(alice_api, "/v1/auth/token", b'{"email": "\\ud83d\\ude00", "password": "x"}')
+
+    assert lone.status_code == 400  # was a 500 (UnicodeEncodeError writing the name)
+    assert lone.json()["error"]["message"] == (
+        "The JSON body has a string that is not valid Unicode (a lone surrogate)."
+    )
+    assert paired.status_code == 401  # an emoji is text: parsed, then no such account

@@ -11,7 +11,9 @@ says what it is. To classify one, add a line to ROUTES:
 - `auth()`: signed-in users only, no object in the URL: anonymous gets 401 (API) or a redirect
   to sign-in (pages) or a closed socket (WebSocket).
 - `obj(kwargs)`: scoped to an owner; `kwargs(world)` gives the URL kwargs for alice's object.
-  bob gets 404 for every method the route has (the WebSocket is closed with 4403), anonymous
+  bob gets 404 for every method the route has, signed in or with his API key (403 where keys
+  are refused outright); the WebSocket is closed with 4403 for bob's session, his token, a
+  ticket he minted for his own campaign and a made-up one; anonymous
   gets 401 / the sign-in redirect / a closed socket, and alice herself gets through (so a wrong
   kwargs builder cannot make bob's 404 pass vacuously).
 - `admin()`: staff only: a non-staff user and anonymous are redirected to the admin sign-in.
@@ -38,6 +40,7 @@ from rest_framework.test import APIClient
 from apps.accounts.api_keys import api_key_create
 from apps.core.consumers import CLOSE_POLICY
 from tests.security.isolation_fixtures import World, build_world
+from tests.support.campaigns import make_campaign
 from tests.support.web import bearer, session_headers
 from volumebot.routing import websocket_urlpatterns
 
@@ -325,6 +328,13 @@ def _api(user=None) -> APIClient:
     return client
 
 
+def _api_key(user) -> APIClient:
+    _, raw = api_key_create(owner=user, name="bot", scope="trade", expires_in_days=30)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    return client
+
+
 def _assert_sent_to_sign_in(response, what: str) -> None:
     assert response.status_code == 302, f"{what}: {response.status_code}"
     assert response["Location"].startswith("/accounts/signin/?next="), what
@@ -342,6 +352,11 @@ def test_another_user_and_anonymous_cannot_reach_alices_object(route, world):
         what = f"{method.upper()} {path}"
         response = _request(bob, method, path)
         assert response.status_code == 404, f"{what} as bob: {response.status_code}"
+        if is_api:
+            # bob's API key (trade scope: every write a key may make) finds nothing of hers
+            # either; the key-management routes refuse keys outright (403).
+            response = _request(_api_key(world_bob()), method, path)
+            assert response.status_code in (403, 404), f"{what} with bob's API key: {response}"
         response = _request(anonymous, method, path)
         if is_api:
             assert response.status_code == 401, f"{what} anonymous: {response.status_code}"
@@ -422,6 +437,13 @@ async def _closed_with_policy(path: str, headers) -> None:
     assert code == CLOSE_POLICY, f"{path}: closed with {code}"
 
 
+def _own_ticket(user) -> str:
+    """A WebSocket ticket `user` mints through the API for a campaign of their own."""
+    response = _api(user).post(f"/v1/campaigns/{make_campaign(user).pk}/ws-ticket")
+    assert response.status_code == 200, response.content
+    return response.json()["ticket"]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("route", [r for r, rule in WS_ROUTES.items() if rule.kind == OBJECT])
 async def test_websocket_refuses_another_user_and_anonymous(
@@ -435,6 +457,10 @@ async def test_websocket_refuses_another_user_and_anonymous(
     token = bob_token["HTTP_AUTHORIZATION"].removeprefix("Bearer ")
     await _closed_with_policy(f"{path}?token={token}", origin)
     await _closed_with_policy(path, origin)
+    # A ticket bob minted for his own campaign does not open hers, nor does a made-up one.
+    ticket = await database_sync_to_async(_own_ticket)(bob)
+    await _closed_with_policy(f"{path}?ticket={ticket}", origin)
+    await _closed_with_policy(f"{path}?ticket={'x' * 43}", origin)
     # alice herself is let in.
     from volumebot.asgi import application
 

@@ -1,10 +1,13 @@
 import secrets
+from base64 import b32encode
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.accounts.mfa import TOTP_NAME, recovery_codes_replace
 from apps.accounts.models import User
 from apps.chain.b58 import b58encode
 from apps.localnet.seed import demo_keys
@@ -30,21 +33,7 @@ class Command(BaseCommand):
         path = settings.BASE_DIR / ".devstack" / "demo-credentials.txt"
         if credentials_file:
             path = type(path)(credentials_file)
-        lines = []
-        with transaction.atomic():
-            for email, staff in ((DEMO_EMAIL, False), (ADMIN_EMAIL, True)):
-                if User.objects.filter(email=email).exists():
-                    continue
-                password = secrets.token_urlsafe(12)
-                User.objects.create_user(
-                    email=email,
-                    password=password,
-                    is_staff=staff,
-                    is_superuser=staff,
-                    display_name="Demo admin" if staff else "Demo user",
-                    email_verified_at=timezone.now(),
-                )
-                lines.append(f"{'admin' if staff else 'demo '}  {email}  {password}")
+        lines = demo_accounts_create()
         if lines:
             # Printed once, when the accounts are created; kept in .devstack for later runs.
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +50,34 @@ class Command(BaseCommand):
             f"Demo account: wallet {wallet.address}, token {token.symbol} ({token.mint}), "
             f"{pool.get_dex_display()} pool {pool.address}."
         )
+
+
+def demo_accounts_create() -> list[str]:
+    """Create the demo user and the demo admin when missing; their credential lines.
+
+    The admin asks staff for a second factor (apps.admin_ops.sites), so the demo admin comes
+    with its authenticator already on: its key (type it into an authenticator app, or open the
+    otpauth:// link) and recovery codes are printed with the password, on this localnet-only
+    seeding. Real staff are not touched: they enrol on their first visit to /admin/."""
+    lines = []
+    with transaction.atomic():
+        for email, staff in ((DEMO_EMAIL, False), (ADMIN_EMAIL, True)):
+            if User.objects.filter(email=email).exists():
+                continue
+            password = secrets.token_urlsafe(12)
+            user = User.objects.create_user(
+                email=email, password=password, is_staff=staff, is_superuser=staff,
+                display_name="Demo admin" if staff else "Demo user",
+                email_verified_at=timezone.now(),
+            )  # fmt: skip
+            lines.append(f"{'admin' if staff else 'demo '}  {email}  {password}")
+            if staff:
+                device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=True)
+                codes = recovery_codes_replace(user=user)
+                lines.append(f"       two-factor key {b32encode(device.bin_key).decode()}")
+                lines.append(f"       ({device.config_url})")
+                lines.append(f"       recovery codes {' '.join(codes)}")
+    return lines
 
 
 def demo_trading_setup(user: User):
