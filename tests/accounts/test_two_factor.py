@@ -281,7 +281,7 @@ def test_the_migration_hashes_the_codes_stored_in_clear_and_they_work_once(alice
     StaticToken.objects.bulk_create(
         [StaticToken(device=device, token=code) for code in ("0a1b2c3d4e", "5f6a7b8c9d")]
     )  # as the codes were stored before
-    migration = import_module("apps.accounts.migrations.0005_recovery_codes_hashed")
+    migration = import_module("apps.accounts.migrations.0006_recovery_codes_hashed")
 
     migration.hash_recovery_codes(django_apps, None)
     migration.hash_recovery_codes(django_apps, None)  # run again: nothing hashed twice

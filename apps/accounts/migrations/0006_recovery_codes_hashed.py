@@ -20,7 +20,7 @@ def hash_recovery_codes(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0004_user_max_trades_per_minute"),
+        ("accounts", "0005_user_max_makers"),
         ("otp_static", "0003_add_timestamps"),
     ]
 
