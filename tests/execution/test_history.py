@@ -226,7 +226,7 @@ QUERIES = {
     "/v1/campaigns/{id}/status": 4,
     "/v1/campaigns/{id}/logs": 3,
     "/v1/campaigns/{id}/logs.csv": 3,
-    "/campaigns/{id}/": 13,
+    "/campaigns/{id}/": 12,
     "/campaigns/{id}/logs/": 4,
     "/dashboard/": 6,
 }
