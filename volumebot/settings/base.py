@@ -549,6 +549,9 @@ CORS_ALLOW_CREDENTIALS = False
 
 # Solana: the network the platform trades on by default, and the RPC endpoints per network.
 SOLANA_DEFAULT_NETWORK = env.str("SOLANA_DEFAULT_NETWORK", default="localnet")
+# How long a campaign's status body is cached for the API's pollers (apps.campaigns.status_cache;
+# a transition or an edit forgets it at once, so only the run's counters can lag this long).
+STATUS_CACHE_S = env.float("STATUS_CACHE_S", default=1.0)
 # How long pool discovery results are cached (the refresh button bypasses the cache).
 POOL_CACHE_SECONDS = env.int("POOL_CACHE_SECONDS", default=30)
 SOLANA_RPC_URLS = {
