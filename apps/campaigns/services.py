@@ -45,6 +45,7 @@ from apps.campaigns.selectors import (
     utc_day_start,
     wallet_lamports,
 )
+from apps.campaigns.status_cache import status_forget
 from apps.campaigns.transitions import (
     campaign_fail,
     campaign_transition,
@@ -286,6 +287,7 @@ def campaign_update(
         if not changed:
             return campaign
         campaign.save()
+        status_forget(campaign)
         audit_log(
             actor=owner, action="campaign.update", entity="campaign", entity_id=campaign.pk,
             metadata={"changed": changed}, ip=ip,
@@ -320,6 +322,7 @@ def campaign_delete(*, owner: User, campaign_id: int, ip: str | None = None) -> 
             actor=owner, action="campaign.delete", entity="campaign", entity_id=campaign.pk,
             metadata={"name": campaign.name, "status": campaign.status}, ip=ip,
         )  # fmt: skip
+        status_forget(campaign)
         campaign.delete()
 
 
@@ -531,6 +534,7 @@ def campaign_sell_only(
         run.save(update_fields=["summary", "updated_at"])
         campaign.status_reason = SELL_ONLY_REASON
         campaign.save(update_fields=["status_reason", "updated_at"])
+        status_forget(campaign)
         audit_log(
             actor=actor, action="campaign.sell_only", entity="campaign", entity_id=campaign.pk,
             metadata={"run_id": run.pk}, ip=ip,

@@ -31,6 +31,7 @@ from apps.campaigns.domain import (
     transition_target,
 )
 from apps.campaigns.models import RUN_LIVE, Campaign, CampaignRun, CampaignStatus, RunStatus
+from apps.campaigns.status_cache import status_forget
 from apps.chain.dex.pumpswap import PumpSwap
 from apps.core import events
 from apps.core.chain import chain_run
@@ -91,6 +92,7 @@ def transition_apply(
     source = campaign.status
     campaign.status, campaign.status_reason = target, reason[:280]
     campaign.save(update_fields=["status", "status_reason", "updated_at"])
+    status_forget(campaign)
     if run is not None and target in RUN_STATUS_FOR:
         run.status, run.status_reason = RUN_STATUS_FOR[target], reason[:280]
         if run.status in (RunStatus.STOPPED, RunStatus.COMPLETED, RunStatus.FAILED):
@@ -275,6 +277,7 @@ def campaign_follow_migration(*, campaign_id: int) -> Pool | None:
             f"The pump.fun curve completed: trading moved to PumpSwap pool {pool.address}."
         )
         campaign.save(update_fields=["pool", "status_reason", "updated_at"])
+        status_forget(campaign)
         audit_log(
             actor=None, action="campaign.pool_migrated", entity="campaign", entity_id=campaign.pk,
             metadata={"from": before.address, "to": pool.address},

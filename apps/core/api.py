@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core.errors import DomainError
-from apps.core.outage import REDIS_DOWN, ServiceUnavailable, retry_after
+from apps.core.outage import ServiceUnavailable, is_outage, retry_after
 from apps.core.pagination import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, keyset_page
 
 
@@ -44,7 +44,7 @@ def _validation_message(fields: dict[str, list[str]]) -> str:
 
 
 def exception_handler(exc, context):
-    if isinstance(exc, REDIS_DOWN):
+    if is_outage(exc) and not isinstance(exc, ServiceUnavailable):
         exc = ServiceUnavailable()
     if isinstance(exc, DomainError):
         response = Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)

@@ -4,12 +4,12 @@ import logging
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from apps.core.api import error_body
 from apps.core.logging import bound
-from apps.core.outage import OUTAGE_MESSAGE, REDIS_DOWN, ServiceUnavailable, retry_after
+from apps.core.outage import OUTAGE_MESSAGE, ServiceUnavailable, is_outage, retry_after
 from apps.core.services import client_ip, ip_in_networks
 
 outage_logger = logging.getLogger("apps.core.outage")
@@ -71,18 +71,23 @@ def admin_allowlist_middleware(get_response):
 
 
 def outage_response(request: HttpRequest) -> HttpResponse:
-    """503 with Retry-After: the API's error shape under /v1/, else a short page."""
+    """503 with Retry-After: the API's error shape under /v1/, else a short page.
+
+    The page is rendered without the request's context: the signed-in user, the theme and the
+    system notices all need the database, which may be what is not answering."""
     if request.path.startswith("/v1/"):
         response = JsonResponse(error_body(ServiceUnavailable.code, OUTAGE_MESSAGE), status=503)
     else:
-        response = render(request, "503.html", {"message": OUTAGE_MESSAGE}, status=503)
+        page = render_to_string("503.html", {"message": OUTAGE_MESSAGE})
+        response = HttpResponse(page, status=503)
     response.headers["Retry-After"] = retry_after()
     return response
 
 
 class OutageMiddleware:
-    """A page whose work needs Redis answers 503 instead of a 500 (the API's views answer
-    through apps.core.api.exception_handler, which does the same)."""
+    """A page whose work needs Redis or a pooled database connection answers 503 instead of a
+    500 (the API's views answer through apps.core.api.exception_handler, which does the same;
+    a middleware that fails this way reaches apps.core.views.server_error)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -91,9 +96,9 @@ class OutageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if isinstance(exception, (*REDIS_DOWN, ServiceUnavailable)):
+        if is_outage(exception):
             outage_logger.warning(
-                "redis unavailable", extra={"path": request.path}, exc_info=exception
+                "service unavailable", extra={"path": request.path}, exc_info=exception
             )
             return outage_response(request)
         return None

@@ -1,4 +1,4 @@
-"""Degrade, don't crash, when Redis is down.
+"""Degrade, don't crash, when Redis is down or the database pool has no connection to lend.
 
 Redis holds the cache (rate-limit counters, short-lived challenges, pool and balance caches),
 the session cache, the channel layer and the Celery broker. When it does not answer:
@@ -10,6 +10,10 @@ the session cache, the channel layer and the Celery broker. When it does not ans
   the chain (SoftCache);
 - rate limits decide per scope (apps.core.throttling.FAIL_CLOSED_SCOPES);
 - realtime publishes are best-effort (apps.core.realtime): a lost notice never fails a request.
+
+A web process whose connection pool stays empty for DB_POOL_TIMEOUT seconds (every connection
+lent to a slower request) takes the same 503 path: the request was not wrong and a retry a moment
+later succeeds, so it is not a 500 (is_outage).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import OperationalError as DjangoOperationalError
 from kombu.exceptions import OperationalError as BrokerError
+from psycopg_pool import PoolTimeout
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -38,6 +44,16 @@ class ServiceUnavailable(DomainError):
 
     def __init__(self, message: str = OUTAGE_MESSAGE, **kwargs):
         super().__init__(message, **kwargs)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` means a service is not answering now (answer 503), not a bug (500).
+
+    Django wraps the pool's PoolTimeout in its own OperationalError; any other OperationalError
+    (a broken query, a lost server) stays a 500."""
+    if isinstance(exc, (*REDIS_DOWN, ServiceUnavailable, PoolTimeout)):
+        return True
+    return isinstance(exc, DjangoOperationalError) and isinstance(exc.__cause__, PoolTimeout)
 
 
 def retry_after() -> str:

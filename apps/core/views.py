@@ -1,4 +1,5 @@
 import asyncio
+import sys
 
 from django.conf import settings
 from django.core.cache import cache
@@ -6,6 +7,7 @@ from django.db import connection
 from django.db.utils import Error as DatabaseError
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from redis.exceptions import RedisError
 
@@ -14,6 +16,8 @@ from apps.chain.rpc import run_sync
 from apps.core.api import json_not_found
 from apps.core.chain import rpc_pool
 from apps.core.errors import DomainError
+from apps.core.middleware import outage_response
+from apps.core.outage import is_outage
 
 
 def landing(request):
@@ -79,6 +83,15 @@ def readyz(request):
     ready = components["database"] == "ok" and components["redis"] == "ok"
     status = "unavailable" if not ready else "ok" if components["rpc"] == "ok" else "degraded"
     return JsonResponse({"status": status, "components": components}, status=200 if ready else 503)
+
+
+def server_error(request):
+    """An uncaught exception: Django calls this while handling it. One raised by a middleware
+    (the signed-in user's lookup when the connection pool is empty) never reaches
+    OutageMiddleware.process_exception, so an outage is recognised here too."""
+    if is_outage(sys.exc_info()[1]):
+        return outage_response(request)
+    return defaults.server_error(request)
 
 
 def not_found(request, exception=None):

@@ -8,6 +8,7 @@ the counters. Reads (balances by the ledger) are in `selectors`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from django.db.models import F
@@ -142,12 +143,14 @@ def landed_failed(execution: Execution, *, payer: Wallet) -> JobFailed:
     )
 
 
-def trade_writes(writes: list[TradeWrite]) -> list[CampaignRun]:
+def trade_writes(
+    writes: list[TradeWrite], *, execution_fields: Sequence[str] = ()
+) -> list[CampaignRun]:
     """Write landed trades (inside their jobs' completion transaction): one INSERT of all
-    their ledger rows, one UPDATE of their executions, one UPDATE adding to their runs'
-    totals. A trade whose rows exist already (its outcome replayed after a crash) is left as
-    it is. Returns the runs written to, with their status and totals as updated (for
-    `stop_when_reached`)."""
+    their ledger rows, one UPDATE of their executions (their amounts, and `execution_fields`
+    a batch has not saved yet), one UPDATE adding to their runs' totals. A trade whose rows
+    exist already (its outcome replayed after a crash) is left as it is. Returns the runs
+    written to, with their status and totals as updated (for `stop_when_reached`)."""
     writes = [write for write in writes if not ledger_written(write.execution)]
     if not writes:
         return []
@@ -157,7 +160,7 @@ def trade_writes(writes: list[TradeWrite]) -> list[CampaignRun]:
     for write in writes:
         for name, value in write.amounts.items():
             setattr(write.execution, name, value)
-    update_rows([w.execution for w in writes], list(writes[0].amounts))
+    update_rows([w.execution for w in writes], [*writes[0].amounts, *execution_fields])
     runs: dict[int, dict[str, int]] = {}
     for write in writes:
         totals = runs.setdefault(write.execution.run_id, dict.fromkeys(write.totals, 0))

@@ -8,7 +8,7 @@ run: a failed trade feeds the circuit breaker; a failed funding or pre-flight st
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,16 +104,23 @@ def job_succeeded(job: Job, done: Done) -> None:
             event="job_completed", extra=done.event)  # fmt: skip
 
 
-def jobs_succeeded(items: list[tuple[Job, Done]]) -> list[CampaignRun]:
+def jobs_succeeded(
+    items: list[tuple[Job, Done]], *, execution_fields: Sequence[str] = ()
+) -> list[CampaignRun]:
     """`job_succeeded` for the landed trades of a batch in one transaction: one compare-and-swap
     for all the jobs (`_swap_many`), then one write for those it swapped (`trade_writes`);
-    returns their runs as `trade_writes` does."""
+    returns their runs as `trade_writes` does. `execution_fields`: what is not saved yet of
+    their executions (their landed outcome), saved with them."""
     if not items:
         return []
     with transaction.atomic():
         swapped = _swap_many(items)
+        # A trade another writer finished meanwhile (its run canceled) keeps its landed record.
+        if execution_fields:
+            unswapped = [done.trade.execution for job, done in items if job.pk not in swapped]
+            update_rows(unswapped, execution_fields)
         items = [(job, done) for job, done in items if job.pk in swapped]
-        runs = trade_writes([done.trade for _, done in items])
+        runs = trade_writes([done.trade for _, done in items], execution_fields=execution_fields)
         job_events([
             (job, "job_completed", {"status": Job.Status.SUCCEEDED, **done.event})
             for job, done in items

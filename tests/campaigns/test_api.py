@@ -211,7 +211,8 @@ def test_it_deletes_an_ended_campaign_with_its_history(alice_api, alice_setup):
     assert AuditEvent.objects.filter(action="campaign.delete").count() == 1
 
 
-def test_a_live_runs_job_counts_come_from_the_engines_summary(alice_api, alice_setup):
+def test_a_live_runs_job_counts_come_from_the_engines_summary(alice_api, alice_setup, settings):
+    settings.STATUS_CACHE_S = 0  # each poll computes (the cache: tests/campaigns/test_status_cache)
     campaign = make_campaign(alice_setup, status="active")
     run = campaign.runs.get()
     JobFactory(run=run, status="queued")

@@ -105,7 +105,8 @@ def test_it_follows_the_transition_table(
     status, runs, audits = after
     assert status == expected
     assert audits == before[2] + 1
-    # run_status_changed on commit, plus the run engine's first job where the move needs one.
+    # run_status_changed and forgetting the cached status on commit, plus the run engine's
+    # first job where the move needs one.
     engine_job = {"start": Job.Type.DISTRIBUTE}.get(action)
     if action == "stop" and expected == "stopping":
         engine_job = Job.Type.FUNDS_GATHER
@@ -113,7 +114,7 @@ def test_it_follows_the_transition_table(
     announced = {"start": "active", "resume": "active"}.get(action) == expected or expected in (
         "paused", "stopped", "completed", "failed",
     )  # fmt: skip
-    assert len(callbacks) == 1 + (engine_job is not None) + announced
+    assert len(callbacks) == 2 + (engine_job is not None) + announced
     if engine_job is not None:
         assert Job.objects.filter(run__campaign=campaign, type=engine_job).count() == 1
     entry = AuditEvent.objects.filter(entity_id=str(campaign.pk)).order_by("-id").first()

@@ -100,3 +100,56 @@ print(json.dumps({"env": os.environ.get("DB_POOL"), "pool": pool}))
 def test_serving_the_app_from_a_set_up_process_leaves_its_workers_unpooled():
     # Worker processes a test run starts inherit its environment: it must not say DB_POOL.
     assert run(TEST_SERVER) == {"env": None, "pool": None}
+
+
+EMPTY_POOL = """
+import json
+import volumebot.asgi  # a web process: DB_POOL on, one connection at most
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from tests.support.web import bearer
+
+user = get_user_model().objects.create_user(email="pool@example.com", password="x" * 16)
+api = Client(raise_request_exception=False, headers={"accept": "application/json"})
+page = Client(raise_request_exception=False)
+page.force_login(user)
+token = bearer(user)
+served = page.get("/campaigns/").status_code  # the pool serves a request while it can
+connection.close()  # back to the pool: its one connection is now free
+
+held = connection.pool.getconn()  # another borrower holds the only connection
+try:
+    answers = {
+        "api": api.get("/v1/campaigns", **token),
+        "page": page.get("/campaigns/"),
+    }
+finally:
+    connection.pool.putconn(held)
+print(json.dumps({
+    "served": served,
+    **{
+        name: {
+            "status": r.status_code,
+            "retry_after": r.headers.get("Retry-After"),
+            "type": r.headers["Content-Type"],
+            "body": r.content.decode(),
+        }
+        for name, r in answers.items()
+    },
+}))
+"""
+
+
+@pytest.mark.django_db(transaction=True)  # the web process's user is committed, then flushed
+def test_an_empty_connection_pool_answers_503_with_retry_after_not_500():
+    answer = run(EMPTY_POOL, DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="1", DB_POOL_TIMEOUT="0.2")
+
+    assert answer["served"] == 200
+    api, page = answer["api"], answer["page"]
+    assert (api["status"], api["retry_after"]) == (503, "10")
+    assert json.loads(api["body"])["error"]["code"] == "service_unavailable"
+    # The page fails in a middleware (the signed-in user's lookup), before any view runs.
+    assert (page["status"], page["retry_after"]) == (503, "10")
+    assert page["type"].startswith("text/html")
+    assert "Temporarily unavailable" in page["body"]

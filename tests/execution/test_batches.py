@@ -6,9 +6,11 @@ which resolve them by signature."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from apps.core import realtime
 from apps.core.locking import JOB_LOCK, WALLET_LOCK
 from apps.execution.jobs import HELD_RETRY_S, trade_slices
 from apps.execution.models import Execution, Job, LedgerEntry
@@ -65,6 +67,42 @@ def test_a_slice_goes_out_together_and_each_trade_lands_once(setup, django_asser
         assert ledger_lamports(run, maker.pk) == setup.lamports(maker.address)
     run.refresh_from_db()
     assert run.trades_succeeded == len(buys)
+
+
+def test_a_landed_trade_is_written_in_one_statement_and_published_after_its_writes(
+    setup, monkeypatch
+):
+    """What sits between a trade landing and its event: its landed outcome and amounts in one
+    UPDATE of its execution, with the job and the run's totals, then the publish."""
+    _, buys = planned_run(setup)
+    trace = []
+    sent_all = realtime.group_send_all
+
+    async def publish(messages):
+        trace.append(("publish", len(messages)))
+        await sent_all(messages)
+
+    def statement(execute, sql, params, many, context):
+        trace.append(("sql", sql.split(" SET ")[0] if sql.startswith("UPDATE") else sql[:6]))
+        return execute(sql, params, many, context)
+
+    monkeypatch.setattr(realtime, "group_send_all", publish)
+    with connection.execute_wrapper(statement):
+        trades_execute(job_ids=[job.pk for job in buys])
+
+    after_send = trace[trace.index(("sql", 'UPDATE "execution_execution"')) + 1 :]
+    assert after_send[after_send.index(("publish", len(buys))) - 4 :][:5] == [
+        ("sql", 'UPDATE "execution_job"'),  # the compare-and-swap of the outcomes
+        ("sql", "INSERT"),  # the ledger rows
+        ("sql", 'UPDATE "execution_execution"'),  # landed outcome and amounts, once
+        ("sql", 'UPDATE "campaigns_campaignrun"'),  # the run's totals
+        ("publish", len(buys)),  # on commit, after all of them
+    ]
+    assert after_send.count(("sql", 'UPDATE "execution_execution"')) == 1
+    for job in buys:
+        execution = Job.objects.get(pk=job.pk).executions.get()
+        assert execution.status == "landed" and execution.slot and execution.fee_lamports > 0
+        assert execution.sol_in_lamports > 0 and execution.latency_ms is not None
 
 
 def test_a_batch_fills_up_with_the_trades_of_other_runs_that_are_due(setup):

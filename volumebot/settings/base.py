@@ -169,7 +169,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # connection per thread (DB_CONN_MAX_AGE, volumebot/celery.py): a job holds session advisory
 # locks on its connection, which must never be lent to another borrower. Each web process keeps
 # DB_POOL_MIN_SIZE..DB_POOL_MAX_SIZE connections (its sync views and consumers run on one
-# thread, so a few are enough); a borrower waits at most DB_POOL_TIMEOUT seconds for one.
+# thread, so a few are enough); a borrower waits at most DB_POOL_TIMEOUT seconds for one, then
+# the request answers 503 with Retry-After (apps.core.outage): a request that waited longer than
+# a few seconds for a connection is lost to its client anyway, and holding it only queues more.
 DB_POOL = env.bool("DB_POOL", default=False)
 if DB_POOL:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistence with a pool
@@ -178,7 +180,7 @@ if DB_POOL:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
         "max_size": env.int("DB_POOL_MAX_SIZE", default=4),
-        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -547,6 +549,9 @@ CORS_ALLOW_CREDENTIALS = False
 
 # Solana: the network the platform trades on by default, and the RPC endpoints per network.
 SOLANA_DEFAULT_NETWORK = env.str("SOLANA_DEFAULT_NETWORK", default="localnet")
+# How long a campaign's status body is cached for the API's pollers (apps.campaigns.status_cache;
+# a transition or an edit forgets it at once, so only the run's counters can lag this long).
+STATUS_CACHE_S = env.float("STATUS_CACHE_S", default=1.0)
 # How long pool discovery results are cached (the refresh button bypasses the cache).
 POOL_CACHE_SECONDS = env.int("POOL_CACHE_SECONDS", default=30)
 SOLANA_RPC_URLS = {

@@ -1,9 +1,10 @@
 """The batch's sending: claimed fresh trades of one network, one per maker wallet, go out
 together — the amounts from the ledger in one query, each pool's state and one blockhash read
 once, every Execution row committed before any send, the sends and the status polls each as
-one JSON-RPC batch, and one write for all landed trades (`outcomes.jobs_succeeded`). A trade
-the batch cannot finish cleanly goes back to the queue for its own task (`steps.trade`),
-which resolves whatever was sent by its signature.
+one JSON-RPC batch, and one write for all landed trades (`outcomes.jobs_succeeded`, which saves
+their landed outcome with their amounts: every statement before its commit delays their
+events). A trade the batch cannot finish cleanly goes back to the queue for its own task
+(`steps.trade`), which resolves whatever was sent by its signature.
 """
 
 from __future__ import annotations
@@ -206,6 +207,9 @@ class Batch:
         their balances in one batch, then one write for every landed trade. What is not
         confirmed goes back to its own task."""
         recorded = self._landed(sent)
+        # A landed trade's outcome is saved with its amounts in `jobs_succeeded`, one statement
+        # fewer before its event; one that landed with an error is saved here (rare).
+        update_rows([e for e in recorded if e.status != Execution.Status.LANDED], LANDED_FIELDS)
         succeeded = []
         for execution in recorded:
             job = self.by_job[execution.job_id]
@@ -216,7 +220,8 @@ class Batch:
                 job_failed(job, failure)
             else:
                 succeeded.append((job, done))
-        stop_when_reached(jobs_succeeded(self.landed_together(succeeded)), params=self.params)
+        runs = jobs_succeeded(self.landed_together(succeeded), execution_fields=LANDED_FIELDS)
+        stop_when_reached(runs, params=self.params)
         finished = {execution.job_id for execution in recorded}
         for execution in sent:
             if execution.job_id not in finished:
@@ -229,7 +234,8 @@ class Batch:
         return succeeded
 
     def _landed(self, sent: list[Execution]) -> list[Execution]:
-        """The sent transactions that landed, with their outcome recorded (one UPDATE)."""
+        """The sent transactions that landed, with their outcome recorded on them (not saved:
+        see `confirm`)."""
         signatures = {e.pk: Signature.from_string(e.signature) for e in sent}
         try:
             landed = run_sync(
@@ -255,5 +261,4 @@ class Batch:
             if isinstance(found, TxBalances):
                 execution.fresh = True  # sent by this batch under the job's lock: no ledger yet
                 recorded.append(record_landed(execution, found, started=self.started))
-        update_rows(recorded, LANDED_FIELDS)
         return recorded
