@@ -23,7 +23,7 @@ from tests.factories import PASSWORD, UserFactory
 from tests.support.balances import FakeReader, fake_balances
 from tests.support.campaigns import Setup
 from tests.support.mfa import enrol
-from tests.support.redis import PrivateRedis, redis_pointed_at
+from tests.support.redis import PrivateRedis, celery_pool_reopened, redis_pointed_at
 from tests.support.web import bearer
 from tests.workers import threads_worker
 
@@ -186,6 +186,11 @@ def workers():
     """Real Celery workers (threads) consuming every queue through the real broker."""
     with threads_worker(concurrency=8, shutdown_timeout=30):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _celery_broker_pool_open():
+    celery_pool_reopened()
 
 
 @pytest.fixture

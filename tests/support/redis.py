@@ -81,6 +81,14 @@ def redis_pointed_at(server: PrivateRedis, django_settings) -> Iterator[None]:
         _celery_broker(suite_broker)
 
 
+def celery_pool_reopened() -> None:
+    """Give the Celery app a new broker pool when the one it would use was closed (by a
+    broker switch above, or by anything else that closed kombu's pools), so one test's
+    closed pool never fails a later test's task sends ("Acquire on closed pool")."""
+    if celery_app.pool._closed:
+        _celery_broker(celery_app.conf.broker_url)
+
+
 def _celery_broker(url: str) -> None:
     """Point the Celery app's producers at `url`: its connection and producer pools are made
     from `broker_url` on first use and kept, so they are dropped (as Celery does after a
