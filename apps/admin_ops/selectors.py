@@ -140,7 +140,11 @@ def worker_heartbeats() -> list[Worker] | None:
 
     timeout = _setting("OPS_INSPECT_TIMEOUT_S", 1.0)
     try:
-        replies = app.control.inspect(timeout=timeout).active_queues() or {}
+        # A connection of its own, closed after the broadcast: an operator's page view needs
+        # no pooled producer connection (and does not depend on the pool's state).
+        with app.connection_for_write() as connection:
+            inspect = app.control.inspect(timeout=timeout, connection=connection)
+            replies = inspect.active_queues() or {}
     except (OSError, redis.RedisError):
         return None
     return [
