@@ -40,8 +40,9 @@ def test_the_estimate_pins_what_a_run_spends(setup, workers, dex, priority):
         <= estimate.price_impact_lamports // 200
     )
     # Signatures, counted here: one per trade and per distribution batch; two (maker and
-    # funding wallet) per gather sell and per sweep, one sweep per maker.
-    signatures = run.trades_succeeded + 1 + 2 * (gather_sells + 2)
+    # funding wallet) per gather sell; one sweep for both makers, signed by each and by the
+    # funding wallet.
+    signatures = run.trades_succeeded + 1 + 2 * gather_sells + 2 + 1
     if priority == 0:
         assert run.fees_lamports == 5_000 * signatures
     else:
