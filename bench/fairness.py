@@ -34,6 +34,7 @@ from bench.run_engine import (
     _setup_django,
     _spawn,
     _start,
+    throwaway_database,
 )
 
 # Each campaign asks for about a trade a second (far over its share of the budget); small
@@ -253,22 +254,19 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TEST_DATABASE_NAME", "bench_fairness")
     _setup_django()
     from django.db import connections
-    from django.test.utils import setup_databases, teardown_databases
 
-    databases = setup_databases(verbosity=0, interactive=False)
-    with connections["default"].cursor() as cursor:
-        # A throw-away database: commits need not wait for the disk (the set-up alone is
-        # tens of thousands of them, on a disk other sessions share).
-        name = connections["default"].ops.quote_name(connections["default"].settings_dict["NAME"])
-        cursor.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
-    connections.close_all()
-    try:
+    with throwaway_database():
+        with connections["default"].cursor() as cursor:
+            # A throw-away database: commits need not wait for the disk (the set-up alone is
+            # tens of thousands of them, on a disk other sessions share).
+            name = connections["default"].ops.quote_name(
+                connections["default"].settings_dict["NAME"]
+            )
+            cursor.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+        connections.close_all()
         figures = measure(campaigns=args.campaigns, rps=args.rps, seconds=args.seconds,
                           workers=args.workers, threads=args.threads,
                           window_ms=args.window_ms, warm_up_s=args.warm_up_s)  # fmt: skip
-    finally:
-        connections.close_all()
-        teardown_databases(databases, verbosity=0)
     report(figures, campaigns=args.campaigns, rps=args.rps, seconds=args.seconds)
 
 

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bench.run_engine import _campaigns, _setup_django
+from bench.run_engine import _campaigns, _setup_django, throwaway_database
 
 DAYS = 90
 PERIODS = 10  # runs per campaign, one after the other over the DAYS
@@ -309,11 +309,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TEST_DATABASE_NAME", "bench_history")
     os.environ.setdefault("LOG_LEVEL", "ERROR")  # sign-ins and the like, per request
     _setup_django()
-    from django.db import connections
-    from django.test.utils import setup_databases, teardown_databases
-
-    databases = setup_databases(verbosity=0, interactive=False)
-    try:
+    with throwaway_database():
         started = time.monotonic()
         world = _world()
         print(f"  users, campaigns and runs in {time.monotonic() - started:.0f}s", file=sys.stderr)
@@ -341,9 +337,6 @@ def main(argv: list[str] | None = None) -> None:
             f"csv_1000_rows_ms={large['csv']:.1f} ({large['csv'] / small['csv']:.2f}x)",
             flush=True,
         )
-    finally:
-        connections.close_all()
-        teardown_databases(databases, verbosity=0)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 
-from bench.run_engine import _setup_django, _spawn, seeded_pool
+from bench.run_engine import _setup_django, _spawn, seeded_pool, throwaway_database
 
 SOL = 1_000_000_000
 FUNDING_SOL = "0.015"
@@ -169,11 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("TEST_DATABASE_NAME", "bench_makers")
     _setup_django()
-    from django.db import connections
-    from django.test.utils import setup_databases, teardown_databases
-
-    databases = setup_databases(verbosity=0, interactive=False)
-    try:
+    with throwaway_database():
         distribute_s, gather_s, left = measure(
             makers=args.makers, workers=args.workers, threads=args.threads
         )
@@ -182,9 +178,6 @@ def main(argv: list[str] | None = None) -> None:
             f"left_lamports={left}",
             flush=True,
         )
-    finally:
-        connections.close_all()
-        teardown_databases(databases, verbosity=0)
 
 
 if __name__ == "__main__":

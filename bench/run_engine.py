@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 BOOT = """
 import os
@@ -57,6 +58,21 @@ def _setup_django() -> None:
     import django
 
     django.setup()
+
+
+@contextlib.contextmanager
+def throwaway_database() -> Iterator[None]:
+    """The test settings' database (`TEST_DATABASE_NAME`), created for the block and dropped
+    after it, every connection of this process closed first."""
+    from django.db import connections
+    from django.test.utils import setup_databases, teardown_databases
+
+    databases = setup_databases(verbosity=0, interactive=False)
+    try:
+        yield
+    finally:
+        connections.close_all()
+        teardown_databases(databases, verbosity=0)
 
 
 def _in_threads(fn, items: list, threads: int) -> list:
@@ -304,24 +320,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
     _setup_django()
-    from django.test.utils import setup_databases, teardown_databases
-
     from apps.localnet import Cluster
     from bench.baseline import measure_transfers
 
     bare = measure_transfers(cluster=Cluster(), count=500, over_http=True) * 60
     print(f"baseline send+confirm over http trades/min={bare:.0f}", flush=True)
     for count in (int(n) for n in args.campaigns.split(",") if n):
-        databases = setup_databases(verbosity=0, interactive=False)
-        try:
+        with throwaway_database():
             rate = measure(
                 campaigns=count, seconds=args.seconds, workers=args.workers, threads=args.threads
             )
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-            teardown_databases(databases, verbosity=0)
         print(
             f"run-engine campaigns={count} trades/min={rate:.0f} ratio={rate / bare:.2f}",
             flush=True,
@@ -331,19 +339,13 @@ def main(argv: list[str] | None = None) -> None:
     # as a mainnet node does (confirmed at once, one poll always finds every trade landed).
     figures = {}
     for mode, by_subscription in (("polling", False), ("subscription", True)):
-        databases = setup_databases(verbosity=0, interactive=False)
-        try:
+        with throwaway_database():
             calls: list[float] = []
             measure(campaigns=10, seconds=args.seconds, workers=args.workers,
                     threads=args.threads, confirm_by_subscription=by_subscription,
                     status_calls=calls,
                     confirm_after_slots=args.confirm_after_slots)  # fmt: skip
             figures[mode] = calls[0]
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-            teardown_databases(databases, verbosity=0)
     print(
         f"confirm-rpc confirm_after_slots={args.confirm_after_slots} status_requests/trade "
         f"polling={figures['polling']:.2f} subscription={figures['subscription']:.2f}",

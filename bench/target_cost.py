@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench.run_engine import _setup_django, _spawn
+from bench.run_engine import _setup_django, _spawn, throwaway_database
 
 VENUES = ("raydium_amm_v4", "raydium_cpmm", "pumpfun", "pumpswap")
 
@@ -135,52 +135,48 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     _setup_django()
     from django.conf import settings
-    from django.db import connections
-    from django.test.utils import setup_databases, teardown_databases
 
     from apps.localnet import Cluster
     from apps.localnet.server import start_server
     from apps.tokens.models import Token
 
-    databases = setup_databases(verbosity=0, interactive=False)
-    server = start_server(cluster=Cluster())
-    settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [server.url]}
-    processes = _spawn(workers=args.workers, threads=args.threads, rpc_url=server.url)
-    try:
-        seeded = _seed(server.cluster)
-        Token.objects.create(
-            network="localnet", mint=str(seeded.mint), program="spl", decimals=seeded.decimals,
-            supply_raw=10**16, symbol="BENCH", name="Bench",
-        )  # fmt: skip
-        index = 0
-        for makers in (int(n) for n in args.makers.split(",") if n):
-            asked = {1: "0.5", 10: "1"}.get(makers, "2")
-            run = _run_to_target(
-                seeded=seeded, index=index, dex="raydium_amm_v4", makers=makers,
-                target_sol=asked, extra={},
+    with throwaway_database():
+        server = start_server(cluster=Cluster())
+        settings.SOLANA_RPC_URLS = {**settings.SOLANA_RPC_URLS, "localnet": [server.url]}
+        processes = _spawn(workers=args.workers, threads=args.threads, rpc_url=server.url)
+        try:
+            seeded = _seed(server.cluster)
+            Token.objects.create(
+                network="localnet", mint=str(seeded.mint), program="spl", decimals=seeded.decimals,
+                supply_raw=10**16, symbol="BENCH", name="Bench",
             )  # fmt: skip
-            index += 1
-            traded = run.volume_lamports / SOL
-            overshoot = (traded / float(asked) - 1) * 100
-            print(
-                f"target makers={makers} asked_sol={asked} traded_sol={traded:.6f} "
-                f"overshoot={overshoot:+.2f}%",
-                flush=True,
-            )
-        for dex in args.venues.split(","):
-            for mode, extra in (("legacy", {}), ("jito", JITO)):
+            index = 0
+            for makers in (int(n) for n in args.makers.split(",") if n):
+                asked = {1: "0.5", 10: "1"}.get(makers, "2")
                 run = _run_to_target(
-                    seeded=seeded, index=index, dex=dex, makers=4, target_sol="0.5", extra=extra
-                )
+                    seeded=seeded, index=index, dex="raydium_amm_v4", makers=makers,
+                    target_sol=asked, extra={},
+                )  # fmt: skip
                 index += 1
-                _cost_line(run, dex=dex, mode=mode)
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-        server.stop()
-        connections.close_all()
-        teardown_databases(databases, verbosity=0)
+                traded = run.volume_lamports / SOL
+                overshoot = (traded / float(asked) - 1) * 100
+                print(
+                    f"target makers={makers} asked_sol={asked} traded_sol={traded:.6f} "
+                    f"overshoot={overshoot:+.2f}%",
+                    flush=True,
+                )
+            for dex in args.venues.split(","):
+                for mode, extra in (("legacy", {}), ("jito", JITO)):
+                    run = _run_to_target(
+                        seeded=seeded, index=index, dex=dex, makers=4, target_sol="0.5", extra=extra
+                    )
+                    index += 1
+                    _cost_line(run, dex=dex, mode=mode)
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGKILL)
+                process.wait()
+            server.stop()
 
 
 if __name__ == "__main__":

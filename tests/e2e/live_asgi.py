@@ -68,6 +68,32 @@ def sign_up_verify_and_sign_in(page, base_url: str, *, email: str, mail_dir) -> 
     page.get_by_role("heading", name="Dashboard").wait_for()
 
 
+def start_campaign_in_the_wizard(page, *, name: str, pool, wallet, target_sol: str) -> None:
+    """From any page: open the campaign wizard, pick the pool's token, the pool and the funding
+    wallet, fill small fast trades up to `target_sol`, review the estimate and create and start
+    the campaign; the page ends on the campaign's detail."""
+    page.get_by_role("link", name="Campaigns").first.click()
+    page.get_by_role("link", name="New campaign").first.click()
+    with page.expect_response(lambda response: "/campaigns/new/pools/" in response.url):
+        page.get_by_label("Token", exact=True).select_option(str(pool.token_id))
+    page.get_by_label("Pool", exact=True).select_option(str(pool.pk))
+    page.get_by_label("Funding wallet").select_option(str(wallet.pk))
+    page.get_by_label("Campaign name").fill(name)
+    for label, value in (
+        ("SOL per maker wallet", "0.2"), ("Smallest trade (SOL)", "0.01"),
+        ("Largest trade (SOL)", "0.03"), ("Shortest delay (seconds)", "0.1"),
+        ("Longest delay (seconds)", "0.3"), ("Buys (%)", "60"),
+        ("Target volume (SOL)", target_sol),
+    ):  # fmt: skip
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_text("These parameters pass every check.").wait_for()
+    page.get_by_role("button", name="Review", exact=True).click()
+    page.locator("#estimate").get_by_text("Total cost").wait_for()
+    page.get_by_label("Start now").check()
+    page.get_by_role("button", name="Create and start").click()
+    page.get_by_role("heading", name=name).wait_for()
+
+
 def publish(group: str, event: dict) -> None:
     """group_send from another thread: Playwright's sync API runs an event loop in this one."""
     thread = threading.Thread(

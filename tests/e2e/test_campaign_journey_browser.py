@@ -16,7 +16,12 @@ from apps.execution.models import Job
 from apps.localnet.seed import seed_token
 from apps.tokens.models import Pool, Token
 from apps.wallets.models import Wallet
-from tests.e2e.live_asgi import asgi_server, shoot, sign_up_verify_and_sign_in
+from tests.e2e.live_asgi import (
+    asgi_server,
+    shoot,
+    sign_up_verify_and_sign_in,
+    start_campaign_in_the_wizard,
+)
 from tests.support.engine import wait_for
 
 __all__ = ["asgi_server"]  # a fixture
@@ -76,27 +81,9 @@ def test_campaign_journey_trades_live_then_pauses_resumes_stops_and_gathers(
     assert wallet.owner.email == "erin@example.com"
     assert token.links.filter(owner=wallet.owner).exists()
     assert pool.selections.filter(owner=wallet.owner).exists()
-    page.get_by_role("link", name="Campaigns").first.click()
-    page.get_by_role("link", name="New campaign").first.click()
-    with page.expect_response(lambda response: "/campaigns/new/pools/" in response.url):
-        page.get_by_label("Token", exact=True).select_option(str(token.pk))
-    page.get_by_label("Pool", exact=True).select_option(str(pool.pk))
-    page.get_by_label("Funding wallet").select_option(str(wallet.pk))
-    page.get_by_label("Campaign name").fill("Live journey")
-    for label, value in (
-        ("SOL per maker wallet", "0.2"), ("Smallest trade (SOL)", "0.01"),
-        ("Largest trade (SOL)", "0.03"), ("Shortest delay (seconds)", "0.1"),
-        ("Longest delay (seconds)", "0.3"), ("Buys (%)", "60"),
-        ("Target volume (SOL)", "5"),
-    ):  # fmt: skip
-        page.get_by_label(label, exact=True).fill(value)
-    page.get_by_text("These parameters pass every check.").wait_for()
-    page.get_by_role("button", name="Review", exact=True).click()
-    page.locator("#estimate").get_by_text("Total cost").wait_for()
-    page.get_by_label("Start now").check()
-    page.get_by_role("button", name="Create and start").click()
-
-    page.get_by_role("heading", name="Live journey").wait_for()
+    start_campaign_in_the_wizard(
+        page, name="Live journey", pool=pool, wallet=wallet, target_sol="5"
+    )
     page.locator("#live-indicator.is-live").wait_for()
     page.evaluate(OBSERVE_ROWS)
     campaign = Campaign.objects.get(name="Live journey")

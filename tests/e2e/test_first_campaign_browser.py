@@ -11,7 +11,12 @@ from apps.execution.models import Execution
 from apps.localnet.seed import seed_token
 from apps.tokens.models import Pool
 from apps.wallets.models import Wallet
-from tests.e2e.live_asgi import asgi_server, shoot, sign_up_verify_and_sign_in
+from tests.e2e.live_asgi import (
+    asgi_server,
+    shoot,
+    sign_up_verify_and_sign_in,
+    start_campaign_in_the_wizard,
+)
 from tests.support.engine import wait_for
 
 __all__ = ["asgi_server"]  # a fixture
@@ -55,27 +60,10 @@ def test_a_newcomer_runs_a_first_campaign_from_sign_up(
     row.get_by_text("selected").wait_for()
     pool = Pool.objects.get(address=str(seeded.raydium.amm))
 
-    page.get_by_role("link", name="Campaigns").first.click()
-    page.get_by_role("link", name="New campaign").first.click()
-    with page.expect_response(lambda response: "/campaigns/new/pools/" in response.url):
-        page.get_by_label("Token", exact=True).select_option(str(pool.token_id))
-    page.get_by_label("Pool", exact=True).select_option(str(pool.pk))
     wallet = Wallet.objects.get(owner__email="nina@example.com", label="First wallet")
-    page.get_by_label("Funding wallet").select_option(str(wallet.pk))
-    page.get_by_label("Campaign name").fill("My first campaign")
-    for label, value in (
-        ("SOL per maker wallet", "0.2"), ("Smallest trade (SOL)", "0.01"),
-        ("Largest trade (SOL)", "0.03"), ("Shortest delay (seconds)", "0.1"),
-        ("Longest delay (seconds)", "0.3"), ("Buys (%)", "60"),
-        ("Target volume (SOL)", "1"),
-    ):  # fmt: skip
-        page.get_by_label(label, exact=True).fill(value)
-    page.get_by_text("These parameters pass every check.").wait_for()
-    page.get_by_role("button", name="Review", exact=True).click()
-    page.locator("#estimate").get_by_text("Total cost").wait_for()
-    page.get_by_label("Start now").check()
-    page.get_by_role("button", name="Create and start").click()
-    page.get_by_role("heading", name="My first campaign").wait_for()
+    start_campaign_in_the_wizard(
+        page, name="My first campaign", pool=pool, wallet=wallet, target_sol="1"
+    )
 
     page.locator('#trade-feed-rows tr[id^="trade-"]').first.wait_for(timeout=120_000)
     landed = wait_for(

@@ -11,7 +11,7 @@ from apps.campaigns.models import Campaign, CampaignRun
 from apps.campaigns.services import campaign_sell_only
 from apps.execution.models import Execution, Job, LedgerEntry
 from apps.wallets.models import Wallet
-from tests.support.engine import EventListener, wait_for
+from tests.support.engine import EventListener, run_to_completion, wait_for, wait_until_completed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,18 +56,7 @@ def run_to_target_and_gather(setup, *, dex: str, mode: str) -> None:
     funding_before = setup.lamports(setup.wallet.address)
     listener = EventListener(campaign.pk)
 
-    run = setup.start(campaign)
-
-    wait_for(
-        lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
-        timeout=90, what="the campaign to complete",
-    )  # fmt: skip
-    campaign.refresh_from_db()
-    run.refresh_from_db()
-    assert campaign.status == "completed", (campaign.status_reason, list(
-        Job.objects.filter(run=run).exclude(status__in=["succeeded", "cancelled"]).values(
-            "type", "status", "error", "idempotency_key")
-    ))  # fmt: skip
+    run = run_to_completion(setup, campaign)
     makers = list(Wallet.objects.filter(run_id=run.pk, kind="maker"))
     assert len(makers) == 3
     # Every maker wallet ends empty: 0 lamports and no token accounts.
@@ -167,12 +156,7 @@ def test_the_circuit_breaker_pauses_a_failing_run_and_resume_continues_with_its_
     set_raydium_status(setup, 6)
     campaign_resume(campaign_id=campaign.pk, actor=setup.user)
     run_engine_resume(run_id=run.pk)  # the campaigns hook
-    wait_for(lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
-             timeout=60, what="the resumed run to complete")  # fmt: skip
-
-    campaign.refresh_from_db()
-    run.refresh_from_db()
-    assert campaign.status == "completed", campaign.status_reason
+    wait_until_completed(campaign, run)
     assert set(Wallet.objects.filter(run_id=run.pk).values_list("pk", flat=True)) == makers
     assert run.volume_lamports >= 400_000_000
     for maker in Wallet.objects.filter(run_id=run.pk):
@@ -185,15 +169,7 @@ def test_a_dry_run_sends_nothing_yet_records_every_simulated_trade(setup, worker
     funding_before = setup.lamports(setup.wallet.address)
     signatures_before = len(setup.cluster._records)
 
-    run = setup.start(campaign)
-    wait_for(
-        lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
-        timeout=60, what="the dry run to complete",
-    )  # fmt: skip
-
-    campaign.refresh_from_db()
-    run.refresh_from_db()
-    assert campaign.status == "completed", campaign.status_reason
+    run = run_to_completion(setup, campaign)
     # Nothing was sent: no transaction reached the cluster, balances unchanged, no ledger.
     assert len(setup.cluster._records) == signatures_before
     assert setup.lamports(setup.wallet.address) == funding_before
@@ -255,16 +231,10 @@ def test_a_run_continues_through_the_second_endpoint_when_the_primary_goes_down(
 
         chain.faults.down = True  # the primary stops answering mid-run
         traded = CampaignRun.objects.get(pk=run.pk).trades_succeeded
-        wait_for(
-            lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
-            timeout=60, what="the run to complete through the secondary",
-        )  # fmt: skip
+        wait_until_completed(campaign, run)
     finally:
         secondary.stop()
 
-    campaign.refresh_from_db()
-    run.refresh_from_db()
-    assert campaign.status == "completed", campaign.status_reason
     assert run.trades_succeeded > traded  # trades landed after the primary went down
     assert not Job.objects.filter(run=run, status__in=["dead", "failed"]).exists()
     for maker in Wallet.objects.filter(run_id=run.pk):

@@ -32,17 +32,30 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 60, what: str 
 
 def run_to_completion(setup, campaign):
     """Start `campaign` and wait until the engine completed it (its run, refreshed)."""
+    run = setup.start(campaign)
+    wait_until_completed(campaign, run)
+    return run
+
+
+def wait_until_completed(campaign, run=None, *, timeout: float = 180) -> None:
+    """Wait until the engine finished `campaign`, refresh it (and `run`) and check that it
+    completed; a failed campaign's reason and its run's unfinished jobs are the message."""
     from apps.campaigns.models import Campaign
 
-    run = setup.start(campaign)
     wait_for(
         lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
-        timeout=180, what="the campaign to complete",
+        timeout=timeout, what=f"campaign {campaign.pk} to complete",
     )  # fmt: skip
     campaign.refresh_from_db()
-    run.refresh_from_db()
-    assert campaign.status == "completed", campaign.status_reason
-    return run
+    if run is not None:
+        run.refresh_from_db()
+    unfinished = Job.objects.filter(run__campaign=campaign).exclude(
+        status__in=["succeeded", "cancelled"]
+    )
+    assert campaign.status == "completed", (
+        campaign.status_reason,
+        list(unfinished.values("type", "status", "error", "idempotency_key")),
+    )
 
 
 @contextlib.contextmanager

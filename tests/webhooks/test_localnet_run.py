@@ -8,11 +8,10 @@ import hmac
 import pytest
 from django.core import mail
 
-from apps.campaigns.models import Campaign
 from apps.execution.models import Execution, Job
 from apps.webhooks import services
 from apps.webhooks.models import WebhookDelivery
-from tests.support.engine import wait_for
+from tests.support.engine import run_to_completion, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,12 +26,7 @@ def test_a_localnet_run_delivers_its_events_in_order_and_mails_the_owner(
     )  # fmt: skip
     campaign = setup.campaign()
 
-    run = setup.start(campaign)
-    wait_for(
-        lambda: Campaign.objects.get(pk=campaign.pk).status in ("completed", "failed"),
-        timeout=120, what="the campaign to complete",
-    )  # fmt: skip
-    assert Campaign.objects.get(pk=campaign.pk).status == "completed"
+    run = run_to_completion(setup, campaign)
     wait_for(
         lambda: any(e["type"] == "campaign.completed" for e in receiver.events()),
         timeout=30, what="campaign.completed at the receiver",
