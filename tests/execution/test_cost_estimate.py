@@ -6,6 +6,7 @@ import pytest
 
 from apps.campaigns.selectors import campaign_estimate
 from apps.execution.models import Execution, Job
+from tests.chain import idl
 from tests.support.engine import run_to_completion
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,6 +24,7 @@ def test_the_estimate_pins_what_a_run_spends(setup, workers, dex, priority):
         priority_fee_micro_lamports=priority,
     )  # fmt: skip
     estimate, _ = campaign_estimate(campaign=campaign)
+    oracle_before = oracle_writes(setup)
 
     run = run_to_completion(setup, campaign)
 
@@ -48,8 +50,33 @@ def test_the_estimate_pins_what_a_run_spends(setup, workers, dex, priority):
     else:
         # The priority fee is the price times the compute-unit limit the engine set from a
         # simulation; the estimate takes the venue's limit measured by bench.swap_cost.
-        paid = [e.fee_lamports - 5_000 for e in planned.only("fee_lamports")]
+        paid = sorted(e.fee_lamports - 5_000 for e in planned.only("fee_lamports"))
+        # A CPMM pool writes its price oracle from the first trade 15 s (of chain time, which
+        # follows the clock) after its last write, and that trade uses ~13,000 units more:
+        # how many did depends on how long the run took, which the estimate cannot know (on
+        # a loaded machine, many). They are left out: the dearest trades, one per write the
+        # pool's observation account shows.
+        writes = len(oracle_writes(setup) - oracle_before)
+        assert writes < len(paid)
+        paid = paid[: len(paid) - writes]
         estimated = estimate.fee_per_trade_lamports - 5_000
         assert abs(sum(paid) // len(paid) - estimated) <= estimated // 10
     per_sol = -(-run.spent_lamports * SOL // run.volume_lamports)
     assert abs(per_sol - estimate.per_sol_volume_lamports["total"]) * 50 <= per_sol
+
+
+def oracle_writes(setup) -> set[int]:
+    """The block times of the CPMM pool's price-oracle writes its observation account keeps
+    (a ring of 100, laid out as in the official IDL)."""
+    cp_swap = idl.load("raydium_cp_swap")
+    fields, _ = idl.layout(cp_swap, "ObservationState")
+    ring_at, ring_size = fields["observations"]
+    observation, size = idl.layout(cp_swap, "Observation")
+    stamp_at, stamp_size = observation["block_timestamp"]
+    account = setup.cluster.get_account(setup.seeded.cpmm.observation)
+    data = bytes(account.data)[8:]  # after Anchor's discriminator
+    stamps = (
+        int.from_bytes(data[at + stamp_at : at + stamp_at + stamp_size], "little")
+        for at in range(ring_at, ring_at + ring_size, size)
+    )
+    return {stamp for stamp in stamps if stamp}
