@@ -8,6 +8,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import sync_playwright
 
+from tests.e2e.live_asgi import RECORD_TOASTS
+
 CHROMIUM = "/usr/bin/chromium"
 # Without these, Chromium keeps trying to reach Google's hosts, which this network refuses.
 CHROMIUM_ARGS = [
@@ -53,6 +55,7 @@ def page(browser):
     """A fresh page. Every browser test is also a Content-Security-Policy test: anything the
     policy blocked (a script, a style, a WebSocket) fails the test at teardown."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.add_init_script(RECORD_TOASTS)
     page = context.new_page()
     page.set_default_timeout(15_000)
     blocked: list[str] = []

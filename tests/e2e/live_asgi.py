@@ -94,6 +94,28 @@ def start_campaign_in_the_wizard(page, *, name: str, pool, wallet, target_sol: s
     page.get_by_role("heading", name=name).wait_for()
 
 
+# Every toast a page shows, in `window.__toasts`: a toast goes after 6 s, which a loaded
+# machine can spend between two steps of a test, so tests look here (`toast_shown`).
+RECORD_TOASTS = """document.addEventListener("DOMContentLoaded", () => {
+  window.__toasts = [];
+  const box = document.getElementById("toasts");
+  if (!box) return;
+  const note = (node) => {
+    if (node.classList && node.classList.contains("toast")) {
+      window.__toasts.push(node.textContent.trim());
+    }
+  };
+  box.querySelectorAll(".toast").forEach(note);
+  new MutationObserver((changes) => changes.forEach((change) => change.addedNodes.forEach(note)))
+    .observe(box, { childList: true });
+});"""
+
+
+def toast_shown(page, text: str) -> None:
+    """Wait until the page has shown a toast saying `text` (it may have gone since)."""
+    page.wait_for_function("(text) => (window.__toasts || []).includes(text)", arg=text)
+
+
 def publish(group: str, event: dict) -> None:
     """group_send from another thread: Playwright's sync API runs an event loop in this one."""
     thread = threading.Thread(

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from apps.campaigns.models import Campaign
 from apps.localnet.seed import seed_token
 from apps.tokens.models import Pool, PoolSelection, Token, TokenLink
-from tests.e2e.live_asgi import asgi_server, publish, shoot
+from tests.e2e.live_asgi import asgi_server, publish, shoot, toast_shown
 from tests.factories import PASSWORD, UserFactory, WalletFactory
 from tests.support.campaigns import make_trade
 
@@ -70,7 +70,7 @@ def test_it_creates_a_campaign_in_the_wizard_and_watches_it_live(
     campaign = Campaign.objects.get(name="Erin launch")
     assert campaign.status == "active"
     page.locator("#live-indicator.is-live").wait_for()
-    page.locator("#toasts").get_by_text("Created and started “Erin launch”.").wait_for()
+    toast_shown(page, "Created and started “Erin launch”.")
 
     # A trade lands (rows as the engine writes them) and its event arrives: the row shows
     # without a reload.
@@ -102,6 +102,6 @@ def test_it_creates_a_campaign_in_the_wizard_and_watches_it_live(
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Pause").click()
     page.locator("#campaign-status").get_by_text("Paused").wait_for()
-    page.locator("#toasts").get_by_text("Paused “Erin launch”.").wait_for()
+    toast_shown(page, "Paused “Erin launch”.")
     campaign.refresh_from_db()
     assert campaign.status == "paused"
