@@ -165,6 +165,9 @@ def replay(
     plan longer than MAX_REPLAYED_TRADES is replayed that far and scaled to the rest."""
     curve, state, result = Curve(pool), PlanState.start(plan), PlanReplay()
     start, target = curve.price, plan.volume_cap_lamports
+    # The highest price yet, as the reserves that made it (compared by cross-multiplying: a
+    # Fraction per trade was most of an estimate's time); only a buy raises the price.
+    peak = (curve.sol, curve.tokens)
     while not (truncated := state.sequence >= MAX_REPLAYED_TRADES):
         trade = next_trade(plan, state)
         if trade is None:
@@ -183,6 +186,8 @@ def replay(
             result.buys += 1
             result.paid_lamports += spent
             result.volume_lamports += spent
+            if curve.sol * peak[1] > peak[0] * curve.tokens:
+                peak = (curve.sol, curve.tokens)
         elif trade.side == Side.SELL and makers.tokens[trade.wallet]:
             out = curve.sell(makers.tokens[trade.wallet])
             makers.tokens[trade.wallet] = 0
@@ -190,7 +195,7 @@ def replay(
             result.sells += 1
             result.received_lamports += out
             result.volume_lamports += out
-        result.peak_move_ppm = max(result.peak_move_ppm, move_ppm(start, curve.price))
+    result.peak_move_ppm = move_ppm(start, Fraction(*peak))
     result.plan_end_move_ppm = move_ppm(start, curve.price)
     for tokens in filter(None, makers.tokens):
         out = curve.sell(tokens)
